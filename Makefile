@@ -1,0 +1,52 @@
+# GeoRFT: two commands on a fresh machine — `make demo` and `make test`.
+# Every process started here gets OMP_NUM_THREADS=1 unless the user set it: on small CPUs, tiny-model
+# steps are 20-30x slower with OpenMP spin-waiting threads (see README).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export OMP_NUM_THREADS ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+export HF_HUB_OFFLINE ?= 1
+export WANDB_MODE ?= offline
+export DS_BUILD_OPS ?= 0
+LOCK := requirements/lock-cpu.txt
+STAMP := $(VENV)/.installed
+
+.PHONY: venv test test-slow demo bench lint lock clean
+
+venv: $(STAMP)
+
+# Torch first, from the pinned lock, so no other package can pull a different torch build.
+$(STAMP): pyproject.toml $(LOCK)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c $(LOCK) torch torchvision
+	$(PY) -m pip install -q -c $(LOCK) -e '.[dev,bench]'
+	touch $(STAMP)
+
+test: venv
+	$(PY) -m pytest -q
+
+test-slow: venv
+	$(PY) -m pytest -q -m slow
+
+demo: venv
+	$(VENV)/bin/georft pipeline --config configs/pipeline/demo_cpu.yaml
+
+bench: venv
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+# Re-resolve the lock from pyproject (run on a CPU machine, then commit requirements/lock-cpu.txt).
+lock:
+	rm -rf /tmp/georft-lock && $(PYTHON) -m venv /tmp/georft-lock
+	/tmp/georft-lock/bin/pip install -q torch==2.14.1 torchvision==0.29.1
+	printf 'torch==2.14.1\ntorchvision==0.29.1\n' > /tmp/georft-pins.txt
+	/tmp/georft-lock/bin/pip install -q -c /tmp/georft-pins.txt -e '.[dev,bench]'
+	/tmp/georft-lock/bin/pip freeze --exclude-editable | grep -v '^-e' > $(LOCK)
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

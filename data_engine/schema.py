@@ -1,0 +1,91 @@
+"""The one sample schema shared by the build, both training stages, rewards and evaluation.
+
+One row per sample, stored as a Hugging Face `datasets` Arrow dataset (`save_to_disk` / `load_from_disk`):
+
+| column | type | meaning |
+|---|---|---|
+| id | str | unique, stable across rebuilds |
+| source | str | the recipe's source name |
+| task | str | one of `TASKS` |
+| split | str or null | the source's split, null when it declares none |
+| images | list[str] | absolute image paths (more than one for multi-image / bi-temporal data) |
+| width, height | int | original pixel size of the first image |
+| target | str | JSON; per-task shape below, **coordinates in original-image pixels** |
+
+`target` per task:
+
+- detection: ``{"objects": [{"label", "poly": [x1,y1,...,x4,y4], "difficult": bool}], "classes": [...]}``
+  (horizontal boxes stored as 4-point polygons)
+- grounding: ``{"expression", "box": [x1,y1,x2,y2]}`` (plus ``"poly"`` when the source has one)
+- vqa: ``{"question", "answer", "qtype"}``
+- caption: ``{"references": [...]}``
+- classification: ``{"label", "classes": [...]}``
+- zoom_vqa: ``{"question", "answer", "evidence": [[x1,y1,x2,y2], ...]}`` (plus ``"choices"`` for multiple choice)
+- chat: ``{"messages": [{"role", "content"}]}``
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from data_engine.errors import UserError
+
+TASKS = ("detection", "grounding", "vqa", "caption", "classification", "zoom_vqa", "chat")
+COLUMNS = ("id", "source", "task", "split", "images", "width", "height", "target")
+
+# Keys each task's target must have (extra keys are allowed and kept).
+REQUIRED_TARGET_KEYS: dict[str, tuple[str, ...]] = {
+    "detection": ("objects", "classes"),
+    "grounding": ("expression", "box"),
+    "vqa": ("question", "answer"),
+    "caption": ("references",),
+    "classification": ("label", "classes"),
+    "zoom_vqa": ("question", "answer", "evidence"),
+    "chat": ("messages",),
+}
+
+
+def features():
+    """The Arrow schema as `datasets.Features` (imported lazily: `datasets` is slow to import)."""
+    from datasets import Features, Sequence, Value
+
+    return Features(
+        {
+            "id": Value("string"),
+            "source": Value("string"),
+            "task": Value("string"),
+            "split": Value("string"),
+            "images": Sequence(Value("string")),
+            "width": Value("int32"),
+            "height": Value("int32"),
+            "target": Value("string"),
+        }
+    )
+
+
+def load_target(sample: dict[str, Any]) -> dict[str, Any]:
+    """The decoded `target` of a row (accepts an already-decoded dict)."""
+    t = sample["target"]
+    if isinstance(t, dict):
+        return t
+    try:
+        return json.loads(t)
+    except (TypeError, ValueError) as e:
+        raise UserError(f"sample {sample.get('id')!r}: target is not valid JSON: {e}") from None
+
+
+def validate_sample(sample: dict[str, Any]) -> None:
+    """Raise `UserError` naming the field when a row breaks the schema."""
+    sid = sample.get("id")
+    for col in COLUMNS:
+        if col not in sample:
+            raise UserError(f"sample {sid!r}: missing column {col!r}")
+    if sample["task"] not in TASKS:
+        raise UserError(f"sample {sid!r}: task {sample['task']!r} is not one of {TASKS}")
+    if not isinstance(sample["images"], (list, tuple)):
+        raise UserError(f"sample {sid!r}: images must be a list of paths")
+    target = load_target(sample)
+    for key in REQUIRED_TARGET_KEYS[sample["task"]]:
+        if key not in target:
+            raise UserError(f"sample {sid!r}: {sample['task']} target lacks {key!r}")

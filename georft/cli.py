@@ -1,0 +1,68 @@
+"""`georft` command line: one sub-command per stage or tool.
+
+Each sub-command lives in `georft/commands/<name>.py` with `add_arguments(parser)` and `run(args) -> int`; heavy
+imports (torch, transformers, trl) happen inside `run`, so `georft --help` stays fast. User mistakes
+(`data_engine.errors.UserError`, missing files, bad config) print one line on stderr and exit 2; set
+`GEORFT_DEBUG=1` for the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+# Sub-commands in the order `georft --help` lists them: (name, module, one-line help). Only commands that work
+# are listed; later stages add their line when they land.
+COMMANDS: list[tuple[str, str, str]] = [
+    ("model", "georft.commands.model", "build offline tiny Qwen-VL models"),
+    ("config", "georft.commands.config", "validate configs and print the resolved config"),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="georft",
+        description="GeoRFT: SFT + GRPO for remote-sensing vision-language models.",
+    )
+    parser.add_argument("--version", action="version", version=f"georft {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module, help_text in COMMANDS:
+        mod = importlib.import_module(module)
+        p = sub.add_parser(name, help=help_text, description=(mod.__doc__ or help_text).strip().splitlines()[0])
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def _version() -> str:
+    from georft import __version__
+
+    return __version__
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch is imported anywhere (see README, threads)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        print("georft: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - user errors become one line; everything else keeps its traceback
+        if os.environ.get("GEORFT_DEBUG") or not _is_user_error(e):
+            raise
+        print(f"georft {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _is_user_error(e: BaseException) -> bool:
+    from data_engine.errors import UserError
+
+    return isinstance(e, (UserError, FileNotFoundError, NotADirectoryError, IsADirectoryError))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""Typed config: one YAML file plus dotted `key=value` overrides, validated against a dataclass schema.
+
+Built on OmegaConf structured configs. Unknown keys and wrong types fail with the key path and a "did you mean";
+duplicate keys in a YAML file fail instead of silently keeping the last one. Sections that belong to TRL
+(`SFTConfig`, `GRPOConfig`) are free-form dicts in the schema and are checked against TRL's own dataclass by
+`check_passthrough`, so their fields are never copied here.
+
+Which schema validates which YAML: the first folder under `configs/` (see `CONFIG_KINDS`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
+
+from data_engine.errors import UserError
+from data_engine.registry import did_you_mean
+
+T = TypeVar("T")
+
+# configs/<folder>/*.yaml -> "module:Schema". A folder missing here makes `georft config check` fail loudly.
+CONFIG_KINDS: dict[str, str] = {
+    "model": "models.tiny:TinyModelConfig",
+}
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate keys (YAML's last-wins default hides typos)."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: set = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise UserError(f"{node.start_mark.name}, line {key_node.start_mark.line + 1}: duplicate key {key!r}")
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Parse a YAML file into a dict, rejecting duplicate keys; errors name the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file not found: {path}")
+    try:
+        with path.open(encoding="utf-8") as fh:  # a file object, so error marks carry the file name
+            data = yaml.load(fh, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as e:
+        raise UserError(f"{path}: invalid YAML: {e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def _parse_overrides(overrides: list[str]) -> dict[str, Any]:
+    """`a.b=value` strings -> nested dict; values are parsed as YAML (so `x=3`, `x=[1,2]`, `x=null` work)."""
+    out: dict[str, Any] = {}
+    for item in overrides:
+        if "=" not in item:
+            raise UserError(f"override {item!r} is not of the form key=value")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError:
+            value = raw
+        node = out
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise UserError(f"override {item!r} conflicts with another override of {p!r}")
+        node[parts[-1]] = value
+    return out
+
+
+def _friendly(e: OmegaConfBaseException, where: str, schema: type) -> UserError:
+    key = getattr(e, "full_key", None) or getattr(e, "key", None) or "?"
+    if isinstance(e, ConfigKeyError):
+        parent = _schema_at(schema, str(key).split(".")[:-1])
+        leaf = str(key).split(".")[-1]
+        hint = did_you_mean(leaf, [f.name for f in dataclasses.fields(parent)]) if parent else ""
+        return UserError(f"{where}: unknown key {key!r}.{hint}")
+    if isinstance(e, ValidationError):
+        msg = str(e).splitlines()[0]
+        return UserError(f"{where}: bad value for {key!r}: {msg}")
+    return UserError(f"{where}: {str(e).splitlines()[0]}")
+
+
+def _schema_at(schema: type, parts: list[str]) -> type | None:
+    """The dataclass type at a key path inside `schema`, or None when the path leaves the dataclasses."""
+    cls = schema
+    for p in parts:
+        if not dataclasses.is_dataclass(cls):
+            return None
+        field = {f.name: f for f in dataclasses.fields(cls)}.get(p)
+        if field is None:
+            return None
+        cls = field.type if isinstance(field.type, type) else _resolve_type(cls, field)
+    return cls if dataclasses.is_dataclass(cls) else None
+
+
+def _resolve_type(owner: type, field: dataclasses.Field) -> Any:
+    import typing
+
+    try:
+        return typing.get_type_hints(owner)[field.name]
+    except Exception:  # noqa: BLE001 - best effort, only used for hints
+        return None
+
+
+def load_config(schema: type[T], path: str | Path | None = None, overrides: list[str] | None = None) -> T:
+    """Load `path` (optional) and `overrides` on top of the defaults of `schema`.
+
+    Args:
+        schema: a dataclass type; nested dataclass fields are sections.
+        path: YAML file, or None for defaults plus overrides only.
+        overrides: dotted `key=value` strings, applied after the file.
+
+    Returns:
+        An instance of `schema` (real dataclass objects, validated).
+
+    Raises:
+        UserError: unknown key (with "did you mean"), wrong type, missing required value, malformed YAML.
+    """
+    base = OmegaConf.structured(schema)
+    layers = []
+    if path is not None:
+        layers.append((str(path), read_yaml(path)))
+    if overrides:
+        layers.append(("command-line override", _parse_overrides(overrides)))
+    cfg = base
+    for where, layer in layers:
+        try:
+            cfg = OmegaConf.merge(cfg, OmegaConf.create(layer))
+        except OmegaConfBaseException as e:
+            raise _friendly(e, where, schema) from None
+    try:
+        obj = OmegaConf.to_object(cfg)
+    except OmegaConfBaseException as e:
+        raise _friendly(e, str(path or "config"), schema) from None
+    if hasattr(obj, "validate"):
+        obj.validate()
+    return obj
+
+
+def to_yaml(cfg: Any) -> str:
+    """The resolved config as YAML text."""
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+def save_config(cfg: Any, path: str | Path) -> Path:
+    """Write the resolved config (every default filled in) to `path`, creating folders."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(to_yaml(cfg), encoding="utf-8")
+    return path
+
+
+def check_passthrough(section: dict[str, Any], target: type, where: str) -> None:
+    """Check that a free-form section only holds fields of `target` (e.g. trl.GRPOConfig), with "did you mean"."""
+    names = {f.name for f in dataclasses.fields(target)}
+    for key in section:
+        if key not in names:
+            raise UserError(f"{where}: {key!r} is not a {target.__name__} field.{did_you_mean(key, names)}")
+
+
+def schema_for(path: str | Path, configs_root: str | Path = "configs") -> type:
+    """The schema that validates a YAML under `configs_root`, chosen by its first folder."""
+    rel = Path(path).resolve().relative_to(Path(configs_root).resolve())
+    kind = rel.parts[0] if len(rel.parts) > 1 else ""
+    if kind not in CONFIG_KINDS:
+        raise UserError(f"{path}: no schema for configs/{kind}/.{did_you_mean(kind, CONFIG_KINDS)}")
+    module, name = CONFIG_KINDS[kind].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def check_config_file(path: str | Path, configs_root: str | Path = "configs") -> Any:
+    """Validate one YAML under `configs/`: header comment, schema, and any TRL pass-through sections."""
+    path = Path(path)
+    first = path.read_text(encoding="utf-8").lstrip().splitlines()[:1]
+    if not first or not first[0].startswith("#"):
+        raise UserError(f"{path}: must start with a comment giving its exact launch command")
+    cfg = load_config(schema_for(path, configs_root), path)
+    if hasattr(cfg, "check_trl"):
+        cfg.check_trl()
+    return cfg
