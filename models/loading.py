@@ -1,0 +1,156 @@
+"""Load any Qwen-VL checkpoint (local directory or hub id) for training: dtype, attention, freezing, LoRA.
+
+The processor's pixel budget is set from the run config so the trainer-side processor agrees with the data engine's
+pre-resize (images arrive already smart-resized, so the processor never resizes them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from data_engine.errors import UserError
+from data_engine.families import Family, family_of_checkpoint, get_family
+
+
+@dataclass
+class LoraSection:
+    """LoRA through peft (off by default). `target_modules` names the language-model projections to adapt."""
+
+    enabled: bool = False
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: list = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+
+
+@dataclass
+class ModelSection:
+    """Which model to train and how.
+
+    Attributes:
+        path: checkpoint directory (the tiny offline ones, an SFT output) or a hub id (needs the network).
+        arch: model family; empty = read from the checkpoint's config.json.
+        dtype: "auto" (bfloat16 on GPU, float32 on CPU), "float32", "bfloat16" or "float16".
+        attn_implementation: "sdpa" (default), "eager", or "flash_attention_2" (needs the gpu extra).
+        freeze_vision, freeze_merger, freeze_llm: keep these parts fixed.
+        gradient_checkpointing: passed to the TRL config when set (None keeps TRL's default).
+    """
+
+    path: str = "???"
+    arch: str = ""
+    dtype: str = "auto"
+    attn_implementation: str = "sdpa"
+    freeze_vision: bool = False
+    freeze_merger: bool = False
+    freeze_llm: bool = False
+    lora: LoraSection = field(default_factory=LoraSection)
+
+    def validate(self) -> None:
+        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
+            raise UserError(f"model.dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
+        if self.attn_implementation not in ("sdpa", "eager", "flash_attention_2"):
+            raise UserError(f"model.attn_implementation {self.attn_implementation!r} is not sdpa, eager or "
+                            "flash_attention_2")
+        if self.arch:
+            get_family(self.arch)
+
+
+def resolve_family(section: ModelSection) -> Family:
+    """The model family: from `arch` when given, else from the checkpoint's config.json."""
+    if section.arch:
+        return get_family(section.arch)
+    from pathlib import Path
+
+    if Path(section.path).is_dir():
+        return family_of_checkpoint(section.path)
+    raise UserError(f"model.path {section.path!r} is not a local directory: set model.arch")
+
+
+def resolve_dtype(name: str):
+    """torch dtype for a config name; "auto" is bfloat16 with CUDA and float32 on CPU."""
+    import torch
+
+    if name == "auto":
+        return torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    return getattr(torch, name)
+
+
+def check_attn_available(name: str) -> None:
+    if name == "flash_attention_2":
+        import importlib.util
+
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError("attn_implementation=flash_attention_2 needs a CUDA GPU; use sdpa on CPU")
+        if importlib.util.find_spec("flash_attn") is None:
+            raise UserError("attn_implementation=flash_attention_2 needs flash-attn: pip install -e '.[gpu]'")
+
+
+def load_processor(path: str, min_pixels: int, max_pixels: int):
+    """The checkpoint's processor with the run's pixel budget."""
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(path)
+    size = {"shortest_edge": int(min_pixels), "longest_edge": int(max_pixels)}
+    processor.image_processor.size = size
+    if hasattr(processor.image_processor, "min_pixels"):
+        processor.image_processor.min_pixels, processor.image_processor.max_pixels = min_pixels, max_pixels
+    return processor
+
+
+def load_model(section: ModelSection):
+    """Load the model for training with dtype, attention and freezing applied (LoRA is applied by the trainer).
+
+    Returns:
+        The `...ForConditionalGeneration` model.
+    """
+    from transformers import AutoModelForImageTextToText
+
+    section.validate()
+    check_attn_available(section.attn_implementation)
+    try:
+        model = AutoModelForImageTextToText.from_pretrained(
+            section.path, dtype=resolve_dtype(section.dtype), attn_implementation=section.attn_implementation
+        )
+    except OSError as e:
+        raise UserError(f"cannot load model from {section.path!r}: {str(e).splitlines()[0]}") from None
+    freeze(model, vision=section.freeze_vision, merger=section.freeze_merger, llm=section.freeze_llm)
+    return model
+
+
+def _parts(model):
+    """(vision blocks without merger, merger, language model + head) parameter lists of a Qwen-VL model."""
+    vision, merger, llm = [], [], []
+    for name, p in model.named_parameters():
+        if ".visual." in f".{name}" or name.startswith("visual."):
+            (merger if ".merger" in name or "deepstack_merger" in name else vision).append(p)
+        else:
+            llm.append(p)
+    return vision, merger, llm
+
+
+def freeze(model, *, vision: bool, merger: bool, llm: bool) -> None:
+    """Set requires_grad=False on the chosen parts (the vision tower, its patch merger, the language model)."""
+    v, m, lm = _parts(model)
+    for flag, params in ((vision, v), (merger, m), (llm, lm)):
+        if flag:
+            for p in params:
+                p.requires_grad_(False)
+    if not any(p.requires_grad for p in model.parameters()):
+        raise UserError("every part of the model is frozen: unset one of model.freeze_vision/merger/llm")
+
+
+def lora_config(section: ModelSection):
+    """A peft LoraConfig for the language model, or None when LoRA is off."""
+    if not section.lora.enabled:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=section.lora.r,
+        lora_alpha=section.lora.alpha,
+        lora_dropout=section.lora.dropout,
+        target_modules=list(section.lora.target_modules),
+        task_type="CAUSAL_LM",
+    )
