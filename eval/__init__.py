@@ -1,3 +1,2 @@
-"""Evaluation core: output parsers (`eval.parsers`), geometry (`eval.geometry`), metrics (`eval.metrics`, pure
-functions). May import `data_engine` and `rollout`; `rewards` builds on it, never the other way round.
-"""
+"""Evaluation core: output parsers (eval/parsers), geometry, metrics (pure functions), later the runner and report.
+May import data_engine and rollout."""
