@@ -176,7 +176,9 @@ def box_values(poly, frame: Frame, box_type: str) -> list[int]:
     - ``hbb``: ``[x1, y1, x2, y2]`` of the polygon's axis-aligned extent;
     - ``poly``: the 4 vertices in the one canonical order (`data_engine.boxes.order_poly_vertices`);
     - ``obb``: ``[cx, cy, w, h, angle_deg]`` of the minimum-area rectangle, computed in the MODEL frame (a
-      non-uniform resize changes angles, so the rectangle must be fitted where the model reads it).
+      non-uniform resize changes angles, so the rectangle must be fitted where the model reads it). On an
+      anisotropic grid (norm1000 for a non-square image) a rotated rectangle becomes a parallelogram, so the OBB
+      of it is lossy there: prefer ``poly`` for Qwen3-VL.
     """
     _check(box_type)
     p = np.asarray(poly, dtype=np.float64).reshape(-1)

@@ -1,0 +1,78 @@
+"""Output parsers: model text -> structured prediction in original-image pixels, plus failure counts.
+
+One parser per task, shared by evaluation and rewards (one scoring path). Every parser accepts any string (or any
+object: non-strings read as ""), never raises, and returns a dict with the prediction and the counts
+``n_parsed``, ``n_failed`` and ``format_ok``:
+
+| task | parser | prediction keys |
+|---|---|---|
+| detection | `parse_detection` | ``objects`` [{label, raw_label, poly, box_type}], ``empty`` |
+| grounding | `parse_grounding` | ``box``, ``label``, ``n_boxes`` |
+| vqa | `parse_vqa` | ``answer``, ``choice`` |
+| classification | `parse_classification` | ``answer``, ``label`` |
+| caption | `parse_caption` | ``caption`` |
+| zoom_vqa | `parse_zoom` | ``calls`` [{name, bbox_model, box, valid_syntax}], ``answer``, ``choice`` |
+
+``frame`` (a `data_engine.frames.Frame`) is the model's coordinate frame; None means the text is in original pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from data_engine.errors import UserError
+from data_engine.frames import Frame
+from eval.parsers.common import completion_text
+from eval.parsers.detection import parse_detection
+from eval.parsers.grounding import parse_grounding
+from eval.parsers.labels import match_label, norm_label
+from eval.parsers.text_answers import parse_caption, parse_classification, parse_vqa
+from eval.parsers.zoom import is_canonical_call, parse_tool_calls, parse_zoom
+
+PARSERS: dict[str, Callable[..., dict]] = {
+    "detection": parse_detection,
+    "grounding": parse_grounding,
+    "vqa": parse_vqa,
+    "classification": parse_classification,
+    "caption": parse_caption,
+    "zoom_vqa": parse_zoom,
+}
+
+
+def parse(
+    task: str, text: Any, frame: Frame | None = None, classes: Sequence[str] | None = None, **kw: Any
+) -> dict:
+    """Parse ``text`` (a string or a TRL completion) as an answer to ``task``.
+
+    Args:
+        task: one of `PARSERS` (the schema's tasks except "chat").
+        text: model output: a string, or a message list / content blocks (see `completion_text`).
+        frame: model coordinate frame; None = original pixels.
+        classes: class list for detection / classification label matching.
+        **kw: per-parser options (``box_type`` for detection, ``choices`` for vqa / zoom_vqa).
+
+    Raises:
+        UserError: unknown task (a configuration mistake, never caused by model text).
+    """
+    fn = PARSERS.get(task)
+    if fn is None:
+        raise UserError(f"no output parser for task {task!r}; known: {', '.join(PARSERS)}")
+    return fn(completion_text(text), frame=frame, classes=classes, **kw)
+
+
+__all__ = [
+    "PARSERS",
+    "completion_text",
+    "is_canonical_call",
+    "match_label",
+    "norm_label",
+    "parse",
+    "parse_caption",
+    "parse_classification",
+    "parse_detection",
+    "parse_grounding",
+    "parse_tool_calls",
+    "parse_vqa",
+    "parse_zoom",
+]
