@@ -188,15 +188,37 @@ def rotated_iou_pairs(a, b) -> np.ndarray:
     Returns:
         (K,) float64 IoU.
     """
+    a = _as_quads(a)
+    b = _as_quads(b)
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(f"rotated_iou_pairs needs equal lengths, got {a.shape[0]} and {b.shape[0]}")
+    idx = np.arange(a.shape[0])
+    return rotated_iou_indexed(a, b, idx, idx)
+
+
+def rotated_iou_indexed(a, b, ia, ib) -> np.ndarray:
+    """IoU of the pairs (a[ia[k]], b[ib[k]]) without materialising the gathered quads.
+
+    Each distinct box is prepared once, which matters when one box takes part in many pairs (mAP matching).
+
+    Args:
+        a: (N, 8) quads.
+        b: (M, 8) quads.
+        ia: (K,) indices into a.
+        ib: (K,) indices into b.
+
+    Returns:
+        (K,) float64 IoU.
+    """
     qa, qb = _Quads(a), _Quads(b)
-    k = qa.v.shape[0]
-    if k != qb.v.shape[0]:
-        raise ValueError(f"rotated_iou_pairs needs equal lengths, got {k} and {qb.v.shape[0]}")
-    out = np.zeros(k)
-    hit = np.all(qa.lo < qb.hi, axis=1) & np.all(qb.lo < qa.hi, axis=1)
-    idx = np.nonzero(hit)[0]
-    if idx.size:
-        out[idx] = _pair_iou(qa, idx, qb, idx)
+    ia = np.asarray(ia, dtype=np.int64).reshape(-1)
+    ib = np.asarray(ib, dtype=np.int64).reshape(-1)
+    out = np.zeros(ia.shape[0])
+    hit = (qa.lo[ia, 0] < qb.hi[ib, 0]) & (qb.lo[ib, 0] < qa.hi[ia, 0])
+    hit &= (qa.lo[ia, 1] < qb.hi[ib, 1]) & (qb.lo[ib, 1] < qa.hi[ia, 1])
+    k = np.flatnonzero(hit)
+    if k.size:
+        out[k] = _pair_iou(qa, ia[k], qb, ib[k])
     return out
 
 
