@@ -1,9 +1,13 @@
 """A lazily rendered view over built datasets: the row order is fixed up front, rendering happens per item.
 
-Both training stages wrap the mixture in `RenderedView`, so the trainer's data loader pays for image decode, resize
-and conversation building item by item, and nothing is rendered for rows a run never reaches. A row that fails to
-render (missing or corrupt image) is skipped, counted by reason, and replaced by the next row that renders, so a
-multi-hour run does not die on one bad file and the batch shape stays intact.
+Both training stages wrap the mixture with `rendered_dataset`, a `datasets.Dataset` of (source, row) references
+whose transform renders each row when the trainer's data loader asks for it: image decode, smart resize and
+conversation building are paid item by item, and nothing is rendered for rows a run never reaches. TRL's trainers
+take it as they take any dataset (GRPO requires a `datasets.Dataset`).
+
+A row that fails to render (missing or corrupt image) is skipped, counted by reason, and replaced by the next row
+of the order that renders, so a multi-hour run does not die on one bad file and batch shapes stay intact. Counts
+live in the process that rendered (keep `dataloader_num_workers=0`, the default here, to see them in the summary).
 """
 
 from __future__ import annotations
@@ -13,7 +17,12 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from data_engine.errors import UserError
+
 log = logging.getLogger(__name__)
+
+# Exceptions PIL and our loaders raise for a missing, corrupt or truncated image.
+RENDER_ERRORS = (OSError, ValueError, SyntaxError)
 
 
 class SkipCounter:
@@ -38,59 +47,55 @@ class SkipCounter:
         return {"total": self.total, "by_reason": dict(self.counts), "examples": self.examples}
 
 
-class RenderedView:
-    """Map-style dataset: item i = render(rows[order[i]]).
+class _Renderer:
+    """The transform: (source, row, position) references -> rendered rows, with skip-and-replace on failure."""
 
-    Args:
-        rows: a sequence of schema rows (e.g. a `datasets.Dataset`, indexed lazily) or several, addressed as
-            (source index, row index) pairs in `order`.
-        order: the row order, a list of (source, row) pairs (from the mixture).
-        render: sample dict -> rendered dict; may raise OSError/ValueError for a bad image.
-        max_consecutive_failures: give up (raise) after this many failures in a row: the data is broken, not a file.
-    """
+    def __init__(self, sources, order, render, skipped: SkipCounter, max_consecutive_failures: int) -> None:
+        self.sources, self.order, self.render = sources, order, render
+        self.skipped, self.max_failures = skipped, max_consecutive_failures
 
-    def __init__(
-        self,
-        sources: Sequence[Sequence[dict]],
-        order: Sequence[tuple[int, int]],
-        render: Callable[[dict, int], dict],
-        max_consecutive_failures: int = 100,
-    ) -> None:
-        if not order:
-            from data_engine.errors import UserError
-
-            raise UserError("the data mixture is empty: check data.sources (paths, split and tasks filters)")
-        self.sources = sources
-        self.order = list(order)
-        self.render = render
-        self.skipped = SkipCounter()
-        self.max_consecutive_failures = max_consecutive_failures
-
-    def __len__(self) -> int:
-        return len(self.order)
-
-    def row(self, i: int) -> dict:
-        """The raw schema row at position i (not rendered)."""
-        s, r = self.order[i]
-        return self.sources[s][r]
-
-    def __getitem__(self, i: int) -> dict:
-        if i < 0 or i >= len(self.order):
-            raise IndexError(i)
-        for attempt in range(self.max_consecutive_failures):
-            j = (i + attempt) % len(self.order)
-            row = self.row(j)
+    def one(self, pos: int) -> dict:
+        for attempt in range(self.max_failures):
+            j = (pos + attempt) % len(self.order)
+            s, r = self.order[j]
+            row = self.sources[s][r]
             try:
-                # The index seeds per-item randomness (augmentation), so item i renders the same on every rank.
+                # The position seeds per-item randomness (augmentation): item i renders the same on every rank.
                 return self.render(row, j)
-            except (OSError, ValueError, SyntaxError) as e:  # PIL raises these for missing/corrupt/truncated images
-                reason = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}" if str(e) else type(e).__name__
+            except RENDER_ERRORS as e:
+                reason = f"{type(e).__name__}: {str(e).splitlines()[0][:160]}" if str(e) else type(e).__name__
                 self.skipped.add(reason, str(row.get("id")))
                 log.warning("skipping sample %s: %s", row.get("id"), reason)
         raise RuntimeError(
-            f"{self.max_consecutive_failures} consecutive samples failed to render (last: {self.skipped.as_dict()})"
+            f"{self.max_failures} consecutive samples failed to render; the data is broken: {self.skipped.as_dict()}"
         )
 
-    def __iter__(self):
-        for i in range(len(self)):
-            yield self[i]
+    def __call__(self, batch: dict[str, list]) -> dict[str, list]:
+        rendered = [self.one(int(p)) for p in batch["_pos"]]
+        return {k: [r[k] for r in rendered] for k in rendered[0]}
+
+
+def rendered_dataset(
+    sources: Sequence[Sequence[dict]],
+    order: Sequence[tuple[int, int]],
+    render: Callable[[dict, int], dict],
+    max_consecutive_failures: int = 100,
+):
+    """A `datasets.Dataset` whose item i is `render(sources[s][r], i)` for `(s, r) = order[i]`.
+
+    Args:
+        sources: sequences of schema rows (e.g. `datasets.Dataset`s from `load_from_disk`, indexed lazily).
+        order: the mixture's row order as (source index, row index) pairs.
+        render: (schema row, position) -> dict of rendered columns (the same keys for every row).
+        max_consecutive_failures: raise after this many failures in a row (the data is broken, not one file).
+
+    Returns:
+        (dataset, skipped): the dataset and the `SkipCounter` its transform fills.
+    """
+    from datasets import Dataset
+
+    if not order:
+        raise UserError("the data mixture is empty: check data.sources (paths, split and tasks filters)")
+    skipped = SkipCounter()
+    refs = Dataset.from_dict({"_pos": list(range(len(order)))})
+    return refs.with_transform(_Renderer(sources, list(order), render, skipped, max_consecutive_failures)), skipped
