@@ -36,6 +36,7 @@ import numpy as np
 from data_engine.boxes import obb_to_poly, poly_to_obb
 from eval.geometry.iou import rotated_iou_indexed
 from eval.metrics.ap import area_ap, eleven_point_ap
+from eval.metrics.pairing import same_key_pairs
 
 PROTOCOLS = ("dota_devkit", "mmrotate")
 AP_MODES = ("voc07", "area")
@@ -87,13 +88,7 @@ def _match(detections, ground_truths, protocol: str, classes) -> _Matched:
     jmax = np.full(k, -1, dtype=np.int64)
     if k and len(gts):
         # every (detection, GT) pair sharing image and class, GTs in input order within a key
-        gt_order = np.argsort(gt_key, kind="stable")
-        sorted_keys = gt_key[gt_order]
-        start = np.searchsorted(sorted_keys, det_key, side="left")
-        count = np.searchsorted(sorted_keys, det_key, side="right") - start
-        pair_det = np.repeat(np.arange(k), count)
-        first = np.repeat(np.cumsum(count) - count, count)
-        pair_gt = gt_order[np.repeat(start, count) + np.arange(pair_det.size) - first]
+        pair_det, pair_gt, count = same_key_pairs(det_key, gt_key)
         iou = rotated_iou_indexed(det_poly, gt_poly, pair_det, pair_gt)
         has = count > 0
         ovmax[has] = np.maximum.reduceat(iou, (np.cumsum(count) - count)[has])
