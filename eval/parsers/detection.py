@@ -60,7 +60,7 @@ _LIST_MARKER_RE = re.compile(r"^\s*(?:[-*\u2022]|\d{1,3}[.)])\s+")
 _SEP_RE = re.compile(r"^[\s,;()\[\]]*$")
 _LABEL_STRIP = " \t,;:.()[]{}\"'`*-"
 NONE_RE = re.compile(
-    r"^\W*(?:there\s+(?:are|is)\s+(?:none|no)\b|none\b|no\s+(?:objects?|targets?|instances?|items?)\b|nothing\b"
+    r"^\W*(?:there\s+(?:are|is)\s+(?:none|nothing|no)\b|none\b|no\s+(?:objects?|targets?|instances?|items?)\b|nothing\b"
     r"|\[\s*\]\W*$)",
     re.IGNORECASE,
 )

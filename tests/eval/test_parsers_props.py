@@ -22,7 +22,7 @@ HOSTILE = st.one_of(
 )
 FRAMES = [None, Frame("absolute", 640, 480, 616, 476), Frame("norm1000", 640, 480, 1000, 1000)]
 CLASSES = ["plane", "small-vehicle", "harbor"]
-CHOICES = None
+CHOICES = ["A. x", "B. y"]
 
 
 def _finite_list(v, n):

@@ -1,0 +1,35 @@
+"""Format reward ``format``: 1 when the completion has exactly the answer shape of its task, else 0.
+
+The shape is the one `data_engine.answers` writes, judged by the task's parser (``format_ok``): detection lines
+or JSON list of one box type with known labels, or ``There are none.``; one grounding box line / JSON item; a
+single-line VQA answer without markup; exactly one class name; a non-empty caption; for a zoom chain, every tool
+call well-formed JSON naming ``image_zoom_in`` with 4 numbers and a well-formed final answer. Range {0, 1};
+weight it low (e.g. 0.1) so it cannot dominate the accuracy reward (rewards-and-metrics.md §1).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from data_engine.frames import Frame
+from eval.parsers import parse
+from rewards.common import target_of
+
+PARTS = ("format", "n_parsed", "n_failed")
+
+
+def format_reward(completion: Any, sample: dict, frame: Frame | None = None, box_type: str | None = None,
+                  **_: Any) -> dict:
+    """``{"overall": 0 | 1, "format", "n_parsed", "n_failed"}`` for the sample's task."""
+    task = sample.get("task")
+    target = target_of(sample)
+    kw: dict[str, Any] = {}
+    if task == "detection":
+        kw["box_type"] = box_type
+    if task in ("detection", "classification"):
+        kw["classes"] = target.get("classes") or None
+    if task not in ("detection", "grounding", "vqa", "classification", "caption", "zoom_vqa"):
+        return {"overall": 0.0, "format": 0.0, "n_parsed": 0.0, "n_failed": 0.0}
+    out = parse(task, completion, frame=frame, **kw)
+    ok = float(out["format_ok"])
+    return {"overall": ok, "format": ok, "n_parsed": float(out["n_parsed"]), "n_failed": float(out["n_failed"])}

@@ -1,0 +1,111 @@
+"""Reward registry: every built-in reward by name, with the tasks it scores, its parts and the columns it needs.
+
+A reward is a plain function ``fn(completion, sample, frame=None, **kwargs) -> dict`` returning ``"overall"`` plus
+named parts (all finite floats). ``sample`` is a schema row (``task``, ``target``, ``width``, ``height``, ...).
+User rewards (``file.py:function`` or ``module:function``) follow the same contract and may also return a bare
+float; they may declare the dataset columns they read as a ``columns`` attribute (default: task, target).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from data_engine.errors import UserError
+from data_engine.registry import Registry
+from rewards import caption, detection, grounding, text_match, zoom
+from rewards import format as format_mod
+
+ALL_TASKS = ("detection", "grounding", "vqa", "classification", "caption", "zoom_vqa")
+
+
+@dataclass(frozen=True)
+class RewardDef:
+    """A named reward.
+
+    Attributes:
+        name: registry name used in configs.
+        fn: ``fn(completion, sample, frame=None, **kwargs) -> dict``.
+        tasks: tasks it can score.
+        parts: names of the parts it returns besides "overall".
+        description: one line for ``georft rewards list``.
+        columns: dataset columns its adapter reads from each GRPO row.
+    """
+
+    name: str
+    fn: Callable[..., dict]
+    tasks: tuple[str, ...]
+    parts: tuple[str, ...]
+    description: str
+    columns: tuple[str, ...] = ("task", "target")
+
+
+REWARDS: Registry[RewardDef] = Registry("reward")
+for _d in (
+    RewardDef("rotated_iou_f1", detection.rotated_iou_f1, ("detection",), detection.PARTS,
+              "rotated-polygon IoU, Hungarian class-aware matching, mixed with F1 at IoU 0.5",
+              ("task", "target", "frame")),
+    RewardDef("grounding_iou", grounding.grounding_iou, ("grounding",), grounding.PARTS,
+              "IoU of the first box in original pixels plus a 0.1-weighted centre-distance term",
+              ("task", "target", "frame")),
+    RewardDef("vqa_match", text_match.vqa_match, ("vqa",), text_match.PARTS,
+              "normalised exact match (articles, punctuation, yes/no, numbers, choice letters)"),
+    RewardDef("classification_match", text_match.classification_match, ("classification",), text_match.PARTS,
+              "the named class equals the label (cut-off fuzzy label matching)"),
+    RewardDef("cider_d", caption.cider_d_reward, ("caption",), caption.PARTS,
+              "per-completion CIDEr-D with training-set document frequencies, min(x, 3) / 3"),
+    RewardDef("zoom_chain", zoom.zoom_chain, ("zoom_vqa",), zoom.PARTS,
+              "answer accuracy; valid in-view zoom steps and evidence coverage as a bonus gated on a correct answer",
+              ("task", "target", "frame")),
+    RewardDef("format", format_mod.format_reward, ALL_TASKS, format_mod.PARTS,
+              "1 when the completion has exactly the task's answer format (lines / JSON / tool calls), else 0",
+              ("task", "target", "frame")),
+):
+    REWARDS.add(_d.name, _d)
+
+
+def is_user_reward(name: str) -> bool:
+    """True for ``file.py:function`` / ``module:function`` names."""
+    return ":" in name
+
+
+def load_user_reward(name: str) -> RewardDef:
+    """Import a user reward ``path/to/file.py:function`` or ``package.module:function``.
+
+    Raises:
+        UserError: the file/module or the function does not exist, or it is not callable.
+    """
+    target, _, attr = name.rpartition(":")
+    if not target or not attr:
+        raise UserError(f"user reward {name!r} must look like path/to/file.py:function or module:function")
+    if target.endswith(".py") or "/" in target or "\\" in target:
+        path = Path(target).expanduser().resolve()
+        if not path.is_file():
+            raise UserError(f"user reward {name!r}: file {path} not found")
+        mod_name = f"georft_user_reward_{abs(hash(str(path)))}"
+        spec = importlib.util.spec_from_file_location(mod_name, path)
+        if spec is None or spec.loader is None:
+            raise UserError(f"user reward {name!r}: cannot import {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[mod_name] = module
+        spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ImportError as e:
+            raise UserError(f"user reward {name!r}: cannot import module {target!r}: {e}") from None
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise UserError(f"user reward {name!r}: {target} has no function {attr!r}")
+    columns = tuple(getattr(fn, "columns", ("task", "target")))
+    doc = (fn.__doc__ or "user reward").strip().splitlines()[0]
+    return RewardDef(name, fn, ALL_TASKS, tuple(getattr(fn, "parts", ())), doc, columns)
+
+
+def get_reward(name: str) -> RewardDef:
+    """A registered reward or a user reward by ``path:function`` (with "did you mean" on a typo)."""
+    return load_user_reward(name) if is_user_reward(name) else REWARDS.get(name)
