@@ -1,0 +1,46 @@
+"""List rewards and score a completion: `georft rewards list`, `georft rewards score --task T --sample F --completion C`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="rewards_command", metavar="SUBCOMMAND", required=True)
+    sub.add_parser("list", help="registered rewards: name, tasks, parts, description")
+    sc = sub.add_parser("score", help="score one completion against one sample and print the reward dict")
+    sc.add_argument("--task", required=True, help="the sample's task (detection, grounding, vqa, ...)")
+    sc.add_argument("--sample", required=True, help="JSON file with one schema row (task, target, width, height)")
+    sc.add_argument("--completion", required=True, help="completion text, or @FILE to read it from a file")
+    sc.add_argument("--reward", default=None, help="reward name or file.py:function (default: the task's main one)")
+    sc.add_argument("--frame", default=None, help="model frame as JSON (Frame.to_dict); default: original pixels")
+    sc.add_argument("--kwargs", default="{}", help="reward keyword arguments as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from data_engine.errors import UserError
+    from rewards import REWARDS, score
+
+    if args.rewards_command == "list":
+        for name, d in REWARDS.items():
+            print(f"{name:22s} tasks: {', '.join(d.tasks)}")
+            print(f"{'':22s} parts: overall, {', '.join(d.parts)}")
+            print(f"{'':22s} {d.description}")
+        return 0
+    path = Path(args.sample)
+    try:
+        sample = json.loads(path.read_text(encoding="utf-8"))
+        frame = json.loads(args.frame) if args.frame else None
+        kwargs = json.loads(args.kwargs)
+    except FileNotFoundError:
+        raise
+    except ValueError as e:
+        raise UserError(f"invalid JSON ({e})") from None
+    completion = args.completion
+    if completion.startswith("@"):
+        completion = Path(completion[1:]).read_text(encoding="utf-8")
+    print(json.dumps(score(args.task, completion, sample, frame=frame, name=args.reward, **kwargs), indent=2))
+    return 0
