@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import re
+import types
+import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -89,11 +92,13 @@ def _parse_overrides(overrides: list[str]) -> dict[str, Any]:
 
 
 def _friendly(e: OmegaConfBaseException, where: str, schema: type) -> UserError:
-    key = getattr(e, "full_key", None) or getattr(e, "key", None) or "?"
+    key = str(getattr(e, "full_key", None) or getattr(e, "key", None) or "?")
     if isinstance(e, ConfigKeyError):
-        parent = _schema_at(schema, str(key).split(".")[:-1])
-        leaf = str(key).split(".")[-1]
-        hint = did_you_mean(leaf, [f.name for f in dataclasses.fields(parent)]) if parent else ""
+        parts = [p for p in re.split(r"\.|\[\d+\]", key) if p]
+        # OmegaConf names the dataclass that rejected the key; inside lists its key path is often incomplete.
+        obj_type = getattr(e, "object_type", None)
+        parent = obj_type if dataclasses.is_dataclass(obj_type) else _schema_at(schema, parts[:-1])
+        hint = did_you_mean(parts[-1], [f.name for f in dataclasses.fields(parent)]) if parent and parts else ""
         return UserError(f"{where}: unknown key {key!r}.{hint}")
     if isinstance(e, ValidationError):
         msg = str(e).splitlines()[0]
@@ -102,25 +107,27 @@ def _friendly(e: OmegaConfBaseException, where: str, schema: type) -> UserError:
 
 
 def _schema_at(schema: type, parts: list[str]) -> type | None:
-    """The dataclass type at a key path inside `schema`, or None when the path leaves the dataclasses."""
-    cls = schema
+    """The dataclass type at a key path inside `schema` (descending through dict/list fields), or None."""
+    tp: Any = schema
     for p in parts:
-        if not dataclasses.is_dataclass(cls):
-            return None
-        field = {f.name: f for f in dataclasses.fields(cls)}.get(p)
-        if field is None:
-            return None
-        cls = field.type if isinstance(field.type, type) else _resolve_type(cls, field)
-    return cls if dataclasses.is_dataclass(cls) else None
-
-
-def _resolve_type(owner: type, field: dataclasses.Field) -> Any:
-    import typing
-
-    try:
-        return typing.get_type_hints(owner)[field.name]
-    except Exception:  # noqa: BLE001 - best effort, only used for hints
-        return None
+        # Unwrap containers: a dict key or a list index (already removed from `parts`) selects the value type.
+        while typing.get_origin(tp) in (list, dict, typing.Union) or typing.get_origin(tp) is types.UnionType:
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            if typing.get_origin(tp) is dict:
+                tp = args[1] if len(args) == 2 else None
+                break  # `p` was the dict key
+            tp = args[-1] if args else None
+        else:
+            if not dataclasses.is_dataclass(tp):
+                return None
+            tp = typing.get_type_hints(tp).get(p)
+            if tp is None:
+                return None
+            continue
+    while typing.get_origin(tp) in (list, typing.Union) or typing.get_origin(tp) is types.UnionType:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        tp = args[-1] if args else None
+    return tp if dataclasses.is_dataclass(tp) else None
 
 
 def load_config(schema: type[T], path: str | Path | None = None, overrides: list[str] | None = None) -> T:

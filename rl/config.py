@@ -1,0 +1,60 @@
+"""Typed config of the GRPO stage (`configs/grpo/*.yaml`). TRL's `GRPOConfig` fields live in `trainer:`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from data_engine.errors import UserError
+from models.loading import ModelSection
+from rewards.config import RewardSpec, default_rewards
+from sft.config import DataSection
+
+
+@dataclass
+class ZoomSection:
+    """Multi-turn zoom-in chains for `zoom_vqa` rows.
+
+    Attributes:
+        max_steps: zoom calls allowed per chain (TRL's `max_tool_calling_iterations`).
+        min_side: crops smaller than this many original pixels per side are grown to it.
+    """
+
+    max_steps: int = 2
+    min_side: int = 28
+
+
+@dataclass
+class GRPORunConfig:
+    """The whole GRPO run: model (usually the SFT checkpoint), prompts, rewards per task, and TRL's GRPOConfig."""
+
+    TRL_SECTIONS = {"trainer": "trl:GRPOConfig"}
+
+    output_dir: str = "runs/grpo"
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    # Empty = `rewards.config.default_rewards()` (each task's accuracy reward + 0.1 format). A non-empty section
+    # replaces the defaults as a whole, so the rewards a run optimises are exactly the ones the YAML lists.
+    rewards: dict[str, list[RewardSpec]] = field(default_factory=dict)
+    zoom: ZoomSection = field(default_factory=ZoomSection)
+    rollout_store: bool = True
+
+    trainer: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if not self.rewards:
+            self.rewards = default_rewards()
+        self.model.validate()
+        if not self.data.sources:
+            raise UserError("data.sources is empty: list at least one built dataset")
+        if "reward_weights" in self.trainer:
+            raise UserError("trainer.reward_weights is derived from the rewards: section; set weights there")
+        g = int(self.trainer.get("num_generations", 8))
+        if g < 2:
+            raise UserError(f"trainer.num_generations must be >= 2 (GRPO compares completions), got {g}")
+        per_device = int(self.trainer.get("per_device_train_batch_size", 8))
+        steps = int(self.trainer.get("steps_per_generation") or self.trainer.get("gradient_accumulation_steps", 1))
+        if (per_device * steps) % g:
+            raise UserError(
+                f"per_device_train_batch_size x steps_per_generation ({per_device} x {steps}) must be divisible by "
+                f"num_generations ({g}) on one process (multiply by the number of processes on many)"
+            )

@@ -1,0 +1,108 @@
+"""GRPO stage: optimise the task-aware rewards with TRL's `GRPOTrainer`, recording every rollout.
+
+Launch:
+    georft grpo --config configs/grpo/demo_cpu.yaml [key=value ...]
+    accelerate launch --config_file configs/accelerate/ddp.yaml -m georft.cli grpo --config configs/grpo/<name>.yaml
+    (vLLM colocate / server mode and multi-node launchers: scripts/)
+
+`main(cfg)` reads top to bottom: data -> model/processor -> rewards (+ pre-flight check) -> trainer -> train -> save.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from rl.config import GRPORunConfig
+
+
+def trl_config(cfg: GRPORunConfig, reward_weights: list[float]):
+    """TRL's GRPOConfig from `trainer:` plus what this stage needs: reward weights from `rewards:`, the extra
+    columns kept for the rewards, CPU-safe precision when no GPU is present, and a clear vLLM check."""
+    import torch
+    from trl import GRPOConfig
+
+    kwargs = dict(cfg.trainer)
+    kwargs.setdefault("output_dir", cfg.output_dir)
+    kwargs["reward_weights"] = reward_weights
+    kwargs.setdefault("remove_unused_columns", False)
+    kwargs.setdefault("dataloader_num_workers", 0)
+    if not torch.cuda.is_available():
+        kwargs.setdefault("use_cpu", True)
+        kwargs.setdefault("bf16", False)
+    if kwargs.get("use_vllm"):
+        from rollout.generate import require_vllm
+
+        require_vllm()
+    return GRPOConfig(**kwargs)
+
+
+def main(cfg: GRPORunConfig) -> dict:
+    """Run GRPO and save the final model + processor to `cfg.output_dir`.
+
+    Returns:
+        The run summary (also written to `output_dir/summary.json`).
+    """
+    from models.loading import load_model, load_processor, lora_config, resolve_family
+    from rewards.adapter import check_rewards, make_reward_funcs
+    from rewards.caption import training_df_for
+    from rl.data import build_grpo_dataset
+    from rl.trainer import GeoGRPOTrainer, RolloutRecorder, parse_prediction
+
+    out = Path(cfg.output_dir)
+
+    # Data: GRPO prompts rendered lazily (pre-resized images, conversational prompt, task/target/frame columns).
+    family = resolve_family(cfg.model)
+    train_dataset, skipped, sources = build_grpo_dataset(cfg.data, family)
+
+    # Model and processor (the processor's pixel budget is the data engine's, so it never resizes).
+    processor = load_processor(cfg.model.path, cfg.data.min_pixels, cfg.data.max_pixels)
+    model = load_model(cfg.model)
+
+    # Rewards per task from config; every reward runs once on a real row before the first rollout.
+    caption_df = training_df_for(sources) if "caption" in cfg.rewards else None
+    reward_funcs, weights = make_reward_funcs(cfg.rewards, caption_df=caption_df)
+    check_rewards(cfg.rewards, (train_dataset[i] for i in range(min(len(train_dataset), 512))), caption_df)
+    args = trl_config(cfg, weights)
+
+    recorder = RolloutRecorder(out, parse_prediction, args.num_generations) if cfg.rollout_store else None
+    if recorder is not None and args.resume_from_checkpoint:
+        recorder.writer.truncate_after(_checkpoint_step(args.resume_from_checkpoint, args.output_dir))
+    trainer = GeoGRPOTrainer(
+        model=model,
+        reward_funcs=reward_funcs,
+        args=args,
+        train_dataset=train_dataset,
+        processing_class=processor,
+        peft_config=lora_config(cfg.model),
+        record=recorder,
+    )
+
+    start = time.time()
+    result = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    elapsed = time.time() - start
+
+    trainer.save_model(str(out))
+    processor.save_pretrained(str(out))
+    summary = {
+        "steps": result.global_step,
+        "train_loss": result.training_loss,
+        "seconds": elapsed,
+        "prompts": len(train_dataset),
+        "skipped_samples": skipped.as_dict(),
+        "last_log": next((e for e in reversed(trainer.state.log_history) if "reward" in e), {}),
+    }
+    if trainer.is_world_process_zero():
+        (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    return summary
+
+
+def _checkpoint_step(path: str | bool, output_dir: str) -> int:
+    """Global step of the checkpoint a run resumes from (`checkpoint-<step>`; True = the latest in output_dir)."""
+    if path is True or str(path).lower() == "true":
+        from transformers.trainer_utils import get_last_checkpoint
+
+        path = get_last_checkpoint(output_dir) or ""
+    name = Path(str(path)).name
+    return int(name.rsplit("-", 1)[-1]) if name.startswith("checkpoint-") else 0

@@ -1,0 +1,209 @@
+"""`GeoGRPOTrainer`: TRL's `GRPOTrainer` plus the rollout store, at one hook.
+
+The only override is `_generate_and_score_completions` (TRL's step that generates a batch, scores it and computes
+advantages): we call TRL's implementation unchanged, then read what it just logged (prompts, completions, rewards per
+function, advantages, and the reward parts our reward adapters pass to `log_extra`) and append one row per completion
+to `<output_dir>/rollouts/`. It also turns the logged conversations into JSON strings, which keeps wandb's
+completions table from crashing on multimodal prompts (content blocks with different keys).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from trl import GRPOTrainer
+
+from rollout.store import RolloutWriter
+
+
+def _strip_images(messages: Any) -> Any:
+    if not isinstance(messages, list):
+        return messages
+    out = []
+    for m in messages:
+        content = m.get("content") if isinstance(m, dict) else None
+        if isinstance(content, list):
+            content = [{"type": "image"} if isinstance(b, dict) and b.get("type") == "image" else b for b in content]
+            m = {**m, "content": content}
+        out.append(m)
+    return out
+
+
+def conversation_json(messages: Any) -> str:
+    """A conversation as a JSON string with image objects dropped (strings pass through)."""
+    if isinstance(messages, str):
+        return messages
+    return json.dumps(_strip_images(messages), ensure_ascii=False, default=str)
+
+
+def completion_text(messages: Any) -> str:
+    """The assistant text of a TRL completion (string or message list); tool turns are joined in order."""
+    if isinstance(messages, str):
+        return messages
+    parts = []
+    for m in messages or []:
+        c = m.get("content") if isinstance(m, dict) else None
+        if isinstance(c, str):
+            parts.append(c)
+        elif isinstance(c, list):
+            parts.extend(b.get("text", "") for b in c if isinstance(b, dict) and b.get("type") == "text")
+    return "\n".join(parts)
+
+
+class GeoGRPOTrainer(GRPOTrainer):
+    """GRPOTrainer that records every completion in the rollout store.
+
+    Args:
+        record: a `RolloutRecorder` (None disables the store); other arguments are GRPOTrainer's.
+    """
+
+    def __init__(self, *args, record: RolloutRecorder | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.recorder = record
+        self._batch_extras: dict[str, list] = {}
+
+    def _log_completion_extra(self, column: str, values: list) -> None:
+        # Keep this batch's per-row reward parts (local rows) for the store; TRL keeps its own copy for its log.
+        super()._log_completion_extra(column, values)
+        self._batch_extras[column] = list(values)
+
+    def _generate_and_score_completions(self, inputs):
+        self._batch_extras = {}
+        output = super()._generate_and_score_completions(inputs)
+        from accelerate.utils import gather_object
+
+        n = len(inputs) * self.accelerator.num_processes
+        logs = self._logs
+        for key in ("prompt", "completion"):
+            tail = [conversation_json(m) for m in list(logs[key])[-n:]]
+            for _ in range(len(tail)):
+                logs[key].pop()
+            logs[key].extend(tail)
+        if self.recorder is None:
+            return output
+        local = self.recorder.local_rows(inputs, output, self)
+        rows = gather_object(local)
+        if self.accelerator.is_main_process:
+            self.recorder.write(self, rows, n)
+        return output
+
+
+class RolloutRecorder:
+    """Builds rollout-store rows from a scored generation batch.
+
+    Args:
+        output_dir: the run directory.
+        parse: (task, completion text, frame dict, target dict) -> prediction dict (the eval parsers).
+        num_generations: group size G (rows of one prompt are contiguous).
+    """
+
+    def __init__(self, output_dir: str | Path, parse, num_generations: int) -> None:
+        self.writer = RolloutWriter(output_dir)
+        self.image_dir = Path(output_dir) / "rollouts" / "images"
+        self.image_dir.mkdir(parents=True, exist_ok=True)
+        self.parse = parse
+        self.G = num_generations
+        self._step_rows: dict[int, list[dict]] = {}
+
+    def _image_paths(self, row: dict) -> list[str]:
+        """Save the exact (pre-resized) images the model saw, once per sample and size; return their paths."""
+        paths = []
+        for k, img in enumerate(row.get("images") or []):
+            if not hasattr(img, "save"):
+                paths.append(str(img))
+                continue
+            p = self.image_dir / f"{_safe(row.get('sample_id', 'x'))}_{k}_{img.width}x{img.height}.png"
+            if not p.exists():
+                tmp = p.with_name(f".{p.name}.tmp")
+                img.save(tmp, format="PNG")
+                tmp.replace(p)
+            paths.append(str(p))
+        return paths
+
+    def local_rows(self, inputs: list[dict], output: dict, trainer) -> list[dict]:
+        """Per-process part: sample columns, image paths, token lengths, truncation."""
+        mask = output["completion_mask"]
+        ids = output["completion_ids"]
+        eos = set(trainer.eos_token_ids) | {trainer._tokenizer.pad_token_id}
+        rows = []
+        for i, x in enumerate(inputs):
+            length = int(mask[i].sum())
+            last = int(ids[i][length - 1]) if length else None
+            rows.append({
+                "sample_id": str(x.get("sample_id", "")),
+                "task": str(x.get("task", "")),
+                "source": str(x.get("source", "")),
+                "target": x.get("target") if isinstance(x.get("target"), str) else json.dumps(x.get("target")),
+                "frame": x.get("frame"),
+                "images": self._image_paths(x),
+                "length": length,
+                "truncated": last is not None and last not in eos,
+                "turns": json.dumps(x.get("turns") or []),
+                # Reward parts our adapters logged as "<task>/<reward>/<part>", for this row.
+                "parts": {k: v[i] for k, v in trainer._batch_extras.items() if k.count("/") >= 2 and v[i] is not None},
+            })
+        return rows
+
+    def write(self, trainer, rows: list[dict], n: int) -> None:
+        """Main process: join the gathered rows with TRL's logged completions, rewards and advantages."""
+        logs = trainer._logs
+        prompts = list(logs["prompt"])[-n:]
+        completions = list(logs["completion"])[-n:]
+        advantages = list(logs["advantages"])[-n:]
+        per_func = {name: list(vals)[-n:] for name, vals in logs["rewards"].items()}
+        weights = trainer.reward_weights.tolist()
+        step = int(trainer.state.global_step)
+        out = []
+        for j, r in enumerate(rows):
+            text = completion_text(json.loads(completions[j]) if completions[j].startswith("[") else completions[j])
+            funcs = [per_func[name][j] for name in trainer.reward_func_names]
+            applied = [(w, v) for w, v in zip(weights, funcs, strict=True) if v is not None and v == v]
+            rec = {
+                "step": step,
+                "group": f"{step}:{j // self.G}",
+                "sample_id": r["sample_id"],
+                "task": r["task"],
+                "source": r["source"],
+                "generation": j % self.G,
+                "prompt": prompts[j],
+                "completion": text,
+                "turns": r["turns"],
+                "prediction": json.dumps(self.parse(r["task"], text, r["frame"], r["target"]), default=str),
+                "target": r["target"],
+                "reward": sum(w * v for w, v in applied) if applied else None,
+                "advantage": advantages[j],
+                "images": r["images"],
+                "length": r["length"],
+                "truncated": r["truncated"],
+            }
+            rec.update({f"reward/{name}": v for name, v in r["parts"].items()})
+            out.append(rec)
+        # Several generation batches may share one optimizer step: the step file holds all of them.
+        self._step_rows.setdefault(step, []).extend(out)
+        for s in [s for s in self._step_rows if s < step]:
+            del self._step_rows[s]
+        self.writer.write_step(step, self._step_rows[step])
+
+
+def parse_prediction(task: str, text: str, frame: Any, target: Any) -> dict:
+    """The parsed prediction of a completion, in original pixels, as the eval parsers see it (never raises)."""
+    from data_engine.frames import Frame
+    from eval.parsers import parse
+
+    try:
+        fr = Frame.from_dict(json.loads(frame) if isinstance(frame, str) else frame) if frame else None
+        tgt = json.loads(target) if isinstance(target, str) else (target or {})
+    except (ValueError, TypeError):
+        fr, tgt = None, {}
+    classes = tgt.get("classes") if isinstance(tgt, dict) else None
+    choices = tgt.get("choices") if isinstance(tgt, dict) else None
+    try:
+        return parse(task, text, frame=fr, classes=classes, choices=choices)
+    except Exception as e:  # noqa: BLE001 - an unknown task must not kill a training step; recorded instead
+        return {"format_ok": False, "error": f"{type(e).__name__}: {e}"}
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name))[:120]

@@ -1,0 +1,95 @@
+"""SFT stage: co-train a Qwen-VL model on the data engine's multi-task mixture with TRL's `SFTTrainer`.
+
+Launch:
+    georft sft --config configs/sft/demo_cpu.yaml [key=value ...]
+    accelerate launch --config_file configs/accelerate/ddp.yaml -m georft.cli sft --config configs/sft/<name>.yaml
+    (multi-node and DeepSpeed ZeRO launchers: scripts/)
+
+`main(cfg)` reads top to bottom: data -> model/processor -> trainer -> train -> save.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from sft.config import SFTRunConfig
+
+
+def trl_config(cfg: SFTRunConfig):
+    """TRL's SFTConfig from the `trainer:` section plus the settings vision SFT needs.
+
+    We set (unless the user did): output_dir, `max_length=None` (image tokens are never truncated),
+    `assistant_only_loss=True` (loss on answer tokens only), `remove_unused_columns=False` (our rows are rendered
+    lazily), CPU-safe precision when no GPU is present.
+    """
+    import torch
+    from trl import SFTConfig
+
+    kwargs = dict(cfg.trainer)
+    kwargs.setdefault("output_dir", cfg.output_dir)
+    kwargs.setdefault("max_length", None)
+    kwargs.setdefault("assistant_only_loss", True)
+    kwargs.setdefault("remove_unused_columns", False)
+    kwargs.setdefault("dataloader_num_workers", 0)
+    if not torch.cuda.is_available():
+        kwargs.setdefault("use_cpu", True)
+        kwargs.setdefault("bf16", False)
+    return SFTConfig(**kwargs)
+
+
+def main(cfg: SFTRunConfig) -> dict:
+    """Run SFT and save the final model + processor to `cfg.output_dir`.
+
+    Returns:
+        The run summary (also written to `output_dir/summary.json`).
+    """
+    from trl import SFTTrainer
+
+    from models.loading import load_model, load_processor, lora_config, resolve_family
+    from sft.data import build_sft_dataset, check_max_length
+
+    out = Path(cfg.output_dir)
+    args = trl_config(cfg)
+
+    # Data: the mixture, rendered lazily (image decode + smart resize + conversation) in the data loader.
+    family = resolve_family(cfg.model)
+    train_dataset = build_sft_dataset(cfg.data, family)
+
+    # Model and processor (pixel budget = the data engine's, so the processor never resizes).
+    processor = load_processor(cfg.model.path, cfg.data.min_pixels, cfg.data.max_pixels)
+    model = load_model(cfg.model)
+    check_max_length(args.max_length, train_dataset, processor)
+
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_dataset,
+        processing_class=processor,
+        peft_config=lora_config(cfg.model),
+    )
+
+    start = time.time()
+    result = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    elapsed = time.time() - start
+
+    trainer.save_model(str(out))
+    processor.save_pretrained(str(out))
+    summary = {
+        "steps": result.global_step,
+        "train_loss": result.training_loss,
+        "seconds": elapsed,
+        "tokens_per_second": _tokens_seen(trainer.state.log_history) / elapsed if elapsed else None,
+        "samples": len(train_dataset),
+        "skipped_samples": train_dataset.skipped.as_dict(),
+    }
+    if trainer.is_world_process_zero():
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _tokens_seen(log_history: list[dict]) -> float:
+    """Tokens trained on, from TRL's `num_tokens` log entries (0 when nothing was logged)."""
+    return max((float(e["num_tokens"]) for e in log_history if "num_tokens" in e), default=0.0)
