@@ -54,6 +54,10 @@ def call_reward(rdef: RewardDef, completion: Any, sample: dict, kwargs: dict) ->
             f"reward {rdef.name!r} raised on sample {sample.get('id', sample.get('sample_id'))!r} "
             f"(task {sample.get('task')!r}): {type(e).__name__}: {e}"
         ) from e
+    return _finite_result(rdef, out)
+
+
+def _finite_result(rdef: RewardDef, out: Any) -> dict:
     if not isinstance(out, dict):
         out = {"overall": out}
     if "overall" not in out:
@@ -107,13 +111,15 @@ def _trl_function(task: str, rdef: RewardDef, kwargs: dict) -> Callable[..., lis
         tasks = columns.get("task") or [None] * len(completions)
         scores: list[float | None] = []
         parts: dict[str, list] = {}
+        mine = [i for i in range(len(completions)) if tasks[i] == task]
+        batched = _batch_results(rdef, kwargs, [completions[i] for i in mine], [_sample_of(columns, i) for i in mine])
         for i, comp in enumerate(completions):
             if tasks[i] != task:
                 scores.append(None)
                 for v in parts.values():
                     v.append(None)
                 continue
-            out = call_reward(rdef, comp, _sample_of(columns, i), kwargs)
+            out = batched.pop(0) if batched is not None else call_reward(rdef, comp, _sample_of(columns, i), kwargs)
             scores.append(out["overall"])
             for k, v in out.items():
                 parts.setdefault(k, [None] * i).append(v)
@@ -131,6 +137,18 @@ def _trl_function(task: str, rdef: RewardDef, kwargs: dict) -> Callable[..., lis
     reward.__name__ = f"{task}/{short}"
     reward.__qualname__ = reward.__name__
     return reward
+
+
+def _batch_results(rdef: RewardDef, kwargs: dict, completions: list, samples: list[dict]) -> list[dict] | None:
+    """Results of ``rdef.batch`` for these rows (made finite), or None when the reward has no batch form."""
+    if rdef.batch is None or not completions:
+        return None
+    try:
+        outs = rdef.batch(completions, samples, **kwargs)
+    except Exception as e:  # noqa: BLE001 - re-raised with context
+        ids = [s.get("id") for s in samples[:3]]
+        raise UserError(f"reward {rdef.name!r} raised on samples {ids}...: {type(e).__name__}: {e}") from e
+    return [_finite_result(rdef, o) for o in outs]
 
 
 def check_rewards(reward_cfg: Any, dataset_rows: Iterable[dict], caption_df: Any = None) -> dict[str, int]:

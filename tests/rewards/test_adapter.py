@@ -60,3 +60,19 @@ def test_config_errors():
         make_reward_funcs({"vqa": [{"name": "rotated_iou_f1"}]})
     with pytest.raises(UserError, match="keys name, weight, kwargs"):
         as_specs({"vqa": [{"nam": "vqa_match"}]})
+
+
+def test_caption_batch_path_equals_single_scores():
+    from rewards import score
+    from rewards.caption import build_df
+
+    refs = ["many planes are parked near the terminal", "several planes parked at an airport"]
+    row = {"task": "caption", "sample_id": "c1", "target": json.dumps({"references": refs})}
+    df = build_df([refs, ["a dense forest"], ["a river"]])
+    (fn,), _ = make_reward_funcs({"caption": [{"name": "cider_d"}]}, caption_df=df)
+    texts = ["several planes parked", "a river", "", "many planes are parked near the terminal"]
+    rows = [row, VQA_ROW, row, row]
+    got = fn(prompts=[None] * 4, completions=texts, **_columns([{k: r.get(k) for k in row} for r in rows]))
+    assert got[1] is None and got[2] == 0.0
+    for i in (0, 3):
+        assert got[i] == pytest.approx(score("caption", texts[i], row, df=df)["overall"])

@@ -163,3 +163,28 @@ def test_user_reward_by_path():
         score("vqa", "x", s, name="tests/rewards/assets/my_reward.py:broken")
     with pytest.raises(UserError, match="no function"):
         score("vqa", "x", s, name="tests/rewards/assets/my_reward.py:nope")
+
+
+CAP = {"task": "caption", "target": {"references": ["many planes are parked near the terminal",
+                                                    "several planes parked at an airport"]}}
+
+
+def test_caption_cider_scaled_and_cached_df(tmp_path):
+    from eval.metrics.cider import cider_d
+    from rewards.caption import build_df, cider_d_batch, training_df
+
+    rows = [CAP, {"task": "caption", "target": {"references": ["a dense forest", "green trees"]}},
+            {"task": "vqa", "target": {"answer": "yes"}}]
+    df = training_df(rows, tmp_path, fingerprint="fp1")
+    assert (tmp_path / "cider_df_fp1.json").is_file() and df.n_images == 2
+    assert training_df([], tmp_path, fingerprint="fp1") is df  # memo / disk cache, not rebuilt from []
+    cand = "many planes are parked near the terminal"
+    want = cider_d({0: cand}, {0: CAP["target"]["references"]}, df)[1][0]
+    r = score("caption", cand, CAP, df=df)
+    assert r["cider"] == pytest.approx(want) and r["overall"] == pytest.approx(min(want, 3) / 3)
+    # identical to a reference: with this df the score exceeds the scale 3 -> overall exactly 1
+    assert want > 3 and r["overall"] == 1.0
+    assert score("caption", "a dense forest", CAP, df=df)["overall"] < r["overall"]
+    assert score("caption", "", CAP, df=df)["overall"] == 0.0
+    batch = cider_d_batch([cand, "planes", ""], [CAP, CAP, CAP], df=build_df([CAP["target"]["references"], ["x"]]))
+    assert [b["overall"] for b in batch][2] == 0.0 and batch[0]["overall"] >= batch[1]["overall"]
