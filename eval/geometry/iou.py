@@ -42,9 +42,11 @@ def _as_quads(x) -> np.ndarray:
     arr = np.asarray(x, dtype=np.float64)
     if arr.size == 0:
         return arr.reshape(0, 4, 2)
-    if arr.shape[-1] != 8:
-        raise ValueError(f"expected quads with 8 values in the last dimension, got shape {arr.shape}")
-    return arr.reshape(-1, 4, 2)
+    if arr.shape[-1] == 8:
+        return arr.reshape(-1, 4, 2)
+    if arr.shape[-2:] == (4, 2):
+        return arr.reshape(-1, 4, 2)
+    raise ValueError(f"expected quads of shape (N, 8) or (N, 4, 2), got shape {arr.shape}")
 
 
 def _cross(ax, ay, bx, by):
