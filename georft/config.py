@@ -31,6 +31,7 @@ T = TypeVar("T")
 CONFIG_KINDS: dict[str, str] = {
     "model": "models.tiny:TinyModelConfig",
     "sft": "sft.config:SFTRunConfig",
+    "grpo": "rl.config:GRPORunConfig",
     # Launcher configs of other tools are validated by those tools' own loaders (`from_yaml_file`).
     "accelerate": "accelerate.commands.config.config_args:ClusterConfig",
 }
