@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import json
 import math
+from functools import lru_cache
 from typing import Any
 
 from data_engine.frames import Frame
 from data_engine.schema import load_target
 
 
+@lru_cache(maxsize=4096)
+def _decode(text: str) -> Any:
+    """Decoded JSON target, memoised: the G completions of one GRPO group share one target string. Callers must
+    not mutate the result."""
+    return json.loads(text)
+
+
 def target_of(sample: dict[str, Any]) -> dict[str, Any]:
     """The decoded ``target`` of a schema row (a dict or a JSON string); {} when it is missing or malformed."""
     try:
-        t = load_target(sample)
+        raw = sample.get("target")
+        t = _decode(raw) if isinstance(raw, str) else load_target(sample)
     except Exception:  # noqa: BLE001 - a malformed target is reported by check_rewards, not raised per completion
         return {}
     return t if isinstance(t, dict) else {}

@@ -61,6 +61,25 @@ def match_iou(pred_polys: np.ndarray, pred_labels: Sequence, gt_polys: np.ndarra
     return vals[vals > 0]
 
 
+_GT_MEMO: dict[int, tuple] = {}
+
+
+def _ground_truth(target: dict) -> tuple[list[str], np.ndarray, list]:
+    """(classes, (M, 8) GT quads, M labels) of a detection target, memoised per target object (decoded targets are
+    shared across a GRPO group by `rewards.common.target_of`)."""
+    key = id(target)
+    hit = _GT_MEMO.get(key)
+    if hit is not None and hit[0] is target:
+        return hit[1]
+    gt = [o for o in target.get("objects") or [] if isinstance(o, dict)]
+    polys = np.asarray([np.asarray(o.get("poly"), dtype=np.float64).reshape(8) for o in gt]).reshape(-1, 8)
+    res = (list(target.get("classes") or []), polys, [o.get("label") for o in gt])
+    if len(_GT_MEMO) > 4096:
+        _GT_MEMO.clear()
+    _GT_MEMO[key] = (target, res)
+    return res
+
+
 def rotated_iou_f1(
     completion: Any,
     sample: dict,
@@ -85,20 +104,18 @@ def rotated_iou_f1(
         "n_unknown_label"}``, all finite; scores in [0, 1].
     """
     target = target_of(sample)
-    classes = list(target.get("classes") or [])
-    gt = [o for o in target.get("objects") or [] if isinstance(o, dict)]
+    classes, gt_polys, gt_labels = _ground_truth(target)
     out = parse_detection(completion_text(completion), frame=frame, classes=classes or None, box_type=box_type)
     objs = out["objects"]
     n_pred = len(objs) + out["n_failed"]
-    n_gt = len(gt)
+    n_gt = len(gt_labels)
     parts = {"format": float(out["format_ok"]), "n_pred": float(n_pred), "n_gt": float(n_gt),
              "n_failed": float(out["n_failed"]), "n_unknown_label": float(out["n_unknown_label"])}
     if n_gt == 0:
         ok = float(out["empty"])
         return {"overall": ok, "iou": ok, "precision": ok, "recall": ok, "f1": ok, **parts}
-    gt_polys = np.asarray([np.asarray(o.get("poly"), dtype=np.float64).reshape(8) for o in gt])
     pred_polys = np.asarray([o["poly"] for o in objs], dtype=np.float64).reshape(-1, 8)
-    matched = match_iou(pred_polys, [o["label"] for o in objs], gt_polys, [o.get("label") for o in gt])
+    matched = match_iou(pred_polys, [o["label"] for o in objs], gt_polys, gt_labels)
     iou = float(matched.sum()) / max(n_gt, n_pred)
     tp = float(np.count_nonzero(matched >= iou_threshold))
     precision = tp / n_pred if n_pred else 0.0

@@ -39,6 +39,7 @@ import numpy as np
 
 from data_engine.frames import Frame, from_model
 from eval.parsers.common import (
+    MAX_ABS_COORD,
     NUMBER_RE,
     finite_values,
     json_objects,
@@ -140,8 +141,9 @@ def _parse_text(body: str, raw: list, counts: dict) -> bool:
     lines = [ln for ln in unfence(body).split("\n") if ln.strip()]
     canon = _CANON_RE.findall("\n".join(ln.strip() for ln in lines)) if lines else []
     if lines and len(canon) == len(lines):
-        for nums, label in canon[:MAX_OBJECTS]:
-            raw.append(([to_float(t) for t in nums.split(",")], label))
+        # Canonical integers: numpy converts the strings per arity group (`_to_objects`); overlong ones become
+        # inf or > MAX_ABS_COORD and are dropped there.
+        raw.extend((nums.split(","), label) for nums, label in canon[:MAX_OBJECTS])
         _truncate(len(canon), counts)
         return True
     for ln in lines:
@@ -215,49 +217,61 @@ def _parse_json(body: str, raw: list, counts: dict, box_type: str | None) -> boo
 
 # ------------------------------------------------------------------------------------------------------- geometry
 def _to_objects(raw: list, frame: Frame | None, classes: Sequence[str] | None, counts: dict) -> list[dict]:
-    """Validate values, convert each box type to a model-frame polygon, map to original pixels, match labels."""
-    polys: list[np.ndarray] = []
-    kept: list[tuple[str, str]] = []
-    obbs: list[tuple[int, list[float]]] = []
-    for vals, label in raw:
-        btype = ARITY_TYPE.get(len(vals))
-        if btype is None:
-            counts["n_bad_arity"] += 1
-            counts["n_failed"] += 1
-            continue
-        if any(v != v for v in vals):  # NaN marks a dropped value (non-finite, huge or unreadable)
-            counts["n_nonfinite"] += 1
-            counts["n_failed"] += 1
-            continue
-        if btype == "hbb":
-            x1, x2 = sorted(vals[0::2])
-            y1, y2 = sorted(vals[1::2])
-            polys.append(np.array([x1, y1, x2, y1, x2, y2, x1, y2]))
-        elif btype == "poly":
-            polys.append(np.array(vals, dtype=np.float64))
-        else:
-            obbs.append((len(polys), vals))
-            polys.append(np.zeros(8))
-        kept.append((btype, label))
-    if not kept:
-        return []
-    arr = np.stack(polys)
-    if obbs:
-        from data_engine.boxes import obb_to_poly
+    """Validate values, convert each box type to a model-frame polygon, map to original pixels, match labels.
 
-        arr[[i for i, _ in obbs]] = np.asarray(obb_to_poly(np.array([v for _, v in obbs])), dtype=np.float64)
+    Vectorised per arity group (a detection answer is usually one group of ~100 rows), then re-assembled in the
+    order the boxes were written.
+    """
+    groups: dict[int, list[int]] = {}
+    for i, (vals, _) in enumerate(raw):
+        groups.setdefault(len(vals), []).append(i)
+    polys = np.full((len(raw), 8), np.nan)
+    btypes: list[str | None] = [None] * len(raw)
+    for arity, idx in groups.items():
+        btype = ARITY_TYPE.get(arity)
+        if btype is None:
+            counts["n_bad_arity"] += len(idx)
+            counts["n_failed"] += len(idx)
+            continue
+        try:
+            vals = np.asarray([raw[i][0] for i in idx], dtype=np.float64).reshape(len(idx), arity)
+        except (ValueError, OverflowError):  # a string numpy cannot read: fall back row by row
+            vals = np.asarray([[to_float(str(v)) for v in raw[i][0]] for i in idx], dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            ok = np.isfinite(vals).all(axis=1) & (np.abs(vals) <= MAX_ABS_COORD).all(axis=1)
+        bad = int(np.count_nonzero(~ok))
+        counts["n_nonfinite"] += bad
+        counts["n_failed"] += bad
+        idx_ok = np.asarray(idx)[ok]
+        v = vals[ok]
+        if btype == "hbb":
+            x1, x2 = np.minimum(v[:, 0], v[:, 2]), np.maximum(v[:, 0], v[:, 2])
+            y1, y2 = np.minimum(v[:, 1], v[:, 3]), np.maximum(v[:, 1], v[:, 3])
+            p = np.stack([x1, y1, x2, y1, x2, y2, x1, y2], axis=1)
+        elif btype == "poly":
+            p = v
+        else:
+            from data_engine.boxes import obb_to_poly
+
+            p = np.asarray(obb_to_poly(v), dtype=np.float64).reshape(-1, 8) if len(v) else np.zeros((0, 8))
+        polys[idx_ok] = p
+        for i in idx_ok:
+            btypes[i] = btype
     if frame is not None:
-        arr = from_model(arr, frame)
+        polys = from_model(polys, frame)
+    finite = np.isfinite(polys).all(axis=1)
     out = []
-    finite = np.isfinite(arr).all(axis=1)
-    for (btype, label), poly, ok in zip(kept, arr.tolist(), finite):
-        if not ok:
+    rows = polys.tolist()
+    for i, (_, label) in enumerate(raw):
+        if btypes[i] is None:
+            continue
+        if not finite[i]:
             counts["n_nonfinite"] += 1
             counts["n_failed"] += 1
             continue
         cls = match_label(label, classes)
         if cls is None:
             counts["n_unknown_label"] += 1
-        out.append({"label": cls, "raw_label": label, "poly": poly, "box_type": btype})
+        out.append({"label": cls, "raw_label": label, "poly": rows[i], "box_type": btypes[i]})
     counts["n_parsed"] = len(out)
     return out
