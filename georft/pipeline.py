@@ -1,0 +1,251 @@
+"""The two-stage pipeline: base model -> data -> SFT -> GRPO -> eval (base, SFT, RL) -> compare.
+
+`georft pipeline --config configs/pipeline/<name>.yaml [key=value ...] [--from STAGE | --only STAGE]`
+
+One run directory holds every stage's output and resolved config. A stage whose output is complete (a
+`.complete` marker written as its last act) is skipped, so a re-run resumes where the last one stopped; an
+interrupted GRPO stage restarts from its last checkpoint (`resume_from_checkpoint`) with the rollout store trimmed to
+that checkpoint. `--from STAGE` redoes that stage and everything after it; `--only STAGE` redoes one stage.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from data_engine.errors import UserError
+from models.tiny import TinyModelConfig
+from rl.config import GRPORunConfig
+from sft.config import SFTRunConfig
+
+STAGES = ("base_model", "data", "sft", "grpo", "eval", "compare")
+MARKER = ".complete"
+
+
+@dataclass
+class BaseModelSection:
+    """The model SFT starts from: an existing checkpoint (`path`), or, when `path` is empty, a tiny offline build."""
+
+    path: str = ""
+    tiny: TinyModelConfig = field(default_factory=TinyModelConfig)
+
+
+@dataclass
+class DataStageSection:
+    """Where the training data comes from: a build recipe (`recipe`), or, when empty, the synthetic world."""
+
+    recipe: str = ""
+    synth_seed: int = 0
+    synth_size: str = "small"
+    strict: bool = False
+
+
+@dataclass
+class EvalStageSection:
+    """Evaluation of base, SFT and RL checkpoints on one suite, then the comparison report."""
+
+    suite: str = "configs/eval/demo.yaml"
+    overrides: list = field(default_factory=list)
+    backend: str = "hf"
+    limit: int | None = None
+    checkpoints: list = field(default_factory=lambda: ["base", "sft", "rl"])
+
+
+@dataclass
+class PipelineConfig:
+    """A whole two-stage run. `sft` and `grpo` are the stages' own configs; the YAML wires their paths into the run
+    directory with interpolations such as `${output_dir}/sft`."""
+
+    output_dir: str = "runs/pipeline"
+    base_model: BaseModelSection = field(default_factory=BaseModelSection)
+    data: DataStageSection = field(default_factory=DataStageSection)
+    sft: SFTRunConfig = field(default_factory=SFTRunConfig)
+    grpo: GRPORunConfig = field(default_factory=GRPORunConfig)
+    eval: EvalStageSection = field(default_factory=EvalStageSection)
+
+    def validate(self) -> None:
+        self.sft.validate()
+        self.grpo.validate()
+        for name in self.eval.checkpoints:
+            if name not in ("base", "sft", "rl"):
+                raise UserError(f"eval.checkpoints: {name!r} is not base, sft or rl")
+
+    @property
+    def stage_dirs(self) -> dict[str, Path]:
+        out = Path(self.output_dir)
+        return {
+            "base_model": out / "base_model",
+            "data": out / "data",
+            "sft": Path(self.sft.output_dir),
+            "grpo": Path(self.grpo.output_dir),
+            "eval": out / "eval",
+            "compare": out / "report",
+        }
+
+
+def _marker(path: Path) -> dict | None:
+    try:
+        return json.loads((path / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def is_complete(stage: str, dirs: dict[str, Path]) -> bool:
+    """A stage is complete when its marker exists and was made from the current outputs of every earlier stage
+    (each marker records the run ids of its inputs), so redoing GRPO also invalidates eval and compare."""
+    mine = _marker(dirs[stage])
+    if mine is None:
+        return False
+    for up in STAGES[: STAGES.index(stage)]:
+        theirs = _marker(dirs[up])
+        if theirs is None or mine.get("inputs", {}).get(up) != theirs.get("id"):
+            return False
+    return True
+
+
+def mark_complete(stage: str, dirs: dict[str, Path], info: dict) -> None:
+    import uuid
+
+    inputs = {up: (_marker(dirs[up]) or {}).get("id") for up in STAGES[: STAGES.index(stage)]}
+    record = {"id": uuid.uuid4().hex, "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "inputs": inputs, **info}
+    dirs[stage].mkdir(parents=True, exist_ok=True)
+    tmp = dirs[stage] / f"{MARKER}.tmp"
+    tmp.write_text(json.dumps(record, default=str))
+    tmp.replace(dirs[stage] / MARKER)
+
+
+def _say(msg: str) -> None:
+    print(f"[georft pipeline] {msg}", file=sys.stderr, flush=True)
+
+
+def run_pipeline(cfg: PipelineConfig, from_stage: str | None = None, only: str | None = None) -> dict:
+    """Run the stages in order, skipping complete ones. Returns {stage: "done" | "skipped"}."""
+    from georft.config import save_config
+
+    dirs = cfg.stage_dirs
+    chosen = _stages_to_redo(from_stage, only)
+    for stage in chosen:
+        _reset(dirs[stage])  # only ever our own run folders (a user's base checkpoint is never one of them)
+    save_config(cfg, Path(cfg.output_dir) / "pipeline_config.yaml")
+    status = {}
+    for stage in STAGES:
+        if only is not None and stage != only:
+            status[stage] = "not run"
+            continue
+        if is_complete(stage, dirs):
+            _say(f"{stage}: complete, skipped ({dirs[stage]})")
+            status[stage] = "skipped"
+            continue
+        _say(f"{stage}: running -> {dirs[stage]}")
+        start = time.time()
+        info = RUNNERS[stage](cfg, dirs)
+        mark_complete(stage, dirs, {"seconds": round(time.time() - start, 1), **(info or {})})
+        _say(f"{stage}: done in {time.time() - start:.0f} s")
+        status[stage] = "done"
+    return status
+
+
+def _stages_to_redo(from_stage: str | None, only: str | None) -> list[str]:
+    for name in (from_stage, only):
+        if name is not None and name not in STAGES:
+            from data_engine.registry import did_you_mean
+
+            raise UserError(f"unknown stage {name!r}.{did_you_mean(name, STAGES)} Stages: {', '.join(STAGES)}")
+    if only is not None:
+        return [only]
+    if from_stage is not None:
+        return list(STAGES[STAGES.index(from_stage):])
+    return []
+
+
+def _reset(path: Path) -> None:
+    """Forget a stage's output so it runs again (the folder is removed; it only holds that stage's output)."""
+    if path.exists():
+        shutil.rmtree(path)
+
+
+def _run_base_model(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
+    if cfg.base_model.path:  # a user checkpoint: nothing to build (the marker goes in our run dir, see stage_dirs)
+        return {"path": cfg.base_model.path}
+    from models.tiny import build_tiny
+
+    build_tiny(cfg.base_model.tiny, dirs["base_model"])
+    return {"arch": cfg.base_model.tiny.arch}
+
+
+def _run_data(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
+    from data_engine.build import build
+
+    recipe = cfg.data.recipe
+    if not recipe:
+        from data_engine.synth import synthesize
+
+        recipe = synthesize(dirs["data"] / "raw", seed=cfg.data.synth_seed, size=cfg.data.synth_size)
+    summary = build(recipe, dirs["data"] / "built", strict=cfg.data.strict)
+    return {"recipe": str(recipe), "samples": summary.get("total")}
+
+
+def _run_sft(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
+    from georft.config import save_config
+    from sft.train import main
+
+    save_config(cfg.sft, dirs["sft"] / "config.yaml")
+    return {"summary": main(cfg.sft)}
+
+
+def _run_grpo(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from georft.config import save_config
+    from rl.train import main
+
+    grpo = cfg.grpo
+    if dirs["grpo"].is_dir() and get_last_checkpoint(str(dirs["grpo"])):
+        _say(f"grpo: resuming from {get_last_checkpoint(str(dirs['grpo']))}")
+        grpo.trainer = {**grpo.trainer, "resume_from_checkpoint": True}
+    save_config(grpo, dirs["grpo"] / "config.yaml")
+    return {"summary": main(grpo)}
+
+
+def _checkpoint_paths(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict[str, Path]:
+    base = Path(cfg.base_model.path) if cfg.base_model.path else dirs["base_model"]
+    return {"base": base, "sft": dirs["sft"], "rl": dirs["grpo"]}
+
+
+def _run_eval(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
+    from georft.cli import main as cli
+
+    ckpts = _checkpoint_paths(cfg, dirs)
+    for name in cfg.eval.checkpoints:
+        args = ["eval", "--model", str(ckpts[name]), "--suite", cfg.eval.suite, "--out", str(dirs["eval"] / name),
+                "--backend", cfg.eval.backend]
+        if cfg.eval.limit:
+            args += ["--limit", str(cfg.eval.limit)]
+        rc = cli(args + [str(o) for o in cfg.eval.overrides])
+        if rc:
+            raise UserError(f"eval of the {name} checkpoint failed (exit {rc})")
+    return {"checkpoints": list(cfg.eval.checkpoints)}
+
+
+def _run_compare(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
+    from georft.cli import main as cli
+
+    evals = [str(dirs["eval"] / name) for name in cfg.eval.checkpoints]
+    rc = cli(["compare", *evals, "--out", str(dirs["compare"])])
+    if rc:
+        raise UserError(f"compare failed (exit {rc})")
+    return {"report": str(dirs["compare"] / "report.html")}
+
+
+RUNNERS = {
+    "base_model": _run_base_model,
+    "data": _run_data,
+    "sft": _run_sft,
+    "grpo": _run_grpo,
+    "eval": _run_eval,
+    "compare": _run_compare,
+}
