@@ -48,8 +48,12 @@ def match_iou(pred_polys: np.ndarray, pred_labels: Sequence, gt_polys: np.ndarra
     if len(pred_polys) == 0 or len(gt_polys) == 0:
         return np.zeros(0)
     iou = rotated_iou(pred_polys, gt_polys)
-    same = np.asarray(pred_labels, dtype=object)[:, None] == np.asarray(gt_labels, dtype=object)[None, :]
-    iou = np.where(same, iou, 0.0)
+    codes: dict = {}
+    gc = np.fromiter((codes.setdefault(g, len(codes)) for g in gt_labels), dtype=np.int64, count=len(gt_labels))
+    # unknown predicted labels (None or unseen) get -1 and match nothing
+    pc = np.fromiter((codes.get(p, -1) if p is not None else -1 for p in pred_labels), dtype=np.int64,
+                     count=len(pred_labels))
+    iou = np.where(pc[:, None] == gc[None, :], iou, 0.0)
     # Only rows/columns with some overlap can be matched with positive IoU: solve on that (usually tiny) block.
     rows = np.nonzero(iou.max(axis=1) > 0)[0]
     cols = np.nonzero(iou.max(axis=0) > 0)[0]
