@@ -18,6 +18,7 @@ import sys
 COMMANDS: list[tuple[str, str, str]] = [
     ("model", "georft.commands.model", "build offline tiny Qwen-VL models"),
     ("config", "georft.commands.config", "validate configs and print the resolved config"),
+    ("dashboard", "georft.commands.dashboard", "inspect rollouts and eval outputs in a local web app"),
     ("rewards", "georft.commands.rewards", "list rewards and score a completion"),
 ]
 

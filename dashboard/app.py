@@ -1,0 +1,147 @@
+"""The dashboard's ASGI app: Starlette routes rendering Jinja2 pages, thumbnails and SVG plots.
+
+Routes (all GET, all read-only):
+    /                                  runs, their rollout stores and eval dirs
+    /run/{r}                           overview plots and the step table
+    /run/{r}/plot/{name}.svg           one overview plot (reward, parts, length, health)
+    /run/{r}/step/{step}               groups of a step: filters, G completions side by side, pages
+    /run/{r}/rollout?step=&group=&gen= one completion: image with boxes, completion, prediction, parts, zoom turns
+    /eval/{key}                        an eval dir: metrics and paged predictions
+    /eval/{key}/sample?id=             one eval sample
+    /compare?a=&b=&metric=&order=      two eval dirs on the same samples, sorted by score difference
+    /thumb/{root}/{path}?w=            a thumbnail of a file under an allowed root
+
+Handlers are plain functions, which Starlette runs in its thread pool, so Parquet reads and matplotlib never
+block the event loop.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from dashboard import views
+from dashboard.evals import EvalStore
+from dashboard.files import THUMB_WIDTHS, Forbidden, Roots, ThumbnailCache, image_size
+from dashboard.overlay import turn_shape
+from dashboard.plots import render as render_plot
+from dashboard.rollouts import RunQueries
+from dashboard.runs import Run, discover
+
+_HERE = Path(__file__).parent
+
+
+class Dashboard:
+    """Everything the handlers share: the runs, the allowed roots and the caches.
+
+    Args:
+        run_dirs: run directories to show (and serve files from).
+        images_roots: extra directories whose images may be served (e.g. the dataset folder the rollouts
+            reference); nothing outside the run dirs and these is ever served.
+    """
+
+    def __init__(self, run_dirs: list[str | Path], images_roots: list[str | Path] = ()) -> None:
+        self.runs: list[Run] = discover(run_dirs)
+        self.roots = Roots([r.path for r in self.runs] + [Path(p) for p in images_roots])
+        self.queries = [RunQueries(r.reader) for r in self.runs]
+        self.evals = EvalStore()
+        self.thumbs = ThumbnailCache()
+        self.templates = Jinja2Templates(directory=str(_HERE / "templates"))
+        self._plots: dict[tuple[int, str], tuple[tuple, str]] = {}
+        self._plot_lock = threading.Lock()
+        self.templates.env.globals.update(image_ref=self.image_ref, turn_shape=turn_shape, with_page=with_page)
+
+    def run(self, r: int) -> Run:
+        if not 0 <= r < len(self.runs):
+            raise HTTPException(404, f"no run {r}")
+        return self.runs[r]
+
+    def eval_dir(self, key: str):
+        for run in self.runs:
+            for ev in run.evals:
+                if ev.key == key:
+                    return ev
+        raise HTTPException(404, f"no eval dir {key!r}")
+
+    def image_ref(self, path: str, run: int, width: int | None = None, height: int | None = None) -> dict[str, Any]:
+        """What a template needs to show a data-referenced image: thumbnail URL (None when not servable) and the
+        original size for the SVG overlay (the row's width/height when known, else the file header)."""
+        loc = self.roots.locate(path, self.runs[run].path)
+        size = (width, height) if width and height else None
+        if loc is not None and size is None:
+            size = image_size(self.roots.roots[loc[0]] / loc[1])
+        return {"path": path, "url": f"/thumb/{loc[0]}/{loc[1]}" if loc else None,
+                "width": size[0] if size else None, "height": size[1] if size else None}
+
+    def plot(self, r: int, name: str) -> str:
+        """SVG of overview plot `name` of run `r`, re-drawn only when the rollout store changed."""
+        reader = self.runs[r].reader
+        index = reader.dir / "index.json"
+        stamp = (index.stat().st_mtime_ns if index.is_file() else 0, tuple(reader.steps()))
+        with self._plot_lock:
+            hit = self._plots.get((r, name))
+        if hit and hit[0] == stamp:
+            return hit[1]
+        svg = render_plot(name, self.queries[r].series())
+        with self._plot_lock:
+            self._plots[(r, name)] = (stamp, svg)
+        return svg
+
+    def render(self, request: Request, name: str, **context: Any) -> Response:
+        return self.templates.TemplateResponse(request, name, {"runs": self.runs, **context})
+
+
+def with_page(query: dict[str, str], page: int) -> str:
+    """The current query string with `page` replaced (pager links keep the filters)."""
+    return urlencode({**query, "page": page})
+
+
+def thumb(request: Request) -> Response:
+    """A thumbnail of a file under an allowed root; 403 outside the roots, 404 when missing or not an image."""
+    dash: Dashboard = request.app.state.dash
+    width = views.query_int(request, "w", 640, 1, 4096)
+    # Snap to a fixed set of widths so the cache cannot be filled with one entry per requested size.
+    width = min((w for w in THUMB_WIDTHS if w >= width), default=THUMB_WIDTHS[-1])
+    try:
+        path = dash.roots.resolve(request.path_params["root"], request.path_params["path"])
+        data, media = dash.thumbs.get(path, width)
+    except Forbidden:
+        return PlainTextResponse("forbidden", status_code=403)
+    except (FileNotFoundError, NotADirectoryError, ValueError, OSError):
+        return PlainTextResponse("not found", status_code=404)
+    return Response(data, media_type=media, headers={"Cache-Control": "max-age=3600"})
+
+
+def create_app(run_dirs: list[str | Path], images_roots: list[str | Path] = ()) -> Starlette:
+    """The ASGI app over `run_dirs` (raises `UserError` when one is not a directory)."""
+    # pyarrow loads its dataset module on the first filtered read (~0.5 s) and matplotlib takes as long to import;
+    # paying both at start keeps the first page of a freshly opened run fast.
+    import matplotlib.backends.backend_svg  # noqa: F401
+    import pyarrow.dataset  # noqa: F401
+
+    dash = Dashboard(run_dirs, images_roots)
+    routes = [
+        Route("/", views.home),
+        Route("/run/{r:int}", views.overview),
+        Route("/run/{r:int}/plot/{name}.svg", views.plot),
+        Route("/run/{r:int}/step/{step:int}", views.step_page),
+        Route("/run/{r:int}/rollout", views.rollout_sample),
+        Route("/eval/{key}", views.eval_page),
+        Route("/eval/{key}/sample", views.eval_sample),
+        Route("/compare", views.compare_page),
+        Route("/thumb/{root:int}/{path:path}", thumb),
+        Mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static"),
+    ]
+    app = Starlette(routes=routes)
+    app.state.dash = dash
+    return app

@@ -1,0 +1,200 @@
+"""Page handlers: parse and check the query, ask the run/eval queries, render a template.
+
+Bad query values answer 400, unknown runs, steps, samples and eval dirs 404; nothing here writes anywhere.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from dashboard.overlay import COLOURS, compare_shapes, sample_shapes
+from dashboard.plots import PLOT_NAMES
+from dashboard.rollouts import GroupFilter
+
+GROUPS_PER_PAGE = 8
+ROWS_PER_PAGE = 25
+STEPS_PER_PAGE = 50
+_MAX_QUERY = 500
+
+
+def query_str(request: Request, name: str) -> str | None:
+    v = request.query_params.get(name)
+    if v is None or v == "":
+        return None
+    if len(v) > _MAX_QUERY or "\x00" in v:
+        raise HTTPException(400, f"query parameter {name!r} is malformed")
+    return v
+
+
+def query_int(request: Request, name: str, default: int | None, lo: int, hi: int) -> int | None:
+    v = query_str(request, name)
+    if v is None:
+        return default
+    try:
+        n = int(v)
+    except ValueError:
+        raise HTTPException(400, f"query parameter {name!r} must be an integer") from None
+    if not lo <= n <= hi:
+        raise HTTPException(400, f"query parameter {name!r} must be in [{lo}, {hi}]")
+    return n
+
+
+def query_float(request: Request, name: str) -> float | None:
+    v = query_str(request, name)
+    if v is None:
+        return None
+    try:
+        x = float(v)
+    except ValueError:
+        raise HTTPException(400, f"query parameter {name!r} must be a number") from None
+    if not math.isfinite(x):
+        raise HTTPException(400, f"query parameter {name!r} must be finite")
+    return x
+
+
+def _pages(total: int, per: int, page: int) -> dict[str, int]:
+    return {"page": page, "pages": max(1, -(-total // per)), "total": total, "per": per}
+
+
+def _dash(request: Request):
+    return request.app.state.dash
+
+
+def home(request: Request) -> Response:
+    dash = _dash(request)
+    evals = [ev for run in dash.runs for ev in run.evals]
+    return dash.render(request, "home.html", evals=evals)
+
+
+def overview(request: Request) -> Response:
+    dash = _dash(request)
+    r = request.path_params["r"]
+    run = dash.run(r)
+    steps = sorted(run.reader.index()["steps"].items(), key=lambda kv: int(kv[0]))
+    page = query_int(request, "page", 1, 1, 10**9)
+    table = []
+    for s, info in steps[(page - 1) * STEPS_PER_PAGE: page * STEPS_PER_PAGE]:
+        tasks = info.get("tasks", {})
+        n = sum(t.get("reward", {}).get("n", 0) for t in tasks.values())
+        mean = sum(t["reward"]["mean"] * t["reward"]["n"] for t in tasks.values() if "reward" in t) / n if n else None
+        table.append({"step": int(s), "rows": info.get("rows", 0), "reward": mean, "tasks": sorted(tasks)})
+    return dash.render(request, "overview.html", run=run, table=table, plots=PLOT_NAMES,
+                       pg=_pages(len(steps), STEPS_PER_PAGE, page))
+
+
+def plot(request: Request) -> Response:
+    dash = _dash(request)
+    r, name = request.path_params["r"], request.path_params["name"]
+    dash.run(r)
+    if name not in PLOT_NAMES:
+        raise HTTPException(404, f"no plot {name!r}")
+    svg = dash.plot(r, name)
+    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-cache"})
+
+
+def step_page(request: Request) -> Response:
+    dash = _dash(request)
+    r, step = request.path_params["r"], request.path_params["step"]
+    run = dash.run(r)
+    if step not in run.reader.steps():
+        raise HTTPException(404, f"no rollouts for step {step}")
+    flt = GroupFilter(task=query_str(request, "task"), source=query_str(request, "source"),
+                      reward_min=query_float(request, "rmin"), reward_max=query_float(request, "rmax"),
+                      parse_failed=query_str(request, "failed") in ("1", "on", "true"))
+    page = query_int(request, "page", 1, 1, 10**9)
+    per = query_int(request, "per", GROUPS_PER_PAGE, 1, 100)
+    result = dash.queries[r].groups(step, flt, (page - 1) * per, per)
+    steps = run.reader.steps()
+    k = steps.index(step)
+    nav = {"prev": steps[k - 1] if k else None, "next": steps[k + 1] if k + 1 < len(steps) else None}
+    return dash.render(request, "step.html", run=run, step=step, flt=flt, result=result, nav=nav,
+                       pg=_pages(result.total_groups, per, page), query=dict(request.query_params))
+
+
+def rollout_sample(request: Request) -> Response:
+    dash = _dash(request)
+    r = request.path_params["r"]
+    run = dash.run(r)
+    step = query_int(request, "step", None, 0, 10**12)
+    gen = query_int(request, "gen", None, 0, 10**6)
+    group = query_str(request, "group")
+    if step is None or gen is None or group is None:
+        raise HTTPException(400, "step, group and gen are required")
+    if step not in run.reader.steps():
+        raise HTTPException(404, f"no rollouts for step {step}")
+    row = dash.queries[r].completion(step, group, gen)
+    if row is None:
+        raise HTTPException(404, f"no completion {group!r}/{gen} at step {step}")
+    shapes = sample_shapes(row["task"], row["target"], row["prediction"], row["turns"])
+    return dash.render(request, "sample.html", run=run, row=row, shapes=shapes, colours=COLOURS,
+                       title=f"step {step} · group {group} · completion {gen}", source="rollout")
+
+
+def eval_page(request: Request) -> Response:
+    dash = _dash(request)
+    ev = dash.eval_dir(request.path_params["key"])
+    task, dataset = query_str(request, "task"), query_str(request, "dataset")
+    failed = query_str(request, "failed") in ("1", "on", "true")
+    page = query_int(request, "page", 1, 1, 10**9)
+    rows, total = dash.evals.page(ev, task, dataset, failed, (page - 1) * ROWS_PER_PAGE, ROWS_PER_PAGE)
+    idx = dash.evals.index(ev)
+    tasks = sorted({e.task for e in idx.entries})
+    datasets = sorted({e.dataset for e in idx.entries})
+    return dash.render(request, "eval.html", ev=ev, run=dash.runs[ev.run], meta=ev.metrics(), rows=rows, idx=idx,
+                       tasks=tasks, datasets=datasets, task=task, dataset=dataset, failed=failed,
+                       pg=_pages(total, ROWS_PER_PAGE, page), query=dict(request.query_params))
+
+
+def eval_sample(request: Request) -> Response:
+    dash = _dash(request)
+    ev = dash.eval_dir(request.path_params["key"])
+    sid = query_str(request, "id")
+    idx = dash.evals.index(ev)
+    if sid is None or sid not in idx.by_id:
+        raise HTTPException(404, f"no sample {sid!r} in {ev.name}")
+    row = dash.evals.row(ev, idx.entries[idx.by_id[sid]])
+    row.setdefault("parts", row.get("rewards") or {})
+    shapes = sample_shapes(row.get("task", ""), row.get("target"), row.get("prediction"), row.get("turns"))
+    return dash.render(request, "sample.html", run=dash.runs[ev.run], row=row, shapes=shapes, colours=COLOURS,
+                       title=f"{ev.name} · {sid}", source="eval", ev=ev)
+
+
+def compare_page(request: Request) -> Response:
+    dash = _dash(request)
+    evals = [ev for run in dash.runs for ev in run.evals]
+    ka, kb = query_str(request, "a"), query_str(request, "b")
+    ctx: dict[str, Any] = {"evals": evals, "a": None, "b": None, "pairs": [], "metrics": [], "metric": None}
+    if ka is None and kb is None and len(evals) >= 2:
+        ka, kb = evals[0].key, evals[1].key
+    if ka is not None and kb is not None:
+        ev_a, ev_b = dash.eval_dir(ka), dash.eval_dir(kb)
+        ctx.update(_compare_context(request, dash, ev_a, ev_b))
+    return dash.render(request, "compare.html", colours=COLOURS, query=dict(request.query_params), **ctx)
+
+
+def _compare_context(request: Request, dash, ev_a, ev_b) -> dict[str, Any]:
+    from dashboard.evals import compare
+
+    ia, ib = dash.evals.index(ev_a), dash.evals.index(ev_b)
+    metrics = [m for m in ia.metric_names() if m in set(ib.metric_names())]
+    metric = query_str(request, "metric") or (metrics[0] if metrics else "")
+    if metric and metrics and metric not in metrics:
+        raise HTTPException(400, f"metric {metric!r} is not scored in both eval dirs")
+    order = query_str(request, "order") or "asc"
+    if order not in ("asc", "desc"):
+        raise HTTPException(400, "order must be asc or desc")
+    page = query_int(request, "page", 1, 1, 10**9)
+    pairs = compare(ia, ib, metric, descending=order == "desc")
+    shown = []
+    for p in pairs[(page - 1) * ROWS_PER_PAGE: page * ROWS_PER_PAGE]:
+        ra, rb = dash.evals.row(ev_a, p.a), dash.evals.row(ev_b, p.b)
+        shapes = compare_shapes(ra.get("task", ""), ra.get("target"), ra.get("prediction"), rb.get("prediction"),
+                                ra.get("turns"), rb.get("turns"))
+        shown.append({"pair": p, "a": ra, "b": rb, "shapes": shapes})
+    return {"a": ev_a, "b": ev_b, "pairs": shown, "metrics": metrics, "metric": metric, "order": order,
+            "pg": _pages(len(pairs), ROWS_PER_PAGE, page)}
