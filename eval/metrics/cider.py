@@ -48,6 +48,7 @@ class DFTable:
     doc_freq: dict = field(default_factory=dict)
     n_images: int = 0
     ref_len: float = 0.0
+    _packed: object = field(default=None, init=False, repr=False, compare=False)
 
     def save(self, path) -> None:
         """Write the table as JSON (``{"n_images", "ref_len", "doc_freq"}``)."""
@@ -55,6 +56,30 @@ class DFTable:
             json.dumps({"n_images": self.n_images, "ref_len": self.ref_len, "doc_freq": self.doc_freq}),
             encoding="utf-8",
         )
+
+    def packed(self):
+        """Integer form for vectorised lookups, built once: (word -> id + 1, sorted n-gram codes, their df).
+
+        A code packs up to four 16-bit word ids (id + 1, 0 = no word) into a uint64; None if the vocabulary
+        has 65,535 words or more (then lookups go through the strings).
+        """
+        if self._packed is None:
+            vocab: dict = {}
+            grams = [g.split(" ") for g in self.doc_freq]
+            for g in grams:
+                for w in g:
+                    vocab.setdefault(w, len(vocab) + 1)
+            if len(vocab) >= 0xFFFF:
+                self._packed = False
+            else:
+                codes = np.zeros(len(grams), dtype=np.uint64)
+                for j in range(N_GRAM):
+                    ids = np.fromiter((vocab[g[j]] if len(g) > j else 0 for g in grams), dtype=np.uint64, count=len(grams))
+                    codes |= ids << np.uint64(16 * j)
+                order = np.argsort(codes)
+                df = np.fromiter(self.doc_freq.values(), dtype=np.float64, count=len(grams))
+                self._packed = (vocab, codes[order], df[order])
+        return self._packed or None
 
     @classmethod
     def load(cls, path) -> DFTable:
@@ -143,11 +168,34 @@ class _Ngrams:
 
     def gram_strings(self) -> list[str]:
         """Each n-gram id as its words joined by spaces (for fixed-table lookups)."""
-        inv = {i: w for w, i in self.vocab.items()}
-        w = self.words
-        return [
-            " ".join(inv[int(t)] for t in w[s : s + o + 1]) for s, o in zip(self.gram_start.tolist(), self.gram_order.tolist())
-        ]
+        inv = [""] * len(self.vocab)
+        for w, i in self.vocab.items():
+            inv[i] = w
+        toks = [inv[i] for i in self.words.tolist()]  # plain list: slicing it is far cheaper than numpy
+        return [" ".join(toks[s : s + o + 1]) for s, o in zip(self.gram_start.tolist(), self.gram_order.tolist())]
+
+
+def _table_df(ng: _Ngrams, table: DFTable) -> np.ndarray:
+    """Document frequency of each batch n-gram from a fixed table (0 for n-grams the table has not seen)."""
+    packed = table.packed()
+    if packed is None:
+        return np.array([float(table.doc_freq.get(g, 0.0)) for g in ng.gram_strings()], dtype=np.float64)
+    vocab, codes, dfs = packed
+    batch_words = [""] * len(ng.vocab)
+    for w, i in ng.vocab.items():
+        batch_words[i] = w
+    tid = np.array([vocab.get(w, 0) for w in batch_words] + [0], dtype=np.uint64)  # table id + 1 per batch word
+    pos_tid = tid[ng.words] if ng.words.size else np.zeros(0, dtype=np.uint64)
+    code = np.zeros(ng.n_grams, dtype=np.uint64)
+    unknown = np.zeros(ng.n_grams, dtype=bool)
+    for j in range(N_GRAM):
+        has = ng.gram_order >= j
+        t = pos_tid[ng.gram_start[has] + j]
+        unknown[has] |= t == 0
+        code[has] |= t << np.uint64(16 * j)
+    at = np.minimum(np.searchsorted(codes, code), max(codes.size - 1, 0))
+    found = ~unknown & (codes.size > 0) & (codes[at] == code) if codes.size else np.zeros(ng.n_grams, dtype=bool)
+    return np.where(found, dfs[at] if codes.size else 0.0, 0.0)
 
 
 def cider_d(candidates: dict, references: dict, df: DFTable | None = None, tokenize: bool = True):
@@ -187,8 +235,7 @@ def cider_d(candidates: dict, references: dict, df: DFTable | None = None, token
         doc_freq = np.bincount(pairs % max(ng.n_grams, 1), minlength=ng.n_grams).astype(np.float64)
         ref_len = np.log(float(n_img))
     else:
-        lookup = df.doc_freq
-        doc_freq = np.array([float(lookup.get(g, 0.0)) for g in ng.gram_strings()], dtype=np.float64)
+        doc_freq = _table_df(ng, df)
         ref_len = df.ref_len
     idf = ref_len - np.log(np.maximum(1.0, doc_freq))
     value = ng.entry_tf * idf[ng.entry_gram]
