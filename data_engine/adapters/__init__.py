@@ -1,0 +1,40 @@
+"""Dataset-format adapters, chosen by name in a recipe's `format:` (registry `FORMATS`).
+
+Each adapter is ``iter_<format>(spec: SourceSpec) -> Iterator[row dict | Skip]`` and documents the on-disk layout
+it expects in its module docstring. To add a format, write `data_engine/adapters/<name>.py` with such a function and
+register it here.
+"""
+
+from __future__ import annotations
+
+from data_engine.adapters.base import Skip, SourceSpec
+from data_engine.adapters.captions_karpathy import iter_captions_karpathy
+from data_engine.adapters.coco import iter_coco
+from data_engine.adapters.dior_r import iter_dior_r
+from data_engine.adapters.dior_rsvg import iter_dior_rsvg
+from data_engine.adapters.dota import iter_dota
+from data_engine.adapters.fair1m import iter_fair1m
+from data_engine.adapters.folder_classification import iter_folder_classification
+from data_engine.adapters.llava import iter_llava
+from data_engine.adapters.lrs_vqa import iter_lrs_vqa
+from data_engine.adapters.refgeo import iter_refgeo
+from data_engine.adapters.rsvqa import iter_rsvqa
+from data_engine.registry import Registry
+
+FORMATS: Registry = Registry("dataset format")
+for _name, _fn in (
+    ("dota", iter_dota),
+    ("dior_r", iter_dior_r),
+    ("fair1m", iter_fair1m),
+    ("dior_rsvg", iter_dior_rsvg),
+    ("refgeo", iter_refgeo),
+    ("rsvqa", iter_rsvqa),
+    ("captions_karpathy", iter_captions_karpathy),
+    ("folder_classification", iter_folder_classification),
+    ("lrs_vqa", iter_lrs_vqa),
+    ("llava", iter_llava),
+    ("coco", iter_coco),
+):
+    FORMATS.add(_name, _fn)
+
+__all__ = ["FORMATS", "Skip", "SourceSpec"]

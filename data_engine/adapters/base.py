@@ -1,0 +1,207 @@
+"""What every format adapter shares: the source spec it reads, the skip record it yields, and input checks.
+
+An adapter is a function ``(spec: SourceSpec) -> Iterator[dict | Skip]``: it yields schema rows (see
+`data_engine.schema`) and, for every record it cannot use, a `Skip` naming the reason, file and line. It never
+raises on bad data (only on a source that cannot be read at all, e.g. a missing root), so the build can count and
+report every problem, or stop at the first one with ``--strict``.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from data_engine.errors import UserError
+from data_engine.images import image_size
+
+SPLIT_NAMES = ("train", "val", "test", "trainval", "validation", "test_phili")
+
+
+@dataclass
+class SourceSpec:
+    """One `sources:` entry of a recipe, with paths resolved.
+
+    Attributes:
+        name: source name (prefix of every row id, the `source` column).
+        format: adapter name (see `data_engine.adapters.FORMATS`).
+        root: the dataset's top folder as distributed.
+        annotations: for JSON/JSONL formats, a file or glob relative to `root`.
+        image_root: folder image paths are resolved against (default `root`).
+        split: keep only these splits (None = every split the source declares).
+        task: task given to every row (None = the format's own).
+        weight: mixture weight spec, kept for the mixture ("*N", "%P" or a number).
+        classes: detection/classification class list; labels outside it are skipped as "unknown class"
+            (None = the labels found in the source).
+        patches: DOTA-style patch splitting of detection images, ``{size, gap, iof_thr}`` (None = off).
+    """
+
+    name: str
+    format: str
+    root: Path
+    annotations: str | None = None
+    image_root: Path | None = None
+    split: list[str] | None = None
+    task: str | None = None
+    weight: str = "*1"
+    classes: list[str] | None = None
+    patches: dict | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def images(self) -> Path:
+        return self.image_root if self.image_root is not None else self.root
+
+    def wants(self, split: str | None) -> bool:
+        """Whether rows of `split` are requested."""
+        return self.split is None or split in self.split
+
+    def annotation_files(self, default_glob: str | None = None) -> list[Path]:
+        """Files matched by `annotations` (relative to root), sorted; `default_glob` when unset."""
+        pattern = self.annotations or default_glob
+        if not pattern:
+            raise UserError(f"source {self.name!r} ({self.format}): set 'annotations:' (a file or glob under root)")
+        full = pattern if Path(pattern).is_absolute() else str(self.root / pattern)
+        files = sorted(Path(p) for p in glob.glob(full, recursive=True) if Path(p).is_file())
+        if not files:
+            raise UserError(f"source {self.name!r}: annotations {pattern!r} match no file under {self.root}")
+        return files
+
+
+@dataclass
+class Skip:
+    """A record the adapter could not use.
+
+    Attributes:
+        reason: short category, e.g. "missing image", "malformed line", "unknown class".
+        file: the file holding the record.
+        line: 1-based line (text formats) or record index (JSON lists), when known.
+        detail: what exactly was wrong.
+    """
+
+    reason: str
+    file: str
+    line: int | None = None
+    detail: str = ""
+
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.line is not None else str(self.file)
+
+    def to_dict(self) -> dict:
+        return {"reason": self.reason, "file": str(self.file), "line": self.line, "detail": self.detail}
+
+
+def make_row(spec: SourceSpec, native_id: str, task: str, split: str | None, images: list[Path], width: int,
+             height: int, target: dict) -> dict:
+    """A schema row (target JSON-encoded; non-ASCII text kept as is)."""
+    return {
+        "id": f"{spec.name}/{native_id}",
+        "source": spec.name,
+        "task": spec.task or task,
+        "split": split,
+        "images": [str(Path(p).resolve()) for p in images],
+        "width": int(width),
+        "height": int(height),
+        "target": json.dumps(target, ensure_ascii=False),
+    }
+
+
+def read_size(path: Path, file: Path, line: int | None = None) -> tuple[int, int] | Skip:
+    """(w, h) of an image, or a Skip ("missing image" / "unreadable image") attributed to the annotation file."""
+    try:
+        return image_size(path)
+    except FileNotFoundError:
+        return Skip("missing image", str(file), line, f"{path} does not exist")
+    except UserError as e:
+        return Skip("unreadable image", str(file), line, str(e))
+
+
+def read_text(path: Path) -> str | Skip:
+    """A file's text decoded as strict UTF-8 (a BOM is dropped), or a Skip naming the first bad byte's line."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        return Skip("non-UTF-8", str(path), line, f"byte 0x{raw[e.start]:02x} at offset {e.start}")
+
+
+def read_json(path: Path) -> Any | Skip:
+    """Parsed JSON of a file, or a Skip ("non-UTF-8" / "malformed JSON" with the line)."""
+    text = read_text(path)
+    if isinstance(text, Skip):
+        return text
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        return Skip("malformed JSON", str(path), e.lineno, e.msg)
+
+
+def read_xml(path: Path) -> ET.Element | Skip:
+    """Root element of an XML file, or a Skip ("non-UTF-8" / "malformed XML" with the line)."""
+    raw = path.read_bytes()
+    try:
+        return ET.fromstring(raw)
+    except ET.ParseError as e:
+        reason = "non-UTF-8" if "not well-formed (invalid token)" in str(e) and _bad_utf8(raw) else "malformed XML"
+        return Skip(reason, str(path), e.position[0] if e.position else None, str(e))
+
+
+def _bad_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+        return False
+    except UnicodeDecodeError:
+        return True
+
+
+def child_text(el: ET.Element, tag: str) -> str | None:
+    """Text of the first child with `tag` (found by name, not position), stripped; None when absent."""
+    c = el.find(tag)
+    return None if c is None or c.text is None else c.text.strip()
+
+
+def check_poly(values, min_area: float = 1e-6) -> np.ndarray | str:
+    """An 8-number polygon as float64, or the reason it is unusable ("degenerate polygon: ...")."""
+    try:
+        p = np.asarray([float(v) for v in values], dtype=np.float64)
+    except (TypeError, ValueError):
+        return f"non-numeric coordinates {list(values)!r}"
+    if p.size != 8:
+        return f"expected 8 coordinates, got {p.size}"
+    if not np.all(np.isfinite(p)):
+        return f"non-finite coordinates {p.tolist()}"
+    x, y = p[0::2], p[1::2]
+    area = 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+    if area <= min_area:
+        return f"degenerate polygon (area {area:g}): {p.tolist()}"
+    return p
+
+
+def box_to_poly(x1: float, y1: float, x2: float, y2: float) -> list[float]:
+    """Axis-aligned box -> 4-point polygon, clockwise on screen from the top-left corner."""
+    return [x1, y1, x2, y1, x2, y2, x1, y2]
+
+
+_SPLIT_TOKEN = re.compile(r"(?:^|[_\-.])(trainval|train|val|validation|test)(?=[_\-.0-9]|$)")
+
+
+def split_from_name(name: str) -> str | None:
+    """Split named by a file name token (``refgeo_train_v2.jsonl`` -> train), else None; validation -> val."""
+    m = _SPLIT_TOKEN.search(Path(name).name.lower())
+    if not m:
+        return None
+    return "val" if m.group(1) == "validation" else m.group(1)
+
+
+def unknown_class(spec: SourceSpec, label: str, file: Path, line: int | None) -> Skip | None:
+    """A Skip when the recipe fixes `classes` and `label` is not among them (compared verbatim)."""
+    if spec.classes is not None and label not in spec.classes:
+        return Skip("unknown class", str(file), line, f"{label!r} not in {spec.classes}")
+    return None

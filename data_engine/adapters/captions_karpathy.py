@@ -1,0 +1,73 @@
+"""Karpathy-style caption JSON: RSICD, UCM-Captions, Sydney-Captions (captioning).
+
+Layout (as distributed)::
+
+    RSICD/dataset_rsicd.json            RSICD/RSICD_images/<name>.jpg
+    UCM_captions/dataset.json           UCM_captions/imgs/<n>.tif
+    Sydney_captions/dataset.json        Sydney_captions/imgs/<n>.tif
+
+`annotations:` overrides the JSON (default: the first of ``dataset*.json``, ``annotations_rsicd/dataset*.json``
+under root). Image folder = `image_root`, else the first of `RSICD_images/`, `imgs/`, `images/` under root that
+exists, else root. File: ``{"images": [{"filename", "imgid", "split", "sentences": [{"raw", "tokens", ...}]}]}``.
+Split = the entry's `split`. References = every `raw` string, verbatim and in order (RSICD's repeats kept).
+
+Target: ``{"references": [...]}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from data_engine.adapters.base import Skip, SourceSpec, make_row, read_json, read_size
+from data_engine.errors import UserError
+
+
+def _annotation_file(spec: SourceSpec) -> Path:
+    if spec.annotations:
+        return spec.annotation_files()[0]
+    for pattern in ("dataset*.json", "annotations_rsicd/dataset*.json"):
+        found = sorted(spec.root.glob(pattern))
+        if found:
+            return found[0]
+    raise UserError(f"{spec.root}: no dataset*.json (Karpathy caption layout); set 'annotations:'")
+
+
+def _image_dir(spec: SourceSpec) -> Path:
+    if spec.image_root is not None:
+        return spec.image_root
+    for name in ("RSICD_images", "imgs", "images"):
+        if (spec.root / name).is_dir():
+            return spec.root / name
+    return spec.root
+
+
+def iter_captions_karpathy(spec: SourceSpec) -> Iterator[dict | Skip]:
+    file = _annotation_file(spec)
+    data = read_json(file)
+    if isinstance(data, Skip):
+        yield data
+        return
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        yield Skip("malformed JSON", str(file), None, 'expected {"images": [...]}')
+        return
+    image_dir = _image_dir(spec)
+    for k, entry in enumerate(data["images"]):
+        try:
+            filename, split = entry["filename"], entry.get("split")
+            refs = [s["raw"] for s in entry["sentences"]]
+        except (KeyError, TypeError) as e:
+            yield Skip("malformed JSON", str(file), k, f"image entry {k}: missing {e}")
+            continue
+        if not spec.wants(split):
+            continue
+        if not refs:
+            yield Skip("no references", str(file), k, f"{filename}: empty 'sentences'")
+            continue
+        image = image_dir / filename
+        size = read_size(image, file, k)
+        if isinstance(size, Skip):
+            yield size
+            continue
+        native = str(entry.get("imgid", Path(filename).stem))
+        yield make_row(spec, native, "caption", split, [image], *size, {"references": refs})

@@ -1,0 +1,92 @@
+"""LLaVA conversation JSON (instruction chat): GeoChat, VHM, RSCoVLM SFT data, LRS-VQA multi-turn.
+
+Layout::
+
+    <root>/<annotations>.json     [{"id", "image", "conversations": [{"from": "human"|"gpt", "value"}]}]
+    <image_root>/<image>          (LLaVA's --image_folder; default root)
+
+`annotations:` is a file or glob under root (``.json`` lists or ``.jsonl`` lines). Turns must alternate starting
+from ``human``; ``human`` -> ``user``, ``gpt`` -> ``assistant``; every ``<image>`` token is removed and the ends
+stripped (the image has its own field); inner text and case are kept. `image` may be a list (multi-image). Records
+without an image are out of scope and reported ("text-only record"). Split = a train/val/test token of the file
+name, else null.
+
+Target: ``{"messages": [{"role", "content"}]}``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from data_engine.adapters.base import Skip, SourceSpec, make_row, read_json, read_size, read_text, split_from_name
+
+ROLES = {"human": "user", "gpt": "assistant"}
+
+
+def _records(file: Path):
+    """(index or line, record) pairs, or a single Skip."""
+    if file.suffix == ".jsonl":
+        text = read_text(file)
+        if isinstance(text, Skip):
+            yield None, text
+            return
+        for lineno, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    yield lineno, json.loads(line)
+                except json.JSONDecodeError as e:
+                    yield lineno, Skip("malformed line", str(file), lineno, e.msg)
+        return
+    data = read_json(file)
+    if isinstance(data, Skip) or not isinstance(data, list):
+        yield None, data if isinstance(data, Skip) else Skip("malformed JSON", str(file), None, "expected a list")
+        return
+    yield from enumerate(data)
+
+
+def convert_turns(conversations) -> list[dict] | str:
+    """LLaVA turns -> [{"role", "content"}], or the reason they are unusable."""
+    if not isinstance(conversations, list) or not conversations:
+        return "no conversations"
+    messages = []
+    for i, turn in enumerate(conversations):
+        role = ROLES.get(turn.get("from")) if isinstance(turn, dict) else None
+        expected = "user" if i % 2 == 0 else "assistant"
+        if role != expected:
+            return f"turn {i} is from {turn.get('from') if isinstance(turn, dict) else turn!r}, expected {expected}"
+        messages.append({"role": role, "content": str(turn.get("value", "")).replace("<image>", "").strip()})
+    if messages[-1]["role"] != "assistant":
+        return "last turn is not from gpt"
+    return messages
+
+
+def iter_llava(spec: SourceSpec) -> Iterator[dict | Skip]:
+    for file in spec.annotation_files():
+        split = split_from_name(file.name)
+        if not spec.wants(split):
+            continue
+        for k, rec in _records(file):
+            if isinstance(rec, Skip):
+                yield rec
+                continue
+            if not isinstance(rec, dict):
+                yield Skip("malformed JSON", str(file), k, "record is not an object")
+                continue
+            if not rec.get("image"):
+                yield Skip("text-only record", str(file), k, f"id {rec.get('id')!r} has no image")
+                continue
+            messages = convert_turns(rec.get("conversations"))
+            if isinstance(messages, str):
+                yield Skip("malformed conversation", str(file), k, messages)
+                continue
+            rels = rec["image"] if isinstance(rec["image"], list) else [rec["image"]]
+            images = [spec.images / r for r in rels]
+            sizes = [read_size(p, file, k) for p in images]
+            bad = next((s for s in sizes if isinstance(s, Skip)), None)
+            if bad:
+                yield bad
+                continue
+            native = str(rec.get("id", f"{file.stem}:{k}"))
+            yield make_row(spec, native, "chat", split, images, *sizes[0], {"messages": messages})

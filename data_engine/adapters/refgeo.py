@@ -1,0 +1,80 @@
+"""refGeo (GeoGround) grounding JSONL.
+
+Layout::
+
+    <root>/metainfo_v2/<ds>_train_v2.jsonl     (set `annotations:` to a file or glob under root)
+    <image_root>/<image_id>[.<ext>]            (default image_root = root)
+
+One JSON object per line: ``image_id, dataset, question, bbox [x1,y1,x2,y2], poly (4 points), question_id,
+image_width, image_height, mask_exists``. The image is looked up as ``<image_root>/<image_id>``, then with the usual
+extensions, then under ``<image_root>/<dataset>/``. Split = a ``train``/``val``/``test`` token of the file name,
+else null. Expression = `question` verbatim.
+
+Target: ``{"expression", "box", ["poly"]}`` (poly flattened to 8 numbers when present).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from data_engine.adapters.base import Skip, SourceSpec, check_poly, make_row, read_size, read_text, split_from_name
+from data_engine.images import find_image
+
+
+def _image(spec: SourceSpec, rec: dict) -> Path | None:
+    name = str(rec.get("image_id", ""))
+    for folder in (spec.images, spec.images / str(rec.get("dataset", ""))):
+        if (folder / name).is_file():
+            return folder / name
+        found = find_image(folder, name)
+        if found is not None:
+            return found
+    return None
+
+
+def iter_refgeo(spec: SourceSpec) -> Iterator[dict | Skip]:
+    for file in spec.annotation_files("metainfo_v2/*.jsonl"):
+        split = split_from_name(file.name)
+        if not spec.wants(split):
+            continue
+        text = read_text(file)
+        if isinstance(text, Skip):
+            yield text
+            continue
+        for lineno, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                yield from _record(spec, file, lineno, line, split)
+
+
+def _record(spec: SourceSpec, file: Path, lineno: int, line: str, split: str | None):
+    try:
+        rec = json.loads(line)
+        expression = rec["question"]
+        box = [float(v) for v in rec["bbox"]]
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        yield Skip("malformed line", str(file), lineno, f"{type(e).__name__}: {e}")
+        return
+    if len(box) != 4 or box[2] <= box[0] or box[3] <= box[1]:
+        yield Skip("degenerate polygon", str(file), lineno, f"bbox {box}")
+        return
+    image = _image(spec, rec)
+    if image is None:
+        yield Skip("missing image", str(file), lineno, f"image {rec.get('image_id')!r} not under {spec.images}")
+        return
+    size = read_size(image, file, lineno)
+    if isinstance(size, Skip):
+        yield size
+        return
+    target = {"expression": expression, "box": box}
+    if rec.get("poly") is not None:
+        poly = check_poly(np.asarray(rec["poly"], dtype=object).reshape(-1).tolist())
+        if isinstance(poly, str):
+            yield Skip("degenerate polygon", str(file), lineno, poly)
+            return
+        target["poly"] = poly.tolist()
+    native = str(rec.get("question_id", f"{file.stem}:{lineno}"))
+    yield make_row(spec, native, "grounding", split, [image], *size, target)

@@ -1,0 +1,276 @@
+"""Offline build: a recipe of sources in real formats -> one Arrow dataset in the sample schema, plus a summary.
+
+Recipe (YAML)::
+
+    sources:
+      - name: dota               # row ids are "<name>/<native id>"
+        format: dota             # one of data_engine.adapters.FORMATS
+        root: /data/DOTA         # the dataset's top folder; relative paths are relative to the recipe's folder
+        split: train             # optional: a split or list of splits (default: every split the source declares)
+        task: detection          # optional: override the format's task
+        weight: "*2"             # optional: mixture weight, kept in the summary ("*N", "%P" or a number)
+        classes: [plane, ship]   # optional: fixed class list; other labels are skipped as "unknown class"
+        patches: {size: 1024, gap: 200, iof_thr: 0.7}   # optional: DOTA-style patch splitting (detection)
+      - name: geochat
+        format: llava
+        root: /data/GeoChat
+        annotations: GeoChat_Instruct.json   # JSON/JSONL formats: file or glob relative to root
+        image_root: images                   # image paths are resolved against this (default root)
+
+Output directory: the dataset (`datasets` `save_to_disk`) and `build_summary.json` (samples per source, task and
+split; every skipped record with reason, file, line and detail). Bad records never crash the build and are never
+dropped silently; with ``strict=True`` the first one raises `UserError` naming file and line.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from data_engine.adapters import FORMATS, Skip, SourceSpec
+from data_engine.errors import UserError
+from data_engine.registry import did_you_mean
+from data_engine.schema import COLUMNS, TASKS, features, load_target, validate_sample
+
+SUMMARY_FILE = "build_summary.json"
+SOURCE_KEYS = ("name", "format", "root", "annotations", "image_root", "split", "task", "weight", "classes", "patches")
+PATCH_KEYS = ("size", "gap", "iof_thr", "keep_empty")
+CLASS_TASKS = ("detection", "classification")
+
+
+def load_recipe(path: str | Path) -> list[SourceSpec]:
+    """Parse and check a recipe file; relative roots are resolved against the recipe's folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"recipe {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("sources"), list) or not data["sources"]:
+        raise UserError(f"{path}: needs a non-empty 'sources:' list")
+    extra = set(data) - {"sources"}
+    if extra:
+        k = sorted(extra)[0]
+        raise UserError(f"{path}: unknown top-level key {k!r}.{did_you_mean(k, ['sources'])}")
+    specs, names = [], set()
+    for i, src in enumerate(data["sources"]):
+        spec = _spec(path, i, src)
+        if spec.name in names:
+            raise UserError(f"{path}: sources[{i}]: duplicate source name {spec.name!r}")
+        names.add(spec.name)
+        specs.append(spec)
+    return specs
+
+
+def _spec(path: Path, i: int, src: Any) -> SourceSpec:
+    where = f"{path}: sources[{i}]"
+    if not isinstance(src, dict):
+        raise UserError(f"{where}: must be a mapping with name, format, root")
+    for k in src:
+        if k not in SOURCE_KEYS:
+            raise UserError(f"{where}: unknown key {k!r}.{did_you_mean(k, SOURCE_KEYS)} Known: {', '.join(SOURCE_KEYS)}")
+    for k in ("name", "format", "root"):
+        if not src.get(k):
+            raise UserError(f"{where}: missing {k!r}")
+    FORMATS.get(src["format"])  # did-you-mean on a typo
+    if src.get("task") is not None and src["task"] not in TASKS:
+        raise UserError(f"{where}: task {src['task']!r} is not one of {TASKS}.{did_you_mean(src['task'], TASKS)}")
+    base = path.resolve().parent
+    root = (base / str(src["root"])).resolve()
+    if not root.exists():
+        raise UserError(f"{where}: root {root} does not exist")
+    image_root = src.get("image_root")
+    split = src.get("split")
+    patches = src.get("patches")
+    if patches is not None:
+        if not isinstance(patches, dict) or set(patches) - set(PATCH_KEYS):
+            raise UserError(f"{where}: patches must be a mapping with keys among {PATCH_KEYS}")
+    classes = src.get("classes")
+    if classes is not None and (not isinstance(classes, list) or not all(isinstance(c, str) for c in classes)):
+        raise UserError(f"{where}: classes must be a list of names")
+    return SourceSpec(
+        name=str(src["name"]),
+        format=str(src["format"]),
+        root=root,
+        annotations=src.get("annotations"),
+        image_root=(root / str(image_root)).resolve() if image_root else None,
+        split=None if split is None else [str(s) for s in (split if isinstance(split, list) else [split])],
+        task=src.get("task"),
+        weight=str(src.get("weight", "*1")),
+        classes=classes,
+        patches=patches,
+    )
+
+
+def _fill_classes(rows: list[dict]) -> None:
+    """Set `classes` of detection/classification targets that have none: the labels found in the source."""
+    labels: dict[str, set] = defaultdict(set)
+    decoded = []
+    for r in rows:
+        if r["task"] not in CLASS_TASKS:
+            decoded.append(None)
+            continue
+        t = json.loads(r["target"])
+        decoded.append(t)
+        if t.get("classes") is None:
+            found = [o["label"] for o in t["objects"]] if r["task"] == "detection" else [t["label"]]
+            labels[r["task"]].update(found)
+    for r, t in zip(rows, decoded, strict=True):
+        if t is not None and t.get("classes") is None:
+            t["classes"] = sorted(labels[r["task"]])
+            r["target"] = json.dumps(t, ensure_ascii=False)
+
+
+def _read_source(spec: SourceSpec, strict: bool, bar) -> tuple[list[dict], list[Skip]]:
+    rows, skips = [], []
+    for item in FORMATS.get(spec.format)(spec):
+        if isinstance(item, dict):
+            try:
+                validate_sample(item)
+            except UserError as e:
+                item = Skip("schema", item["images"][0] if item.get("images") else spec.root, None, str(e))
+        if isinstance(item, Skip):
+            if strict:
+                raise UserError(f"{item.where()}: {item.reason}: {item.detail} (source {spec.name!r}, --strict)")
+            skips.append(item)
+            continue
+        rows.append(item)
+        bar.update(1)
+    _fill_classes(rows)
+    if spec.patches:
+        from data_engine.patches import split_row
+
+        opts = dict(spec.patches)
+        rows = [p for r in rows for p in (split_row(r, **opts) if r["task"] == "detection" else [r])]
+    return rows, skips
+
+
+def _unique_ids(rows: list[dict]) -> int:
+    """Make ids unique in place ("<id>#2", "#3", ... for repeats); returns how many were renamed."""
+    seen: Counter = Counter()
+    renamed = 0
+    for r in rows:
+        seen[r["id"]] += 1
+        if seen[r["id"]] > 1:
+            r["id"] = f"{r['id']}#{seen[r['id']]}"
+            renamed += 1
+    return renamed
+
+
+def build(recipe_path: str | Path, out_dir: str | Path, strict: bool = False, progress: bool = True) -> dict:
+    """Build the dataset of a recipe into `out_dir` and return the summary (also saved as build_summary.json).
+
+    Raises:
+        UserError: bad recipe, unreadable source root, a non-build folder in the way, or (strict) a bad record.
+    """
+    from datasets import Dataset
+    from tqdm import tqdm
+
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()) and not (out / SUMMARY_FILE).is_file():
+        raise UserError(f"{out} exists, is not empty and is not a previous build; choose another --out")
+    specs = load_recipe(recipe_path)
+    t0 = time.perf_counter()
+    all_rows, per_source, skipped = [], [], []
+    with tqdm(desc="building", unit=" samples", disable=None if progress else True) as bar:
+        for spec in specs:
+            bar.set_postfix_str(spec.name)
+            rows, skips = _read_source(spec, strict, bar)
+            all_rows.extend(rows)
+            skipped.extend({"source": spec.name, **s.to_dict()} for s in skips)
+            per_source.append(_source_summary(spec, rows, skips))
+    renamed = _unique_ids(all_rows)
+    ds = Dataset.from_dict({c: [r[c] for r in all_rows] for c in COLUMNS}, features=features())
+    out.mkdir(parents=True, exist_ok=True)
+    _save_quietly(ds, out)
+    summary = {
+        "recipe": str(Path(recipe_path).resolve()),
+        "out": str(out.resolve()),
+        "num_samples": len(all_rows),
+        "total": len(all_rows),
+        "num_skipped": len(skipped),
+        "renamed_duplicate_ids": renamed,
+        "seconds": round(time.perf_counter() - t0, 2),
+        "sources": per_source,
+        "tasks": dict(sorted(Counter(r["task"] for r in all_rows).items())),
+        "skipped": skipped,
+    }
+    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=1, ensure_ascii=False), encoding="utf-8")
+    return summary
+
+
+def _save_quietly(ds, out: Path) -> None:
+    """save_to_disk without datasets' own progress bar (the build has one); the global setting is restored."""
+    from datasets.utils import logging as ds_logging
+
+    was_enabled = ds_logging.is_progress_bar_enabled()
+    ds_logging.disable_progress_bar()
+    try:
+        ds.save_to_disk(str(out))
+    finally:
+        if was_enabled:
+            ds_logging.enable_progress_bar()
+
+
+def _source_summary(spec: SourceSpec, rows: list[dict], skips: list[Skip]) -> dict:
+    by = Counter((r["task"], r["split"]) for r in rows)
+    return {
+        "name": spec.name,
+        "format": spec.format,
+        "root": str(spec.root),
+        "weight": spec.weight,
+        "samples": len(rows),
+        "by_task_split": [{"task": t, "split": s, "samples": n} for (t, s), n in sorted(by.items(), key=str)],
+        "skipped": len(skips),
+        "skipped_by_reason": dict(sorted(Counter(s.reason for s in skips).items())),
+    }
+
+
+def load_summary(out_dir: str | Path) -> dict:
+    f = Path(out_dir) / SUMMARY_FILE
+    if not f.is_file():
+        raise UserError(f"{out_dir}: no {SUMMARY_FILE}; is it a `georft data build` output?")
+    return json.loads(f.read_text(encoding="utf-8"))
+
+
+def format_summary(summary: dict, max_skips: int = 50) -> str:
+    """Human-readable tables: samples per source/task/split, then skipped records (first `max_skips`)."""
+    lines = [f"{'source':<24} {'task':<15} {'split':<11} {'samples':>8}", "-" * 61]
+    for src in summary["sources"]:
+        for e in src["by_task_split"]:
+            lines.append(f"{src['name']:<24} {e['task']:<15} {str(e['split']):<11} {e['samples']:>8}")
+        if not src["by_task_split"]:
+            lines.append(f"{src['name']:<24} {'-':<15} {'-':<11} {0:>8}")
+    lines.append("-" * 61)
+    lines.append(f"{'total':<52} {summary['num_samples']:>8}")
+    lines.append("tasks: " + ", ".join(f"{t}={n}" for t, n in summary["tasks"].items()))
+    if summary.get("renamed_duplicate_ids"):
+        lines.append(f"duplicate ids renamed with a '#k' suffix: {summary['renamed_duplicate_ids']}")
+    lines.append(f"skipped records: {summary['num_skipped']}")
+    for src in summary["sources"]:
+        for reason, n in src["skipped_by_reason"].items():
+            lines.append(f"  {src['name']}: {reason}: {n}")
+    for s in summary["skipped"][:max_skips]:
+        where = f"{s['file']}:{s['line']}" if s["line"] is not None else s["file"]
+        lines.append(f"  [{s['source']}] {s['reason']}: {where}: {s['detail']}")
+    if summary["num_skipped"] > max_skips:
+        lines.append(f"  ... and {summary['num_skipped'] - max_skips} more in {SUMMARY_FILE}")
+    return "\n".join(lines)
+
+
+def load_built(out_dir: str | Path):
+    """The built `datasets.Dataset` of a build directory."""
+    from datasets import load_from_disk
+
+    if not (Path(out_dir) / "dataset_info.json").is_file():
+        raise UserError(f"{out_dir}: not a built dataset (no dataset_info.json)")
+    return load_from_disk(str(out_dir))
+
+
+__all__ = ["build", "load_recipe", "load_summary", "format_summary", "load_built", "load_target"]
