@@ -131,7 +131,7 @@ def cider_d_batch(
     s = float(scale) if isinstance(scale, (int, float)) and scale > 0 else 3.0
     results: list[dict] = []
     cands, refs = {}, {}
-    for i, (comp, sample) in enumerate(zip(completions, samples)):
+    for i, (comp, sample) in enumerate(zip(completions, samples, strict=True)):
         out = parse_caption(completion_text(comp))
         r = references_of(sample)
         results.append({"overall": 0.0, "cider": 0.0, "format": float(out["format_ok"])})

@@ -26,9 +26,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.rewards_command == "list":
         for name, d in REWARDS.items():
-            print(f"{name:22s} tasks: {', '.join(d.tasks)}")
-            print(f"{'':22s} parts: overall, {', '.join(d.parts)}")
-            print(f"{'':22s} {d.description}")
+            print(f"{name:22s} tasks: {', '.join(d.tasks)}")  # noqa: T201 - CLI output
+            print(f"{'':22s} parts: overall, {', '.join(d.parts)}")  # noqa: T201 - CLI output
+            print(f"{'':22s} {d.description}")  # noqa: T201 - CLI output
         return 0
     path = Path(args.sample)
     try:
@@ -42,5 +42,5 @@ def run(args: argparse.Namespace) -> int:
     completion = args.completion
     if completion.startswith("@"):
         completion = Path(completion[1:]).read_text(encoding="utf-8")
-    print(json.dumps(score(args.task, completion, sample, frame=frame, name=args.reward, **kwargs), indent=2))
+    print(json.dumps(score(args.task, completion, sample, frame=frame, name=args.reward, **kwargs), indent=2))  # noqa: T201 - CLI output
     return 0

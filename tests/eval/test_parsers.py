@@ -121,7 +121,7 @@ def test_detection_round_trip_within_half_a_model_unit(frame, box_type):
     rng = np.random.default_rng(0)
     quads = _random_quads(rng, 60, frame.orig_w, frame.orig_h)
     labels = [CLASSES[i % 3] for i in range(60)]
-    text = format_detection([{"label": l, "poly": q} for l, q in zip(labels, quads)], CLASSES, frame, box_type)
+    text = format_detection([{"label": lab, "poly": q} for lab, q in zip(labels, quads, strict=True)], CLASSES, frame, box_type)
     out = parse("detection", text, frame, CLASSES, box_type=box_type)
     assert out["format_ok"] and out["n_parsed"] == 60
     want = order_poly_vertices(quads) if box_type == "poly" else np.array(
@@ -129,7 +129,7 @@ def test_detection_round_trip_within_half_a_model_unit(frame, box_type):
           q[0::2].min(), q[1::2].max()] for q in quads])
     got = {(o["label"], tuple(np.round(quantize(to_model(o["poly"], frame))))) for o in out["objects"]}
     tol = 0.5 * np.array([frame.orig_w / frame.model_w, frame.orig_h / frame.model_h] * 4) + 1e-9
-    for lab, q in zip(labels, want):
+    for lab, q in zip(labels, want, strict=True):
         match = [o for o in out["objects"] if o["label"] == lab and np.all(np.abs(np.array(o["poly"]) - q) <= tol)]
         assert match, (lab, q)
     assert len(got) <= 60
