@@ -89,7 +89,12 @@ def main() -> None:
         ("ROUGE-L corpus", f"{r['rouge_l']:.12f}", f"{r_ref:.12f}", f"max per-image diff {d_r:.1e}"),
         ("ROUGE-L time", f"{t_r:.2f} s", f"{t_ref_r:.2f} s", f"{t_ref_r / t_r:.1f}x"),
         ("df table build + index", f"{t_table:.2f} s + {t_pack:.2f} s ({n * 5} refs)", "", ""),
-        ("fixed-df CIDEr-D, one call", f"{n / t_batch:,.0f} captions/s", "", f"equal to corpus per-image: {d_fixed:.1e}"),
+        (
+            "fixed-df CIDEr-D, one call",
+            f"{n / t_batch:,.0f} captions/s",
+            "",
+            f"equal to corpus per-image: {d_fixed:.1e}",
+        ),
         ("fixed-df CIDEr-D, calls of 8", f"{n_grouped / t_groups:,.0f} captions/s", "", f"{len(groups)} calls"),
     ]
     head = ("", "ours", "pycocoevalcap", "note")

@@ -101,15 +101,36 @@ def main() -> None:
 
     pairs = n_scene * n_scene
     rows = [
-        ("max |IoU - shapely|, random pairs", f"{n_acc} pairs incl. {n_acc // 10} degenerate", f"{err:.1e}", "reference"),
-        ("same box (w,h,θ) vs (h,w,θ+90°)", f"{n_same} pairs, count with IoU != 1",
-         f"{ours_bad} (max err {np.abs(ours_same - 1).max():.1e})", f"{shp_bad}"),
-        (f"sparse scene {n_scene}x{n_scene} ({overlap_sparse:.1%} overlap)", "pairs/s",
-         f"{pairs / t_ours_sparse / 1e6:.2f} M", f"{pairs / t_shp_sparse / 1e6:.2f} M"),
-        (f"dense scene {n_scene}x{n_scene} ({overlap_dense:.1%} overlap)", "pairs/s",
-         f"{pairs / t_ours_dense / 1e3:.0f} k", f"{k * k / t_shp_dense / 1e3:.0f} k ({k}x{k})"),
-        ("speed ratio sparse / dense", "ours / shapely",
-         f"{t_shp_sparse / t_ours_sparse:.1f}x / {(pairs / t_ours_dense) / (k * k / t_shp_dense):.1f}x", ""),
+        (
+            "max |IoU - shapely|, random pairs",
+            f"{n_acc} pairs incl. {n_acc // 10} degenerate",
+            f"{err:.1e}",
+            "reference",
+        ),
+        (
+            "same box (w,h,θ) vs (h,w,θ+90°)",
+            f"{n_same} pairs, count with IoU != 1",
+            f"{ours_bad} (max err {np.abs(ours_same - 1).max():.1e})",
+            f"{shp_bad}",
+        ),
+        (
+            f"sparse scene {n_scene}x{n_scene} ({overlap_sparse:.1%} overlap)",
+            "pairs/s",
+            f"{pairs / t_ours_sparse / 1e6:.2f} M",
+            f"{pairs / t_shp_sparse / 1e6:.2f} M",
+        ),
+        (
+            f"dense scene {n_scene}x{n_scene} ({overlap_dense:.1%} overlap)",
+            "pairs/s",
+            f"{pairs / t_ours_dense / 1e3:.0f} k",
+            f"{k * k / t_shp_dense / 1e3:.0f} k ({k}x{k})",
+        ),
+        (
+            "speed ratio sparse / dense",
+            "ours / shapely",
+            f"{t_shp_sparse / t_ours_sparse:.1f}x / {(pairs / t_ours_dense) / (k * k / t_shp_dense):.1f}x",
+            "",
+        ),
         ("max |IoU - shapely| in the scenes", "", f"{max(err_sparse, err_dense):.1e}", "reference"),
     ]
     w = [max(len(r[i]) for r in rows + [("check", "detail", "ours", "shapely")]) for i in range(4)]

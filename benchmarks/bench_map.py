@@ -28,14 +28,26 @@ def scene(rng, n_img, n_obj, n_cls=15):
         o = np.c_[rng.uniform(0, 1000, (n_obj, 2)), rng.uniform(10, 80, (n_obj, 2)), rng.uniform(-90, 90, n_obj)]
         lab = rng.integers(0, n_cls, n_obj)
         for k, p in enumerate(obb_to_poly(o)):
-            gts.append({"image_id": f"P{i:04d}", "label": f"c{lab[k]}", "poly": p.tolist(),
-                        "difficult": int(rng.random() < 0.1)})
+            gts.append(
+                {
+                    "image_id": f"P{i:04d}",
+                    "label": f"c{lab[k]}",
+                    "poly": p.tolist(),
+                    "difficult": int(rng.random() < 0.1),
+                }
+            )
         o2 = o + np.c_[rng.normal(0, 3, (n_obj, 2)), rng.normal(0, 3, (n_obj, 2)), rng.normal(0, 5, n_obj)]
         o2[:, 2:4] = np.abs(o2[:, 2:4]) + 1
         lab2 = np.where(rng.random(n_obj) < 0.9, lab, rng.integers(0, n_cls, n_obj))
         for k, p in enumerate(obb_to_poly(o2)):
-            dets.append({"image_id": f"P{i:04d}", "label": f"c{lab2[k]}", "poly": p.tolist(),
-                         "score": float(np.round(rng.random(), 2))})
+            dets.append(
+                {
+                    "image_id": f"P{i:04d}",
+                    "label": f"c{lab2[k]}",
+                    "poly": p.tolist(),
+                    "score": float(np.round(rng.random(), 2)),
+                }
+            )
     return dets, gts
 
 

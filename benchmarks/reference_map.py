@@ -25,7 +25,7 @@ def _eleven_point(recalls: list[float], precisions: list[float]) -> float:
     for i in range(11):
         t = i * 0.1
         best = 0.0
-        for r, p in zip(recalls, precisions):
+        for r, p in zip(recalls, precisions, strict=False):
             if r >= t and p > best:
                 best = p
         ap = ap + best / 11.0
@@ -70,7 +70,7 @@ def reference_map(detections: list[dict], ground_truths: list[dict], iou_thresho
                 fp_list.append(1)
         recalls, precisions = [], []
         tp = fp = 0
-        for t, f in zip(tp_list, fp_list):
+        for t, f in zip(tp_list, fp_list, strict=False):
             tp += t
             fp += f
             recalls.append(tp / npos if npos else float("nan"))

@@ -64,7 +64,9 @@ class _Quads:
         v = np.take_along_axis(p, np.argsort(ang, axis=1)[..., None], axis=1)
         # A quad has at most one reflex vertex; replacing it by its predecessor gives the hull triangle.
         prev, nxt = np.roll(v, 1, axis=1), np.roll(v, -1, axis=1)
-        turn = _cross(v[..., 0] - prev[..., 0], v[..., 1] - prev[..., 1], nxt[..., 0] - v[..., 0], nxt[..., 1] - v[..., 1])
+        turn = _cross(
+            v[..., 0] - prev[..., 0], v[..., 1] - prev[..., 1], nxt[..., 0] - v[..., 0], nxt[..., 1] - v[..., 1]
+        )
         reflex = turn < 0
         v = np.where(reflex[..., None], prev, v)
         self.v = v  # (N, 4, 2)

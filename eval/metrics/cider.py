@@ -74,7 +74,9 @@ class DFTable:
             else:
                 codes = np.zeros(len(grams), dtype=np.uint64)
                 for j in range(N_GRAM):
-                    ids = np.fromiter((vocab[g[j]] if len(g) > j else 0 for g in grams), dtype=np.uint64, count=len(grams))
+                    ids = np.fromiter(
+                        (vocab[g[j]] if len(g) > j else 0 for g in grams), dtype=np.uint64, count=len(grams)
+                    )
                     codes |= ids << np.uint64(16 * j)
                 order = np.argsort(codes)
                 df = np.fromiter(self.doc_freq.values(), dtype=np.float64, count=len(grams))
@@ -172,7 +174,10 @@ class _Ngrams:
         for w, i in self.vocab.items():
             inv[i] = w
         toks = [inv[i] for i in self.words.tolist()]  # plain list: slicing it is far cheaper than numpy
-        return [" ".join(toks[s : s + o + 1]) for s, o in zip(self.gram_start.tolist(), self.gram_order.tolist())]
+        return [
+            " ".join(toks[s : s + o + 1])
+            for s, o in zip(self.gram_start.tolist(), self.gram_order.tolist(), strict=False)
+        ]
 
 
 def _table_df(ng: _Ngrams, table: DFTable) -> np.ndarray:
@@ -268,4 +273,4 @@ def cider_d(candidates: dict, references: dict, df: DFTable | None = None, token
     np.add.at(per_image_sum, ref_image, sim)
     n_refs = np.bincount(ref_image, minlength=n_img).astype(np.float64)
     scores = per_image_sum.mean(axis=1) / n_refs * 10.0
-    return float(scores.mean()), {k: float(s) for k, s in zip(ids, scores)}
+    return float(scores.mean()), {k: float(s) for k, s in zip(ids, scores, strict=False)}

@@ -30,7 +30,7 @@ def classification_accuracy(preds, gts) -> dict:
     if len(preds) != len(gts):
         raise ValueError(f"{len(preds)} predictions for {len(gts)} labels")
     per: dict = {}
-    for p, g in zip(preds, gts):
+    for p, g in zip(preds, gts, strict=False):
         key = normalize_label(g)
         per.setdefault(key, []).append(p is not None and normalize_label(p) == key)
     n = len(gts)

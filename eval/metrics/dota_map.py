@@ -69,7 +69,11 @@ def _polys(items: list[dict]) -> np.ndarray:
 
 
 def _match(detections, ground_truths, protocol: str, classes) -> _Matched:
-    labels = sorted({d["label"] for d in detections} | {g["label"] for g in ground_truths}) if classes is None else list(classes)
+    labels = (
+        sorted({d["label"] for d in detections} | {g["label"] for g in ground_truths})
+        if classes is None
+        else list(classes)
+    )
     cls_index = {c: i for i, c in enumerate(labels)}
     images: dict = {}
     for item in list(ground_truths) + list(detections):
@@ -142,7 +146,9 @@ def _evaluate(m: _Matched, order: np.ndarray, iou_threshold: float, ap_mode: str
             ctp, cfp = np.cumsum(tp, dtype=np.float32), np.cumsum(fp, dtype=np.float32)
             rec = ctp / np.maximum(np.float64(npos), eps)
             prec = ctp / np.maximum(ctp + cfp, eps)
-            ap[label] = eleven_point_ap(rec, prec, "mmrotate") if ap_mode == "voc07" else area_ap(rec, prec, np.float32)
+            ap[label] = (
+                eleven_point_ap(rec, prec, "mmrotate") if ap_mode == "voc07" else area_ap(rec, prec, np.float32)
+            )
     if devkit:
         values = [ap[c] for c in m.classes]
     else:

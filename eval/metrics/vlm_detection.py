@@ -50,7 +50,9 @@ def map_nc(
         for d in detections
         if score_threshold is None or float(d.get("score", 1.0)) > score_threshold
     ]
-    r = dota_map(kept, ground_truths, iou_threshold=iou_threshold, ap_mode="voc07", protocol="mmrotate", classes=classes)
+    r = dota_map(
+        kept, ground_truths, iou_threshold=iou_threshold, ap_mode="voc07", protocol="mmrotate", classes=classes
+    )
     return {"map_nc": r["map"], "ap": r["ap"], "num_kept": len(kept)}
 
 

@@ -20,8 +20,29 @@ from __future__ import annotations
 
 import re
 
-_UNITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-          "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty"]
+_UNITS = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
+]
 _TENS = {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
 _NUMBER_WORDS = {w: i for i, w in enumerate(_UNITS)} | _TENS
 _YES = {"yes", "true", "yeah", "yep", "correct"}
@@ -29,7 +50,9 @@ _NO = {"no", "false", "nope", "incorrect", "none"}
 _ARTICLES = {"a", "an", "the"}
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
 _PUNCT = re.compile(r"(?!(?<=\d)\.(?=\d))(?!(?<=\w)-(?=\w))[^\w\s]|_")
-_COMPOUND = re.compile(r"\b(twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)-(one|two|three|four|five|six|seven|eight|nine)\b")
+_COMPOUND = re.compile(
+    r"\b(twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)-(one|two|three|four|five|six|seven|eight|nine)\b"
+)
 
 
 def _compound(m: re.Match) -> str:
@@ -76,7 +99,7 @@ def vqa_accuracy(preds, gts, qtypes=None) -> dict:
     if len(preds) != len(gts):
         raise ValueError(f"{len(preds)} predictions for {len(gts)} answers")
     correct = []
-    for p, g in zip(preds, gts):
+    for p, g in zip(preds, gts, strict=False):
         options = g if isinstance(g, (list, tuple)) else [g]
         correct.append(p is not None and normalize_answer(p) in {normalize_answer(o) for o in options})
     n = len(correct)
@@ -85,7 +108,7 @@ def vqa_accuracy(preds, gts, qtypes=None) -> dict:
         if len(qtypes) != n:
             raise ValueError(f"{len(qtypes)} question types for {n} answers")
         hits: dict = {}
-        for t, c in zip(qtypes, correct):
+        for t, c in zip(qtypes, correct, strict=False):
             hits.setdefault(t, []).append(c)
         per_type = {t: sum(v) / len(v) for t, v in hits.items()}
         out["per_type"] = per_type

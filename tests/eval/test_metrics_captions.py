@@ -18,10 +18,16 @@ RAW_CANDS = {
     4: "an airport",
 }
 RAW_REFS = {
-    1: ["Several planes are parked beside the terminal building.", "Many airplanes parked near a terminal.",
-        "Planes parked at the airport's terminal."],
-    2: ["A river runs through green farmland.", "Green fields on both sides of a river.",
-        "The river doesn't cross the road."],
+    1: [
+        "Several planes are parked beside the terminal building.",
+        "Many airplanes parked near a terminal.",
+        "Planes parked at the airport's terminal.",
+    ],
+    2: [
+        "A river runs through green farmland.",
+        "Green fields on both sides of a river.",
+        "The river doesn't cross the road.",
+    ],
     3: ["Dense residential area with many houses."],
     4: ["An airport with two runways.", "A large airport next to the sea.", "Airport."],
 }

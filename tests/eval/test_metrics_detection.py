@@ -209,7 +209,6 @@ def test_coco_hbb_metrics_by_hand_and_vs_summarize():
     import eval.metrics.coco_detection as cd
 
     # rebuild the same COCOeval and call summarize() for its stats
-    from pycocotools.cocoeval import COCOeval
 
     classes = sorted({x["label"] for x in gts})
     cats = {c: j + 1 for j, c in enumerate(classes)}
@@ -221,9 +220,21 @@ def test_coco_hbb_metrics_by_hand_and_vs_summarize():
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-    keys = ["AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large", "AR@1", "AR@10", "AR@100",
-            "AR_small", "AR_medium", "AR_large"]
-    for k, s in zip(keys, ev.stats):
+    keys = [
+        "AP",
+        "AP50",
+        "AP75",
+        "AP_small",
+        "AP_medium",
+        "AP_large",
+        "AR@1",
+        "AR@10",
+        "AR@100",
+        "AR_small",
+        "AR_medium",
+        "AR_large",
+    ]
+    for k, s in zip(keys, ev.stats, strict=False):
         if s == -1:
             assert np.isnan(ours[k]), k
         else:

@@ -104,7 +104,9 @@ def test_zoom_accuracy():
 
 def test_classification_accuracy():
     assert normalize_label("Dense_Residential.") == "dense residential"
-    r = classification_accuracy(["airport", "Dense-Residential", None, "forest"], ["Airport", "dense_residential", "forest", "forest"])
+    r = classification_accuracy(
+        ["airport", "Dense-Residential", None, "forest"], ["Airport", "dense_residential", "forest", "forest"]
+    )
     # correct: 1, 1, 0, 1 -> 3/4; per class airport 1, dense residential 1, forest 1/2 -> mean 5/6
     assert r["accuracy"] == 0.75
     assert r["per_class"] == {"airport": 1.0, "dense residential": 1.0, "forest": 0.5}
