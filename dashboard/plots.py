@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import matplotlib
 from matplotlib.figure import Figure
 
 # Which series go on which plot: plot name -> [(metric key, axis title)]; "parts" is filled per run.
@@ -37,7 +38,7 @@ def _panels(name: str, series: dict[str, Any]) -> list[tuple[str, list[tuple[str
 
 def render(name: str, series: dict[str, Any]) -> str:
     """SVG text of plot `name` ("reward", "parts", "length", "health") for a run's `RunQueries.series()`."""
-    panels = _panels(name, series)
+    panels = _panels(name, series) if series["tasks"] else []
     cols = min(3, max(1, len(panels)))
     rows = max(1, -(-len(panels) // cols))
     # Fixed margins: matplotlib's constrained/tight layout costs 2-3x the drawing itself.
@@ -71,5 +72,7 @@ def render(name: str, series: dict[str, Any]) -> str:
         else:
             ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, color="grey")
     buf = io.StringIO()
-    fig.savefig(buf, format="svg")
+    # Text as <text> elements, not glyph paths: a third of the size, faster, and searchable in the page.
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        fig.savefig(buf, format="svg")
     return buf.getvalue()

@@ -1,0 +1,212 @@
+"""The app in-process (Starlette's ASGI test client): every view renders real content from the fixture runs,
+filters and pages work, and malformed or traversal requests get a 4xx without ever returning an outside file."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+from conftest import SECRET
+
+from data_engine.errors import UserError
+
+
+def _count(html: str, cls: str) -> int:
+    return len(re.findall(rf'<article class="completion[^"]*\b{cls}\b', html)) if cls else html.count('<article class="completion')
+
+
+def test_home_lists_runs_and_evals(client):
+    html = client.get("/").text
+    assert "grpo_run" in html and "empty_run" in html
+    assert 'href="/eval/0.0"' in html and 'href="/eval/0.1"' in html
+    assert "eval/rl" in html and "eval/sft" in html
+
+
+def test_overview_plots_and_steps(client):
+    html = client.get("/run/0").text
+    for name in ("reward", "parts", "length", "health"):
+        assert f'src="/run/0/plot/{name}.svg"' in html
+    assert html.count('href="/run/0/step/') == 3
+    svg = client.get("/run/0/plot/reward.svg")
+    assert svg.headers["content-type"].startswith("image/svg+xml")
+    assert "<svg" in svg.text and "detection" in svg.text and "zoom_vqa" in svg.text
+    health = client.get("/run/0/plot/health.svg").text
+    assert "parse-failure rate" in health and "zoom steps per chain" in health
+    parts = client.get("/run/0/plot/parts.svg").text
+    assert "detection/format" in parts
+
+
+def test_overview_series_values(app):
+    series = app.state.dash.queries[0].series()
+    det = series["tasks"]["detection"]
+    assert [p[1] for p in det["parse_fail"]] == [0.25, 0.25, 0.25]  # 1 of 4 completions has format_ok false
+    assert [p[1] for p in series["tasks"]["zoom_vqa"]["zoom_steps"]] == [0.5, 0.5, 0.5]  # (2+0+0+0) / 4
+    assert [p[1] for p in series["tasks"]["caption"]["frac_zero_std_groups"]] == [1.0, 1.0, 1.0]
+
+
+def test_empty_run_has_no_rollouts(client):
+    r = client.get("/run/1")
+    assert r.status_code == 200 and "No rollout store" in r.text
+    assert "no rollouts" in client.get("/run/1/plot/reward.svg").text
+
+
+def test_step_groups_side_by_side(client):
+    html = client.get("/run/0/step/0").text
+    assert html.count('<section class="group"') == 6
+    assert _count(html, "") == 24
+    det = html[html.index('data-group="detection-s0"'):html.index('data-group="grounding-s0"')]
+    assert _count(det, "") == 4 and _count(det, "best") == 1 and _count(det, "worst") == 1
+    assert "parse failed" in det
+    cap = html[html.index('data-group="caption-s0"'):]
+    cap = cap[:cap.index("</section>")]
+    assert _count(cap, "best") == 0 and _count(cap, "worst") == 0  # equal rewards: nothing to highlight
+    assert "reward/" not in det and "detection/main" in det  # parts listed under their short names
+    assert det.count('src="/thumb/0/images/scene_0.png') == 1  # the group's image shown once
+
+
+@pytest.mark.parametrize("query, groups", [
+    ("task=vqa", ["vqa-s0"]),
+    ("failed=1", ["detection-s0"]),
+    ("rmin=0.95", ["detection-s0", "grounding-s0", "vqa-s0", "classification-s0", "zoom_vqa-s0"]),
+    ("rmax=0.05", ["detection-s0", "grounding-s0", "vqa-s0", "classification-s0", "zoom_vqa-s0"]),
+    ("rmin=0.3&rmax=0.45", ["caption-s0"]),
+    ("source=synth-cap", ["caption-s0"]),
+    ("task=vqa&source=synth-cap", []),
+])
+def test_step_filters(client, query, groups):
+    html = client.get(f"/run/0/step/0?{query}").text
+    assert re.findall(r'<section class="group" data-group="([^"]+)"', html) == groups
+
+
+def test_step_pagination(client):
+    first = client.get("/run/0/step/0?per=4").text
+    second = client.get("/run/0/step/0?per=4&page=2").text
+    g1 = re.findall(r'data-group="([^"]+)"', first)
+    g2 = re.findall(r'data-group="([^"]+)"', second)
+    assert len(g1) == 4 and len(g2) == 2 and not set(g1) & set(g2)
+    assert "page 1 / 2" in first and "per=4&amp;page=2" in first
+
+
+def test_rollout_sample_boxes(client):
+    html = client.get("/run/0/rollout?step=0&group=detection-s0&gen=0").text
+    assert re.findall(r'data-status="(\w+)"', html) == ["match", "miss", "match", "false_alarm"]
+    assert "<title>GT ship (missed)</title>" in html and "<title>pred tank (false alarm)</title>" in html
+    assert 'viewBox="0 0 320 240"' in html  # overlay in original pixels (size from the image header)
+    assert "tank 150 20 190 20" in html  # the raw completion
+    assert "detection/main" in html
+
+
+def test_zoom_chain_turns_and_crops(client):
+    html = client.get("/run/0/rollout?step=1&group=zoom_vqa-s1&gen=0").text
+    assert html.count('<li class="turn">') == 2
+    assert 'src="/thumb/0/crops/zoom_0.png' in html and 'src="/thumb/0/crops/zoom_1.png' in html
+    assert "<title>turn 2 crop</title>" in html and "<title>evidence 1</title>" in html
+    crop = client.get("/thumb/0/crops/zoom_1.png?w=160")
+    assert crop.status_code == 200 and crop.headers["content-type"] == "image/jpeg"
+
+
+def test_eval_page_and_sample(client):
+    html = client.get("/eval/0.1").text  # eval dirs sorted by path: 0.0 = eval/rl, 0.1 = eval/sft
+    assert "model <b>sft</b>" in html
+    assert html.count('<a href="/eval/0.1/sample?id=') == 6
+    assert "1 malformed line(s)" in html
+    assert client.get("/eval/0.1?task=grounding").text.count("/sample?id=") == 1
+    sft = client.get("/eval/0.1/sample?id=detection-0").text
+    assert re.findall(r'data-status="(\w+)"', sft) == ["match", "miss", "match", "false_alarm"]
+    rl = client.get("/eval/0.0/sample?id=detection-0").text
+    assert re.findall(r'data-status="(\w+)"', rl) == ["match", "match", "match", "match"]
+    assert client.get("/eval/0.1/sample?id=nope").status_code == 404
+
+
+def test_compare_sorted_by_difference(client):
+    html = client.get("/compare").text  # defaults to the first two eval dirs
+    diffs = [float(d) for d in re.findall(r'<tr class="pair" data-diff="([^"]+)"', html)]
+    assert len(diffs) == 6 and diffs == sorted(diffs)
+    assert 'data-role="gt"' in html and "A: pred" in html
+    desc = client.get("/compare?a=0.0&b=0.1&order=desc").text
+    diffs_desc = [float(d) for d in re.findall(r'data-diff="([^"]+)"', desc)]
+    assert diffs_desc == sorted(diffs, reverse=True)
+
+
+def test_missing_pieces_render(tmp_path, run_dirs):
+    from starlette.testclient import TestClient
+
+    from dashboard.app import create_app
+
+    ev = tmp_path / "evalonly" / "eval" / "broken"
+    ev.mkdir(parents=True)
+    (ev / "metrics.json").write_text("{not json")  # and no predictions.jsonl
+    with TestClient(create_app([tmp_path / "evalonly"])) as c:
+        assert c.get("/").status_code == 200
+        page = c.get("/eval/0.0")
+        assert page.status_code == 200 and "metrics.json unreadable" in page.text
+        assert "needs two eval dirs" in c.get("/compare").text
+    with pytest.raises(UserError):
+        create_app([tmp_path / "does-not-exist"])
+
+
+BAD_REQUESTS = [
+    ("/run/0/step/0?page=x", 400), ("/run/0/step/0?page=0", 400), ("/run/0/step/0?rmin=nan", 400),
+    ("/run/0/step/0?rmin=abc", 400), ("/run/0/step/0?per=100000", 400), ("/run/0/rollout?step=0&group=x", 400),
+    ("/run/0/rollout?step=0&group=detection-s0&gen=abc", 400), ("/run/0/rollout?step=0&group=nope&gen=0", 404),
+    ("/run/0/step/0?task=" + "x" * 600, 400), ("/run/9", 404), ("/run/abc", 404), ("/run/0/step/99", 404),
+    ("/run/0/plot/nope.svg", 404), ("/eval/9.9", 404), ("/compare?a=0.0&b=bogus", 404),
+    ("/compare?a=0.0&b=0.1&metric=nope", 400), ("/compare?a=0.0&b=0.1&order=sideways", 400),
+    ("/thumb/0/images/scene_0.png?w=-5", 400), ("/thumb/0/images/missing.png", 404), ("/thumb/7/images/scene_0.png", 403),
+    ("/thumb/0/escape.png", 403), ("/thumb/0/escape_dir/secret.txt", 403), ("/thumb/0/%2e%2e/outside/secret.txt", 403),
+    ("/thumb/0/images/%2e%2e/%2e%2e/outside/secret.txt", 403), ("/thumb/0/%2Fetc%2Fpasswd", 403),
+    ("/thumb/0//etc/passwd", 403), ("/thumb/0/images%5c..%5c..%5coutside%5csecret.txt", 403),
+    ("/thumb/0/rollouts/index.json", 404),  # inside the run, but not an image
+    ("/static/../dashboard/app.py", 404), ("/static/%2e%2e/app.py", 404),
+]
+
+
+@pytest.mark.parametrize("url, status", BAD_REQUESTS)
+def test_malformed_and_traversal_requests(client, url, status):
+    r = client.get(url)
+    assert r.status_code == status, (url, r.status_code)
+    assert SECRET not in r.text and "image/" not in r.headers.get("content-type", "")
+
+
+def _raw_get(app, raw_path: bytes) -> tuple[int, bytes]:
+    """Send a request with an exact, un-normalised path (HTTP clients collapse `..` before sending)."""
+    sent: list[dict] = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    path = raw_path.split(b"?")[0]
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+             "path": path.decode("latin-1"), "raw_path": raw_path, "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"127.0.0.1")], "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+    asyncio.run(app(scope, receive, send))
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return sent[0]["status"], body
+
+
+@pytest.mark.parametrize("raw", [
+    b"/thumb/0/../outside/secret.txt", b"/thumb/0/images/../../outside/secret.png", b"/thumb/0/../../../../etc/passwd",
+    b"/thumb/0/./../outside/secret.png", b"/static/../../outside/secret.txt", b"/thumb/1/../grpo_run/escape.png",
+])
+def test_raw_traversal_paths(app, raw):
+    status, body = _raw_get(app, raw)
+    assert 400 <= status < 500
+    assert SECRET.encode() not in body and not body.startswith(b"\xff\xd8")
+
+
+def test_post_is_refused(client):
+    assert client.post("/", data={"x": "1"}).status_code == 405
+
+
+def test_cli_parses_and_defaults_to_loopback():
+    from georft.cli import build_parser
+    from georft.commands.dashboard import _is_loopback
+
+    args = build_parser().parse_args(["dashboard", "a", "b"])
+    assert args.run_dirs == ["a", "b"] and args.host == "127.0.0.1" and args.port == 8765
+    assert _is_loopback("127.0.0.1") and _is_loopback("localhost") and _is_loopback("::1")
+    assert not _is_loopback("0.0.0.0")
