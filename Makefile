@@ -13,7 +13,7 @@ export DS_BUILD_OPS ?= 0
 LOCK := requirements/lock-cpu.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test test-slow demo bench lint lock clean
+.PHONY: venv test test-slow demo bench lint lock clean browser-deps
 
 venv: $(STAMP)
 
@@ -47,6 +47,11 @@ lock:
 	printf 'torch==2.14.1\ntorchvision==0.29.1\n' > /tmp/georft-pins.txt
 	/tmp/georft-lock/bin/pip install -q -c /tmp/georft-pins.txt -e '.[dev,bench]'
 	/tmp/georft-lock/bin/pip freeze --exclude-editable | grep -v '^-e' > $(LOCK)
+
+# Debian's Chromium for the dashboard's browser tests (Playwright drives it via executable_path; its own
+# browser download does not work here). Without it those tests are skipped with this hint.
+browser-deps:
+	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

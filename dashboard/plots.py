@@ -11,6 +11,7 @@ from typing import Any
 
 import matplotlib
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 # Which series go on which plot: plot name -> [(metric key, axis title)]; "parts" is filled per run.
 PANELS: dict[str, list[tuple[str, str]]] = {
@@ -65,6 +66,7 @@ def render(name: str, series: dict[str, Any]) -> str:
             drawn = True
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("step", fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
         if drawn:
