@@ -1,0 +1,233 @@
+"""Online rendering: a schema row -> what a model sees, shared by SFT, GRPO and evaluation.
+
+Every image is decoded and smart-resized HERE, to sides that are multiples of the family's factor inside
+``[min_pixels, max_pixels]``, so TRL's processor and vLLM both see an already valid size and count the same image
+tokens. The coordinate frame of the shown image is built once (`Frame.for_family`) and used for the answer text;
+GRPO rows carry it as the JSON `frame` column so rewards parse with the very frame the prompt was rendered with.
+
+Prompts are the same at training and evaluation time (`data_engine.answers`):
+
+| task | system | user text (after the image block) | answer |
+|---|---|---|---|
+| detection | RSCoVLM prompt of the box type (text mode) | ``find the {categories}`` | `format_detection` |
+| grounding | RSCoVLM HBB prompt (text mode) | ``find the {expression}`` | `format_grounding` |
+| vqa | - | the question verbatim (MCQ rewrite with `choices`) | `format_vqa` |
+| caption | - | `CAPTION_PROMPT` | one reference (`format_caption`) |
+| classification | - | ``Classify the image within one of the given classes:{classes}.`` | `format_classification` |
+| zoom_vqa | zoom tool block | question + zoom instruction | tool call(s), crop turn(s), answer (`data_engine.zoom`) |
+| chat | - | the conversation's turns (images in the first user turn) | its assistant turns |
+
+JSON answer mode uses the JSON prompts and no system prompt. Content blocks follow TRL: ``{"type": "image"}`` and
+``{"type": "text", "text": ...}``.
+
+Random-resize augmentation (optional, every task): the image is shown as if its original were scaled by
+``s ~ U[min_scale, max_scale]`` before smart resize; since answers are computed from original pixels through the
+frame of the shown size, boxes follow the image automatically.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from data_engine import answers as A
+from data_engine.errors import UserError
+from data_engine.families import Family, get_family
+from data_engine.frames import Frame
+from data_engine.images import resize_to, smart_size
+from data_engine.schema import load_target
+
+# Our wording: RSCoVLM has no caption prompt in its plain-text recipe.
+CAPTION_PROMPT = "Describe the image in one sentence."
+
+
+def _family(family: Family | str) -> Family:
+    return get_family(family) if isinstance(family, str) else family
+
+
+def _text(t: str) -> dict:
+    return {"type": "text", "text": t}
+
+
+def _resize_scale(rng: np.random.Generator | None, random_resize: Any) -> float:
+    """Scale of the random-resize augmentation (1.0 when off).
+
+    `random_resize` is any object or mapping with `prob`, `min_scale`, `max_scale` (e.g. the SFT config section).
+    """
+    if rng is None or random_resize is None:
+        return 1.0
+    get = random_resize.get if isinstance(random_resize, dict) else lambda k, d=None: getattr(random_resize, k, d)
+    prob, lo, hi = float(get("prob", 0.0)), float(get("min_scale", 1.0)), float(get("max_scale", 1.0))
+    if not 0 < lo <= hi:
+        raise UserError(f"random_resize needs 0 < min_scale <= max_scale, got {lo}, {hi}")
+    if prob <= 0 or rng.random() >= prob:
+        return 1.0
+    return float(rng.uniform(lo, hi))
+
+
+def load_view(path: str | Path, region: tuple[int, int, int, int] | None, size: tuple[int, int],
+              expect: tuple[int, int]) -> Image.Image:
+    """Decode `path` and return `region` (None = whole image) resized to `size` (w, h).
+
+    JPEGs are decoded at a reduced DCT scale when the whole image is shown smaller (several times faster on large
+    images). Raises ValueError when the file's size differs from the recorded one (the build is stale).
+    """
+    im = Image.open(path)
+    if im.size != tuple(expect):
+        raise ValueError(f"{path}: image is {im.size[0]}x{im.size[1]}, the dataset recorded {expect[0]}x{expect[1]}")
+    if region is None:
+        if im.format == "JPEG":
+            im.draft("RGB", size)
+        im = im.convert("RGB")
+    else:
+        im = im.convert("RGB").crop(region)  # beyond the border: black padding, like DOTA's edge patches
+    return resize_to(im, size)
+
+
+def prepare_images(sample: dict, target: dict, fam: Family, min_pixels: int, max_pixels: int,
+                   scale: float = 1.0) -> tuple[list[Image.Image], Frame]:
+    """The shown images of a row (first one cut to its patch window when it is a patch) and the first one's frame."""
+    patch = target.get("patch")
+    w, h = int(sample["width"]), int(sample["height"])
+    region = None
+    first_expect = (w, h)
+    if patch:
+        x, y, s = int(patch["x"]), int(patch["y"]), int(patch["size"])
+        region, (w, h) = (x, y, x + s, y + s), (s, s)
+        first_expect = None
+    size = smart_size(max(1, round(w * scale)), max(1, round(h * scale)), fam.factor, min_pixels, max_pixels)
+    images = []
+    for k, path in enumerate(sample["images"]):
+        if k == 0:
+            if first_expect is None:
+                im = Image.open(path).convert("RGB").crop(region)
+                images.append(resize_to(im, size))
+            else:
+                images.append(load_view(path, None, size, first_expect))
+            continue
+        with Image.open(path) as probe:
+            ow, oh = probe.size
+        sz = smart_size(max(1, round(ow * scale)), max(1, round(oh * scale)), fam.factor, min_pixels, max_pixels)
+        images.append(load_view(path, None, sz, (ow, oh)))
+    return images, Frame.for_family(fam.coord_frame, w, h, size[0], size[1])
+
+
+def _user(n_images: int, text: str) -> dict:
+    return {"role": "user", "content": [{"type": "image"} for _ in range(n_images)] + [_text(text)]}
+
+
+def task_prompt(task: str, target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
+    """System (when the task has one) and user messages of a single-turn task."""
+    system = None
+    if task == "detection":
+        text = A.detection_user_prompt(target["classes"], box_type, mode)
+        system = A.SYSTEM_PROMPTS[box_type] if mode == "text" else None
+    elif task == "grounding":
+        text = A.grounding_user_prompt(target["expression"], mode)
+        system = A.SYSTEM_PROMPTS["hbb"] if mode == "text" else None
+    elif task == "vqa":
+        q = str(target["question"])
+        text = A.mcq_prompt(q, target["choices"]) if target.get("choices") else q
+    elif task == "caption":
+        text = CAPTION_PROMPT
+    elif task == "classification":
+        text = A.classification_user_prompt(target["classes"])
+    elif task == "zoom_vqa":
+        from data_engine.zoom import zoom_prompt
+
+        return zoom_prompt(str(target["question"]))
+    else:
+        raise UserError(f"task {task!r} has no single-turn prompt")
+    msgs = [{"role": "system", "content": [_text(system)]}] if system else []
+    return msgs + [_user(n_images, text)]
+
+
+def task_answer(task: str, target: dict, frame: Frame, box_type: str, mode: str,
+                rng: np.random.Generator | None = None) -> str:
+    """The assistant text of a single-turn task."""
+    if task == "detection":
+        return A.format_detection(target["objects"], target["classes"], frame, box_type, mode)
+    if task == "grounding":
+        return A.format_grounding(target["box"], target["expression"], frame, mode)
+    if task in ("vqa", "zoom_vqa"):
+        return A.format_vqa(target["answer"])
+    if task == "caption":
+        refs = target["references"]
+        return A.format_caption(refs[int(rng.integers(len(refs))) if rng is not None else 0])
+    if task == "classification":
+        return A.format_classification(target["label"])
+    raise UserError(f"task {task!r} has no single-turn answer")
+
+
+def _chat_messages(target: dict, n_images: int) -> list[dict]:
+    msgs, placed = [], False
+    for m in target["messages"]:
+        content = [_text(str(m["content"]))]
+        if m["role"] == "user" and not placed:
+            content = [{"type": "image"} for _ in range(n_images)] + content
+            placed = True
+        msgs.append({"role": m["role"], "content": content})
+    return msgs
+
+
+def render_sft(sample: dict, family: Family | str, *, min_pixels: int, max_pixels: int, box_type: str = "poly",
+               mode: str = "text", rng: np.random.Generator | None = None, random_resize: Any = None,
+               zoom_steps: int = 1, multi_evidence: str = "union") -> dict:
+    """A row -> ``{"messages": [...], "images": [PIL, ...]}`` for TRL's SFTTrainer.
+
+    Args:
+        sample: a schema row (`target` JSON or dict).
+        family: model family or its name.
+        min_pixels, max_pixels: pixel budget of the smart resize.
+        box_type: "poly", "obb" or "hbb" (detection answers).
+        mode: "text" or "json" answer mode.
+        rng: randomness for augmentation and the caption reference (None: deterministic, first reference).
+        random_resize: {prob, min_scale, max_scale} (object or mapping) for random-resize augmentation.
+        zoom_steps, multi_evidence: zoom chain options (see `data_engine.zoom.build_zoom_conversation`).
+    """
+    fam = _family(family)
+    target = load_target(sample)
+    task = sample["task"]
+    scale = _resize_scale(rng, random_resize)
+    if task == "zoom_vqa":
+        from data_engine.zoom import build_zoom_conversation
+
+        conv = build_zoom_conversation(sample, fam, min_pixels=min_pixels, max_pixels=max_pixels, steps=zoom_steps,
+                                       multi_evidence=multi_evidence, scale=scale)
+        return {"messages": conv["messages"], "images": conv["images"]}
+    images, frame = prepare_images(sample, target, fam, min_pixels, max_pixels, scale)
+    if task == "chat":
+        return {"messages": _chat_messages(target, len(images)), "images": images}
+    messages = task_prompt(task, target, len(images), box_type, mode)
+    messages.append({"role": "assistant", "content": [_text(task_answer(task, target, frame, box_type, mode, rng))]})
+    return {"messages": messages, "images": images}
+
+
+def render_grpo(sample: dict, family: Family | str, *, min_pixels: int, max_pixels: int, box_type: str = "poly",
+                mode: str = "text", rng: np.random.Generator | None = None, random_resize: Any = None) -> dict:
+    """A row -> a GRPO row: conversational `prompt`, `images` and the columns rewards read.
+
+    Returns:
+        {"prompt": [...], "images": [PIL], "task": str, "target": JSON str, "frame": JSON str of
+        `Frame.to_dict` (the first image's frame), "sample_id": str, "source": str}. For zoom_vqa the prompt is the
+        chain's opening (tool block + question) and `frame` is the full view's.
+    """
+    fam = _family(family)
+    target = load_target(sample)
+    task = sample["task"]
+    if task == "chat":
+        raise UserError(f"sample {sample.get('id')!r}: chat rows have no reward target; leave them out of GRPO")
+    images, frame = prepare_images(sample, target, fam, min_pixels, max_pixels, _resize_scale(rng, random_resize))
+    return {
+        "prompt": task_prompt(task, target, len(images), box_type, mode),
+        "images": images,
+        "task": task,
+        "target": json.dumps(target, ensure_ascii=False),  # a patch row's objects are in patch pixels
+        "frame": json.dumps(frame.to_dict()),
+        "sample_id": sample["id"],
+        "source": sample["source"],
+    }
