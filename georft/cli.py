@@ -18,6 +18,9 @@ import sys
 COMMANDS: list[tuple[str, str, str]] = [
     ("model", "georft.commands.model", "build offline tiny Qwen-VL models"),
     ("config", "georft.commands.config", "validate configs and print the resolved config"),
+    ("data", "georft.commands.data", "synthesize, build and inspect datasets (synth / build / show)"),
+    ("sft", "georft.commands.sft", "supervised fine-tuning on the multi-task mixture (TRL SFTTrainer)"),
+    ("grpo", "georft.commands.grpo", "GRPO with task-aware rewards (TRL GRPOTrainer)"),
     ("dashboard", "georft.commands.dashboard", "inspect rollouts and eval outputs in a local web app"),
     ("rewards", "georft.commands.rewards", "list rewards and score a completion"),
 ]
