@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import yaml
 from omegaconf import OmegaConf
-from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from data_engine.errors import UserError
 from data_engine.registry import did_you_mean
@@ -71,9 +71,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def _parse_overrides(overrides: list[str]) -> dict[str, Any]:
-    """`a.b=value` strings -> nested dict; values are parsed as YAML (so `x=3`, `x=[1,2]`, `x=null` work)."""
-    out: dict[str, Any] = {}
+def _parse_overrides(overrides: list[str]) -> list[tuple[str, Any]]:
+    """`a.b=value` strings -> (key, value) pairs; values are parsed as YAML (`x=3`, `x=[1,2]`, `x=null` work)."""
+    out = []
     for item in overrides:
         if "=" not in item:
             raise UserError(f"override {item!r} is not of the form key=value")
@@ -82,19 +82,13 @@ def _parse_overrides(overrides: list[str]) -> dict[str, Any]:
             value = yaml.safe_load(raw) if raw != "" else ""
         except yaml.YAMLError:
             value = raw
-        node = out
-        parts = key.strip().split(".")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise UserError(f"override {item!r} conflicts with another override of {p!r}")
-        node[parts[-1]] = value
+        out.append((key.strip(), value))
     return out
 
 
 def _friendly(e: OmegaConfBaseException, where: str, schema: type) -> UserError:
     key = str(getattr(e, "full_key", None) or getattr(e, "key", None) or "?")
-    if isinstance(e, ConfigKeyError):
+    if isinstance(e, (ConfigKeyError, ConfigAttributeError)):
         parts = [p for p in re.split(r"\.|\[\d+\]", key) if p]
         # OmegaConf names the dataclass that rejected the key; inside lists its key path is often incomplete.
         obj_type = getattr(e, "object_type", None)
@@ -145,18 +139,20 @@ def load_config(schema: type[T], path: str | Path | None = None, overrides: list
     Raises:
         UserError: unknown key (with "did you mean"), wrong type, missing required value, malformed YAML.
     """
-    base = OmegaConf.structured(schema)
-    layers = []
+    cfg = OmegaConf.structured(schema)
     if path is not None:
-        layers.append((str(path), read_yaml(path)))
-    if overrides:
-        layers.append(("command-line override", _parse_overrides(overrides)))
-    cfg = base
-    for where, layer in layers:
         try:
-            cfg = OmegaConf.merge(cfg, OmegaConf.create(layer))
+            cfg = OmegaConf.merge(cfg, OmegaConf.create(read_yaml(path)))
         except OmegaConfBaseException as e:
-            raise _friendly(e, where, schema) from None
+            raise _friendly(e, str(path), schema) from None
+    # Overrides are applied key by key, so list items can be addressed by index (data.sources.0.path=...).
+    for key, value in _parse_overrides(overrides or []):
+        try:
+            OmegaConf.update(cfg, key, value, merge=True)
+        except OmegaConfBaseException as e:
+            raise _friendly(e, "command-line override", schema) from None
+        except (IndexError, TypeError, ValueError) as e:
+            raise UserError(f"command-line override {key}={value!r}: {e}") from None
     try:
         obj = OmegaConf.to_object(cfg)
     except OmegaConfBaseException as e:

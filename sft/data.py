@@ -6,6 +6,7 @@ import functools
 
 import numpy as np
 
+from data_engine.errors import UserError
 from data_engine.families import Family
 from data_engine.lazy import rendered_dataset
 from data_engine.mixture import load_sources
@@ -30,3 +31,22 @@ def build_sft_dataset(data: DataSection, family: Family):
     sources, order = load_sources(data.sources, seed=data.seed, temperature=data.temperature)
     dataset, skipped = rendered_dataset(sources, order, functools.partial(_render_row, family=family, data=data))
     return dataset, skipped, sources
+
+
+def check_max_length(max_length: int | None, dataset, processor, probe: int = 32) -> None:
+    """Fail before training when a `max_length` bound would cut a sample (and so possibly its image tokens).
+
+    TRL truncates sequences longer than `max_length`; for vision data that can drop image tokens and break the
+    image-feature alignment, so we refuse a bound the first `probe` rendered samples already exceed.
+    """
+    if max_length is None:
+        return
+    for i in range(min(probe, len(dataset))):
+        row = dataset[i]
+        text = processor.apply_chat_template(row["messages"])
+        n = len(processor(text=[text], images=row["images"] or None, return_tensors="pt")["input_ids"][0])
+        if n > max_length:
+            raise UserError(
+                f"trainer.max_length={max_length} would truncate sample {i} ({n} tokens incl. image tokens); "
+                "set trainer.max_length=null (the default here) or raise it"
+            )

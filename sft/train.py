@@ -56,7 +56,7 @@ def main(cfg: SFTRunConfig) -> dict:
 
     # Data: the mixture, rendered lazily (image decode + smart resize + conversation) in the data loader.
     family = resolve_family(cfg.model)
-    train_dataset = build_sft_dataset(cfg.data, family)
+    train_dataset, skipped, _ = build_sft_dataset(cfg.data, family)
 
     # Model and processor (pixel budget = the data engine's, so the processor never resizes).
     processor = load_processor(cfg.model.path, cfg.data.min_pixels, cfg.data.max_pixels)
@@ -83,7 +83,7 @@ def main(cfg: SFTRunConfig) -> dict:
         "seconds": elapsed,
         "tokens_per_second": _tokens_seen(trainer.state.log_history) / elapsed if elapsed else None,
         "samples": len(train_dataset),
-        "skipped_samples": train_dataset.skipped.as_dict(),
+        "skipped_samples": skipped.as_dict(),
     }
     if trainer.is_world_process_zero():
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
