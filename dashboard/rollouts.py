@@ -8,7 +8,6 @@ cached by file modification time, so a live run's new steps are picked up on the
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,14 +32,6 @@ class GroupFilter:
     reward_min: float | None = None
     reward_max: float | None = None
     parse_failed: bool = False
-
-    def arrow_filters(self) -> list[tuple] | None:
-        f = []
-        if self.task:
-            f.append(("task", "=", self.task))
-        if self.source:
-            f.append(("source", "=", self.source))
-        return f or None
 
 
 @dataclass
@@ -118,11 +109,15 @@ class RunQueries:
     def groups(self, step: int, flt: GroupFilter, offset: int, limit: int) -> GroupPage:
         """Groups of `step` that pass `flt`, `limit` of them from `offset`, with all their completions."""
         cols = _MINIMAL + (["prediction"] if flt.parse_failed else [])
-        everything = self.reader.read_step(step, columns=["task", "source"])
-        tasks = sorted(set(everything["task"].to_pylist()))
-        sources = sorted(s for s in set(everything["source"].to_pylist()) if s is not None)
-        t = self.reader.read_step(step, columns=cols, filters=flt.arrow_filters())
+        # One narrow read serves both the filter menus (every task and source of the step) and the filtering.
+        t = self.reader.read_step(step, columns=cols)
+        tasks = sorted(x for x in pc.unique(t["task"]).to_pylist() if x is not None)
+        sources = sorted(x for x in pc.unique(t["source"]).to_pylist() if x is not None)
         mask = pc.is_valid(t["group"])
+        if flt.task:
+            mask = pc.and_(mask, pc.fill_null(pc.equal(t["task"], flt.task), False))
+        if flt.source:
+            mask = pc.and_(mask, pc.fill_null(pc.equal(t["source"], flt.source), False))
         if flt.reward_min is not None:
             mask = pc.and_(mask, pc.fill_null(pc.greater_equal(t["reward"], flt.reward_min), False))
         if flt.reward_max is not None:
@@ -174,7 +169,3 @@ def _group_view(group: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
             "task": first.get("task"), "source": first.get("source"), "sample_id": first.get("sample_id"),
             "target": first.get("target")}
 
-
-def safe_name(text: str) -> str:
-    """A string fit for an HTML id (group ids can hold anything)."""
-    return re.sub(r"[^A-Za-z0-9_-]", "_", text)
