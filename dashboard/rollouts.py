@@ -93,8 +93,9 @@ class RunQueries:
         idx = self.reader.index()["steps"]
         steps = sorted(int(s) for s in idx)
         tasks: dict[str, dict[str, list[tuple[int, float, float]]]] = {}
+        on_disk = set(self.reader.steps())  # the index may list a step whose file a resume just removed
         for s in steps:
-            extra = self.step_stats(s) if s in set(self.reader.steps()) else {}
+            extra = self.step_stats(s) if s in on_disk else {}
             for task, stats in idx[str(s)].get("tasks", {}).items():
                 dst = tasks.setdefault(task, {})
                 for name, v in stats.items():
