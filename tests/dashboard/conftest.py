@@ -140,7 +140,7 @@ def run_dirs(tmp_path_factory) -> dict[str, Path]:
     (run / "escape_dir").symlink_to(outside, target_is_directory=True)
     empty = root / "empty_run"
     empty.mkdir()
-    return {"root": root, "run": run, "empty": empty, "outside": outside, "image": img}
+    return {"root": root, "run": run, "empty": empty, "outside": outside, "image": img, "secret": SECRET}
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ import asyncio
 import re
 
 import pytest
-from conftest import SECRET
 
 from data_engine.errors import UserError
 
@@ -163,10 +162,10 @@ BAD_REQUESTS = [
 
 
 @pytest.mark.parametrize("url, status", BAD_REQUESTS)
-def test_malformed_and_traversal_requests(client, url, status):
+def test_malformed_and_traversal_requests(client, run_dirs, url, status):
     r = client.get(url)
     assert r.status_code == status, (url, r.status_code)
-    assert SECRET not in r.text and "image/" not in r.headers.get("content-type", "")
+    assert run_dirs["secret"] not in r.text and "image/" not in r.headers.get("content-type", "")
 
 
 def _raw_get(app, raw_path: bytes) -> tuple[int, bytes]:
@@ -192,10 +191,10 @@ def _raw_get(app, raw_path: bytes) -> tuple[int, bytes]:
     b"/thumb/0/../outside/secret.txt", b"/thumb/0/images/../../outside/secret.png", b"/thumb/0/../../../../etc/passwd",
     b"/thumb/0/./../outside/secret.png", b"/static/../../outside/secret.txt", b"/thumb/1/../grpo_run/escape.png",
 ])
-def test_raw_traversal_paths(app, raw):
+def test_raw_traversal_paths(app, run_dirs, raw):
     status, body = _raw_get(app, raw)
     assert 400 <= status < 500
-    assert SECRET.encode() not in body and not body.startswith(b"\xff\xd8")
+    assert run_dirs["secret"].encode() not in body and not body.startswith(b"\xff\xd8")
 
 
 def test_post_is_refused(client):
