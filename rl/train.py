@@ -17,7 +17,17 @@ from pathlib import Path
 from rl.config import GRPORunConfig
 
 
-def trl_config(cfg: GRPORunConfig, reward_weights: list[float]):
+VISION_TOKENS = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>")
+
+
+def vision_token_ids(processor) -> list[int]:
+    """Ids of the vision placeholder tokens, which a policy must never generate: a sampled `<|image_pad|>` in a
+    completion breaks the M-RoPE index of the training forward pass (image tokens without image features)."""
+    tok = processor.tokenizer
+    return [i for t in VISION_TOKENS if (i := tok.convert_tokens_to_ids(t)) is not None and i != tok.unk_token_id]
+
+
+def trl_config(cfg: GRPORunConfig, reward_weights: list[float], suppress: list[int] | None = None):
     """TRL's GRPOConfig from `trainer:` plus what this stage needs: reward weights from `rewards:`, the extra
     columns kept for the rewards, CPU-safe precision when no GPU is present, and a clear vLLM check."""
     import torch
@@ -35,6 +45,10 @@ def trl_config(cfg: GRPORunConfig, reward_weights: list[float]):
         from rollout.generate import require_vllm
 
         require_vllm()
+    elif suppress:
+        gen = dict(kwargs.get("generation_kwargs") or {})
+        gen["suppress_tokens"] = sorted(set(gen.get("suppress_tokens") or []) | set(suppress))
+        kwargs["generation_kwargs"] = gen
     return GRPOConfig(**kwargs)
 
 
@@ -46,7 +60,7 @@ def main(cfg: GRPORunConfig) -> dict:
     """
     from models.loading import load_model, load_processor, lora_config, resolve_family
     from rewards.adapter import check_rewards, make_reward_funcs
-    from rewards.caption import training_df_for
+    from rewards.caption import training_df
     from rl.data import build_grpo_dataset
     from rl.trainer import GeoGRPOTrainer, RolloutRecorder, parse_prediction
 
@@ -54,17 +68,21 @@ def main(cfg: GRPORunConfig) -> dict:
 
     # Data: GRPO prompts rendered lazily (pre-resized images, conversational prompt, task/target/frame columns).
     family = resolve_family(cfg.model)
-    train_dataset, skipped, sources = build_grpo_dataset(cfg.data, family)
+    train_dataset, skipped, captions = build_grpo_dataset(cfg.data, family)
 
     # Model and processor (the processor's pixel budget is the data engine's, so it never resizes).
     processor = load_processor(cfg.model.path, cfg.data.min_pixels, cfg.data.max_pixels)
+    # TRL left-pads prompt ids but takes per-token multimodal fields (mm_token_type_ids) from a padded processor
+    # call: both must pad on the left, or M-RoPE positions break for prompts of different lengths.
+    processor.tokenizer.padding_side = "left"
     model = load_model(cfg.model)
 
     # Rewards per task from config; every reward runs once on a real row before the first rollout.
-    caption_df = training_df_for(sources) if "caption" in cfg.rewards else None
+    # CIDEr-D needs document frequencies from the training references (cached on disk by dataset fingerprint).
+    caption_df = training_df(captions, out / "cache") if "caption" in cfg.rewards and captions else None
     reward_funcs, weights = make_reward_funcs(cfg.rewards, caption_df=caption_df)
     check_rewards(cfg.rewards, (train_dataset[i] for i in range(min(len(train_dataset), 512))), caption_df)
-    args = trl_config(cfg, weights)
+    args = trl_config(cfg, weights, suppress=vision_token_ids(processor))
 
     recorder = RolloutRecorder(out, parse_prediction, args.num_generations) if cfg.rollout_store else None
     if recorder is not None and args.resume_from_checkpoint:

@@ -138,6 +138,8 @@ class RolloutRecorder:
                 "target": x.get("target") if isinstance(x.get("target"), str) else json.dumps(x.get("target")),
                 "frame": x.get("frame"),
                 "images": self._image_paths(x),
+                "width": _orig_size(x.get("frame"))[0],
+                "height": _orig_size(x.get("frame"))[1],
                 "length": length,
                 "truncated": last is not None and last not in eos,
                 "turns": json.dumps(x.get("turns") or []),
@@ -175,6 +177,8 @@ class RolloutRecorder:
                 "reward": sum(w * v for w, v in applied) if applied else None,
                 "advantage": advantages[j],
                 "images": r["images"],
+                "width": r["width"],
+                "height": r["height"],
                 "length": r["length"],
                 "truncated": r["truncated"],
             }
@@ -203,6 +207,15 @@ def parse_prediction(task: str, text: str, frame: Any, target: Any) -> dict:
         return parse(task, text, frame=fr, classes=classes, choices=choices)
     except Exception as e:  # noqa: BLE001 - an unknown task must not kill a training step; recorded instead
         return {"format_ok": False, "error": f"{type(e).__name__}: {e}"}
+
+
+def _orig_size(frame: Any) -> tuple[int | None, int | None]:
+    """Original image size recorded in a row's frame (JSON string or dict)."""
+    try:
+        d = json.loads(frame) if isinstance(frame, str) else frame
+        return int(d["orig_w"]), int(d["orig_h"])
+    except (TypeError, ValueError, KeyError):
+        return None, None
 
 
 def _safe(name: str) -> str:

@@ -7,8 +7,8 @@ turn, masks those tokens from the loss (``tool_mask`` 0) and puts the crop into 
 `PlainEnvironment` without tools, so their prompts carry no tool block.
 
 Each call's box is in the model frame of the CURRENT view (the full image first, then the previous crop); it is
-mapped to original pixels with `data_engine.frames`, cropped from the full-resolution original image
-(``image_path``) and smart-resized to the run's pixel budget. Every step is recorded in ``environment.turns``
+mapped to original pixels with `data_engine.frames`, cut from the full-resolution original image (``image_path``)
+by `data_engine.zoom.crop_view` (the region SFT chains are rendered with) and smart-resized to the run's budget. Every step is recorded in ``environment.turns``
 (``[{"tool_call", "box", "view", "valid", "crop_image", "error"}]``, boxes in original pixels) for the
 ``zoom_chain`` reward (`with_zoom_turns`) and the rollout store.
 
@@ -39,24 +39,14 @@ from data_engine.answers import ZOOM_CROP_TEXT, ZOOM_TOOL_NAME, ZOOM_TOOL_SYSTEM
 from data_engine.errors import UserError
 from data_engine.families import Family, get_family
 from data_engine.frames import Frame, from_model
-from data_engine.images import load_rgb, resize_to, smart_size
+from data_engine.images import load_rgb
+from data_engine.zoom import crop_box, crop_view
 
 ZOOM_ENV = "zoom_in"
 PLAIN_ENV = "plain"
 ZOOM_TASK = "zoom_vqa"
 TEMPLATES = Path(__file__).parent / "templates"
 QWEN2_5_VL_TOOLS_TEMPLATE = TEMPLATES / "qwen2_5_vl_tools.jinja"
-
-
-def crop_original(image: str | Path | Image.Image, box: list[int], size: tuple[int, int]) -> Image.Image:
-    """Crop an original-pixel box from the full-resolution image and resize it (bicubic, as the data engine does).
-
-    Args:
-        image: the original image (path or RGB image).
-        box: ``[x1, y1, x2, y2]`` integer original pixels inside the image, x1 < x2, y1 < y2.
-        size: output (w, h), normally `smart_size` of the crop.
-    """
-    return resize_to(load_rgb(image).crop(tuple(int(v) for v in box)), size)
 
 
 class ZoomEnvironment:
@@ -96,6 +86,7 @@ class ZoomEnvironment:
         self._sample_id = str(row.get("sample_id", "sample"))
         # The current view: its region in original pixels and the frame the model writes boxes in for it.
         self._view = [0.0, 0.0, float(frame.orig_w), float(frame.orig_h)]
+        self._orig_size = (round(frame.orig_w), round(frame.orig_h))
         self._frame = frame
         return None
 
@@ -152,24 +143,22 @@ class ZoomEnvironment:
         if not (cx1 < cx2 and cy1 < cy2):
             raise UserError(f"bbox {list(bbox)} is outside the current image (0, 0, {fr.model_w:g}, {fr.model_h:g})")
         bx1, by1, bx2, by2 = from_model([cx1, cy1, cx2, cy2], fr).tolist()
-        vx1, vy1, vx2, vy2 = self._view
-        # Whole pixels covering the box, kept inside the view (float error must not step outside it).
-        box = [
-            max(int(vx1), math.floor(vx1 + bx1 + 1e-6)),
-            max(int(vy1), math.floor(vy1 + by1 + 1e-6)),
-            min(int(math.ceil(vx2)), math.ceil(vx1 + bx2 - 1e-6)),
-            min(int(math.ceil(vy2)), math.ceil(vy1 + by2 - 1e-6)),
-        ]
-        if box[2] <= box[0] or box[3] <= box[1]:
-            raise UserError(f"bbox {list(bbox)} is smaller than one pixel of the original image")
-        return box
+        vx1, vy1 = self._view[:2]
+        # The region the data engine cuts for the same box (rounded outwards, >= 28 px a side), so rollout crops
+        # equal the crops the SFT chains were rendered with.
+        return list(crop_box([vx1 + bx1, vy1 + by1, vx1 + bx2, vy1 + by2], *self._orig_size))
 
     def _crop(self, box: list[int]) -> Image.Image:
         if self._original is None:
             # Decoded once per episode: a multi-step chain crops the same (possibly gigapixel) original.
             self._original = load_rgb(self._path)
-        size = smart_size(box[2] - box[0], box[3] - box[1], self._family.factor, *self._budget)
-        return crop_original(self._original, box, size)
+            if self._original.size != self._orig_size:
+                raise UserError(
+                    f"{self._path}: image is {self._original.size}, but the row's frame says {self._orig_size}"
+                )
+        return crop_view(
+            self._original, box, family=self._family, min_pixels=self._budget[0], max_pixels=self._budget[1]
+        )
 
 
 class PlainEnvironment:

@@ -39,6 +39,8 @@ COLUMNS: dict[str, pa.DataType] = {
     "reward": pa.float64(),
     "advantage": pa.float64(),
     "images": pa.list_(pa.string()),
+    "width": pa.int32(),  # original size of the first image (predictions and targets are in its pixels)
+    "height": pa.int32(),
     "length": pa.int32(),
     "truncated": pa.bool_(),
 }

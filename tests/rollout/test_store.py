@@ -14,7 +14,7 @@ def _rows(step: int, rewards: list[float], task: str = "vqa") -> list[dict]:
         {
             "step": step, "group": f"g{i // 2}", "sample_id": f"s{i // 2}", "task": task, "source": "synth",
             "generation": i % 2, "prompt": "q", "completion": "yes", "turns": "[]", "prediction": '{"answer": "yes"}',
-            "target": '{"answer": "yes"}', "reward": r, "advantage": 0.0, "images": ["/x.png"], "length": 2,
+            "target": '{"answer": "yes"}', "reward": r, "advantage": 0.0, "images": ["/x.png"], "width": 64, "height": 48, "length": 2,
             "truncated": False, f"reward/{task}/accuracy": r,
         }
         for i, r in enumerate(rewards)

@@ -1,0 +1,47 @@
+"""GRPO data: the configured mixture rendered lazily into conversational prompts plus the columns rewards read."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from data_engine.families import Family
+from data_engine.lazy import rendered_dataset
+from data_engine.mixture import load_sources
+from sft.config import DataSection
+
+
+def _render_row(row: dict, pos: int, *, family: Family, data: DataSection) -> dict:
+    from data_engine.render import render_grpo
+
+    rng = np.random.default_rng([data.seed, pos])  # the same prompt renders identically on every rank
+    return render_grpo(row, family, min_pixels=data.min_pixels, max_pixels=data.max_pixels, box_type=data.box_type,
+                       mode=data.answer_mode, rng=rng, random_resize=data.random_resize)
+
+
+def build_grpo_dataset(data: DataSection, family: Family):
+    """The prompt dataset (a `datasets.Dataset` rendering on access), its skip counter and the caption rows.
+
+    `chat` rows carry no reward target and are left out of the mixture (counted in the returned sources' filter).
+    """
+    sections = [_without_chat(s) for s in data.sources]
+    sources, order = load_sources(sections, seed=data.seed, temperature=data.temperature)
+    dataset, skipped = rendered_dataset(sources, order, functools.partial(_render_row, family=family, data=data))
+    return dataset, skipped, caption_rows(sources, order)
+
+
+def caption_rows(sources, order) -> list[dict]:
+    """The distinct caption rows of the mixture: their references are the CIDEr-D document-frequency corpus."""
+    seen = sorted({(s, r) for s, r in order})
+    return [row for s, r in seen if (row := sources[s][r])["task"] == "caption"]
+
+
+def _without_chat(section):
+    from copy import copy
+
+    from data_engine.schema import TASKS
+
+    sec = copy(section)
+    sec.tasks = [t for t in (section.tasks or TASKS) if t != "chat"]
+    return sec
