@@ -7,7 +7,7 @@ crop turn's tokens, tool_mask, pixel values, loss) is TRL's.
 Hand-derived geometry (1200 x 900 original, run budget 4*28*28 .. 128*28*28 = 3136 .. 100352 px):
 - full view, Qwen2.5-VL (factor 28): beta = sqrt(1080000 / 100352) = 3.2806; w = floor(1200/3.2806/28)*28 = 364,
   h = floor(900/3.2806/28)*28 = 252. Box [91, 63, 182, 126] (resized pixels) * (1200/364, 900/252) = [300, 225,
-  600, 450] original px.
+  600, 450] original px (region cut: [300, 224, 600, 450], see EXPECTED_BOX; 300 x 226 -> also 308 x 224).
 - Qwen3-VL (norm1000): box [250, 250, 500, 500] -> [300, 225, 600, 450].
 - crop 300 x 225: Qwen2.5-VL round(300/28)=11 -> 308, round(225/28)=8 -> 224 (68992 px, inside the budget);
   Qwen3-VL (factor 32): round(300/32)=9 -> 288, round(225/32)=7 -> 224.
@@ -42,7 +42,9 @@ ORIG = (1200, 900)
 VIEW = {"qwen2_5_vl": (364, 252), "qwen3_vl": (352, 256)}
 CALL_BOX = {"qwen2_5_vl": [91, 63, 182, 126], "qwen3_vl": [250, 250, 500, 500]}
 CROP_SIZE = {"qwen2_5_vl": (308, 224), "qwen3_vl": (288, 224)}
-EXPECTED_BOX = [300, 225, 600, 450]
+# The region cut is data_engine.zoom.crop_box of the float box (rounded outwards), as SFT chains cut it; in floats
+# 63 / (252 / 900) = 224.99999999999997, so Qwen2.5-VL's region starts at y = 224 (a 300 x 226 crop).
+EXPECTED_BOX = {"qwen2_5_vl": [300, 224, 600, 450], "qwen3_vl": [300, 225, 600, 450]}
 
 
 def _scene(path) -> str:
@@ -190,7 +192,10 @@ def test_grpo_step_with_zoom_chain(arch, tiny_model_dirs, tmp_path):
 
     # The crop fed back = the full-resolution original cropped at the expected box, then smart-resized.
     expected = (
-        Image.open(path).convert("RGB").crop(tuple(EXPECTED_BOX)).resize(CROP_SIZE[arch], Image.Resampling.BICUBIC)
+        Image.open(path)
+        .convert("RGB")
+        .crop(tuple(EXPECTED_BOX[arch]))
+        .resize(CROP_SIZE[arch], Image.Resampling.BICUBIC)
     )
     for i in zoom_idx:
         assert len(tool_images[i]) == 1
@@ -201,7 +206,7 @@ def test_grpo_step_with_zoom_chain(arch, tiny_model_dirs, tmp_path):
         assert env.turns == [
             {
                 "tool_call": call,
-                "box": EXPECTED_BOX,
+                "box": EXPECTED_BOX[arch],
                 "view": [0.0, 0.0, 1200.0, 900.0],
                 "valid": True,
                 "crop_image": None,
@@ -289,10 +294,10 @@ def test_second_step_is_read_in_the_previous_crop_frame(tmp_path):
     path = _scene(tmp_path / "scene.png")
     env = _env("qwen2_5_vl", path)
     env.image_zoom_in([91, 63, 182, 126])
-    # The view is now [300, 225, 600, 450] shown at 308 x 224: box [154, 112, 308, 224] in that view is its
-    # lower-right quarter: x 300 + 154 * 300/308 = 450, y 225 + 112 * 225/224 = 337.5 -> floor 337.
+    # The view is now [300, 224, 600, 450] (300 x 226, see EXPECTED_BOX) shown at 308 x 224: box [154, 112, 308, 224]
+    # in that view is its lower-right quarter: x 300 + 154 * 300/308 = 450, y 224 + 112 * 226/224 = 337.
     out = env.image_zoom_in([154, 112, 308, 224])
-    assert env.turns[1]["view"] == [300.0, 225.0, 600.0, 450.0]
+    assert env.turns[1]["view"] == [300.0, 224.0, 600.0, 450.0]
     assert env.turns[1]["box"] == [450, 337, 600, 450]
     # 150 x 113 crop: round(150/28)=5 -> 140, round(113/28)=4 -> 112 (15680 px, inside the budget).
     assert out[0]["image"].size == (140, 112) and out[1] == {"type": "text", "text": ZOOM_CROP_TEXT}
