@@ -8,9 +8,9 @@ turn, masks those tokens from the loss (``tool_mask`` 0) and puts the crop into 
 
 Each call's box is in the model frame of the CURRENT view (the full image first, then the previous crop); it is
 mapped to original pixels with `data_engine.frames`, cut from the full-resolution original image (``image_path``)
-by `data_engine.zoom.crop_view` (the region SFT chains are rendered with) and smart-resized to the run's budget. Every step is recorded in ``environment.turns``
-(``[{"tool_call", "box", "view", "valid", "crop_image", "error"}]``, boxes in original pixels) for the
-``zoom_chain`` reward (`with_zoom_turns`) and the rollout store.
+by `data_engine.zoom.crop_view` (the region SFT chains are rendered with) and smart-resized to the run's budget.
+Every step is recorded in ``environment.turns`` (``[{"tool_call", "box", "view", "valid", "crop_image", "error"}]``,
+boxes in original pixels) for the ``zoom_chain`` reward (`with_zoom_turns`) and the rollout store.
 
 Use from ``rl/train.py``::
 
