@@ -82,7 +82,10 @@ def load_view(path: str | Path, region: tuple[int, int, int, int] | None, size: 
     if region is None:
         if im.format == "JPEG":
             im.draft("RGB", size)
-        im = im.convert("RGB")
+        if im.mode == "RGB":
+            im.load()  # convert() would copy an already-RGB image
+        else:
+            im = im.convert("RGB")
     else:
         im = im.convert("RGB").crop(region)  # beyond the border: black padding, like DOTA's edge patches
     return resize_to(im, size)
