@@ -27,13 +27,14 @@ def vision_token_ids(processor) -> list[int]:
     return [i for t in VISION_TOKENS if (i := tok.convert_tokens_to_ids(t)) is not None and i != tok.unk_token_id]
 
 
-def trl_config(cfg: GRPORunConfig, reward_weights: list[float], suppress: list[int] | None = None):
+def trl_config(cfg: GRPORunConfig, reward_weights: list[float], suppress: list[int] | None = None,
+               extra: dict | None = None):
     """TRL's GRPOConfig from `trainer:` plus what this stage needs: reward weights from `rewards:`, the extra
     columns kept for the rewards, CPU-safe precision when no GPU is present, and a clear vLLM check."""
     import torch
     from trl import GRPOConfig
 
-    kwargs = dict(cfg.trainer)
+    kwargs = {**(extra or {}), **dict(cfg.trainer)}
     kwargs.setdefault("output_dir", cfg.output_dir)
     kwargs["reward_weights"] = reward_weights
     kwargs.setdefault("remove_unused_columns", False)
@@ -63,6 +64,7 @@ def main(cfg: GRPORunConfig) -> dict:
     from rewards.caption import training_df
     from rl.data import build_grpo_dataset
     from rl.trainer import GeoGRPOTrainer, RolloutRecorder, parse_prediction
+    from rl.zoom import with_zoom_turns, zoom_trainer_kwargs
 
     out = Path(cfg.output_dir)
 
@@ -77,24 +79,30 @@ def main(cfg: GRPORunConfig) -> dict:
     processor.tokenizer.padding_side = "left"
     model = load_model(cfg.model)
 
+    # Zoom-in chains: zoom_vqa rows get the image_zoom_in tool (TRL's tool loop, crops from the full-resolution
+    # original); other rows see no tools.
+    zoom = zoom_trainer_kwargs(family, processor, min_pixels=cfg.data.min_pixels, max_pixels=cfg.data.max_pixels,
+                               max_steps=cfg.zoom.max_steps, crop_dir=out / "rollouts" / "crops")
+
     # Rewards per task from config; every reward runs once on a real row before the first rollout.
     # CIDEr-D needs document frequencies from the training references (cached on disk by dataset fingerprint).
     caption_df = training_df(captions, out / "cache") if "caption" in cfg.rewards and captions else None
     reward_funcs, weights = make_reward_funcs(cfg.rewards, caption_df=caption_df)
     check_rewards(cfg.rewards, (train_dataset[i] for i in range(min(len(train_dataset), 512))), caption_df)
-    args = trl_config(cfg, weights, suppress=vision_token_ids(processor))
+    args = trl_config(cfg, weights, suppress=vision_token_ids(processor), extra=zoom["args"])
 
     recorder = RolloutRecorder(out, parse_prediction, args.num_generations) if cfg.rollout_store else None
     if recorder is not None and args.resume_from_checkpoint:
         recorder.writer.truncate_after(_checkpoint_step(args.resume_from_checkpoint, args.output_dir))
     trainer = GeoGRPOTrainer(
         model=model,
-        reward_funcs=reward_funcs,
+        reward_funcs=with_zoom_turns(reward_funcs),
         args=args,
         train_dataset=train_dataset,
         processing_class=processor,
         peft_config=lora_config(cfg.model),
         record=recorder,
+        **zoom["trainer"],
     )
 
     start = time.time()

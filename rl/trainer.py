@@ -127,6 +127,9 @@ class RolloutRecorder:
         mask = output["completion_mask"]
         ids = output["completion_ids"]
         eos = set(trainer.eos_token_ids) | {trainer._tokenizer.pad_token_id}
+        from rl.zoom import zoom_turns
+
+        turns = zoom_turns(getattr(trainer, "environments", None))
         rows = []
         for i, x in enumerate(inputs):
             length = int(mask[i].sum())
@@ -142,7 +145,7 @@ class RolloutRecorder:
                 "height": _orig_size(x.get("frame"))[1],
                 "length": length,
                 "truncated": last is not None and last not in eos,
-                "turns": json.dumps(x.get("turns") or []),
+                "turns": json.dumps((turns[i] if i < len(turns) else None) or x.get("turns") or [], default=str),
                 # Reward parts our adapters logged as "<task>/<reward>/<part>", for this row.
                 "parts": {k: v[i] for k, v in trainer._batch_extras.items() if k.count("/") >= 2 and v[i] is not None},
             })
