@@ -23,6 +23,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("grpo", "georft.commands.grpo", "GRPO with task-aware rewards (TRL GRPOTrainer)"),
     ("dashboard", "georft.commands.dashboard", "inspect rollouts and eval outputs in a local web app"),
     ("rewards", "georft.commands.rewards", "list rewards and score a completion"),
+    ("eval", "georft.commands.eval", "evaluate a checkpoint on a suite"),
+    ("compare", "georft.commands.compare", "compare eval outputs (e.g. base vs SFT vs RL) in one report"),
 ]
 
 

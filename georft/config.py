@@ -32,6 +32,7 @@ CONFIG_KINDS: dict[str, str] = {
     "model": "models.tiny:TinyModelConfig",
     "sft": "sft.config:SFTRunConfig",
     "grpo": "rl.config:GRPORunConfig",
+    "eval": "eval.suite:SuiteConfig",
     # Launcher configs of other tools are validated by those tools' own loaders (`from_yaml_file`).
     "accelerate": "accelerate.commands.config.config_args:ClusterConfig",
 }
@@ -52,6 +53,20 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+# YAML 1.2 booleans: only true/false. YAML 1.1 also reads yes/no/on/off as booleans, which turns TRL's
+# `save_strategy: no` into False; here those stay strings.
+_StrictLoader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def _load_yaml_text(text: str) -> Any:
+    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -79,8 +94,8 @@ def _parse_overrides(overrides: list[str]) -> list[tuple[str, Any]]:
             raise UserError(f"override {item!r} is not of the form key=value")
         key, raw = item.split("=", 1)
         try:
-            value = yaml.safe_load(raw) if raw != "" else ""
-        except yaml.YAMLError:
+            value = _load_yaml_text(raw) if raw != "" else ""
+        except (yaml.YAMLError, UserError):
             value = raw
         out.append((key.strip(), value))
     return out

@@ -1,0 +1,192 @@
+"""Write the comparison report as Markdown (PNG files next to it) and as one self-contained HTML file.
+
+Numbers are formatted by `fmt` only (4 decimals for floats, integers as they are, ``n/a`` when absent); every
+HTML metric cell also carries the exact value from metrics.json in ``data-value`` (JSON) with ``data-run``,
+``data-dataset`` and ``data-metric``, so a test (or a script) can check the report against the sources.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from eval.report.tables import Change, MetricRow, Run, is_number
+
+
+def fmt(v: Any) -> str:
+    """The one number format of the report."""
+    if v is None or isinstance(v, bool) or not isinstance(v, (int, float)):
+        return "n/a" if v is None else str(v)
+    if isinstance(v, int):
+        return str(v)
+    return f"{v:.4f}"
+
+
+def fmt_delta(d: float | None) -> str:
+    if d is None:
+        return ""
+    return f"{d:+d}" if isinstance(d, int) and not isinstance(d, bool) else f"{d:+.4f}"
+
+
+@dataclass
+class Doc:
+    """Markdown and HTML bodies written side by side."""
+
+    md: list[str] = field(default_factory=list)
+    html: list[str] = field(default_factory=list)
+
+    def heading(self, level: int, text: str) -> None:
+        self.md.append(f"{'#' * level} {text}\n")
+        self.html.append(f"<h{level}>{html.escape(text)}</h{level}>")
+
+    def para(self, text: str) -> None:
+        self.md.append(f"{text}\n")
+        self.html.append(f"<p>{html.escape(text)}</p>")
+
+    def image(self, png: bytes | None, rel_path: str, alt: str) -> None:
+        if png is None:
+            self.md.append(f"*({alt}: image unavailable)*\n")
+            self.html.append(f"<p><em>({html.escape(alt)}: image unavailable)</em></p>")
+            return
+        self.md.append(f"![{alt}]({rel_path})\n")
+        self.html.append(f'<img alt="{html.escape(alt)}" src="{data_uri(png)}">')
+
+
+def data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _md_cell(s: str) -> str:
+    return s.replace("|", "\\|").replace("\n", " ")
+
+
+def runs_table(doc: Doc, runs: list[Run]) -> None:
+    head = ["run", "model", "suite", "backend", "pixel budget", "date", "git commit", "dir"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    trs = []
+    for r in runs:
+        pb = r.doc.get("pixel_budget") or {}
+        cells = [r.name, str(r.doc.get("model", "")), str(r.doc.get("suite", "")), str(r.doc.get("backend", "")),
+                 f"{pb.get('min_pixels', '?')}..{pb.get('max_pixels', '?')}", str(r.doc.get("date", "")),
+                 str(r.doc.get("git_commit") or "")[:10], str(r.path)]
+        lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
+        trs.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    doc.md.append("\n".join(lines) + "\n")
+    doc.html.append("<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>" + "".join(trs) + "</table>")
+
+
+def metric_table(doc: Doc, runs: list[Run], rows: list[MetricRow], label: str = "metric",
+                 first_cols: list[list[str]] | None = None, first_head: list[str] | None = None) -> None:
+    """A table: [first columns], metric, one value column per run, one delta column per run after the first."""
+    names = [r.name for r in runs]
+    head = (first_head or []) + [label] + names + [f"Δ {n} − {names[0]}" for n in names[1:]]
+    md = ["| " + " | ".join(_md_cell(h) for h in head) + " |", "|" + "---|" * len(head)]
+    trs = []
+    for i, row in enumerate(rows):
+        pre = (first_cols[i] if first_cols else [])
+        vals = [fmt(v) for v in row.values]
+        deltas = [fmt_delta(d) for d in row.deltas]
+        md.append("| " + " | ".join(_md_cell(c) for c in pre + [row.metric] + vals + deltas) + " |")
+        tds = [f"<td>{html.escape(c)}</td>" for c in pre + [row.metric]]
+        for k, v in enumerate(row.values):
+            attrs = (f'data-run="{k}" data-dataset="{html.escape(row.dataset)}" data-metric="{html.escape(row.metric)}"'
+                     f' data-value="{html.escape(json.dumps(v))}"')
+            tds.append(f'<td class="num" {attrs}>{html.escape(fmt(v))}</td>')
+        for k, d in enumerate(row.deltas, start=1):
+            cls = "up" if d is not None and d > 0 else "down" if d is not None and d < 0 else ""
+            tds.append(f'<td class="num delta {cls}" data-delta-run="{k}" data-dataset="{html.escape(row.dataset)}" '
+                       f'data-metric="{html.escape(row.metric)}" data-value="{html.escape(json.dumps(d))}">'
+                       f"{html.escape(fmt_delta(d))}</td>")
+        trs.append("<tr>" + "".join(tds) + "</tr>")
+    doc.md.append("\n".join(md) + "\n")
+    doc.html.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>" + "".join(trs)
+                    + "</table>")
+
+
+def reward_table(doc: Doc, runs: list[Run], parts: dict[str, list[float | None]]) -> None:
+    names = [r.name for r in runs]
+    head = ["reward part"] + names
+    md = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    trs = []
+    for part, vals in parts.items():
+        md.append("| " + " | ".join([_md_cell(part)] + [fmt(v) for v in vals]) + " |")
+        trs.append("<tr><td>" + html.escape(part) + "</td>" + "".join(f'<td class="num">{fmt(v)}</td>' for v in vals)
+                   + "</tr>")
+    doc.md.append("\n".join(md) + "\n")
+    doc.html.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>" + "".join(trs)
+                    + "</table>")
+
+
+def _excerpt(text: Any, n: int = 240) -> str:
+    s = "" if text is None else str(text)
+    s = " ".join(s.split())
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def sample_card(doc: Doc, change: Change, rows: list[dict | None], names: list[str], png: bytes | None,
+                rel_path: str) -> None:
+    """One changed sample: thumbnail, scores before/after, and each run's completion (excerpt)."""
+    title = f"{change.dataset} / {change.id}: {change.score} {fmt(change.before)} → {fmt(change.after)} " \
+            f"({fmt_delta(change.diff)})"
+    doc.md.append(f"**{_md_cell(title)}**\n")
+    doc.html.append(f'<div class="card"><div class="card-title">{html.escape(title)}</div>')
+    if png is not None:
+        doc.md.append(f"![{change.id}]({rel_path})\n")
+        doc.html.append(f'<img class="thumb" alt="{html.escape(change.id)}" src="{data_uri(png)}">')
+    target = next((r for r in rows if r is not None), {}) or {}
+    gt = _ground_truth_text(target)
+    if gt:
+        doc.md.append(f"- ground truth: `{_md_cell(gt)}`")
+        doc.html.append(f"<div><b>ground truth</b>: <code>{html.escape(gt)}</code></div>")
+    for name, r in zip(names, rows, strict=True):
+        if r is None:
+            continue
+        text = _excerpt(r.get("completion"))
+        doc.md.append(f"- {name}: `{_md_cell(text) or '(empty)'}`")
+        doc.html.append(f"<div><b>{html.escape(name)}</b>: <code>{html.escape(text) or '(empty)'}</code></div>")
+    doc.md.append("")
+    doc.html.append("</div>")
+
+
+def _ground_truth_text(row: dict) -> str:
+    t = row.get("target") or {}
+    task = row.get("task")
+    if task in ("vqa", "zoom_vqa"):
+        return f"Q: {_excerpt(t.get('question'), 160)}  A: {t.get('answer')}"
+    if task == "classification":
+        return str(t.get("label"))
+    if task == "caption":
+        refs = t.get("references") or []
+        return _excerpt(refs[0]) if refs else ""
+    if task == "grounding":
+        return f"{t.get('expression')} {t.get('box')}"
+    if task == "detection":
+        return f"{len(t.get('objects') or [])} objects"
+    return ""
+
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em; max-width: 1200px; color: #222; }
+table { border-collapse: collapse; margin: 0.6em 0 1.2em; font-size: 13px; }
+th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.up { color: #1a7f37; } td.down { color: #b42318; }
+.card { display: inline-block; vertical-align: top; width: 340px; margin: 6px; padding: 6px; border: 1px solid #ddd;
+        font-size: 12px; }
+.card-title { font-weight: 600; margin-bottom: 4px; }
+code { white-space: pre-wrap; word-break: break-word; }
+img { max-width: 100%; }
+"""
+
+
+def html_page(title: str, body: list[str]) -> str:
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{STYLE}</style></head><body>" + "\n".join(body) + "</body></html>\n")
+
+
+def is_headline_candidate(metric: str, value: Any) -> bool:
+    """Metrics worth a bar: numbers that are not counts or per-class / per-type breakdowns."""
+    return is_number(value) and "/" not in metric and not metric.startswith("n") and metric != "truncated_rate"

@@ -1,0 +1,409 @@
+"""Evaluate a checkpoint on a suite: render, generate (batched; zoom chains for zoom_vqa), parse, score, write.
+
+Flow per dataset of the suite: load the built dataset (`georft data build` output) and filter it (split, tasks,
+sources, limit) -> shard the rows over ranks (RANK / WORLD_SIZE) -> skip rows already in the predictions file
+(resume) -> render each row exactly as GRPO does (`data_engine.render.render_grpo`: same prompt, same pixel budget,
+same coordinate frame) -> generate -> parse with that frame (`eval.parsers.parse`, original pixels) -> append the
+row. Rank 0 then merges the rank files sorted by (dataset, id), scores each dataset (`eval.runner_score`) and
+writes ``metrics.json``. The model is loaded only when some row still needs a completion, so a finished or
+score-only run never touches it.
+
+Prediction row (one JSON line)::
+
+    {"id", "dataset", "task", "source", "images": [original paths], "width", "height", "frame": Frame.to_dict,
+     "completion", "num_tokens", "truncated", "prediction": parser dict (original px), "target": dict,
+     "scores": {per-sample metric values}, "rewards": {"<reward>/<part>": value},
+     "turns": [{"tool_call", "box", "view", "valid", "crop_image", "crop_region"}]}
+
+zoom_vqa rows also carry ``completion_direct`` / ``prediction_direct``: the same question answered without the
+chain (plain single-turn VQA on the full image), so both are reported.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import re
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from data_engine.errors import UserError
+from data_engine.frames import Frame
+from data_engine.schema import load_target
+from eval import runner_io as io
+from eval.parsers import parse, parse_tool_calls
+from eval.runner_score import score_rows
+from eval.suite import EVAL_TASKS, DatasetEntry, SuiteConfig
+
+Log = Callable[[str], None]
+# reward_fn(row, completion) -> {"<reward>/<part>": value}; row has id, task, target, width, height, frame, turns
+RewardFn = Callable[[dict, Any], dict]
+CHUNK_BATCHES = 4  # rows rendered at once = batch_size * CHUNK_BATCHES (bounded memory, steady progress)
+
+
+@dataclass
+class EvalRequest:
+    """What to evaluate and where to write.
+
+    Attributes:
+        suite: the loaded suite.
+        entries: the datasets to run (a subset of the suite's, in suite order).
+        model: checkpoint directory ("" in score-only mode).
+        out: eval output directory.
+        backend: "hf" or "vllm".
+        limit: cap on rows per dataset (overrides a larger per-dataset limit).
+        dtype: model dtype for the HF backend ("auto": bfloat16 on GPU, float32 on CPU).
+    """
+
+    suite: SuiteConfig
+    entries: list[DatasetEntry]
+    model: str
+    out: Path
+    backend: str = "hf"
+    limit: int | None = None
+    dtype: str = "auto"
+
+
+# ---------------------------------------------------------------- data
+
+
+def load_entry_rows(suite: SuiteConfig, entry: DatasetEntry, limit: int | None) -> list[dict]:
+    """The rows of one suite dataset after its filters, in id order (schema rows, `target` still JSON text)."""
+    path = suite.dataset_path(entry)
+    if not path.is_dir():
+        raise UserError(f"dataset {entry.name!r}: data root not found: {path} (set data_root=... or build it with "
+                        "`georft data build`)")
+    from datasets import load_from_disk
+
+    try:
+        ds = load_from_disk(str(path))
+    except (FileNotFoundError, ValueError) as e:
+        raise UserError(f"dataset {entry.name!r}: {path} is not a built dataset: {str(e).splitlines()[0]}") from None
+    meta = ds.select_columns(["id", "task", "split", "source"]).to_dict()
+    tasks = set(entry.tasks or EVAL_TASKS)
+    keep = [
+        i for i in range(len(ds))
+        if meta["task"][i] in tasks
+        and (entry.split is None or meta["split"][i] == entry.split)
+        and (not entry.sources or meta["source"][i] in entry.sources)
+    ]
+    keep.sort(key=lambda i: meta["id"][i])
+    caps = [c for c in (entry.limit, limit) if c]
+    if caps:
+        keep = keep[: min(caps)]
+    if not keep:
+        raise UserError(f"dataset {entry.name!r}: no rows in {path} with split={entry.split!r}, "
+                        f"tasks={sorted(tasks)}" + (f", sources={entry.sources}" if entry.sources else ""))
+    return ds.select(keep).to_list()
+
+
+# ---------------------------------------------------------------- model
+
+
+def open_backend(name: str, model_path: str, suite: SuiteConfig, dtype: str = "auto"):
+    """(backend, family) for a checkpoint; every way a checkpoint can fail to load is one `UserError` line."""
+    from models.loading import ModelSection, load_model, load_processor, resolve_family
+    from rollout.generate import BACKENDS, HFBackend, VLLMBackend
+
+    BACKENDS.get(name)
+    if not Path(model_path).is_dir():
+        raise UserError(f"checkpoint not found: {model_path}")
+    section = ModelSection(path=str(model_path), dtype=dtype)
+    family = resolve_family(section)
+    try:
+        processor = load_processor(str(model_path), suite.min_pixels, suite.max_pixels)
+        if name == "vllm":
+            return VLLMBackend(str(model_path), processor), family
+        model = load_model(section)
+    except UserError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, AttributeError) as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"cannot load checkpoint {model_path}: {msg}") from None
+    return HFBackend(model, processor, suite.batch_size), family
+
+
+def sampling_of(suite: SuiteConfig):
+    from rollout.generate import SamplingSpec
+
+    return SamplingSpec(max_new_tokens=suite.max_new_tokens, temperature=suite.temperature, seed=suite.seed)
+
+
+# ---------------------------------------------------------------- one chunk of rows
+
+
+def parse_kwargs(task: str, target: dict, suite: SuiteConfig) -> dict:
+    if task == "detection":
+        return {"classes": target.get("classes"), "box_type": suite.box_type}
+    if task == "classification":
+        return {"classes": target.get("classes")}
+    if task in ("vqa", "zoom_vqa"):
+        return {"choices": target.get("choices")}
+    return {}
+
+
+def _base_row(entry: DatasetEntry, sample: dict, target: dict, frame: dict) -> dict:
+    return {"id": sample["id"], "dataset": entry.name, "task": sample["task"], "source": sample.get("source"),
+            "images": list(sample["images"]), "width": int(sample["width"]), "height": int(sample["height"]),
+            "frame": frame, "target": target}
+
+
+def read_call(text: str) -> tuple[bool, list[float] | None]:
+    """The first zoom call of a turn: (has a call, its model-frame box or None when it is not a clean call)."""
+    calls, over = parse_tool_calls(text)
+    if not calls:
+        return over > 0, None
+    c = calls[0]
+    return True, (c["bbox_model"] if c["valid_syntax"] else None)
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:120]
+
+
+def _run_plain(backend, sampling, entry, suite, family, samples) -> list[dict]:
+    from data_engine.render import render_grpo
+    from rollout.generate import Request
+
+    rendered = [render_grpo(s, family, min_pixels=suite.min_pixels, max_pixels=suite.max_pixels,
+                            box_type=suite.box_type, mode=suite.answer_mode) for s in samples]
+    gens = backend.generate([Request(r["prompt"], r["images"]) for r in rendered], sampling)
+    rows = []
+    for s, r, g in zip(samples, rendered, gens, strict=True):
+        target = load_target(s)
+        frame = json.loads(r["frame"])
+        row = _base_row(entry, s, target, frame)
+        pred = parse(s["task"], g.text, frame=Frame.from_dict(frame), **parse_kwargs(s["task"], target, suite))
+        row.update(completion=g.text, num_tokens=g.num_tokens, truncated=g.truncated, prediction=pred, turns=[])
+        rows.append(row)
+    return rows
+
+
+def _run_zoom(backend, sampling, entry, suite, family, samples, out: Path) -> list[dict]:
+    from data_engine.render import render_grpo
+    from data_engine.zoom import make_view
+    from rollout.generate import Request
+    from rollout.zoom_chain import ZoomEpisode, run_zoom_chains
+
+    rendered = [render_grpo(s, family, min_pixels=suite.min_pixels, max_pixels=suite.max_pixels) for s in samples]
+    episodes = []
+    for s, r in zip(samples, rendered, strict=True):
+        view = make_view((0, 0, int(s["width"]), int(s["height"])), family, suite.min_pixels, suite.max_pixels)
+        episodes.append(ZoomEpisode(r["prompt"], r["images"], s["images"][0], view))
+    results = run_zoom_chains(backend, episodes, sampling, family=family, min_pixels=suite.min_pixels,
+                              max_pixels=suite.max_pixels, read_call=read_call, max_steps=suite.zoom.max_steps)
+    direct = None
+    if suite.zoom.direct:
+        # the chain's single-turn form (data_engine.zoom without evidence): the bare question on the full image
+        reqs = [Request([{"role": "user", "content": [{"type": "image"},
+                                                        {"type": "text", "text": str(load_target(s)["question"])}]}],
+                        r["images"][:1]) for s, r in zip(samples, rendered, strict=True)]
+        direct = backend.generate(reqs, sampling)
+    rows = []
+    for k, (s, r, res) in enumerate(zip(samples, rendered, results, strict=True)):
+        target = load_target(s)
+        frame = json.loads(r["frame"])
+        row = _base_row(entry, s, target, frame)
+        turns = []
+        for j, st in enumerate(res.steps):
+            crop_rel = None
+            if st.crop is not None:
+                crop_rel = f"crops/{_safe(entry.name)}/{_safe(str(s['id']))}_{j}.png"
+                (out / crop_rel).parent.mkdir(parents=True, exist_ok=True)
+                st.crop.save(out / crop_rel)
+            turns.append({"tool_call": st.tool_call, "box": st.box, "view": st.view, "valid": st.valid,
+                          "crop_image": crop_rel, "crop_region": st.crop_region})
+        kw = parse_kwargs("zoom_vqa", target, suite)
+        pred = parse("zoom_vqa", res.completion, frame=None, **kw)
+        # later calls are written in their crop's frame: the executor's mapped boxes are the true ones
+        for call, st in zip(pred["calls"], res.steps, strict=False):
+            call["box"] = st.box
+        row.update(completion=res.completion, num_tokens=res.num_tokens, truncated=res.truncated, prediction=pred,
+                   turns=turns, stop=res.stop)
+        if direct is not None:
+            g = direct[k]
+            row.update(completion_direct=g.text, prediction_direct=parse("vqa", g.text, **kw))
+        rows.append(row)
+    return rows
+
+
+def reward_row(row: dict) -> dict:
+    """The sample view a reward reads (turns as the zoom reward expects them: box and view in original pixels)."""
+    r = {k: row.get(k) for k in ("id", "task", "target", "width", "height", "frame", "source")}
+    if row.get("turns"):
+        r["turns"] = [{"box": t.get("box"), "view": t.get("view")} for t in row["turns"]]
+    return r
+
+
+def add_rewards(row: dict, reward_fn: RewardFn | None) -> None:
+    if reward_fn is not None and "rewards" not in row:
+        row["rewards"] = reward_fn(reward_row(row), row.get("completion", ""))
+
+
+# ---------------------------------------------------------------- the run
+
+
+def fingerprint(req: EvalRequest, world: int) -> str:
+    blob = json.dumps([req.model, req.backend, req.limit, [e.name for e in req.entries], world,
+                       repr(req.suite)], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def generate_predictions(req: EvalRequest, reward_fn: RewardFn | None, log: Log) -> dict[str, list[dict]]:
+    """Run generation for the rows this rank still lacks; returns the selected schema rows per dataset."""
+    rank, world = io.shard_info()
+    out = req.out
+    out.mkdir(parents=True, exist_ok=True)
+    selected = {e.name: load_entry_rows(req.suite, e, req.limit) for e in req.entries}
+    items = [(e, s) for e in req.entries for s in selected[e.name]]
+    mine = items[rank::world]
+    path = io.rank_file(out, rank, world)
+    done = {io.row_key(r) for r in io.read_rows(path)}
+    if world > 1:
+        done |= {io.row_key(r) for r in io.read_rows(out / io.PREDICTIONS)}
+    todo = [(e, s) for e, s in mine if (e.name, str(s["id"])) not in done]
+    log(f"rank {rank}/{world}: {len(mine)} samples, {len(mine) - len(todo)} already done, {len(todo)} to generate")
+    if todo:
+        backend, family = open_backend(req.backend, req.model, req.suite, req.dtype)
+        sampling = sampling_of(req.suite)
+        chunk = req.suite.batch_size * CHUNK_BATCHES
+        with io.RowWriter(path) as writer:
+            for entry in req.entries:
+                for task in EVAL_TASKS:
+                    group = [s for e, s in todo if e.name == entry.name and s["task"] == task]
+                    for i in range(0, len(group), chunk):
+                        part = group[i: i + chunk]
+                        if task == "zoom_vqa":
+                            rows = _run_zoom(backend, sampling, entry, req.suite, family, part, out)
+                        else:
+                            rows = _run_plain(backend, sampling, entry, req.suite, family, part)
+                        for row in rows:
+                            add_rewards(row, reward_fn)
+                            writer.write(row)
+                        log(f"{entry.name} {task}: {min(i + chunk, len(group))}/{len(group)}")
+    return selected
+
+
+def finish(req: EvalRequest, selected: dict[str, list[dict]], reward_fn: RewardFn | None, log: Log,
+           wait_timeout_s: float = 24 * 3600) -> dict | None:
+    """Rank 0: merge the rank files, score every dataset, write predictions.jsonl and metrics.json.
+
+    Returns:
+        The metrics.json document (None on ranks other than 0).
+    """
+    rank, world = io.shard_info()
+    out = req.out
+    order = [e.name for e in req.entries]
+    if world > 1:
+        fp = fingerprint(req, world)
+        io.mark_done(out, rank, fp)
+        if rank != 0:
+            return None
+        io.wait_for_ranks(out, world, fp, wait_timeout_s)
+        rows = io.merge_ranks(out, world, order)
+    else:
+        rows = io.sort_rows(io.read_rows(out / io.PREDICTIONS), order)
+    wanted = {(name, str(s["id"])) for name, samples in selected.items() for s in samples}
+    rows = [r for r in rows if io.row_key(r) in wanted]
+    missing = len(wanted) - len(rows)
+    if missing:
+        raise UserError(f"{missing} samples have no prediction in {out}; rerun to generate them")
+    doc = score_and_write(req, rows, reward_fn)
+    log(f"wrote {out / io.METRICS} and {out / io.PREDICTIONS} ({len(rows)} rows)")
+    return doc
+
+
+def score_and_write(req: EvalRequest, rows: list[dict], reward_fn: RewardFn | None) -> dict:
+    """Score rows (grouped by dataset), write them back with scores, and write metrics.json."""
+    by_ds: dict[str, list[dict]] = {}
+    for r in rows:
+        add_rewards(r, reward_fn)
+        by_ds.setdefault(str(r["dataset"]), []).append(r)
+    entries = {e.name: e for e in req.entries}
+    metrics, info = {}, {}
+    for name in [e.name for e in req.entries if e.name in by_ds] + sorted(set(by_ds) - set(entries)):
+        entry = entries.get(name, DatasetEntry(name=name, path=""))
+        metrics[name] = score_rows(by_ds[name], entry, req.suite)
+        info[name] = {"tasks": sorted({r["task"] for r in by_ds[name]}), "n": len(by_ds[name]),
+                      "path": str(req.suite.dataset_path(entry)) if entry.path else "", "split": entry.split,
+                      "patches": entry.patches}
+    io.write_rows_atomic(req.out / io.PREDICTIONS, rows)
+    doc = {
+        "model": req.model,
+        "suite": req.suite.name,
+        "backend": req.backend,
+        "pixel_budget": {"min_pixels": req.suite.min_pixels, "max_pixels": req.suite.max_pixels},
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "git_commit": git_commit(),
+        "metrics": metrics,
+        "datasets": info,
+    }
+    io.write_json_atomic(req.out / io.METRICS, doc)
+    return io.clean_json(doc)
+
+
+def git_commit() -> str | None:
+    """The repository's HEAD commit (None outside a git checkout)."""
+    try:
+        r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True,
+                           text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return r.stdout.strip() or None
+
+
+def score_predictions_file(req: EvalRequest, path: Path, reward_fn: RewardFn | None) -> dict:
+    """Score an existing predictions file without generation (rows need id, dataset, task, target, completion).
+
+    Rows without ``prediction`` are parsed here with their ``frame`` (None: the completion is in original pixels).
+    Dataset names must be the suite's.
+    """
+    if not path.is_file():
+        raise UserError(f"predictions file not found: {path}")
+    rows = io.read_rows(path)
+    if not rows:
+        raise UserError(f"{path}: no readable prediction rows (each needs at least id and dataset)")
+    known = {e.name for e in req.entries}
+    for r in rows:
+        if r["dataset"] not in known:
+            from data_engine.registry import did_you_mean
+
+            raise UserError(f"{path}: unknown dataset {r['dataset']!r} (row {r['id']!r}).{did_you_mean(r['dataset'], known)}"
+                            f" Suite datasets: {', '.join(sorted(known))}")
+        for key in ("task", "target"):
+            if key not in r:
+                raise UserError(f"{path}: row {r['id']!r} lacks {key!r}")
+        if isinstance(r["target"], str):
+            r["target"] = load_target(r)
+        if "prediction" not in r:
+            frame = Frame.from_dict(r["frame"]) if r.get("frame") else None
+            r["prediction"] = parse(r["task"], r.get("completion", ""), frame=frame,
+                                    **parse_kwargs(r["task"], r["target"], req.suite))
+    req.out.mkdir(parents=True, exist_ok=True)
+    return score_and_write(req, io.sort_rows(rows, [e.name for e in req.entries]), reward_fn)
+
+
+def summary_table(doc: dict, max_metrics: int = 8) -> str:
+    """A plain-text table: one line per dataset with its first metrics (the CLI prints it)."""
+    lines = [f"model: {doc['model']}   suite: {doc['suite']}   backend: {doc['backend']}"]
+    width = max([len(n) for n in doc["metrics"]] + [7])
+    for name, m in doc["metrics"].items():
+        shown = [(k, v) for k, v in m.items() if not any(f in k for f in _DETAIL_FAMILIES)]
+        cells = "  ".join(f"{k}={_fmt(v)}" for k, v in shown[:max_metrics])
+        lines.append(f"{name:<{width}}  {cells}")
+    return "\n".join(lines)
+
+
+_DETAIL_FAMILIES = ("ap/", "acc/", "acc_zoom/")  # per-class / per-type breakdowns: in metrics.json, not the summary
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return str(v)

@@ -1,0 +1,249 @@
+"""Scoring prediction rows: per-dataset metrics and per-sample scores, one function per task.
+
+Every number comes from the pure functions of `eval.metrics` (nothing is re-derived here); this module only
+gathers their inputs from prediction rows (``target`` and ``prediction`` dicts, original pixels) and flattens their
+outputs into ``{metric_name: number}``. Common to every task: ``n`` (rows), ``parse_fail_rate`` (share whose parser
+reported ``format_ok = False``) and ``truncated_rate`` (share that hit ``max_new_tokens``).
+
+| task | dataset metrics | per-sample scores |
+|---|---|---|
+| detection | ``mAP`` (VOC07, ``detection.protocol``), ``mAP_area``, ``mAP_nc``, ``mF1``, ``precision``, ``recall``, ``f1``, ``ap/<class>`` | ``precision``, ``recall``, ``f1`` of the image |
+| grounding | ``acc@0.5`` … ``acc@0.9``, ``mean_iou``, ``cum_iou`` | ``iou``, ``correct`` (IoU at 0.5) |
+| vqa | ``accuracy``, ``acc/<qtype>``, ``mean_over_types``, ``mean_over_non_count_types`` | ``correct`` |
+| classification | ``accuracy``, ``mean_class_accuracy`` | ``correct`` |
+| caption | ``bleu_1`` … ``bleu_4``, ``rouge_l``, ``cider_d`` (corpus df), ``meteor`` (only with java) | ``rouge_l``, ``cider_d`` |
+| zoom_vqa | ``accuracy_zoom``, ``accuracy_direct``, ``delta``, ``zoom_rate``, ``mean_steps``, ``invalid_call_rate`` | ``correct``, ``correct_direct``, ``n_steps`` |
+
+Detection predictions are scored with every score 1.0 (VLM output has none), so mAP follows the stable emitted
+order on ties (`eval.metrics.dota_map`). Patch datasets (``patches: true``) merge detections to the source image
+with rotated NMS (`eval.geometry.merge_patches`) and rebuild the source image's ground truth from the patches (an
+object kept in several overlapping windows is one object: same label and same polygon once shifted back; an
+object kept in no window is not in the built data and so not in the ground truth). Per-sample detection scores are
+those of the patch. An image with neither ground truth nor predictions ("There are none." answered correctly) gets
+per-sample precision = recall = f1 = 1. Multiple-choice answers are compared as choice letters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from eval.geometry import merge_patches
+from eval.metrics.captions import bleu, java_metrics, rouge_l
+from eval.metrics.cider import cider_d
+from eval.metrics.classification import classification_accuracy
+from eval.metrics.dota_map import dota_map
+from eval.metrics.grounding import grounding_metrics
+from eval.metrics.vlm_detection import map_nc, mean_f1
+from eval.metrics.vqa import extract_choice_letter, vqa_accuracy, zoom_accuracy
+from eval.suite import DatasetEntry, SuiteConfig
+
+Scored = tuple[dict[str, float], list[dict[str, float]]]
+
+
+def _common(rows: list[dict]) -> dict[str, float]:
+    n = len(rows)
+    failed = sum(not (r.get("prediction") or {}).get("format_ok", False) for r in rows)
+    truncated = sum(bool(r.get("truncated")) for r in rows)
+    return {"n": n, "parse_fail_rate": failed / n if n else 0.0, "truncated_rate": truncated / n if n else 0.0}
+
+
+# ---------------------------------------------------------------- detection
+
+
+def _dets(row: dict) -> list[dict]:
+    objs = (row.get("prediction") or {}).get("objects") or []
+    return [{"image_id": row["id"], "label": o["label"], "poly": o["poly"]} for o in objs if o.get("label")]
+
+
+def _gts(row: dict) -> list[dict]:
+    return [{"image_id": row["id"], "label": o["label"], "poly": o["poly"], "difficult": int(bool(o.get("difficult")))}
+            for o in row["target"].get("objects") or []]
+
+
+def _full_image_gts(rows: list[dict]) -> list[dict]:
+    """Source-image ground truth rebuilt from patch rows (objects shifted back, duplicates across windows once)."""
+    seen: set = set()
+    out = []
+    for row in rows:
+        patch = row["target"].get("patch") or {}
+        parent = str(patch.get("parent", row["id"]))
+        dx, dy = float(patch.get("x", 0)), float(patch.get("y", 0))
+        for o in row["target"].get("objects") or []:
+            poly = [float(v) + (dx if k % 2 == 0 else dy) for k, v in enumerate(o["poly"])]
+            key = (parent, o["label"], tuple(round(v, 3) for v in poly))
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append({"image_id": parent, "label": o["label"], "poly": poly, "difficult": int(bool(o.get("difficult")))})
+    return out
+
+
+def _image_scores(dets: list[dict], gts: list[dict], iou: float, protocol: str) -> dict[str, float]:
+    if not dets and not gts:
+        return {"precision": 1.0, "recall": 1.0, "f1": 1.0}
+    r = dota_map(dets, gts, iou_threshold=iou, protocol=protocol)
+    return {"precision": r["precision"], "recall": r["recall"], "f1": r["f1"]}
+
+
+def score_detection(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scored:
+    det_cfg = suite.detection
+    classes = sorted({c for r in rows for c in r["target"].get("classes") or []}) or None
+    per_row_dets = [_dets(r) for r in rows]
+    scores = [_image_scores(d, _gts(r), det_cfg.iou_threshold, det_cfg.protocol) for r, d in zip(rows, per_row_dets,
+                                                                                                  strict=True)]
+    dets = [d for ds in per_row_dets for d in ds]
+    if entry.patches:
+        dets = [{k: v for k, v in d.items() if k != "score"} for d in merge_patches(dets, det_cfg.merge_iou)]
+        gts = _full_image_gts(rows)
+    else:
+        gts = [g for r in rows for g in _gts(r)]
+    kw = {"iou_threshold": det_cfg.iou_threshold, "classes": classes}
+    voc = dota_map(dets, gts, ap_mode="voc07", protocol=det_cfg.protocol, **kw)
+    area = dota_map(dets, gts, ap_mode="area", protocol=det_cfg.protocol, **kw)
+    metrics = {
+        "mAP": voc["map"],
+        "mAP_area": area["map"],
+        "mAP_nc": map_nc(dets, gts, **kw)["map_nc"],
+        "mF1": mean_f1(dets, gts, **kw)["mf1"],
+        "precision": voc["precision"],
+        "recall": voc["recall"],
+        "f1": voc["f1"],
+        "n_images": len({g["image_id"] for g in gts} | {d["image_id"] for d in dets}) if entry.patches else len(rows),
+        "n_pred": len(dets),
+        "n_gt": len(gts),
+        **{f"ap/{c}": v for c, v in voc["ap"].items()},
+    }
+    return metrics, scores
+
+
+# ---------------------------------------------------------------- grounding
+
+
+def score_grounding(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scored:
+    preds = [(r.get("prediction") or {}).get("box") for r in rows]
+    gts = [r["target"]["box"] for r in rows]
+    out = grounding_metrics(preds, gts, strict=suite.grounding_strict)
+    scores = []
+    for p, g in zip(preds, gts, strict=True):
+        one = grounding_metrics([p], [g], strict=suite.grounding_strict)
+        scores.append({"iou": one["mean_iou"], "correct": one["acc@0.5"]})
+    metrics = {k: v for k, v in out.items() if k != "n"}
+    return metrics, scores
+
+
+# ---------------------------------------------------------------- vqa / zoom
+
+
+def _answer_pair(pred: dict | None, target: dict) -> tuple[str | None, str]:
+    """(prediction, ground truth) as `vqa_accuracy` compares them; multiple choice as letters."""
+    pred = pred or {}
+    gold = "" if target.get("answer") is None else str(target["answer"])
+    answer = pred.get("answer") or None
+    if target.get("choices") or len(gold.strip().rstrip(".")) == 1:
+        gl = extract_choice_letter(gold)
+        if gl:
+            pl = pred.get("choice") or (extract_choice_letter(answer) if answer else None)
+            # "option x": a token normalize_answer keeps (a bare "a" would be dropped as an article)
+            return (f"option {pl.lower()}" if pl else None), f"option {gl.lower()}"
+    return answer, gold
+
+
+def _qtypes(rows: list[dict]) -> list | None:
+    types = [r["target"].get("qtype") or r["target"].get("category") for r in rows]
+    return [str(t) for t in types] if any(t for t in types) else None
+
+
+def score_vqa(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scored:
+    pairs = [_answer_pair(r.get("prediction"), r["target"]) for r in rows]
+    preds, gts = [p for p, _ in pairs], [g for _, g in pairs]
+    qtypes = _qtypes(rows)
+    out = vqa_accuracy(preds, gts, qtypes)
+    metrics = {"accuracy": out["accuracy"]}
+    if qtypes:
+        metrics.update({f"acc/{t}": v for t, v in sorted(out["per_type"].items())})
+        metrics["mean_over_types"] = out["mean_over_types"]
+        metrics["mean_over_non_count_types"] = out["mean_over_non_count_types"]
+    scores = [{"correct": vqa_accuracy([p], [g])["accuracy"]} for p, g in pairs]
+    return metrics, scores
+
+
+def score_zoom_vqa(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scored:
+    chain = [_answer_pair(r.get("prediction"), r["target"]) for r in rows]
+    has_direct = all("prediction_direct" in r for r in rows)
+    direct = [_answer_pair(r.get("prediction_direct"), r["target"]) for r in rows] if has_direct else chain
+    qtypes = _qtypes(rows)
+    out = zoom_accuracy([p for p, _ in direct], [p for p, _ in chain], [g for _, g in chain], qtypes)
+    n = len(rows)
+    steps = [len(r.get("turns") or []) for r in rows]
+    metrics = {"accuracy_zoom": out["accuracy_zoom"]}
+    if has_direct:
+        metrics.update(accuracy_direct=out["accuracy_direct"], delta=out["delta"])
+    if qtypes:
+        metrics.update({f"acc_zoom/{t}": v for t, v in sorted(out["per_type_zoom"].items())})
+    metrics.update(
+        zoom_rate=sum(s > 0 for s in steps) / n if n else 0.0,
+        mean_steps=sum(steps) / n if n else 0.0,
+        invalid_call_rate=sum(any(not t.get("valid") for t in r.get("turns") or []) for r in rows) / n if n else 0.0,
+    )
+    scores = []
+    for (p, g), (pd, _), s in zip(chain, direct, steps, strict=True):
+        one = {"correct": vqa_accuracy([p], [g])["accuracy"], "n_steps": float(s)}
+        if has_direct:
+            one["correct_direct"] = vqa_accuracy([pd], [g])["accuracy"]
+        scores.append(one)
+    return metrics, scores
+
+
+# ---------------------------------------------------------------- classification / caption
+
+
+def score_classification(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scored:
+    preds = [(r.get("prediction") or {}).get("label") for r in rows]
+    gts = [r["target"]["label"] for r in rows]
+    out = classification_accuracy(preds, gts)
+    scores = [{"correct": classification_accuracy([p], [g])["accuracy"]} for p, g in zip(preds, gts, strict=True)]
+    return {"accuracy": out["accuracy"], "mean_class_accuracy": out["mean_class_accuracy"]}, scores
+
+
+def score_caption(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scored:
+    ids = [str(r["id"]) for r in rows]
+    cands = {k: str((r.get("prediction") or {}).get("caption") or "") for k, r in zip(ids, rows, strict=True)}
+    refs = {k: [str(x) for x in r["target"]["references"]] for k, r in zip(ids, rows, strict=True)}
+    metrics: dict[str, float] = dict(bleu(cands, refs)) if rows else {}
+    rl = rouge_l(cands, refs) if rows else {"rouge_l": 0.0, "per_id": {}}
+    cd, cd_per = cider_d(cands, refs) if rows else (0.0, {})
+    metrics.update(rouge_l=rl["rouge_l"], cider_d=cd)
+    java = java_metrics(cands, refs) if rows else {}
+    if java.get("meteor") is not None:
+        metrics["meteor"] = java["meteor"]
+    scores = [{"rouge_l": rl["per_id"].get(k, 0.0), "cider_d": cd_per.get(k, 0.0)} for k in ids]
+    return metrics, scores
+
+
+SCORERS: dict[str, Callable[[list[dict], DatasetEntry, SuiteConfig], Scored]] = {
+    "detection": score_detection,
+    "grounding": score_grounding,
+    "vqa": score_vqa,
+    "classification": score_classification,
+    "caption": score_caption,
+    "zoom_vqa": score_zoom_vqa,
+}
+
+
+def score_rows(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> dict[str, float]:
+    """Metrics of one dataset's rows and, in place, each row's ``scores``.
+
+    Rows of several tasks are scored per task and their metric names prefixed with ``<task>/``.
+    """
+    by_task: dict[str, list[dict]] = {}
+    for r in rows:
+        by_task.setdefault(r["task"], []).append(r)
+    out: dict[str, float] = {}
+    for task, task_rows in by_task.items():
+        metrics, scores = SCORERS[task](task_rows, entry, suite)
+        for r, s in zip(task_rows, scores, strict=True):
+            r["scores"] = s
+        metrics = {**metrics, **_common(task_rows)}
+        prefix = f"{task}/" if len(by_task) > 1 else ""
+        out.update({f"{prefix}{k}": v for k, v in metrics.items()})
+    return out

@@ -1,0 +1,174 @@
+"""Eval suites: which built datasets to evaluate, and how (pixel budget, answer format, decoding, rewards).
+
+A suite is one YAML under ``configs/eval/`` validated by `georft.config.load_config` against `SuiteConfig`::
+
+    data_root: runs/demo/data/built        # dataset paths are relative to it (absolute paths are kept)
+    min_pixels: 12544
+    max_pixels: 50176
+    box_type: hbb
+    datasets:
+      - {name: demo_detection, path: ., split: val, tasks: [detection]}
+      - {name: dota_val, path: dota_v1_val_patches, split: val, patches: true}
+
+Suites are named by path or by file stem (``--suite demo`` is ``configs/eval/demo.yaml``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from data_engine.errors import UserError
+from data_engine.registry import did_you_mean
+
+EVAL_TASKS = ("detection", "grounding", "vqa", "caption", "classification", "zoom_vqa")
+SUITES_DIR = Path(__file__).resolve().parent.parent / "configs" / "eval"
+
+
+@dataclass
+class DatasetEntry:
+    """One dataset of a suite.
+
+    Attributes:
+        name: the key of this dataset in metrics.json (unique within the suite).
+        path: a built dataset directory (`georft data build --out`), relative to the suite's `data_root`.
+        split: keep rows of this split only (null: every row).
+        tasks: keep rows of these tasks only (empty: every evaluable task; "chat" rows are never evaluated).
+        sources: keep rows of these sources only (empty: all).
+        limit: at most this many rows (the first ones in id order), after the filters.
+        patches: rows are DOTA-style patches (`<id>__<size>__<x>___<y>`): detections are merged to full images
+            (rotated NMS) and scored against the full-image ground truth rebuilt from the patches.
+    """
+
+    name: str = "???"
+    path: str = "???"
+    split: str | None = None
+    tasks: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    limit: int | None = None
+    patches: bool = False
+
+
+@dataclass
+class DetectionSection:
+    """Detection scoring.
+
+    Attributes:
+        iou_threshold: IoU threshold of mAP / mAP_nc / mF1.
+        protocol: mAP protocol, "dota_devkit" or "mmrotate" (mAP_nc and mF1 always follow LMMRotate).
+        merge_iou: rotated-NMS IoU used when merging patch detections (DOTA: 0.1).
+    """
+
+    iou_threshold: float = 0.5
+    protocol: str = "dota_devkit"
+    merge_iou: float = 0.1
+
+
+@dataclass
+class ZoomSection:
+    """Zoom chains for zoom_vqa rows.
+
+    Attributes:
+        max_steps: zoom calls allowed per chain; a call beyond it ends the chain without an answer.
+        direct: also answer each question without the chain (plain single-turn VQA) and report both.
+    """
+
+    max_steps: int = 2
+    direct: bool = True
+
+
+@dataclass
+class SuiteConfig:
+    """An evaluation suite.
+
+    Attributes:
+        name: suite name written to metrics.json (empty: the YAML's file stem).
+        data_root: folder the dataset paths are relative to.
+        datasets: the datasets, evaluated in this order.
+        min_pixels, max_pixels: pixel budget of every image shown (as in training).
+        box_type: detection answer box type, "hbb", "obb" or "poly".
+        answer_mode: "text" (RSCoVLM plain text) or "json".
+        max_new_tokens: generation budget per turn.
+        batch_size: prompts per generate call.
+        temperature: 0 = greedy.
+        seed: sampling seed (used when temperature > 0).
+        grounding_strict: Acc@τ with IoU > τ (RSCoVLM) instead of IoU >= τ.
+        detection, zoom: task sections.
+        report_rewards: score every sample with the configured rewards too (the `rewards` field in predictions).
+        rewards: ``{task: [{name, weight, kwargs}]}`` as in a GRPO config; empty: the default reward set.
+    """
+
+    name: str = ""
+    data_root: str = ""
+    datasets: list[DatasetEntry] = field(default_factory=list)
+    min_pixels: int = 12544
+    max_pixels: int = 50176
+    box_type: str = "poly"
+    answer_mode: str = "text"
+    max_new_tokens: int = 512
+    batch_size: int = 8
+    temperature: float = 0.0
+    seed: int = 0
+    grounding_strict: bool = False
+    detection: DetectionSection = field(default_factory=DetectionSection)
+    zoom: ZoomSection = field(default_factory=ZoomSection)
+    report_rewards: bool = True
+    rewards: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if not self.datasets:
+            raise UserError("suite has no datasets")
+        names = [d.name for d in self.datasets]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise UserError(f"suite: dataset names must be unique, repeated: {', '.join(dup)}")
+        for d in self.datasets:
+            for t in d.tasks:
+                if t not in EVAL_TASKS:
+                    raise UserError(f"dataset {d.name!r}: task {t!r} cannot be evaluated.{did_you_mean(t, EVAL_TASKS)}"
+                                    f" Known: {', '.join(EVAL_TASKS)}")
+            if d.limit is not None and d.limit < 1:
+                raise UserError(f"dataset {d.name!r}: limit must be >= 1, got {d.limit}")
+        if not 0 < self.min_pixels <= self.max_pixels:
+            raise UserError(f"need 0 < min_pixels <= max_pixels, got {self.min_pixels}, {self.max_pixels}")
+        if self.box_type not in ("hbb", "obb", "poly"):
+            raise UserError(f"box_type must be hbb, obb or poly, got {self.box_type!r}")
+        if self.answer_mode not in ("text", "json"):
+            raise UserError(f"answer_mode must be text or json, got {self.answer_mode!r}")
+        if self.max_new_tokens < 1 or self.batch_size < 1:
+            raise UserError("max_new_tokens and batch_size must be >= 1")
+        if self.detection.protocol not in ("dota_devkit", "mmrotate"):
+            raise UserError(f"detection.protocol must be dota_devkit or mmrotate, got {self.detection.protocol!r}")
+        if self.zoom.max_steps < 0:
+            raise UserError(f"zoom.max_steps must be >= 0, got {self.zoom.max_steps}")
+
+    def dataset_path(self, entry: DatasetEntry) -> Path:
+        """The entry's directory: `path` under `data_root` unless absolute."""
+        p = Path(entry.path).expanduser()
+        return p if p.is_absolute() or not self.data_root else Path(self.data_root).expanduser() / p
+
+    def select(self, names: list[str] | None) -> list[DatasetEntry]:
+        """The datasets named (all when `names` is empty), in suite order; an unknown name fails with the known ones."""
+        if not names:
+            return list(self.datasets)
+        known = [d.name for d in self.datasets]
+        for n in names:
+            if n not in known:
+                raise UserError(f"unknown dataset {n!r} in suite {self.name!r}.{did_you_mean(n, known)} "
+                                f"Known: {', '.join(known)}")
+        return [d for d in self.datasets if d.name in names]
+
+
+def suite_path(name_or_path: str) -> Path:
+    """A suite YAML from a path or a name of `configs/eval/` (unknown names fail with the known ones)."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.is_file():
+        if not p.is_file():
+            raise UserError(f"suite file not found: {p}")
+        return p
+    known = sorted(f.stem for f in SUITES_DIR.glob("*.yaml"))
+    if name_or_path not in known:
+        raise UserError(f"unknown suite {name_or_path!r}.{did_you_mean(name_or_path, known)} Known: {', '.join(known)}")
+    return SUITES_DIR / f"{name_or_path}.yaml"
+

@@ -1,0 +1,98 @@
+"""Evaluate a checkpoint on a suite: `georft eval --model CKPT --suite SUITE --out DIR [key=value ...]`.
+
+Writes DIR/metrics.json and DIR/predictions.jsonl and prints a summary table. SUITE is a YAML path or a name of
+configs/eval/ (e.g. `demo`); overrides address the suite (`data_root=runs/demo/data/built`, `batch_size=4`).
+Resumable: rerunning skips samples already in the predictions. Sharded: under `accelerate launch` (or torchrun)
+each rank generates its share into predictions.rank<k>.jsonl and rank 0 merges and scores.
+
+    georft eval --model runs/demo/sft --suite demo --out runs/demo/eval/sft data_root=runs/demo/data/built
+    georft eval --predictions old/predictions.jsonl --suite demo --out rescored   # score only, no model
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="", help="checkpoint directory (HF format); not needed with --predictions")
+    parser.add_argument("--suite", required=True, help="suite YAML or name under configs/eval/ (e.g. demo)")
+    parser.add_argument("--out", required=True, help="output directory (metrics.json, predictions.jsonl)")
+    parser.add_argument("--backend", default="hf", help="generation backend: hf (CPU/GPU) or vllm (GPU)")
+    parser.add_argument("--limit", type=int, default=None, help="at most N samples per dataset")
+    parser.add_argument("--datasets", default="", help="comma-separated dataset names of the suite (default: all)")
+    parser.add_argument("--dtype", default="auto", help="HF backend dtype: auto, float32, bfloat16, float16")
+    parser.add_argument("--predictions", default="",
+                        help="score this predictions file instead of generating (rows: id, dataset, task, target, "
+                             "completion, optional frame/prediction)")
+    parser.add_argument("overrides", nargs="*", help="dotted key=value suite overrides, e.g. data_root=DIR")
+
+
+def load_suite(name_or_path: str, overrides: list[str]):
+    """The validated suite; its name defaults to the YAML's file stem."""
+    from eval.suite import SuiteConfig, suite_path
+    from georft.config import load_config
+
+    path = suite_path(name_or_path)
+    cfg = load_config(SuiteConfig, path, overrides)
+    if not cfg.name:
+        cfg.name = path.stem
+    return cfg
+
+
+def make_reward_fn(suite):
+    """{task: [RewardSpec]} of the suite (default set when empty) -> fn(row, completion) -> {"<reward>/<part>": v}.
+
+    Reward names are resolved here, so a typo fails before any generation.
+    """
+    from rewards import as_specs, default_rewards, get_reward
+    from rewards.adapter import call_reward
+
+    if not suite.report_rewards:
+        return None
+    specs = as_specs(suite.rewards) if suite.rewards else default_rewards()
+    resolved = {task: [(s, get_reward(s.name)) for s in items] for task, items in specs.items()}
+
+    def reward_fn(row: dict, completion) -> dict:
+        out = {}
+        for spec, rdef in resolved.get(row["task"], []):
+            parts = call_reward(rdef, completion, row, dict(spec.kwargs))
+            out.update({f"{spec.name}/{k}": v for k, v in parts.items()})
+        return out
+
+    return reward_fn
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+    import sys
+    from pathlib import Path
+
+    from data_engine.errors import UserError
+    from eval.runner import EvalRequest, finish, generate_predictions, score_predictions_file, summary_table
+    from rollout.generate import BACKENDS
+
+    BACKENDS.get(args.backend)  # an unknown backend fails before any data is read
+    suite = load_suite(args.suite, args.overrides)
+    names = [n.strip() for n in args.datasets.split(",") if n.strip()]
+    entries = suite.select(names)
+    if args.limit is not None and args.limit < 1:
+        raise UserError(f"--limit must be >= 1, got {args.limit}")
+    out = Path(args.out)
+    reward_fn = make_reward_fn(suite)
+
+    def log(msg: str) -> None:
+        print(f"georft eval: {msg}", file=sys.stderr, flush=True)  # noqa: T201 - the CLI prints
+
+    if args.predictions:
+        req = EvalRequest(suite, entries, args.model or f"predictions:{args.predictions}", out, args.backend)
+        doc = score_predictions_file(req, Path(args.predictions), reward_fn)
+    else:
+        if not args.model:
+            raise UserError("--model is required (or --predictions FILE to score existing predictions)")
+        req = EvalRequest(suite, entries, args.model, out, args.backend, args.limit, args.dtype)
+        selected = generate_predictions(req, reward_fn, log)
+        doc = finish(req, selected, reward_fn, log)
+    if doc is not None and os.environ.get("RANK", "0") == "0":
+        print(summary_table(doc))  # noqa: T201 - the CLI prints
+    return 0
