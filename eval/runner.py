@@ -359,8 +359,8 @@ def git_commit() -> str | None:
 def score_predictions_file(req: EvalRequest, path: Path, reward_fn: RewardFn | None) -> dict:
     """Score an existing predictions file without generation (rows need id, dataset, task, target, completion).
 
-    Rows without ``prediction`` are parsed here with their ``frame`` (None: the completion is in original pixels).
-    Dataset names must be the suite's.
+    Rows without ``prediction`` are parsed here with their ``frame`` (None: the completion is in original pixels),
+    as is ``completion_direct`` of zoom rows. Dataset names must be the suite's; nothing is read from the datasets.
     """
     if not path.is_file():
         raise UserError(f"predictions file not found: {path}")
@@ -383,6 +383,8 @@ def score_predictions_file(req: EvalRequest, path: Path, reward_fn: RewardFn | N
             frame = Frame.from_dict(r["frame"]) if r.get("frame") else None
             r["prediction"] = parse(r["task"], r.get("completion", ""), frame=frame,
                                     **parse_kwargs(r["task"], r["target"], req.suite))
+        if "completion_direct" in r and "prediction_direct" not in r:
+            r["prediction_direct"] = parse("vqa", r["completion_direct"], **parse_kwargs("vqa", r["target"], req.suite))
     req.out.mkdir(parents=True, exist_ok=True)
     return score_and_write(req, io.sort_rows(rows, [e.name for e in req.entries]), reward_fn)
 
