@@ -154,3 +154,25 @@ def lora_config(section: ModelSection):
         target_modules=list(section.lora.target_modules),
         task_type="CAUSAL_LM",
     )
+
+
+def resume_checkpoint(resume_from_checkpoint, output_dir: str) -> str | None:
+    """The checkpoint folder a run resumes from (`True` = the latest `checkpoint-*` in output_dir), or None.
+
+    Why this exists: transformers 5.23's Trainer restores a checkpoint's weights with a plain `load_state_dict`, but
+    Qwen-VL checkpoints are saved under the legacy key names (`visual.*`, `model.layers.*`), so no key matches and
+    the weights silently stay as they were. The stages therefore load the model *from the checkpoint* with
+    `from_pretrained` (which maps the names); the Trainer then restores optimizer, scheduler, RNG and data position.
+    """
+    if resume_from_checkpoint in (None, False, "", "false", "False"):
+        return None
+    if resume_from_checkpoint is True or str(resume_from_checkpoint).lower() == "true":
+        from pathlib import Path
+
+        from transformers.trainer_utils import get_last_checkpoint
+
+        last = get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
+        if last is None:
+            raise UserError(f"resume_from_checkpoint=true but {output_dir} has no checkpoint-* folder")
+        return last
+    return str(resume_from_checkpoint)

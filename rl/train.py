@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from rl.config import GRPORunConfig
@@ -59,7 +60,7 @@ def main(cfg: GRPORunConfig) -> dict:
     Returns:
         The run summary (also written to `output_dir/summary.json`).
     """
-    from models.loading import load_model, load_processor, lora_config, resolve_family
+    from models.loading import load_model, load_processor, lora_config, resolve_family, resume_checkpoint
     from rewards.adapter import check_rewards, make_reward_funcs
     from rewards.caption import training_df
     from rl.data import build_grpo_dataset
@@ -77,7 +78,8 @@ def main(cfg: GRPORunConfig) -> dict:
     # TRL left-pads prompt ids but takes per-token multimodal fields (mm_token_type_ids) from a padded processor
     # call: both must pad on the left, or M-RoPE positions break for prompts of different lengths.
     processor.tokenizer.padding_side = "left"
-    model = load_model(cfg.model)
+    resume = resume_checkpoint(cfg.trainer.get("resume_from_checkpoint"), cfg.trainer.get("output_dir", cfg.output_dir))
+    model = load_model(replace(cfg.model, path=resume) if resume else cfg.model)  # see resume_checkpoint
 
     # Zoom-in chains: zoom_vqa rows get the image_zoom_in tool (TRL's tool loop, crops from the full-resolution
     # original); other rows see no tools.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
+from dataclasses import replace
 from pathlib import Path
 
 from sft.config import SFTRunConfig
@@ -40,18 +40,17 @@ def trl_config(cfg: SFTRunConfig):
     return SFTConfig(**kwargs)
 
 
-def main(cfg: SFTRunConfig) -> dict:
-    """Run SFT and save the final model + processor to `cfg.output_dir`.
+def build_trainer(cfg: SFTRunConfig):
+    """Data -> model/processor -> SFTTrainer, ready to train.
 
     Returns:
-        The run summary (also written to `output_dir/summary.json`).
+        (trainer, processor, skipped): `skipped` counts samples that failed to render (filled during training).
     """
     from trl import SFTTrainer
 
-    from models.loading import load_model, load_processor, lora_config, resolve_family
+    from models.loading import load_model, load_processor, lora_config, resolve_family, resume_checkpoint
     from sft.data import build_sft_dataset, check_max_length
 
-    out = Path(cfg.output_dir)
     args = trl_config(cfg)
 
     # Data: the mixture, rendered lazily (image decode + smart resize + conversation) in the data loader.
@@ -60,7 +59,8 @@ def main(cfg: SFTRunConfig) -> dict:
 
     # Model and processor (pixel budget = the data engine's, so the processor never resizes).
     processor = load_processor(cfg.model.path, cfg.data.min_pixels, cfg.data.max_pixels)
-    model = load_model(cfg.model)
+    resume = resume_checkpoint(args.resume_from_checkpoint, args.output_dir)
+    model = load_model(replace(cfg.model, path=resume) if resume else cfg.model)  # see resume_checkpoint
     check_max_length(args.max_length, train_dataset, processor)
 
     trainer = SFTTrainer(
@@ -70,9 +70,20 @@ def main(cfg: SFTRunConfig) -> dict:
         processing_class=processor,
         peft_config=lora_config(cfg.model),
     )
+    return trainer, processor, skipped
+
+
+def main(cfg: SFTRunConfig) -> dict:
+    """Run SFT and save the final model + processor to `cfg.output_dir`.
+
+    Returns:
+        The run summary (also written to `output_dir/summary.json`).
+    """
+    out = Path(cfg.output_dir)
+    trainer, processor, skipped = build_trainer(cfg)
 
     start = time.time()
-    result = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    result = trainer.train(resume_from_checkpoint=trainer.args.resume_from_checkpoint)
     elapsed = time.time() - start
 
     trainer.save_model(str(out))
@@ -82,7 +93,7 @@ def main(cfg: SFTRunConfig) -> dict:
         "train_loss": result.training_loss,
         "seconds": elapsed,
         "tokens_per_second": _tokens_seen(trainer.state.log_history) / elapsed if elapsed else None,
-        "samples": len(train_dataset),
+        "samples": len(trainer.train_dataset),
         "skipped_samples": skipped.as_dict(),
     }
     if trainer.is_world_process_zero():

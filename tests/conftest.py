@@ -22,3 +22,15 @@ def tiny_model_dirs(tmp_path_factory) -> dict[str, str]:
 
     root = tmp_path_factory.mktemp("tiny_models")
     return {arch: str(build_tiny(arch, root / arch, seed=0)) for arch in ARCHS}
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory):
+    """(recipe path, build dir) of the tiny synthetic world (seed 0), built once per test session."""
+    from data_engine.build import build
+    from data_engine.synth import synthesize
+
+    root = tmp_path_factory.mktemp("world")
+    recipe = synthesize(root / "raw", seed=0, size="tiny")
+    build(recipe, root / "built", progress=False)
+    return recipe, root / "built"

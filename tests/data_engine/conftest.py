@@ -16,18 +16,6 @@ def write_image(path: Path, w: int = 64, h: int = 48, colour=(90, 120, 60)) -> P
 
 
 @pytest.fixture(scope="session")
-def tiny_world(tmp_path_factory):
-    """(recipe path, build dir) of the tiny synthetic world, seed 0."""
-    from data_engine.build import build
-    from data_engine.synth import synthesize
-
-    root = tmp_path_factory.mktemp("world")
-    recipe = synthesize(root / "raw", seed=0, size="tiny")
-    build(recipe, root / "built", progress=False)
-    return recipe, root / "built"
-
-
-@pytest.fixture(scope="session")
 def tiny_rows(tiny_world):
     """Built rows of the tiny world as plain dicts."""
     from data_engine.build import load_built

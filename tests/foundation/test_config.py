@@ -81,3 +81,11 @@ def test_every_config_in_repo_is_valid():
     assert len(files) >= 2
     for f in files:
         check_config_file(f, REPO / "configs")
+
+
+def test_yaml_12_booleans_keep_no_as_string(tmp_path):
+    # YAML 1.1 would read `no` as False and break TRL's save_strategy: "no".
+    f = tmp_path / "c.yaml"
+    f.write_text("name: no\ntrainer: {save_strategy: no, flag: true, lr: 1e-3}\n")
+    cfg = load_config(Run, f, ["trainer.other=off"])
+    assert cfg.name == "no" and cfg.trainer == {"save_strategy": "no", "flag": True, "lr": 0.001, "other": "off"}
