@@ -98,7 +98,13 @@ def load_entry_rows(suite: SuiteConfig, entry: DatasetEntry, limit: int | None) 
     if not keep:
         raise UserError(f"dataset {entry.name!r}: no rows in {path} with split={entry.split!r}, "
                         f"tasks={sorted(tasks)}" + (f", sources={entry.sources}" if entry.sources else ""))
-    return ds.select(keep).to_list()
+    rows = ds.select(keep).to_list()
+    if entry.zoom_chain:
+        for r in rows:
+            if r["task"] == "vqa":
+                # the same question through the zoom chain (no evidence boxes: no coverage term)
+                r["task"], r["target"] = "zoom_vqa", json.dumps({"evidence": [], **load_target(r)})
+    return rows
 
 
 # ---------------------------------------------------------------- model

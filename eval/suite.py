@@ -39,6 +39,8 @@ class DatasetEntry:
         limit: at most this many rows (the first ones in id order), after the filters.
         patches: rows are DOTA-style patches (`<id>__<size>__<x>___<y>`): detections are merged to full images
             (rotated NMS) and scored against the full-image ground truth rebuilt from the patches.
+        zoom_chain: answer the dataset's vqa rows with the zoom-in chain too (they are evaluated as zoom_vqa rows
+            without evidence boxes, e.g. the LRS-VQA benchmark).
     """
 
     name: str = "???"
@@ -48,6 +50,7 @@ class DatasetEntry:
     sources: list[str] = field(default_factory=list)
     limit: int | None = None
     patches: bool = False
+    zoom_chain: bool = False
 
 
 @dataclass

@@ -8,10 +8,10 @@ import json
 import re
 
 from PIL import Image
+from test_runner import _score_only, fixed_predictions  # tests/eval is on sys.path (pytest prepend mode)
 
 from eval.report.render import fmt, fmt_delta
 from georft.cli import main as cli
-from test_runner import _score_only, fixed_predictions  # tests/eval is on sys.path (pytest prepend mode)
 
 
 def _improved(rows: list[dict], image: str) -> list[dict]:

@@ -348,3 +348,19 @@ def test_tiny_model_eval_end_to_end(tmp_path, capsys):
     capsys.readouterr()
     assert cli(args[:2] + [str(tmp_path / "no_model_needed")] + args[3:]) == 0
     assert "0 to generate" in capsys.readouterr().err
+
+
+def test_zoom_chain_option_turns_vqa_rows_into_chains(tmp_path):
+    from datasets import Dataset
+
+    from data_engine.schema import features
+    from eval.runner import load_entry_rows
+    from eval.suite import DatasetEntry, SuiteConfig
+
+    row = {"id": "q", "source": "lrs", "task": "vqa", "split": None, "images": ["x.png"], "width": 9000,
+           "height": 9000, "target": json.dumps({"question": "what color?", "answer": "red", "category": "color"})}
+    Dataset.from_list([row], features=features()).save_to_disk(str(tmp_path / "b"))
+    entry = DatasetEntry(name="lrs", path=str(tmp_path / "b"), tasks=["vqa"], zoom_chain=True)
+    [r] = load_entry_rows(SuiteConfig(datasets=[entry]), entry, None)
+    assert r["task"] == "zoom_vqa"
+    assert json.loads(r["target"]) == {"evidence": [], "question": "what color?", "answer": "red", "category": "color"}
