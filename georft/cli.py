@@ -17,14 +17,15 @@ import sys
 # are listed; later stages add their line when they land.
 COMMANDS: list[tuple[str, str, str]] = [
     ("model", "georft.commands.model", "build offline tiny Qwen-VL models"),
-    ("config", "georft.commands.config", "validate configs and print the resolved config"),
     ("data", "georft.commands.data", "synthesize, build and inspect datasets (synth / build / show)"),
     ("sft", "georft.commands.sft", "supervised fine-tuning on the multi-task mixture (TRL SFTTrainer)"),
     ("grpo", "georft.commands.grpo", "GRPO with task-aware rewards (TRL GRPOTrainer)"),
-    ("dashboard", "georft.commands.dashboard", "inspect rollouts and eval outputs in a local web app"),
-    ("rewards", "georft.commands.rewards", "list rewards and score a completion"),
     ("eval", "georft.commands.eval", "evaluate a checkpoint on a suite"),
     ("compare", "georft.commands.compare", "compare eval outputs (e.g. base vs SFT vs RL) in one report"),
+    ("dashboard", "georft.commands.dashboard", "inspect rollouts and eval outputs in a local web app"),
+    ("pipeline", "georft.commands.pipeline", "run data -> SFT -> GRPO -> eval -> compare end to end"),
+    ("rewards", "georft.commands.rewards", "list rewards and score a completion"),
+    ("config", "georft.commands.config", "validate configs and print the resolved config"),
 ]
 
 

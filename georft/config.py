@@ -32,6 +32,7 @@ CONFIG_KINDS: dict[str, str] = {
     "model": "models.tiny:TinyModelConfig",
     "sft": "sft.config:SFTRunConfig",
     "grpo": "rl.config:GRPORunConfig",
+    "pipeline": "georft.pipeline:PipelineConfig",
     "eval": "eval.suite:SuiteConfig",
     # Launcher configs of other tools are validated by those tools' own loaders (`from_yaml_file`).
     "accelerate": "accelerate.commands.config.config_args:ClusterConfig",
@@ -232,7 +233,13 @@ def check_config_file(path: str | Path, configs_root: str | Path = "configs") ->
 
 def check_trl_sections(cfg: Any, where: str) -> None:
     """Check each free-form section a schema declares in `TRL_SECTIONS` ({"trainer": "trl:SFTConfig"}) against
-    that dataclass's fields. Imports the target lazily (trl costs ~11 s to import)."""
+    that dataclass's fields, in `cfg` and in every nested section (a pipeline holds an SFT and a GRPO config).
+    Imports the target lazily (trl costs ~11 s to import)."""
     for section, target in getattr(cfg, "TRL_SECTIONS", {}).items():
         module, name = target.split(":")
         check_passthrough(getattr(cfg, section), getattr(importlib.import_module(module), name), f"{where}: {section}")
+    if dataclasses.is_dataclass(cfg):
+        for f in dataclasses.fields(cfg):
+            value = getattr(cfg, f.name)
+            if dataclasses.is_dataclass(value):
+                check_trl_sections(value, f"{where}: {f.name}")

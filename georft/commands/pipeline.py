@@ -25,8 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from georft.pipeline import PipelineConfig, run_pipeline
 
     cfg = load_config(PipelineConfig, args.config, args.overrides)
-    check_trl_sections(cfg.sft, f"{args.config}: sft")
-    check_trl_sections(cfg.grpo, f"{args.config}: grpo")
+    check_trl_sections(cfg, args.config)
     status = run_pipeline(cfg, from_stage=args.from_stage, only=args.only)
     out = Path(cfg.output_dir)
     print("stages: " + ", ".join(f"{k} {v}" for k, v in status.items()))
