@@ -107,6 +107,16 @@ def _parse_overrides(overrides: list[str]) -> list[tuple[str, Any]]:
     return out
 
 
+def _replace(cfg: Any, key: str, value: Any) -> None:
+    """Set `key` to `value`. A mapping given for a free-form dict (rewards={vqa: [...]}) replaces it whole, so an
+    override never keeps tasks the user left out; a mapping for a dataclass section sets only the fields it names."""
+    node = OmegaConf.select(cfg, key, throw_on_missing=False)
+    if isinstance(value, dict) and OmegaConf.is_dict(node) and OmegaConf.get_type(node) is dict:
+        for k in list(node.keys()):
+            del node[k]
+    OmegaConf.update(cfg, key, value, merge=True)
+
+
 def _friendly(e: OmegaConfBaseException, where: str, schema: type) -> UserError:
     key = str(getattr(e, "full_key", None) or getattr(e, "key", None) or "?")
     if isinstance(e, (ConfigKeyError, ConfigAttributeError)):
@@ -166,10 +176,10 @@ def load_config(schema: type[T], path: str | Path | None = None, overrides: list
             cfg = OmegaConf.merge(cfg, OmegaConf.create(read_yaml(path)))
         except OmegaConfBaseException as e:
             raise _friendly(e, str(path), schema) from None
-    # Overrides are applied key by key, so list items can be addressed by index (data.sources.0.path=...).
+    # Overrides are applied key by key, so list items can be addressed by index (data.sources.0.path=...);
     for key, value in _parse_overrides(overrides or []):
         try:
-            OmegaConf.update(cfg, key, value, merge=True)
+            _replace(cfg, key, value)
         except OmegaConfBaseException as e:
             raise _friendly(e, "command-line override", schema) from None
         except (IndexError, TypeError, ValueError) as e:

@@ -94,8 +94,10 @@ def main(cfg: GRPORunConfig) -> dict:
     args = trl_config(cfg, weights, suppress=vision_token_ids(processor), extra=zoom["args"])
 
     recorder = RolloutRecorder(out, parse_prediction, args.num_generations) if cfg.rollout_store else None
-    if recorder is not None and args.resume_from_checkpoint:
-        recorder.writer.truncate_after(_checkpoint_step(args.resume_from_checkpoint, args.output_dir))
+    if recorder is not None and resume:
+        # Rollouts are filed under the optimizer step they were generated at; steps from the checkpoint's on
+        # are generated again by the resumed run, so drop what the interrupted run wrote for them.
+        recorder.writer.truncate_after(_checkpoint_step(resume, args.output_dir) - 1)
     trainer = GeoGRPOTrainer(
         model=model,
         reward_funcs=with_zoom_turns(reward_funcs),
