@@ -43,8 +43,12 @@ PATCH_KEYS = ("size", "gap", "iof_thr", "keep_empty")
 CLASS_TASKS = ("detection", "classification")
 
 
-def load_recipe(path: str | Path) -> list[SourceSpec]:
-    """Parse and check a recipe file; relative roots are resolved against the recipe's folder."""
+def load_recipe(path: str | Path, check_roots: bool = True) -> list[SourceSpec]:
+    """Parse and check a recipe file; relative roots are resolved against the recipe's folder.
+
+    Args:
+        check_roots: fail when a source's root folder does not exist (off to validate a recipe for another machine).
+    """
     path = Path(path)
     if not path.is_file():
         raise UserError(f"recipe {path} does not exist")
@@ -60,7 +64,7 @@ def load_recipe(path: str | Path) -> list[SourceSpec]:
         raise UserError(f"{path}: unknown top-level key {k!r}.{did_you_mean(k, ['sources'])}")
     specs, names = [], set()
     for i, src in enumerate(data["sources"]):
-        spec = _spec(path, i, src)
+        spec = _spec(path, i, src, check_roots)
         if spec.name in names:
             raise UserError(f"{path}: sources[{i}]: duplicate source name {spec.name!r}")
         names.add(spec.name)
@@ -68,7 +72,7 @@ def load_recipe(path: str | Path) -> list[SourceSpec]:
     return specs
 
 
-def _spec(path: Path, i: int, src: Any) -> SourceSpec:
+def _spec(path: Path, i: int, src: Any, check_roots: bool = True) -> SourceSpec:
     where = f"{path}: sources[{i}]"
     if not isinstance(src, dict):
         raise UserError(f"{where}: must be a mapping with name, format, root")
@@ -83,7 +87,7 @@ def _spec(path: Path, i: int, src: Any) -> SourceSpec:
         raise UserError(f"{where}: task {src['task']!r} is not one of {TASKS}.{did_you_mean(src['task'], TASKS)}")
     base = path.resolve().parent
     root = (base / str(src["root"])).resolve()
-    if not root.exists():
+    if check_roots and not root.exists():
         raise UserError(f"{where}: root {root} does not exist")
     image_root = src.get("image_root")
     split = src.get("split")

@@ -95,12 +95,12 @@ def mixture_order(sizes: Sequence[int], weights: Sequence[Any], seed: int = 0, t
     return [order[k] for k in perm]
 
 
-def filter_rows(dataset, split: str | None, tasks: Sequence[str] | None) -> np.ndarray:
-    """Row indices of a built dataset matching a split (None = all) and tasks (None = all); reads two columns."""
-    splits = dataset["split"]
-    task_col = dataset["task"]
-    keep = [i for i, (s, t) in enumerate(zip(splits, task_col, strict=True))
-            if (split is None or s == split) and (tasks is None or t in tasks)]
+def filter_rows(dataset, split: str | None, tasks: Sequence[str] | None,
+                names: Sequence[str] | None = None) -> np.ndarray:
+    """Row indices of a built dataset matching a split, tasks and source names (None = all); reads three columns."""
+    cols = zip(dataset["split"], dataset["task"], dataset["source"], strict=True)
+    keep = [i for i, (s, t, n) in enumerate(cols)
+            if (split is None or s == split) and (tasks is None or t in tasks) and (names is None or n in names)]
     return np.asarray(keep, dtype=np.int64)
 
 
@@ -108,7 +108,8 @@ def load_sources(sections: Sequence[Any], seed: int = 0, temperature: float = 1.
     """Load the built datasets of a mixture and compute its order.
 
     Args:
-        sections: objects with `path`, `weight`, `split`, `tasks` (the `data.sources` config entries).
+        sections: objects with `path`, `weight`, `split`, `tasks` and optionally `names` (the `data.sources`
+            config entries).
 
     Returns:
         (datasets, order): the loaded `datasets.Dataset`s and the (source, row) order.
@@ -118,9 +119,11 @@ def load_sources(sections: Sequence[Any], seed: int = 0, temperature: float = 1.
     datasets, pools = [], []
     for sec in sections:
         ds = load_built(sec.path)
-        rows = filter_rows(ds, sec.split, list(sec.tasks) if sec.tasks else None)
+        names = getattr(sec, "names", None)
+        rows = filter_rows(ds, sec.split, list(sec.tasks) if sec.tasks else None, list(names) if names else None)
         if not len(rows):
-            raise UserError(f"data source {sec.path}: no rows with split={sec.split!r} and tasks={sec.tasks!r}")
+            raise UserError(f"data source {sec.path}: no rows with split={sec.split!r}, tasks={sec.tasks!r}"
+                            f" and names={names!r}")
         datasets.append(ds)
         pools.append(rows)
     order = mixture_order([len(p) for p in pools], [s.weight for s in sections], seed, temperature, pools)

@@ -34,9 +34,20 @@ CONFIG_KINDS: dict[str, str] = {
     "grpo": "rl.config:GRPORunConfig",
     "pipeline": "georft.pipeline:PipelineConfig",
     "eval": "eval.suite:SuiteConfig",
+    "recipes": "georft.config:RecipeFile",
     # Launcher configs of other tools are validated by those tools' own loaders (`from_yaml_file`).
     "accelerate": "accelerate.commands.config.config_args:ClusterConfig",
 }
+
+
+class RecipeFile:
+    """Validates a data-build recipe (configs/recipes/) without requiring its dataset roots on this machine."""
+
+    @staticmethod
+    def from_yaml_file(path: str) -> list:
+        from data_engine.build import load_recipe
+
+        return load_recipe(path, check_roots=False)
 
 
 class _StrictLoader(yaml.SafeLoader):

@@ -122,18 +122,37 @@ def _say(msg: str) -> None:
     print(f"[georft pipeline] {msg}", file=sys.stderr, flush=True)
 
 
-def run_pipeline(cfg: PipelineConfig, from_stage: str | None = None, only: str | None = None) -> dict:
-    """Run the stages in order, skipping complete ones. Returns {stage: "done" | "skipped"}."""
+def _is_main_process() -> bool:
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
+
+
+def run_pipeline(cfg: PipelineConfig, from_stage: str | None = None, only: str | None = None,
+                 stages: list[str] | None = None) -> dict:
+    """Run the stages in order, skipping complete ones. Returns {stage: "done" | "skipped" | "not run"}.
+
+    Args:
+        from_stage: redo this stage and every later one.
+        only: redo only this stage.
+        stages: run only these stages when incomplete, redoing nothing (what the multi-GPU launchers use, one
+            `accelerate launch` per distributed stage; only rank 0 writes markers and configs).
+    """
     from georft.config import save_config
 
     dirs = cfg.stage_dirs
+    for name in stages or []:
+        _stages_to_redo(name, None)  # validates the name
     chosen = _stages_to_redo(from_stage, only)
-    for stage in chosen:
-        _reset(dirs[stage])  # only ever our own run folders (a user's base checkpoint is never one of them)
-    save_config(cfg, Path(cfg.output_dir) / "pipeline_config.yaml")
+    main_process = _is_main_process()
+    if main_process:
+        for stage in chosen:
+            _reset(dirs[stage])  # only ever our own run folders (a user's base checkpoint is never one of them)
+        save_config(cfg, Path(cfg.output_dir) / "pipeline_config.yaml")
+    selected = [only] if only is not None else (stages or list(STAGES))
     status = {}
     for stage in STAGES:
-        if only is not None and stage != only:
+        if stage not in selected:
             status[stage] = "not run"
             continue
         if is_complete(stage, dirs):
@@ -143,7 +162,8 @@ def run_pipeline(cfg: PipelineConfig, from_stage: str | None = None, only: str |
         _say(f"{stage}: running -> {dirs[stage]}")
         start = time.time()
         info = RUNNERS[stage](cfg, dirs)
-        mark_complete(stage, dirs, {"seconds": round(time.time() - start, 1), **(info or {})})
+        if main_process:
+            mark_complete(stage, dirs, {"seconds": round(time.time() - start, 1), **(info or {})})
         _say(f"{stage}: done in {time.time() - start:.0f} s")
         status[stage] = "done"
     return status
@@ -193,7 +213,8 @@ def _run_sft(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
     from georft.config import save_config
     from sft.train import main
 
-    save_config(cfg.sft, dirs["sft"] / "config.yaml")
+    if _is_main_process():
+        save_config(cfg.sft, dirs["sft"] / "config.yaml")
     return {"summary": main(cfg.sft)}
 
 
@@ -207,7 +228,8 @@ def _run_grpo(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
     if dirs["grpo"].is_dir() and get_last_checkpoint(str(dirs["grpo"])):
         _say(f"grpo: resuming from {get_last_checkpoint(str(dirs['grpo']))}")
         grpo.trainer = {**grpo.trainer, "resume_from_checkpoint": True}
-    save_config(grpo, dirs["grpo"] / "config.yaml")
+    if _is_main_process():
+        save_config(grpo, dirs["grpo"] / "config.yaml")
     return {"summary": main(grpo)}
 
 

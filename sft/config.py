@@ -17,12 +17,15 @@ class SourceSection:
         weight: "*N" repeats N times, "%P" keeps P percent (seeded), a plain number is a sampling weight.
         split: keep rows of this split only (None = every row).
         tasks: keep rows of these tasks only (None = every task).
+        names: keep rows of these recipe sources only (the build's `source` column; None = every source), so one
+            build of many datasets can be mixed with per-dataset weights.
     """
 
     path: str = "???"
     weight: str = "*1"
     split: str | None = "train"
     tasks: list | None = None
+    names: list | None = None
 
 
 @dataclass

@@ -15,10 +15,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--from", dest="from_stage", metavar="STAGE", help=f"redo STAGE and later ({', '.join(STAGES)})")
     group.add_argument("--only", metavar="STAGE", help="redo only STAGE")
+    group.add_argument("--stage", dest="stages", action="append", metavar="STAGE",
+                       help="run only STAGE if it is incomplete, redoing nothing (repeatable; used by scripts/)")
     parser.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. grpo.trainer.max_steps=5")
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
     from pathlib import Path
 
     from georft.config import check_trl_sections, load_config
@@ -26,8 +29,10 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_config(PipelineConfig, args.config, args.overrides)
     check_trl_sections(cfg, args.config)
-    status = run_pipeline(cfg, from_stage=args.from_stage, only=args.only)
+    status = run_pipeline(cfg, from_stage=args.from_stage, only=args.only, stages=args.stages)
     out = Path(cfg.output_dir)
+    if os.environ.get("RANK", "0") != "0":
+        return 0
     print("stages: " + ", ".join(f"{k} {v}" for k, v in status.items()))
     report = out / "report" / "report.html"
     if report.is_file():
