@@ -26,6 +26,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	touch $(STAMP)
 
 test: venv
+	@$(MAKE) -s browser-deps || echo "Chromium could not be installed: the dashboard's browser tests will be skipped"
 	$(PY) -m pytest -q
 
 test-slow: venv
