@@ -1,2 +1,3 @@
-"""Evaluation core: output parsers (eval/parsers), geometry, metrics (pure functions), later the runner and report.
+"""Evaluation core: output parsers (eval/parsers), geometry, metrics (pure functions), the evaluation
+runner (`georft eval`) and the comparison report (`georft compare`).
 May import data_engine and rollout."""

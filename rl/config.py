@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from data_engine.errors import UserError
 from models.loading import ModelSection
 from rewards.config import RewardSpec, default_rewards
-from sft.config import DataSection
+from data_engine.data_config import DataSection
 
 
 @dataclass

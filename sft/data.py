@@ -10,7 +10,7 @@ from data_engine.errors import UserError
 from data_engine.families import Family
 from data_engine.lazy import rendered_dataset
 from data_engine.mixture import load_sources
-from sft.config import DataSection
+from data_engine.data_config import DataSection
 
 
 def _render_row(row: dict, pos: int, *, family: Family, data: DataSection) -> dict:
