@@ -150,14 +150,18 @@ def bench_grpo(model_dir: str, built: Path, tmp: Path, steps: int) -> dict:
         trainer.add_callback(timer.callback)
         trainer.train()
         reward_names = {f.__name__ for f in funcs}
-        per_step = lambda keys: sum(sum(v[2:]) for k, v in prof.items() if k in keys) / max(1, steps - 2)  # noqa: E731
         out[name] = {
             "step": timer.median(),
-            "generate": per_step({"transformers.generate"}),
-            "reward": per_step(reward_names),
-            "update": per_step({"compute_loss"}),
+            "generate": _per_step(prof, {"transformers.generate"}, steps),
+            "reward": _per_step(prof, reward_names, steps),
+            "update": _per_step(prof, {"compute_loss"}, steps),
         }
     return out
+
+
+def _per_step(prof: dict[str, list[float]], names: set[str], steps: int, skip: int = 2) -> float:
+    """Seconds per step spent in the named profiling contexts, after `skip` warm-up steps."""
+    return sum(sum(v[skip:]) for k, v in prof.items() if k in names) / max(1, steps - skip)
 
 
 def main() -> None:

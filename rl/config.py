@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from data_engine.data_config import DataSection
 from data_engine.errors import UserError
 from models.loading import ModelSection
 from rewards.config import RewardSpec, default_rewards
-from data_engine.data_config import DataSection
 
 
 @dataclass

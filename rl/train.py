@@ -17,7 +17,6 @@ from pathlib import Path
 
 from rl.config import GRPORunConfig
 
-
 VISION_TOKENS = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>")
 
 

@@ -6,11 +6,11 @@ import functools
 
 import numpy as np
 
+from data_engine.data_config import DataSection
 from data_engine.errors import UserError
 from data_engine.families import Family
 from data_engine.lazy import rendered_dataset
 from data_engine.mixture import load_sources
-from data_engine.data_config import DataSection
 
 
 def _render_row(row: dict, pos: int, *, family: Family, data: DataSection) -> dict:
