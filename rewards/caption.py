@@ -12,6 +12,11 @@ Scale: per-sample CIDEr-D is about 0-10; ``overall = min(cider, scale) / scale``
 good as a typical reference scores about 1-4). Without a df table (standalone `rewards.score`), an empty table
 over ``fallback_docs`` images is used, so every n-gram gets the same idf ``log(fallback_docs)``: uniform
 weighting, a fallback only. `cider_d_batch` scores many rows in one vectorised call (the TRL adapter uses it).
+
+Repetition guard: CIDEr-D's clipping does not stop a policy from repeating a phrase that the references contain
+("one vehicle and two ships and two ships and two ships." out-scored a plain caption in the demo's GRPO run), so
+``overall`` is multiplied by ``distinct`` = distinct word bigrams / word bigrams of the caption (1.0 when no
+bigram repeats; reference-like captions are unaffected). ``repetition_guard=False`` turns it off.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from data_engine.frames import Frame
 from eval.parsers import completion_text, parse_caption
 from rewards.common import finite01, target_of
 
-PARTS = ("cider", "format")
+PARTS = ("cider", "distinct", "format")
 _MEMO: dict[str, Any] = {}
 
 
@@ -104,6 +109,7 @@ def cider_d_reward(
     df_path: str | None = None,
     scale: float = 3.0,
     fallback_docs: int = 1000,
+    repetition_guard: bool = True,
     **_: Any,
 ) -> dict:
     """Score a caption completion (see the module docstring).
@@ -113,16 +119,27 @@ def cider_d_reward(
         df_path: alternatively, a cache file written by `training_df`.
         scale: CIDEr-D value that maps to 1.0.
         fallback_docs: pseudo-corpus size for the no-table fallback.
+        repetition_guard: multiply by the share of distinct word bigrams (see the module docstring).
 
     Returns:
-        ``{"overall", "cider" (raw CIDEr-D), "format"}``.
+        ``{"overall", "cider" (raw CIDEr-D), "distinct", "format"}``.
     """
-    return cider_d_batch([completion], [sample], df=df, df_path=df_path, scale=scale, fallback_docs=fallback_docs)[0]
+    return cider_d_batch([completion], [sample], df=df, df_path=df_path, scale=scale, fallback_docs=fallback_docs,
+                         repetition_guard=repetition_guard)[0]
+
+
+def distinct_bigrams(caption: str) -> float:
+    """Distinct word bigrams / word bigrams of a caption, in [0, 1]; 1.0 when it has fewer than two words."""
+    from eval.metrics.captions import caption_tokenize
+
+    words = caption_tokenize(caption)
+    bigrams = list(zip(words, words[1:], strict=False))
+    return len(set(bigrams)) / len(bigrams) if bigrams else 1.0
 
 
 def cider_d_batch(
     completions: list, samples: list[dict], df: Any = None, df_path: str | None = None, scale: float = 3.0,
-    fallback_docs: int = 1000, **_: Any,
+    fallback_docs: int = 1000, repetition_guard: bool = True, **_: Any,
 ) -> list[dict]:
     """`cider_d_reward` for many rows in one vectorised CIDEr-D call (same results, much faster per caption)."""
     from eval.metrics.cider import cider_d
@@ -134,13 +151,15 @@ def cider_d_batch(
     for i, (comp, sample) in enumerate(zip(completions, samples, strict=True)):
         out = parse_caption(completion_text(comp))
         r = references_of(sample)
-        results.append({"overall": 0.0, "cider": 0.0, "format": float(out["format_ok"])})
+        results.append({"overall": 0.0, "cider": 0.0, "distinct": 1.0, "format": float(out["format_ok"])})
         if r and out["caption"]:
             cands[i], refs[i] = out["caption"], r
     if cands:
         _, per = cider_d(cands, refs, table)
         for i, v in per.items():
             value = finite01(v, 0.0, 1e6)
+            distinct = distinct_bigrams(cands[i]) if repetition_guard else 1.0
             results[i]["cider"] = value
-            results[i]["overall"] = finite01(min(value, s) / s)
+            results[i]["distinct"] = distinct
+            results[i]["overall"] = finite01(min(value, s) / s * distinct)
     return results
