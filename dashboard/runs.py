@@ -1,6 +1,6 @@
 """What the dashboard shows: the run directories, their rollout stores and the eval output dirs inside them.
 
-A run may have a rollout store (`rollouts/`), any number of eval dirs (folders holding `metrics.json`, found
+A run may have a rollout store (`rollouts/`, or `<stage>/rollouts/` in a pipeline run), any number of eval dirs (folders holding `metrics.json`, found
 recursively), both or neither; a missing piece shows as "none" instead of an error.
 """
 
@@ -54,6 +54,17 @@ class Run:
         return bool(self.reader.steps())
 
 
+def _store_dir(path: Path) -> Path:
+    """The folder holding the run's rollout store: the run itself, or a stage folder inside it (a pipeline run keeps
+    it in `grpo/rollouts/`)."""
+    if (path / "rollouts").is_dir():
+        return path
+    for cand in sorted(path.glob("*/rollouts")) + sorted(path.glob("*/*/rollouts")):
+        if cand.is_dir() and cand.resolve().is_relative_to(path):
+            return cand.parent
+    return path
+
+
 def discover(run_dirs: list[str | Path]) -> list[Run]:
     """The runs with their eval dirs.
 
@@ -65,7 +76,7 @@ def discover(run_dirs: list[str | Path]) -> list[Run]:
         path = Path(d).resolve()
         if not path.is_dir():
             raise UserError(f"{d}: not a run directory")
-        run = Run(k, path, RolloutReader(path))
+        run = Run(k, path, RolloutReader(_store_dir(path)))
         # rglob does not descend into symlinked folders; a symlinked metrics.json leading out of the run is skipped.
         metric_files = sorted(p for p in path.rglob("metrics.json")
                               if "rollouts" not in p.relative_to(path).parts and p.resolve().is_relative_to(path))

@@ -83,7 +83,7 @@ def main(cfg: GRPORunConfig) -> dict:
     # Zoom-in chains: zoom_vqa rows get the image_zoom_in tool (TRL's tool loop, crops from the full-resolution
     # original); other rows see no tools.
     zoom = zoom_trainer_kwargs(family, processor, min_pixels=cfg.data.min_pixels, max_pixels=cfg.data.max_pixels,
-                               max_steps=cfg.zoom.max_steps, crop_dir=out / "rollouts" / "crops")
+                               max_steps=cfg.zoom.max_steps, crop_dir=(out / "rollouts" / "crops").resolve())
 
     # Rewards per task from config; every reward runs once on a real row before the first rollout.
     # CIDEr-D needs document frequencies from the training references (cached on disk by dataset fingerprint).

@@ -101,7 +101,7 @@ class RolloutRecorder:
 
     def __init__(self, output_dir: str | Path, parse, num_generations: int) -> None:
         self.writer = RolloutWriter(output_dir)
-        self.image_dir = Path(output_dir) / "rollouts" / "images"
+        self.image_dir = (Path(output_dir) / "rollouts" / "images").resolve()  # absolute: readable from anywhere
         self.image_dir.mkdir(parents=True, exist_ok=True)
         self.parse = parse
         self.G = num_generations
