@@ -1,7 +1,7 @@
 """Geometry shared by evaluation and rewards: exact quad / rotated-box IoU, horizontal IoU, rotated NMS and
 DOTA patch merging. Pure numpy, float64; box conversions live in `data_engine.boxes`."""
 
-from eval.geometry.iou import hbb_iou, rotated_iou, rotated_iou_indexed, rotated_iou_pairs
+from eval.geometry.iou import hbb_iou, rotated_iou, rotated_iou_indexed, rotated_iou_pairs, rotated_iou_sparse
 from eval.geometry.nms import merge_patches, parse_patch_id, rotated_nms
 
 __all__ = [
@@ -11,5 +11,6 @@ __all__ = [
     "rotated_iou",
     "rotated_iou_indexed",
     "rotated_iou_pairs",
+    "rotated_iou_sparse",
     "rotated_nms",
 ]

@@ -8,7 +8,8 @@ of the parts of A's edges inside B plus the parts of B's edges inside A. Each pa
 tests; because ``cross(a + t0 e, a + t1 e) = (t1 - t0) cross(a, e)`` each edge contributes
 ``(t1 - t0)+ · cross(a_i, a_i+1)``. Coordinates are shifted to a per-pair origin (A's vertex mean) so the
 cross products do not lose digits far from (0, 0). In the matrix form an axis-aligned-box prefilter skips
-disjoint pairs, which is what makes sparse aerial scenes cheap.
+disjoint pairs, which is what makes sparse aerial scenes cheap; `rotated_iou_sparse` also skips pairs of
+different groups (classes) and returns only the candidate pairs.
 
 Shared boundaries: an A edge and a B edge lying on the same line (within ``tol``, see below) would be counted
 twice (same direction, e.g. identical boxes) or once spuriously (opposite direction, touching boxes). Rule: a
@@ -53,102 +54,108 @@ def _cross(ax, ay, bx, by):
     return ax * by - ay * bx
 
 
+# Cyclic successor / predecessor of a quad's 4 vertices. Small inputs (a reward's ~100 pairs) are bound by the
+# number of numpy calls, so the arrays put the vertex axes first: shifts are one take, and reductions over
+# vertices or edges combine whole (.., K) slabs instead of running a tiny inner loop per element.
+_NXT = np.array([1, 2, 3, 0])
+_PRV = np.array([3, 0, 1, 2])
+# Side 0 of a stacked pair is A (its edges keep same-direction collinear overlaps), side 1 is B (drops them).
+_A_SIDE = np.array([True, False])[:, None]
+
+
 class _Quads:
-    """Per-box precomputation: convex positively oriented vertices, unit edge directions, areas, boxes."""
+    """Per-box precomputation: convex positively oriented vertices, unit edge directions, areas, boxes.
+
+    Attributes:
+        t: (5, 4, N) per vertex i: x, y, unit direction ux, uy of edge i -> i+1 (0 for an empty edge) and 1.0 where
+            that edge has a length (a half-plane constraint), else 0.0; one gather fetches all a pair needs.
+        scale: (N,) largest |coordinate|; area: (N,) areas; degenerate: (N,) zero-width boxes.
+        lo, hi: (N, 2) axis-aligned extents.
+    """
 
     def __init__(self, polys) -> None:
         p = _as_quads(polys)
-        c = p.mean(axis=1, keepdims=True)
+        v = p.transpose(2, 1, 0)  # (2, 4, N): coordinate, vertex, box
+        c = v.sum(axis=1) * 0.25  # vertex mean
         # angle order around the vertex mean = positive (shoelace > 0) orientation, bow-ties untangled
-        ang = np.arctan2(p[..., 1] - c[..., 1], p[..., 0] - c[..., 0])
-        v = np.take_along_axis(p, np.argsort(ang, axis=1)[..., None], axis=1)
+        ang = np.arctan2(v[1] - c[1], v[0] - c[0])
+        v = v[:, np.argsort(ang, axis=0), np.arange(p.shape[0])]
+        lo, hi = v.min(axis=1), v.max(axis=1)  # (2, N)
         # A quad has at most one reflex vertex; replacing it by its predecessor gives the hull triangle.
-        prev, nxt = np.roll(v, 1, axis=1), np.roll(v, -1, axis=1)
-        turn = _cross(
-            v[..., 0] - prev[..., 0], v[..., 1] - prev[..., 1], nxt[..., 0] - v[..., 0], nxt[..., 1] - v[..., 1]
-        )
-        reflex = turn < 0
-        v = np.where(reflex[..., None], prev, v)
-        self.v = v  # (N, 4, 2)
-        e = np.roll(v, -1, axis=1) - v
-        length = np.hypot(e[..., 0], e[..., 1])
-        self.edge_ok = length > 0  # zero-length edges (duplicated vertex) are not half-plane constraints
-        safe = np.where(self.edge_ok, length, 1.0)
-        u = e / safe[..., None]
-        u[~self.edge_ok] = 0.0
-        # contiguous (N, 4) coordinate planes: strided (..., 2) slices are several times slower to gather
-        self.x, self.y = np.ascontiguousarray(v[..., 0]), np.ascontiguousarray(v[..., 1])
-        self.ux, self.uy = np.ascontiguousarray(u[..., 0]), np.ascontiguousarray(u[..., 1])
-        self.scale = np.abs(p).reshape(-1, 8).max(axis=1) if p.shape[0] else np.zeros(0)
-        q = v - v[:, :1, :]
-        s = _cross(q[..., 0], q[..., 1], np.roll(q[..., 0], -1, axis=1), np.roll(q[..., 1], -1, axis=1))
-        self.area = 0.5 * s.sum(axis=1)  # >= 0 by construction
-        perimeter = length.sum(axis=1)
-        self.degenerate = self.area <= _REL_TOL * (1.0 + self.scale) * perimeter
-        self.lo = p.min(axis=1)  # (N, 2)
-        self.hi = p.max(axis=1)
+        prev = v[:, _PRV]
+        d, e = v - prev, v[:, _NXT] - v
+        v = np.where(d[0] * e[1] - d[1] * e[0] < 0, prev, v)
+        e = v[:, _NXT] - v
+        length = np.hypot(e[0], e[1])  # (4, N)
+        ok = length > 0  # zero-length edges (duplicated vertex) are not half-plane constraints
+        u = np.where(ok, e / np.where(ok, length, 1.0), 0.0)
+        self.t = np.concatenate((v, u, ok[None].astype(np.float64)))
+        self.scale = np.maximum(-lo, hi).max(axis=0)
+        q = v - v[:, :1]
+        qn = q[:, _NXT]
+        self.area = 0.5 * (q[0] * qn[1] - q[1] * qn[0]).sum(axis=0)  # >= 0 by construction
+        self.degenerate = self.area <= _REL_TOL * (1.0 + self.scale) * length.sum(axis=0)
+        self.lo, self.hi = lo.T, hi.T
 
 
-def _clip_sum(px, py, qx, qy, qux, quy, q_ok, same_dir_counts: bool, tol):
-    """Sum of (t1 - t0)+ · cross(p_i, p_i+1) over P's edges clipped to polygon Q.
+def _clip_sum(xy, ux, uy, ok, tol):
+    """Sum of (t1 - t0)+ · cross(p_i, p_i+1) over P's edges clipped to polygon Q, for both sides of each pair.
+
+    Side 0 clips A's edges to B (P = A, Q = B) and keeps A edges collinear with a same-direction B edge; side 1
+    clips B's edges to A and drops every collinear edge (see *Shared boundaries*). Both sides run in one set of
+    numpy calls: Q is P with the side axis reversed (a view).
 
     Args:
-        px, py: (K, 4) vertices of P in the pair's local frame.
-        qx, qy: (K, 4) vertices of Q in the same frame.
-        qux, quy: (K, 4) unit edge directions of Q.
-        q_ok: (K, 4) whether each Q edge is a real constraint.
-        same_dir_counts: keep P edges collinear with a same-direction Q edge (True for A, False for B).
+        xy: (2, 4, 2, K) coordinate, vertex, side (A, B), pair: vertices in the pair's local frame.
+        ux, uy: (4, 2, K) unit edge directions of A and B.
+        ok: (4, 2, K) whether each edge is a real constraint.
         tol: (K,) collinearity distance.
 
     Returns:
-        (K,) twice the signed area contributed by P's edges.
+        (2, K) twice the signed area contributed by A's edges (row 0) and by B's edges (row 1).
     """
-    # d0[k, i, j]: signed distance of P vertex i from the line of Q edge j (>= 0 inside)
-    qux3, quy3 = qux[:, None, :], quy[:, None, :]
-    d0 = qux3 * (py[:, :, None] - qy[:, None, :]) - quy3 * (px[:, :, None] - qx[:, None, :])
-    d1 = np.roll(d0, -1, axis=1)  # distance of the edge's end vertex
-    t = tol[:, None, None]
-    coll = (np.abs(d0) <= t) & (np.abs(d1) <= t)
-    ex = np.roll(px, -1, axis=1) - px  # (K, 4) P edge vectors
-    ey = np.roll(py, -1, axis=1) - py
-    if same_dir_counts:
-        same = (ex[:, :, None] * qux3 + ey[:, :, None] * quy3) > 0
-        coll_reject = coll & ~same
-        coll_keep = coll & same
-        outside = ~coll_keep & (d0 < 0) & (d1 < 0)
-    else:
-        coll_reject = coll
-        outside = (d0 < 0) & (d1 < 0)
-    q_ok = q_ok[:, None, :]
-    reject = (q_ok & (coll_reject | outside)).any(axis=2)
-    active = q_ok & ~coll & ((d0 < 0) != (d1 < 0))
-    denom = np.where(active, d0 - d1, 1.0)
-    tc = d0 / denom
-    enter = active & (d0 < 0)
-    leave = active & (d0 >= 0)
-    t0 = np.where(enter, tc, 0.0).max(axis=2)
-    t1 = np.where(leave, tc, 1.0).min(axis=2)
-    span = np.where(reject, 0.0, np.clip(t1 - t0, 0.0, None))
-    c = px * ey - py * ex  # cross(p_i, p_i+1) = cross(p_i, e_i)
-    return (span * c).sum(axis=1)
+    px, py = xy[0], xy[1]
+    # rel[c, j, i, s, k] = P vertex i - Q vertex j
+    rel = xy[:, None] - xy[:, :, None, ::-1]
+    qux, quy = ux[:, ::-1][:, None], uy[:, ::-1][:, None]
+    # d0[j, i, s, k]: signed distance of P vertex i from the line of Q edge j (>= 0 inside)
+    d0 = qux * rel[1] - quy * rel[0]
+    d1 = d0[:, _NXT]  # distance of the edge's end vertex
+    near = np.abs(d0) <= tol
+    coll = near & near[:, _NXT]
+    e = xy[:, _NXT] - xy  # (2, 4, 2, K) P edge vectors
+    ex, ey = e[0], e[1]
+    coll_keep = coll & ((ex * qux + ey * quy) > 0) & _A_SIDE
+    neg0 = d0 < 0
+    neg1 = neg0[:, _NXT]
+    q_ok = ok[:, ::-1][:, None]
+    reject = (q_ok & ((coll & ~coll_keep) | (~coll_keep & neg0 & neg1))).any(axis=0)
+    active = q_ok & ~coll & (neg0 != neg1)
+    tc = d0 / np.where(active, d0 - d1, 1.0)
+    t0 = np.where(active & neg0, tc, 0.0).max(axis=0)
+    t1 = np.where(active & (d0 >= 0), tc, 1.0).min(axis=0)
+    span = np.where(reject, 0.0, np.maximum(t1 - t0, 0.0))
+    return (span * (px * ey - py * ex)).sum(axis=0)  # cross(p_i, p_i+1) = cross(p_i, e_i)
 
 
-def _pair_iou(qa: _Quads, ia: np.ndarray, qb: _Quads, ib: np.ndarray) -> np.ndarray:
-    """IoU of pairs (qa[ia[k]], qb[ib[k]]), (K,) float64."""
+def _pair_iou(q: _Quads, ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
+    """IoU of pairs (q[ia[k]], q[ib[k]]), (K,) float64; both sides index one `_Quads` (prepared once)."""
     out = np.empty(ia.shape[0])
     for s in range(0, ia.shape[0], _CHUNK):
-        a, b = ia[s : s + _CHUNK], ib[s : s + _CHUNK]
-        ax, ay, bx, by = qa.x[a], qa.y[a], qb.x[b], qb.y[b]
-        ox, oy = ax.mean(axis=1, keepdims=True), ay.mean(axis=1, keepdims=True)
-        ax, ay, bx, by = ax - ox, ay - oy, bx - ox, by - oy
-        tol = _REL_TOL * (1.0 + np.maximum(qa.scale[a], qb.scale[b]))
-        twice = _clip_sum(ax, ay, bx, by, qb.ux[b], qb.uy[b], qb.edge_ok[b], True, tol)
-        twice += _clip_sum(bx, by, ax, ay, qa.ux[a], qa.uy[a], qa.edge_ok[a], False, tol)
-        area_a, area_b = qa.area[a], qb.area[b]
-        inter = np.clip(0.5 * twice, 0.0, np.minimum(area_a, area_b))
+        ab = np.stack((ia[s : s + _CHUNK], ib[s : s + _CHUNK]))  # (2, K): row 0 = A, row 1 = B
+        g = q.t[:, :, ab]  # (5, 4, 2, K)
+        # per-pair origin at A's vertex mean keeps the cross products' digits
+        xy = g[:2] - (g[:2, :, 0].sum(axis=1) * 0.25)[:, None, None, :]
+        scale = q.scale[ab]
+        tol = _REL_TOL * (1.0 + np.maximum(scale[0], scale[1]))
+        twice = _clip_sum(xy, g[2], g[3], g[4] > 0, tol)
+        area = q.area[ab]
+        area_a, area_b = area[0], area[1]
+        inter = np.minimum(np.maximum(0.5 * (twice[0] + twice[1]), 0.0), np.minimum(area_a, area_b))
         union = area_a + area_b - inter
-        ok = ~(qa.degenerate[a] | qb.degenerate[b]) & (union > 0)
-        out[s : s + a.shape[0]] = np.where(ok, inter / np.where(ok, union, 1.0), 0.0)
+        deg = q.degenerate[ab]
+        ok = ~(deg[0] | deg[1]) & (union > 0)
+        out[s : s + ab.shape[1]] = np.where(ok, inter / np.where(ok, union, 1.0), 0.0)
     return out
 
 
@@ -163,23 +170,56 @@ def rotated_iou(a, b) -> np.ndarray:
         (N, M) float64 IoU in [0, 1]; exact up to float64 rounding (see module docstring for the quad
         policy, degenerate boxes and shared edges).
     """
-    qa, qb = _Quads(a), _Quads(b)
-    n, m = qa.v.shape[0], qb.v.shape[0]
+    a, b = _as_quads(a), _as_quads(b)
+    n, m = a.shape[0], b.shape[0]
     out = np.zeros((n, m))
     if n == 0 or m == 0:
         return out
+    # one preparation for both sets (rows n.. are b): per-row results are the same, numpy calls are halved
+    q = _Quads(np.concatenate((a, b)))
+    lo_b, hi_b = q.lo[n:], q.hi[n:]
     # Row blocks keep the (rows, M) prefilter mask small for big inputs.
     rows = max(1, 4_000_000 // m)
     for r in range(0, n, rows):
         sl = slice(r, min(n, r + rows))
-        lo, hi = qa.lo[sl], qa.hi[sl]
+        lo, hi = q.lo[sl], q.hi[sl]
         # strict overlap of the axis-aligned extents: touching or disjoint pairs have IoU 0
-        hit = (lo[:, None, 0] < qb.hi[None, :, 0]) & (qb.lo[None, :, 0] < hi[:, None, 0])
-        hit &= (lo[:, None, 1] < qb.hi[None, :, 1]) & (qb.lo[None, :, 1] < hi[:, None, 1])
+        hit = (lo[:, None, 0] < hi_b[None, :, 0]) & (lo_b[None, :, 0] < hi[:, None, 0])
+        hit &= (lo[:, None, 1] < hi_b[None, :, 1]) & (lo_b[None, :, 1] < hi[:, None, 1])
         ii, jj = np.nonzero(hit)
         if ii.size:
-            out[ii + r, jj] = _pair_iou(qa, ii + r, qb, jj)
+            out[ii + r, jj] = _pair_iou(q, ii + r, jj + n)
     return out
+
+
+def rotated_iou_sparse(a, b, a_group=None, b_group=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """IoU of the only pairs that can overlap: same group and strictly overlapping axis-aligned extents.
+
+    A sparse `rotated_iou` for scenes where most pairs are disjoint (aerial detection: ~1 candidate per box
+    instead of N x M); every pair not returned has IoU 0 or a different group.
+
+    Args:
+        a: (N, 8) quads.
+        b: (M, 8) quads.
+        a_group: (N,) integer group per quad of ``a`` (e.g. class codes; None: one group).
+        b_group: (M,) integer group per quad of ``b``; a pair is a candidate only when the groups are equal.
+
+    Returns:
+        (ia, ib, iou): (K,) int64 indices into ``a`` and ``b`` in row-major order, and their (K,) float64 IoU
+        (equal to the matching entries of ``rotated_iou(a, b)``).
+    """
+    a, b = _as_quads(a), _as_quads(b)
+    n, m = a.shape[0], b.shape[0]
+    if n == 0 or m == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
+    q = _Quads(np.concatenate((a, b)))
+    lo, hi, lo_b, hi_b = q.lo[:n], q.hi[:n], q.lo[n:], q.hi[n:]
+    hit = (lo[:, None, 0] < hi_b[None, :, 0]) & (lo_b[None, :, 0] < hi[:, None, 0])
+    hit &= (lo[:, None, 1] < hi_b[None, :, 1]) & (lo_b[None, :, 1] < hi[:, None, 1])
+    if a_group is not None and b_group is not None:
+        hit &= np.asarray(a_group).reshape(-1)[:, None] == np.asarray(b_group).reshape(-1)[None, :]
+    ii, jj = np.nonzero(hit)
+    return ii, jj, (_pair_iou(q, ii, jj + n) if ii.size else np.zeros(0))
 
 
 def rotated_iou_pairs(a, b) -> np.ndarray:
@@ -214,15 +254,20 @@ def rotated_iou_indexed(a, b, ia, ib) -> np.ndarray:
     Returns:
         (K,) float64 IoU.
     """
-    qa, qb = _Quads(a), _Quads(b)
-    ia = np.asarray(ia, dtype=np.int64).reshape(-1)
-    ib = np.asarray(ib, dtype=np.int64).reshape(-1)
+    a, b = _as_quads(a), _as_quads(b)
+    n, m = a.shape[0], b.shape[0]
+    # indexing an arange checks the bounds and resolves negative indices before b's rows are offset by n
+    ia = np.arange(n)[np.asarray(ia, dtype=np.int64).reshape(-1)]
+    ib = np.arange(m)[np.asarray(ib, dtype=np.int64).reshape(-1)] + n
     out = np.zeros(ia.shape[0])
-    hit = (qa.lo[ia, 0] < qb.hi[ib, 0]) & (qb.lo[ib, 0] < qa.hi[ia, 0])
-    hit &= (qa.lo[ia, 1] < qb.hi[ib, 1]) & (qb.lo[ib, 1] < qa.hi[ia, 1])
+    if ia.shape[0] == 0:
+        return out
+    q = _Quads(np.concatenate((a, b)))
+    hit = (q.lo[ia, 0] < q.hi[ib, 0]) & (q.lo[ib, 0] < q.hi[ia, 0])
+    hit &= (q.lo[ia, 1] < q.hi[ib, 1]) & (q.lo[ib, 1] < q.hi[ia, 1])
     k = np.flatnonzero(hit)
     if k.size:
-        out[k] = _pair_iou(qa, ia[k], qb, ib[k])
+        out[k] = _pair_iou(q, ia[k], ib[k])
     return out
 
 

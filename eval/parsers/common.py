@@ -62,6 +62,8 @@ def _content_text(content: Any) -> str:
 
 def strip_wrappers(text: str) -> str:
     """Remove ``<think>...</think>``, keep the inside of ``<answer>...</answer>`` when present."""
+    if "<" not in text:  # both patterns start with "<": skip two regex scans of a plain answer
+        return text
     text = _THINK_RE.sub("", text)
     m = _ANSWER_TAG_RE.search(text)
     return m.group(1) if m else text
@@ -69,6 +71,8 @@ def strip_wrappers(text: str) -> str:
 
 def unfence(text: str) -> str:
     """The content of the first code fence (```json ... ```, closing fence optional), else the text itself."""
+    if "```" not in text:  # the pattern starts with a fence: skip the regex scan of a plain answer
+        return text
     m = _FENCE_RE.search(text)
     return m.group(1) if m else text
 

@@ -56,7 +56,9 @@ JSON_KEYS = {"bbox_2d": "hbb", "oriented bbox": "obb", "quadrant bbox": "poly"}
 _ALT_BOX_KEYS = ("bbox", "box", "poly", "polygon", "bbox_2d_rotated", "rbox")
 _LABEL_KEYS = ("label", "category", "class", "name")
 
-_CANON_RE = re.compile(r"^(-?\d+(?:,-?\d+){3,7}) ([^\s,][^\n]*?)[ \t]*$", re.MULTILINE)
+# Applied to stripped lines (no trailing blanks), so the label runs greedily to the end of its line: a lazy label
+# with an optional trailing-blank group matched the same text at twice the cost.
+_CANON_RE = re.compile(r"^(-?\d+(?:,-?\d+){3,7}) ([^\s,][^\n]*)$", re.MULTILINE)
 _LIST_MARKER_RE = re.compile(r"^\s*(?:[-*\u2022]|\d{1,3}[.)])\s+")
 _SEP_RE = re.compile(r"^[\s,;()\[\]]*$")
 _LABEL_STRIP = " \t,;:.()[]{}\"'`*-"
@@ -100,10 +102,35 @@ def parse_detection(
         "n_nonfinite", "n_bad_arity", "n_truncated", "n_prose"}``. ``n_failed`` counts coordinate groups or JSON
         items that did not become a box (non-finite, bad arity, undecodable, over the cap).
     """
+    out = parse_detection_arrays(text, frame, classes, box_type)
+    objects = [
+        {"label": cls, "raw_label": raw, "poly": poly, "box_type": bt}
+        for cls, raw, poly, bt in zip(out.pop("labels"), out.pop("raw_labels"), out.pop("polys").tolist(),
+                                      out.pop("box_types"), strict=True)
+    ]
+    return {"objects": objects, **out}
+
+
+def parse_detection_arrays(
+    text: str,
+    frame: Frame | None = None,
+    classes: Sequence[str] | None = None,
+    box_type: str | None = None,
+) -> dict:
+    """`parse_detection` with the objects as parallel arrays/lists (no per-object dicts, for rewards).
+
+    Args:
+        text, frame, classes, box_type: as in `parse_detection`.
+
+    Returns:
+        ``{"polys": (K, 8) float64 original px, "labels": K class names or None, "raw_labels": K str,
+        "box_types": K str, "empty", "mode", "format_ok", <counts>}`` with the same values as `parse_detection`.
+    """
     text = text if isinstance(text, str) else ""
     body = strip_wrappers(text)
     counts = _counts()
-    raw: list[tuple[list[float], str]] = []
+    raw: list[tuple[Any, str]] = []
+    values = None
     mode = "text"
     strict = False
     if "{" in body:
@@ -111,18 +138,19 @@ def parse_detection(
         strict = _parse_json(body, raw, counts, box_type)
     if mode == "text" or (not raw and counts["n_failed"] == 0 and not _is_empty_json(body)):
         mode = "text"
-        strict = _parse_text(body, raw, counts)
-    objects = _to_objects(raw, frame, classes, counts)
+        strict, values = _parse_text(body, raw, counts)
+    polys, labels, raw_labels, btypes = _to_arrays(raw, frame, classes, counts, values)
     stripped = body.strip()
-    empty = not objects and counts["n_failed"] == 0 and _says_none(stripped)
-    types = {o["box_type"] for o in objects}
+    empty = not labels and counts["n_failed"] == 0 and _says_none(stripped)
+    types = set(btypes)
     one_type = len(types) == 1 and (box_type is None or types == {box_type})
     format_ok = (empty and stripped in ("There are none.",)) or (
-        bool(objects) and strict and one_type and counts["n_failed"] == 0 and counts["n_unknown_label"] == 0
+        bool(labels) and strict and one_type and counts["n_failed"] == 0 and counts["n_unknown_label"] == 0
     )
     if empty and _is_empty_json(body):
         format_ok = True
-    return {"objects": objects, "empty": empty, "mode": mode, "format_ok": bool(format_ok), **counts}
+    return {"polys": polys, "labels": labels, "raw_labels": raw_labels, "box_types": btypes, "empty": empty,
+            "mode": mode, "format_ok": bool(format_ok), **counts}
 
 
 def _says_none(stripped: str) -> bool:
@@ -136,16 +164,27 @@ def _is_empty_json(body: str) -> bool:
 
 
 # ------------------------------------------------------------------------------------------------------------ text
-def _parse_text(body: str, raw: list, counts: dict) -> bool:
-    """Fill ``raw`` with (values, label) from text lines; returns True when every line is canonical."""
+def _parse_text(body: str, raw: list, counts: dict) -> tuple[bool, np.ndarray | None]:
+    """Fill ``raw`` with (values, label) from text lines.
+
+    Returns:
+        (strict, values): strict is True when every line is canonical; values is the (n, arity) float array of
+        all canonical rows when they could be converted at once (then ``raw`` holds (number string, label) pairs
+        whose strings are not used again), else None.
+    """
     lines = [ln for ln in unfence(body).split("\n") if ln.strip()]
-    canon = _CANON_RE.findall("\n".join(ln.strip() for ln in lines)) if lines else []
+    canon = _CANON_RE.findall("\n".join(map(str.strip, lines))) if lines else []
     if lines and len(canon) == len(lines):
-        # Canonical integers: numpy converts the strings per arity group (`_to_objects`); overlong ones become
-        # inf or > MAX_ABS_COORD and are dropped there.
-        raw.extend((nums.split(","), label) for nums, label in canon[:MAX_OBJECTS])
+        rows = canon[:MAX_OBJECTS]
         _truncate(len(canon), counts)
-        return True
+        values = _canonical_values(rows)
+        if values is not None:
+            raw.extend(rows)
+            return True, values
+        # Canonical integers: numpy converts the strings per arity group (`_to_arrays`); overlong ones become
+        # inf or > MAX_ABS_COORD and are dropped there.
+        raw.extend((nums.split(","), label) for nums, label in rows)
+        return True, None
     for ln in lines:
         if len(raw) >= MAX_OBJECTS:
             counts["n_truncated"] += 1
@@ -157,7 +196,49 @@ def _parse_text(body: str, raw: list, counts: dict) -> bool:
                 counts["n_prose"] += 1
             continue
         raw.append(found)
-    return False
+    return False, None
+
+
+def _canonical_values(rows: list[tuple[str, str]]) -> np.ndarray | None:
+    """(n, arity) floats of canonical rows ("x,y,...", label) in one C-level conversion; None when the rows have
+    different arities or a digit outside ASCII (the regex's ``\\d`` accepts other scripts' digits, which only the
+    general path reads)."""
+    if not rows:
+        return None
+    arity = rows[0][0].count(",") + 1
+    joined = ",".join(nums for nums, _ in rows)
+    if joined.count(",") + 1 != arity * len(rows) or not joined.isascii():
+        return None
+    if any(nums.count(",") + 1 != arity for nums, _ in rows):
+        return None
+    vals = _ascii_ints(joined)
+    return None if vals is None else vals.reshape(len(rows), arity)
+
+
+# 10**k for k <= 18: integers of at most 18 digits fit int64 exactly
+_POW10 = 10 ** np.arange(19, dtype=np.int64)
+
+
+def _ascii_ints(joined: str) -> np.ndarray | None:
+    """Comma-separated ``-?[0-9]+`` integers -> (n,) float64 with digit arithmetic on the bytes (per-string float
+    conversion costs ~0.2 us a number, most of a reward's parse); None when a number has more than 18 digits.
+
+    The exact int64 value is rounded to float64 once, as ``float(token)`` rounds the decimal, so the results are
+    equal (``-0`` -> -0.0 included).
+    """
+    a = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
+    comma = a == 44
+    ends = np.append(np.flatnonzero(comma), a.size)  # one past each number's last character
+    starts = np.empty_like(ends)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    if (ends - starts).max() > 18:  # at most 18 digits (a sign takes one of the places: the general path reads the rest)
+        return None
+    # digit value times 10 ** (characters to the end of its number); sign and comma characters count 0
+    exp = ends[np.cumsum(comma)] - np.arange(a.size) - 1
+    digit = np.where(a >= 48, a.astype(np.int64) - 48, 0)
+    vals = np.add.reduceat(digit * _POW10[np.minimum(exp, 18)], starts).astype(np.float64)
+    return np.where(a[starts] == 45, -vals, vals)
 
 
 def _truncate(n: int, counts: dict) -> None:
@@ -216,27 +297,50 @@ def _parse_json(body: str, raw: list, counts: dict, box_type: str | None) -> boo
 
 
 # ------------------------------------------------------------------------------------------------------- geometry
-def _to_objects(raw: list, frame: Frame | None, classes: Sequence[str] | None, counts: dict) -> list[dict]:
+_BOX_TYPES = ("hbb", "obb", "poly")
+
+
+def _to_arrays(
+    raw: list, frame: Frame | None, classes: Sequence[str] | None, counts: dict, values: np.ndarray | None = None
+) -> tuple[np.ndarray, list[str | None], list[str], list[str]]:
     """Validate values, convert each box type to a model-frame polygon, map to original pixels, match labels.
 
-    Vectorised per arity group (a detection answer is usually one group of ~100 rows), then re-assembled in the
-    order the boxes were written.
+    Vectorised per arity group (a detection answer is usually one group of ~100 rows), kept in the order the boxes
+    were written.
+
+    Args:
+        raw: (values, label) per box attempt.
+        frame: the model frame (None: original pixels).
+        classes: class names for `match_label`.
+        counts: failure counters, updated in place.
+        values: (len(raw), arity) floats of every row, already converted (then ``raw``'s values are not read).
+
+    Returns:
+        (polys, labels, raw_labels, box_types) of the K kept boxes: (K, 8) float64 original px, matched class or
+        None, label as written, box type name.
     """
-    groups: dict[int, list[int]] = {}
-    for i, (vals, _) in enumerate(raw):
-        groups.setdefault(len(vals), []).append(i)
-    polys = np.full((len(raw), 8), np.nan)
-    btypes: list[str | None] = [None] * len(raw)
+    n = len(raw)
+    groups: dict[int, Any] = {}
+    if values is not None:
+        groups[values.shape[1]] = np.arange(n)
+    else:
+        for i, (vals, _) in enumerate(raw):
+            groups.setdefault(len(vals), []).append(i)
+    polys = np.full((n, 8), np.nan)
+    tcode = np.full(n, -1, dtype=np.int64)  # index into _BOX_TYPES, -1: not a box
     for arity, idx in groups.items():
         btype = ARITY_TYPE.get(arity)
         if btype is None:
             counts["n_bad_arity"] += len(idx)
             counts["n_failed"] += len(idx)
             continue
-        try:
-            vals = np.asarray([raw[i][0] for i in idx], dtype=np.float64).reshape(len(idx), arity)
-        except (ValueError, OverflowError):  # a string numpy cannot read: fall back row by row
-            vals = np.asarray([[to_float(str(v)) for v in raw[i][0]] for i in idx], dtype=np.float64)
+        if values is not None:
+            vals = values
+        else:
+            try:
+                vals = np.asarray([raw[i][0] for i in idx], dtype=np.float64).reshape(len(idx), arity)
+            except (ValueError, OverflowError):  # a string numpy cannot read: fall back row by row
+                vals = np.asarray([[to_float(str(v)) for v in raw[i][0]] for i in idx], dtype=np.float64)
         with np.errstate(invalid="ignore"):
             ok = np.isfinite(vals).all(axis=1) & (np.abs(vals) <= MAX_ABS_COORD).all(axis=1)
         bad = int(np.count_nonzero(~ok))
@@ -255,23 +359,20 @@ def _to_objects(raw: list, frame: Frame | None, classes: Sequence[str] | None, c
 
             p = np.asarray(obb_to_poly(v), dtype=np.float64).reshape(-1, 8) if len(v) else np.zeros((0, 8))
         polys[idx_ok] = p
-        for i in idx_ok:
-            btypes[i] = btype
+        tcode[idx_ok] = _BOX_TYPES.index(btype)
     if frame is not None:
         polys = from_model(polys, frame)
+    typed = tcode >= 0
     finite = np.isfinite(polys).all(axis=1)
-    out = []
-    rows = polys.tolist()
-    for i, (_, label) in enumerate(raw):
-        if btypes[i] is None:
-            continue
-        if not finite[i]:
-            counts["n_nonfinite"] += 1
-            counts["n_failed"] += 1
-            continue
-        cls = match_label(label, classes)
-        if cls is None:
-            counts["n_unknown_label"] += 1
-        out.append({"label": cls, "raw_label": label, "poly": rows[i], "box_type": btypes[i]})
-    counts["n_parsed"] = len(out)
-    return out
+    # finite model-frame values can still overflow in the frame mapping
+    lost = int(np.count_nonzero(typed & ~finite))
+    counts["n_nonfinite"] += lost
+    counts["n_failed"] += lost
+    keep = np.flatnonzero(typed & finite)
+    raw_labels = [raw[i][1] for i in keep.tolist()]
+    # an answer repeats a handful of labels: match each distinct one once
+    matched = {lab: match_label(lab, classes) for lab in set(raw_labels)}
+    labels = [matched[lab] for lab in raw_labels]
+    counts["n_unknown_label"] += labels.count(None)
+    counts["n_parsed"] = len(labels)
+    return polys[keep], labels, raw_labels, [_BOX_TYPES[c] for c in tcode[keep].tolist()]
