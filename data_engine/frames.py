@@ -16,7 +16,7 @@ prompt was rendered with.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -64,7 +64,10 @@ class Frame:
         return cls("pixels", width, height, width, height)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        # the fields are flat scalars: a plain dict equals `dataclasses.asdict` at a fraction of its cost (rewards
+        # pass a frame per completion)
+        return {"kind": self.kind, "orig_w": self.orig_w, "orig_h": self.orig_h, "model_w": self.model_w,
+                "model_h": self.model_h}
 
     @classmethod
     def from_dict(cls, d: dict) -> Frame:

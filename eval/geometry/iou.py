@@ -75,24 +75,26 @@ class _Quads:
 
     def __init__(self, polys) -> None:
         p = _as_quads(polys)
-        v = p.transpose(2, 1, 0)  # (2, 4, N): coordinate, vertex, box
+        v = np.ascontiguousarray(p.transpose(2, 1, 0))  # (2, 4, N): coordinate, vertex, box
         c = v.sum(axis=1) * 0.25  # vertex mean
         # angle order around the vertex mean = positive (shoelace > 0) orientation, bow-ties untangled
         ang = np.arctan2(v[1] - c[1], v[0] - c[0])
-        v = v[:, np.argsort(ang, axis=0), np.arange(p.shape[0])]
+        # gather through flat indices: take keeps C order (fancy indexing here would put N innermost-but-one)
+        n = p.shape[0]
+        v = v.reshape(2, 4 * n).take(np.argsort(ang, axis=0) * n + np.arange(n), axis=1)
         lo, hi = v.min(axis=1), v.max(axis=1)  # (2, N)
         # A quad has at most one reflex vertex; replacing it by its predecessor gives the hull triangle.
-        prev = v[:, _PRV]
-        d, e = v - prev, v[:, _NXT] - v
+        prev = v.take(_PRV, axis=1)
+        d, e = v - prev, v.take(_NXT, axis=1) - v
         v = np.where(d[0] * e[1] - d[1] * e[0] < 0, prev, v)
-        e = v[:, _NXT] - v
+        e = v.take(_NXT, axis=1) - v
         length = np.hypot(e[0], e[1])  # (4, N)
         ok = length > 0  # zero-length edges (duplicated vertex) are not half-plane constraints
         u = np.where(ok, e / np.where(ok, length, 1.0), 0.0)
         self.t = np.concatenate((v, u, ok[None].astype(np.float64)))
         self.scale = np.maximum(-lo, hi).max(axis=0)
         q = v - v[:, :1]
-        qn = q[:, _NXT]
+        qn = q.take(_NXT, axis=1)
         self.area = 0.5 * (q[0] * qn[1] - q[1] * qn[0]).sum(axis=0)  # >= 0 by construction
         self.degenerate = self.area <= _REL_TOL * (1.0 + self.scale) * length.sum(axis=0)
         self.lo, self.hi = lo.T, hi.T
@@ -116,21 +118,25 @@ def _clip_sum(xy, ux, uy, ok, tol):
     """
     px, py = xy[0], xy[1]
     # rel[c, j, i, s, k] = P vertex i - Q vertex j
-    rel = xy[:, None] - xy[:, :, None, ::-1]
+    rel = xy[:, None] - np.ascontiguousarray(xy[:, :, ::-1])[:, :, None]
     qux, quy = ux[:, ::-1][:, None], uy[:, ::-1][:, None]
     # d0[j, i, s, k]: signed distance of P vertex i from the line of Q edge j (>= 0 inside)
     d0 = qux * rel[1] - quy * rel[0]
-    d1 = d0[:, _NXT]  # distance of the edge's end vertex
+    d1 = d0.take(_NXT, axis=1)  # distance of the edge's end vertex
     near = np.abs(d0) <= tol
-    coll = near & near[:, _NXT]
-    e = xy[:, _NXT] - xy  # (2, 4, 2, K) P edge vectors
+    coll = near & near.take(_NXT, axis=1)
+    e = xy.take(_NXT, axis=1) - xy  # (2, 4, 2, K) P edge vectors
     ex, ey = e[0], e[1]
-    coll_keep = coll & ((ex * qux + ey * quy) > 0) & _A_SIDE
     neg0 = d0 < 0
-    neg1 = neg0[:, _NXT]
+    neg1 = neg0.take(_NXT, axis=1)
     q_ok = ok[:, ::-1][:, None]
-    reject = (q_ok & ((coll & ~coll_keep) | (~coll_keep & neg0 & neg1))).any(axis=0)
-    active = q_ok & ~coll & (neg0 != neg1)
+    if coll.any():
+        coll_keep = coll & ((ex * qux + ey * quy) > 0) & _A_SIDE
+        reject = (q_ok & ((coll & ~coll_keep) | (~coll_keep & neg0 & neg1))).any(axis=0)
+        active = q_ok & ~coll & (neg0 != neg1)
+    else:  # no shared boundary (the usual case): the same tests without the collinear terms
+        reject = (q_ok & neg0 & neg1).any(axis=0)
+        active = q_ok & (neg0 != neg1)
     tc = d0 / np.where(active, d0 - d1, 1.0)
     t0 = np.where(active & neg0, tc, 0.0).max(axis=0)
     t1 = np.where(active & (d0 >= 0), tc, 1.0).min(axis=0)
@@ -143,7 +149,7 @@ def _pair_iou(q: _Quads, ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
     out = np.empty(ia.shape[0])
     for s in range(0, ia.shape[0], _CHUNK):
         ab = np.stack((ia[s : s + _CHUNK], ib[s : s + _CHUNK]))  # (2, K): row 0 = A, row 1 = B
-        g = q.t[:, :, ab]  # (5, 4, 2, K)
+        g = q.t.take(ab, axis=2)  # (5, 4, 2, K), C-ordered (fancy indexing would put K outermost in memory)
         # per-pair origin at A's vertex mean keeps the cross products' digits
         xy = g[:2] - (g[:2, :, 0].sum(axis=1) * 0.25)[:, None, None, :]
         scale = q.scale[ab]
