@@ -220,8 +220,9 @@ def rotated_iou_sparse(a, b, a_group=None, b_group=None) -> tuple[np.ndarray, np
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
     q = _Quads(np.concatenate((a, b)))
     lo, hi, lo_b, hi_b = q.lo[:n], q.hi[:n], q.lo[n:], q.hi[n:]
-    hit = (lo[:, None, 0] < hi_b[None, :, 0]) & (lo_b[None, :, 0] < hi[:, None, 0])
-    hit &= (lo[:, None, 1] < hi_b[None, :, 1]) & (lo_b[None, :, 1] < hi[:, None, 1])
+    # x and y extents in one (N, M, 2) comparison each
+    both = (lo[:, None] < hi_b[None]) & (lo_b[None] < hi[:, None])
+    hit = both[..., 0] & both[..., 1]
     if a_group is not None and b_group is not None:
         hit &= np.asarray(a_group).reshape(-1)[:, None] == np.asarray(b_group).reshape(-1)[None, :]
     ii, jj = np.nonzero(hit)

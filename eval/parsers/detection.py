@@ -59,6 +59,9 @@ _LABEL_KEYS = ("label", "category", "class", "name")
 # Applied to stripped lines (no trailing blanks), so the label runs greedily to the end of its line: a lazy label
 # with an optional trailing-blank group matched the same text at twice the cost.
 _CANON_RE = re.compile(r"^(-?\d+(?:,-?\d+){3,7}) ([^\s,][^\n]*)$", re.MULTILINE)
+# The same pattern for ASCII text (~25% faster): \d is [0-9] there, and str's whitespace adds \x1c-\x1f to
+# re.ASCII's \s.
+_CANON_ASCII_RE = re.compile(r"^(-?[0-9]+(?:,-?[0-9]+){3,7}) ([^\s\x1c-\x1f,][^\n]*)$", re.MULTILINE | re.ASCII)
 _LIST_MARKER_RE = re.compile(r"^\s*(?:[-*\u2022]|\d{1,3}[.)])\s+")
 _SEP_RE = re.compile(r"^[\s,;()\[\]]*$")
 _LABEL_STRIP = " \t,;:.()[]{}\"'`*-"
@@ -173,7 +176,8 @@ def _parse_text(body: str, raw: list, counts: dict) -> tuple[bool, np.ndarray | 
         whose strings are not used again), else None.
     """
     lines = [ln for ln in unfence(body).split("\n") if ln.strip()]
-    canon = _CANON_RE.findall("\n".join(map(str.strip, lines))) if lines else []
+    joined = "\n".join(map(str.strip, lines))
+    canon = (_CANON_ASCII_RE if joined.isascii() else _CANON_RE).findall(joined) if lines else []
     if lines and len(canon) == len(lines):
         rows = canon[:MAX_OBJECTS]
         _truncate(len(canon), counts)
@@ -228,10 +232,13 @@ def _ascii_ints(joined: str) -> np.ndarray | None:
     """
     a = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
     comma = a == 44
-    ends = np.append(np.flatnonzero(comma), a.size)  # one past each number's last character
+    cuts = np.flatnonzero(comma)
+    ends = np.empty(cuts.size + 1, dtype=np.int64)  # one past each number's last character
+    ends[:-1] = cuts
+    ends[-1] = a.size
     starts = np.empty_like(ends)
     starts[0] = 0
-    starts[1:] = ends[:-1] + 1
+    starts[1:] = cuts + 1
     if (ends - starts).max() > 18:  # at most 18 digits (a sign takes one of the places: the general path reads the rest)
         return None
     # digit value times 10 ** (characters to the end of its number); sign and comma characters count 0
