@@ -23,6 +23,7 @@ in original pixels; through a model frame, rounding to integers costs a little I
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -74,7 +75,7 @@ def _label_codes(gt_labels: Sequence) -> tuple[np.ndarray, dict]:
 def _pred_codes(pred_labels: Sequence, pred_code: dict) -> np.ndarray:
     """(N,) int64 codes of predicted labels; -1 (matches nothing) for None and labels not in the ground truth."""
     try:
-        return np.array([pred_code.get(p, -1) for p in pred_labels], dtype=np.int64).reshape(-1)
+        return np.fromiter(map(pred_code.get, pred_labels, repeat(-1)), dtype=np.int64, count=len(pred_labels))
     except TypeError:  # an unhashable label (only through the public `match_iou`) matches nothing
         return np.array([pred_code.get(p, -1) if _hashable(p) else -1 for p in pred_labels],
                         dtype=np.int64).reshape(-1)

@@ -175,7 +175,7 @@ def _parse_text(body: str, raw: list, counts: dict) -> tuple[bool, np.ndarray | 
         all canonical rows when they could be converted at once (then ``raw`` holds (number string, label) pairs
         whose strings are not used again), else None.
     """
-    lines = [ln for ln in unfence(body).split("\n") if ln.strip()]
+    lines = list(filter(str.strip, unfence(body).split("\n")))  # non-blank lines
     joined = "\n".join(map(str.strip, lines))
     canon = (_CANON_ASCII_RE if joined.isascii() else _CANON_RE).findall(joined) if lines else []
     if lines and len(canon) == len(lines):
@@ -209,23 +209,31 @@ def _canonical_values(rows: list[tuple[str, str]]) -> np.ndarray | None:
     general path reads)."""
     if not rows:
         return None
-    arity = rows[0][0].count(",") + 1
-    joined = ",".join(nums for nums, _ in rows)
+    nums = next(zip(*rows, strict=True))  # the number strings, without a Python-level loop
+    arity = nums[0].count(",") + 1
+    joined = ",".join(nums)
     if joined.count(",") + 1 != arity * len(rows) or not joined.isascii():
         return None
-    if any(nums.count(",") + 1 != arity for nums, _ in rows):
+    got = _ascii_ints(joined)
+    if got is None:
         return None
-    vals = _ascii_ints(joined)
-    return None if vals is None else vals.reshape(len(rows), arity)
+    vals, starts = got
+    # Row r starts at offset sum(len(nums[q]) + 1 for q < r). The total count being right, every row holds `arity`
+    # numbers exactly when number r * arity starts row r.
+    lens = np.fromiter(map(len, nums), dtype=np.int64, count=len(nums))
+    if not np.array_equal(starts[::arity], np.cumsum(lens) - lens + np.arange(len(nums))):
+        return None
+    return vals.reshape(len(rows), arity)
 
 
 # 10**k for k <= 18: integers of at most 18 digits fit int64 exactly
 _POW10 = 10 ** np.arange(19, dtype=np.int64)
 
 
-def _ascii_ints(joined: str) -> np.ndarray | None:
-    """Comma-separated ``-?[0-9]+`` integers -> (n,) float64 with digit arithmetic on the bytes (per-string float
-    conversion costs ~0.2 us a number, most of a reward's parse); None when a number has more than 18 digits.
+def _ascii_ints(joined: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Comma-separated ``-?[0-9]+`` integers -> ((n,) float64 values, (n,) start offsets) with digit arithmetic on
+    the bytes (per-string float conversion costs ~0.2 us a number, most of a reward's parse); None when a number
+    has more than 18 digits.
 
     The exact int64 value is rounded to float64 once, as ``float(token)`` rounds the decimal, so the results are
     equal (``-0`` -> -0.0 included).
@@ -245,7 +253,7 @@ def _ascii_ints(joined: str) -> np.ndarray | None:
     exp = ends[np.cumsum(comma)] - np.arange(a.size) - 1
     digit = np.where(a >= 48, a.astype(np.int64) - 48, 0)
     vals = np.add.reduceat(digit * _POW10[np.minimum(exp, 18)], starts).astype(np.float64)
-    return np.where(a[starts] == 45, -vals, vals)
+    return np.where(a[starts] == 45, -vals, vals), starts
 
 
 def _truncate(n: int, counts: dict) -> None:
