@@ -225,7 +225,8 @@ def rotated_iou_sparse(a, b, a_group=None, b_group=None) -> tuple[np.ndarray, np
     hit = both[..., 0] & both[..., 1]
     if a_group is not None and b_group is not None:
         hit &= np.asarray(a_group).reshape(-1)[:, None] == np.asarray(b_group).reshape(-1)[None, :]
-    ii, jj = np.nonzero(hit)
+    # 1-D flatnonzero + divmod: several times cheaper than a 2-D nonzero, same row-major order
+    ii, jj = np.divmod(np.flatnonzero(hit), m)
     return ii, jj, (_pair_iou(q, ii, jj + n) if ii.size else np.zeros(0))
 
 
