@@ -108,9 +108,9 @@ def bench_grpo(model_dir: str, built: Path, tmp: Path, steps: int) -> dict:
     from rewards.caption import training_df
     from rl.config import GRPORunConfig
     from rl.data import build_grpo_dataset
-    from rl.train import trl_config, vision_token_ids
+    from rl.train import trl_config, vision_token_ids, zoom_setup
     from rl.trainer import GeoGRPOTrainer, RolloutRecorder, parse_prediction
-    from rl.zoom import with_zoom_turns, zoom_trainer_kwargs
+    from rl.zoom import with_zoom_turns
 
     overrides = [f"model.path={model_dir}", f"data.sources.0.path={built}", f"output_dir={tmp / 'grpo'}",
                  f"trainer.max_steps={steps}", "trainer.save_strategy=no", "trainer.report_to=[]",
@@ -120,7 +120,8 @@ def bench_grpo(model_dir: str, built: Path, tmp: Path, steps: int) -> dict:
                  "vqa: [{name: vqa_match}], caption: [{name: cider_d}], classification: [{name: classification_match}]}"]
     cfg = load_config(GRPORunConfig, REPO / "configs/grpo/demo_cpu.yaml", overrides)
     family = resolve_family(cfg.model)
-    dataset, _, captions = build_grpo_dataset(cfg.data, family)
+    data = build_grpo_dataset(cfg.data, family)
+    dataset, captions = data.dataset, data.captions
     caption_df = training_df(captions, tmp / "cache")
     funcs, weights = make_reward_funcs(cfg.rewards, caption_df=caption_df)
     n_prompts = steps * cfg.trainer["per_device_train_batch_size"] // cfg.trainer["num_generations"]
@@ -136,8 +137,7 @@ def bench_grpo(model_dir: str, built: Path, tmp: Path, steps: int) -> dict:
     bare = GRPOTrainer(model=load_model(cfg.model), reward_funcs=funcs, args=args,
                        train_dataset=Dataset.from_list(rows), processing_class=proc_bare)
     proc = processor()
-    zoom = zoom_trainer_kwargs(family, proc, min_pixels=cfg.data.min_pixels, max_pixels=cfg.data.max_pixels,
-                               max_steps=1)
+    zoom = zoom_setup(cfg, family, proc, data.tasks)  # what rl.train does
     args_ours = trl_config(cfg, weights, suppress=vision_token_ids(proc), extra=zoom["args"])
     ours = GeoGRPOTrainer(model=load_model(cfg.model), reward_funcs=with_zoom_turns(funcs), args=args_ours,
                           train_dataset=dataset, processing_class=proc,

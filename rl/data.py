@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -24,15 +25,23 @@ def _render_row(row: dict, pos: int, *, family: Family, data: DataSection) -> di
     return add_zoom_columns(out)
 
 
-def build_grpo_dataset(data: DataSection, family: Family):
-    """The prompt dataset (a `datasets.Dataset` rendering on access), its skip counter and the caption rows.
+class GRPOData(NamedTuple):
+    """The prompt dataset (a `datasets.Dataset` rendering on access) and what the stage needs to know about it."""
 
-    `chat` rows carry no reward target and are left out of the mixture (counted in the returned sources' filter).
-    """
+    dataset: Any
+    skipped: Any  # SkipCounter filled while rendering
+    captions: list[dict]  # distinct caption rows (CIDEr-D document frequencies)
+    tasks: set[str]  # tasks present in the mixture
+
+
+def build_grpo_dataset(data: DataSection, family: Family) -> GRPOData:
+    """The GRPO prompts of the configured mixture. `chat` rows carry no reward target and are left out."""
     sections = [_without_chat(s) for s in data.sources]
     sources, order = load_sources(sections, seed=data.seed, temperature=data.temperature)
     dataset, skipped = rendered_dataset(sources, order, functools.partial(_render_row, family=family, data=data))
-    return dataset, skipped, caption_rows(sources, order)
+    task_cols = [src["task"] for src in sources]  # one column read per source, no row decoding
+    tasks = {task_cols[s][r] for s, r in order}
+    return GRPOData(dataset, skipped, caption_rows(sources, order), tasks)
 
 
 def caption_rows(sources, order) -> list[dict]:

@@ -64,13 +64,14 @@ def main(cfg: GRPORunConfig) -> dict:
     from rewards.caption import training_df
     from rl.data import build_grpo_dataset
     from rl.trainer import GeoGRPOTrainer, RolloutRecorder, parse_prediction
-    from rl.zoom import with_zoom_turns, zoom_trainer_kwargs
+    from rl.zoom import with_zoom_turns
 
     out = Path(cfg.output_dir)
 
     # Data: GRPO prompts rendered lazily (pre-resized images, conversational prompt, task/target/frame columns).
     family = resolve_family(cfg.model)
-    train_dataset, skipped, captions = build_grpo_dataset(cfg.data, family)
+    data = build_grpo_dataset(cfg.data, family)
+    train_dataset, skipped, captions = data.dataset, data.skipped, data.captions
 
     # Model and processor (the processor's pixel budget is the data engine's, so it never resizes).
     processor = load_processor(cfg.model.path, cfg.data.min_pixels, cfg.data.max_pixels)
@@ -82,8 +83,7 @@ def main(cfg: GRPORunConfig) -> dict:
 
     # Zoom-in chains: zoom_vqa rows get the image_zoom_in tool (TRL's tool loop, crops from the full-resolution
     # original); other rows see no tools.
-    zoom = zoom_trainer_kwargs(family, processor, min_pixels=cfg.data.min_pixels, max_pixels=cfg.data.max_pixels,
-                               max_steps=cfg.zoom.max_steps, crop_dir=(out / "rollouts" / "crops").resolve())
+    zoom = zoom_setup(cfg, family, processor, data.tasks)
 
     # Rewards per task from config; every reward runs once on a real row before the first rollout.
     # CIDEr-D needs document frequencies from the training references (cached on disk by dataset fingerprint).
@@ -125,6 +125,18 @@ def main(cfg: GRPORunConfig) -> dict:
     if trainer.is_world_process_zero():
         (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary
+
+
+def zoom_setup(cfg: GRPORunConfig, family, processor, tasks: set[str]) -> dict:
+    """Trainer/config kwargs for multi-turn zoom chains, or none when the mixture has no zoom_vqa rows: TRL's
+    per-environment path renders prompts one by one, which costs time a single-turn mixture need not pay."""
+    if "zoom_vqa" not in tasks:
+        return {"trainer": {}, "args": {}}
+    from rl.zoom import zoom_trainer_kwargs
+
+    return zoom_trainer_kwargs(family, processor, min_pixels=cfg.data.min_pixels, max_pixels=cfg.data.max_pixels,
+                               max_steps=cfg.zoom.max_steps,
+                               crop_dir=(Path(cfg.output_dir) / "rollouts" / "crops").resolve())
 
 
 def _checkpoint_step(path: str | bool, output_dir: str) -> int:
