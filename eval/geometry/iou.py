@@ -148,7 +148,9 @@ def _pair_iou(q: _Quads, ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
     """IoU of pairs (q[ia[k]], q[ib[k]]), (K,) float64; both sides index one `_Quads` (prepared once)."""
     out = np.empty(ia.shape[0])
     for s in range(0, ia.shape[0], _CHUNK):
-        ab = np.stack((ia[s : s + _CHUNK], ib[s : s + _CHUNK]))  # (2, K): row 0 = A, row 1 = B
+        a = ia[s : s + _CHUNK]
+        ab = np.empty((2, a.shape[0]), dtype=np.int64)  # (2, K): row 0 = A, row 1 = B (np.stack's wrapper is slow)
+        ab[0], ab[1] = a, ib[s : s + _CHUNK]
         g = q.t.take(ab, axis=2)  # (5, 4, 2, K), C-ordered (fancy indexing would put K outermost in memory)
         # per-pair origin at A's vertex mean keeps the cross products' digits
         xy = g[:2] - (g[:2, :, 0].sum(axis=1) * 0.25)[:, None, None, :]
