@@ -217,7 +217,8 @@ def format_detection(
 
     Returns:
         Lines ``v1,v2,... label`` (text) or a fenced JSON list (json), instances sorted by (category rank, y1, x1)
-        with (x1, y1) the top-most-then-left-most vertex in original pixels; ``There are none.`` when empty.
+        with (x1, y1) the top-most-then-left-most vertex in the model frame's integers (ties: the written values);
+        ``There are none.`` when empty.
 
     Raises:
         UserError: an object's label is not in ``classes`` or its polygon is malformed.
@@ -231,11 +232,14 @@ def format_detection(
         if lab not in rank:
             raise UserError(f"object label {obj.get('label')!r} is not in the class list {list(classes)}")
         poly = _poly(obj)
-        keyed.append(((rank[lab], *_top_left(poly)), lab, poly))
+        vals = box_values(poly, frame, box_type)
+        # Sort on what is written (model-frame integers), so rendering a parsed answer gives the same order.
+        top = _top_left(np.asarray(_model_ints(poly, frame), dtype=np.float64))
+        keyed.append(((rank[lab], *top, *vals), lab, vals))
     if not keyed:
         return EMPTY_ANSWER
     keyed.sort(key=lambda t: t[0])
-    rows = [(box_values(poly, frame, box_type), lab) for _, lab, poly in keyed]
+    rows = [(vals, lab) for _, lab, vals in keyed]
     if mode == "text":
         return "\n".join(f"{','.join(str(v) for v in vals)} {lab}" for vals, lab in rows)
     key = JSON_BOX_KEYS[box_type]

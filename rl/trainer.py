@@ -117,7 +117,7 @@ class RolloutRecorder:
             p = self.image_dir / f"{_safe(row.get('sample_id', 'x'))}_{k}_{img.width}x{img.height}.png"
             if not p.exists():
                 tmp = p.with_name(f".{p.name}.tmp")
-                img.save(tmp, format="PNG")
+                img.save(tmp, format="PNG", compress_level=1)  # speed over size: written every step
                 tmp.replace(p)
             paths.append(str(p))
         return paths
