@@ -184,6 +184,13 @@ def check_poly(values, min_area: float = 1e-6) -> np.ndarray | str:
     return p
 
 
+def poly_skip(problem: str, malformed: str, file: Path, line: int | None, where: str = "") -> Skip:
+    """The Skip for a polygon `check_poly` rejected: "degenerate polygon" for zero area, else `malformed` (the
+    format's own reason, e.g. "malformed line"). `where` prefixes the detail (e.g. "object 3")."""
+    reason = "degenerate polygon" if problem.startswith("degenerate") else malformed
+    return Skip(reason, str(file), line, f"{where}: {problem}" if where else problem)
+
+
 def box_to_poly(x1: float, y1: float, x2: float, y2: float) -> list[float]:
     """Axis-aligned box -> 4-point polygon, clockwise on screen from the top-left corner."""
     return [x1, y1, x2, y1, x2, y2, x1, y2]

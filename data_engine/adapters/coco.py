@@ -29,6 +29,7 @@ from data_engine.adapters.base import (
     box_to_poly,
     check_poly,
     make_row,
+    poly_skip,
     read_json,
     read_size,
     split_from_name,
@@ -91,8 +92,7 @@ def iter_coco(spec: SourceSpec) -> Iterator[dict | Skip]:
                     continue
                 poly = _poly(ann)
                 if isinstance(poly, str):
-                    reason = "degenerate polygon" if poly.startswith("degenerate") else "malformed annotation"
-                    yield Skip(reason, str(file), None, f"{where}: {poly}")
+                    yield poly_skip(poly, "malformed annotation", file, None, where)
                     continue
                 bad = unknown_class(spec, label, file, None)
                 if bad:

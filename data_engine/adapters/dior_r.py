@@ -26,6 +26,7 @@ from data_engine.adapters.base import (
     check_poly,
     child_text,
     make_row,
+    poly_skip,
     read_size,
     read_text,
     read_xml,
@@ -95,8 +96,7 @@ def _one(spec: SourceSpec, image_id: str, split: str, xml_file: Path, list_file:
         values = [child_text(box, f"{axis}_{corner}") for corner in CORNERS for axis in ("x", "y")]
         poly = check_poly(values)
         if isinstance(poly, str):
-            reason = "degenerate polygon" if poly.startswith("degenerate") else "malformed XML"
-            yield Skip(reason, str(xml_file), None, f"object {k}: {poly}")
+            yield poly_skip(poly, "malformed XML", xml_file, None, f"object {k}")
             continue
         label = name.lower()
         bad = unknown_class(spec, label, xml_file, None)

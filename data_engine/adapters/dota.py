@@ -26,6 +26,7 @@ from data_engine.adapters.base import (
     SourceSpec,
     check_poly,
     make_row,
+    poly_skip,
     read_size,
     read_text,
     unknown_class,
@@ -68,8 +69,7 @@ def parse_label_file(text: str, file: Path) -> tuple[list[dict], float | None, l
             continue
         poly = check_poly(tok[:8])
         if isinstance(poly, str):
-            reason = "degenerate polygon" if poly.startswith("degenerate") else "malformed line"
-            skips.append(Skip(reason, str(file), lineno, poly))
+            skips.append(poly_skip(poly, "malformed line", file, lineno))
             continue
         flag = tok[9] if len(tok) > 9 else "0"
         if not flag.lstrip("-").isdigit():

@@ -24,6 +24,7 @@ from data_engine.adapters.base import (
     check_poly,
     child_text,
     make_row,
+    poly_skip,
     read_size,
     read_xml,
     unknown_class,
@@ -86,8 +87,7 @@ def _one(spec: SourceSpec, xml_file: Path, split: str | None, part: str):
             continue
         poly = check_poly(pts)
         if isinstance(poly, str):
-            reason = "degenerate polygon" if poly.startswith("degenerate") else "malformed XML"
-            yield Skip(reason, str(xml_file), None, f"object {k}: {poly}")
+            yield poly_skip(poly, "malformed XML", xml_file, None, f"object {k}")
             continue
         bad = unknown_class(spec, label, xml_file, None)
         if bad:
