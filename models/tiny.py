@@ -123,24 +123,21 @@ def build_config(cfg: TinyModelConfig, tokenizer):
 
 def build_processor(cfg: TinyModelConfig, tokenizer):
     """The family's processor (image processor with the tiny pixel budget, plus a video processor)."""
-    from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen3VLProcessor
+    import transformers
 
     family = get_family(cfg.arch)
-    size = {"shortest_edge": cfg.min_pixels, "longest_edge": cfg.max_pixels}
-    image_proc = Qwen2VLImageProcessor(
-        size=size, patch_size=family.patch_size, merge_size=family.merge_size, temporal_patch_size=2
+    processor_cls, video_cls = {
+        "qwen2_5_vl": ("Qwen2_5_VLProcessor", "Qwen2VLVideoProcessor"),
+        "qwen3_vl": ("Qwen3VLProcessor", "Qwen3VLVideoProcessor"),
+    }[cfg.arch]
+    kwargs = dict(size={"shortest_edge": cfg.min_pixels, "longest_edge": cfg.max_pixels},
+                  patch_size=family.patch_size, merge_size=family.merge_size, temporal_patch_size=2)
+    return getattr(transformers, processor_cls)(
+        image_processor=transformers.Qwen2VLImageProcessor(**kwargs),
+        tokenizer=tokenizer,
+        video_processor=getattr(transformers, video_cls)(**kwargs),
+        chat_template=tokenizer.chat_template,
     )
-    if cfg.arch == "qwen2_5_vl":
-        from transformers import Qwen2VLVideoProcessor
-
-        video_proc = Qwen2VLVideoProcessor(size=size, patch_size=14, merge_size=2, temporal_patch_size=2)
-        return Qwen2_5_VLProcessor(image_processor=image_proc, tokenizer=tokenizer, video_processor=video_proc,
-                                   chat_template=tokenizer.chat_template)
-    from transformers import Qwen3VLVideoProcessor
-
-    video_proc = Qwen3VLVideoProcessor(size=size, patch_size=16, merge_size=2, temporal_patch_size=2)
-    return Qwen3VLProcessor(image_processor=image_proc, tokenizer=tokenizer, video_processor=video_proc,
-                            chat_template=tokenizer.chat_template)
 
 
 def build_tiny(cfg: TinyModelConfig | str, out_dir: str | Path, seed: int | None = None) -> Path:
