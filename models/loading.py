@@ -176,3 +176,19 @@ def resume_checkpoint(resume_from_checkpoint, output_dir: str) -> str | None:
             raise UserError(f"resume_from_checkpoint=true but {output_dir} has no checkpoint-* folder")
         return last
     return str(resume_from_checkpoint)
+
+
+def trainer_defaults(section: dict, output_dir: str) -> dict:
+    """A TRL config section with the defaults both stages need, where the user set nothing: the run's output dir,
+    `remove_unused_columns=False` (rows are rendered lazily and extra columns reach rewards), one data-loader
+    process (skip counts live in it), and CPU-safe precision without a GPU (TRL defaults to bf16)."""
+    import torch
+
+    kwargs = dict(section)
+    kwargs.setdefault("output_dir", output_dir)
+    kwargs.setdefault("remove_unused_columns", False)
+    kwargs.setdefault("dataloader_num_workers", 0)
+    if not torch.cuda.is_available():
+        kwargs.setdefault("use_cpu", True)
+        kwargs.setdefault("bf16", False)
+    return kwargs

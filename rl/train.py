@@ -31,17 +31,12 @@ def trl_config(cfg: GRPORunConfig, reward_weights: list[float], suppress: list[i
                extra: dict | None = None):
     """TRL's GRPOConfig from `trainer:` plus what this stage needs: reward weights from `rewards:`, the extra
     columns kept for the rewards, CPU-safe precision when no GPU is present, and a clear vLLM check."""
-    import torch
     from trl import GRPOConfig
 
-    kwargs = {**(extra or {}), **dict(cfg.trainer)}
-    kwargs.setdefault("output_dir", cfg.output_dir)
+    from models.loading import trainer_defaults
+
+    kwargs = trainer_defaults({**(extra or {}), **dict(cfg.trainer)}, cfg.output_dir)
     kwargs["reward_weights"] = reward_weights
-    kwargs.setdefault("remove_unused_columns", False)
-    kwargs.setdefault("dataloader_num_workers", 0)
-    if not torch.cuda.is_available():
-        kwargs.setdefault("use_cpu", True)
-        kwargs.setdefault("bf16", False)
     if kwargs.get("use_vllm"):
         from rollout.generate import require_vllm
 
@@ -96,7 +91,7 @@ def main(cfg: GRPORunConfig) -> dict:
     if recorder is not None and resume:
         # Rollouts are filed under the optimizer step they were generated at; steps from the checkpoint's on
         # are generated again by the resumed run, so drop what the interrupted run wrote for them.
-        recorder.writer.truncate_after(_checkpoint_step(resume, args.output_dir) - 1)
+        recorder.writer.truncate_after(_checkpoint_step(resume) - 1)
     trainer = GeoGRPOTrainer(
         model=model,
         reward_funcs=with_zoom_turns(reward_funcs),
@@ -139,11 +134,7 @@ def zoom_setup(cfg: GRPORunConfig, family, processor, tasks: set[str]) -> dict:
                                crop_dir=(Path(cfg.output_dir) / "rollouts" / "crops").resolve())
 
 
-def _checkpoint_step(path: str | bool, output_dir: str) -> int:
-    """Global step of the checkpoint a run resumes from (`checkpoint-<step>`; True = the latest in output_dir)."""
-    if path is True or str(path).lower() == "true":
-        from transformers.trainer_utils import get_last_checkpoint
-
-        path = get_last_checkpoint(output_dir) or ""
-    name = Path(str(path)).name
+def _checkpoint_step(path: str) -> int:
+    """Global step of a checkpoint folder (`checkpoint-<step>`), as resolved by `resume_checkpoint`."""
+    name = Path(path).name
     return int(name.rsplit("-", 1)[-1]) if name.startswith("checkpoint-") else 0

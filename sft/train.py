@@ -25,18 +25,13 @@ def trl_config(cfg: SFTRunConfig):
     `assistant_only_loss=True` (loss on answer tokens only), `remove_unused_columns=False` (our rows are rendered
     lazily), CPU-safe precision when no GPU is present.
     """
-    import torch
     from trl import SFTConfig
 
-    kwargs = dict(cfg.trainer)
-    kwargs.setdefault("output_dir", cfg.output_dir)
+    from models.loading import trainer_defaults
+
+    kwargs = trainer_defaults(cfg.trainer, cfg.output_dir)
     kwargs.setdefault("max_length", None)
     kwargs.setdefault("assistant_only_loss", True)
-    kwargs.setdefault("remove_unused_columns", False)
-    kwargs.setdefault("dataloader_num_workers", 0)
-    if not torch.cuda.is_available():
-        kwargs.setdefault("use_cpu", True)
-        kwargs.setdefault("bf16", False)
     return SFTConfig(**kwargs)
 
 
