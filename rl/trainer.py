@@ -15,41 +15,17 @@ from typing import Any
 
 from trl import GRPOTrainer
 
+from eval.parsers import completion_text
 from rollout.store import RolloutWriter
-
-
-def _strip_images(messages: Any) -> Any:
-    if not isinstance(messages, list):
-        return messages
-    out = []
-    for m in messages:
-        content = m.get("content") if isinstance(m, dict) else None
-        if isinstance(content, list):
-            content = [{"type": "image"} if isinstance(b, dict) and b.get("type") == "image" else b for b in content]
-            m = {**m, "content": content}
-        out.append(m)
-    return out
 
 
 def conversation_json(messages: Any) -> str:
     """A conversation as a JSON string with image objects dropped (strings pass through)."""
     if isinstance(messages, str):
         return messages
-    return json.dumps(_strip_images(messages), ensure_ascii=False, default=str)
+    from trl.trainer.utils import strip_images_from_messages
 
-
-def completion_text(messages: Any) -> str:
-    """The assistant text of a TRL completion (string or message list); tool turns are joined in order."""
-    if isinstance(messages, str):
-        return messages
-    parts = []
-    for m in messages or []:
-        c = m.get("content") if isinstance(m, dict) else None
-        if isinstance(c, str):
-            parts.append(c)
-        elif isinstance(c, list):
-            parts.extend(b.get("text", "") for b in c if isinstance(b, dict) and b.get("type") == "text")
-    return "\n".join(parts)
+    return json.dumps(strip_images_from_messages(messages), ensure_ascii=False, default=str)
 
 
 class GeoGRPOTrainer(GRPOTrainer):
@@ -162,6 +138,7 @@ class RolloutRecorder:
         step = int(trainer.state.global_step)
         out = []
         for j, r in enumerate(rows):
+            # The assistant text exactly as the rewards and parsers read it (tool turns left out).
             text = completion_text(json.loads(completions[j]) if completions[j].startswith("[") else completions[j])
             funcs = [per_func[name][j] for name in trainer.reward_func_names]
             applied = [(w, v) for w, v in zip(weights, funcs, strict=True) if v is not None and v == v]
