@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from data_engine.frames import Frame, from_model
+from eval.parsers.ascii_numbers import ascii_ints
 from eval.parsers.common import (
     MAX_ABS_COORD,
     NUMBER_RE,
@@ -220,46 +221,15 @@ def _canonical_values(rows: list[tuple[str, str]]) -> np.ndarray | None:
     joined = ",".join(nums)
     if joined.count(",") + 1 != arity * len(rows) or not joined.isascii():
         return None
-    got = _ascii_ints(joined)
-    if got is None:
+    vals, starts, ok = ascii_ints(np.frombuffer(joined.encode("ascii"), dtype=np.uint8))
+    if not ok:
         return None
-    vals, starts = got
     # Row r starts at offset sum(len(nums[q]) + 1 for q < r). The total count being right, every row holds `arity`
     # numbers exactly when number r * arity starts row r.
     lens = np.fromiter(map(len, nums), dtype=np.int64, count=len(nums))
     if not np.array_equal(starts[::arity], np.cumsum(lens) - lens + np.arange(len(nums))):
         return None
     return vals.reshape(len(rows), arity)
-
-
-# 10**k for k <= 18: integers of at most 18 digits fit int64 exactly
-_POW10 = 10 ** np.arange(19, dtype=np.int64)
-
-
-def _ascii_ints(joined: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """Comma-separated ``-?[0-9]+`` integers -> ((n,) float64 values, (n,) start offsets) with digit arithmetic on
-    the bytes (per-string float conversion costs ~0.2 us a number, most of a reward's parse); None when a number
-    has more than 18 digits.
-
-    The exact int64 value is rounded to float64 once, as ``float(token)`` rounds the decimal, so the results are
-    equal (``-0`` -> -0.0 included).
-    """
-    a = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
-    comma = a == 44
-    cuts = np.flatnonzero(comma)
-    ends = np.empty(cuts.size + 1, dtype=np.int64)  # one past each number's last character
-    ends[:-1] = cuts
-    ends[-1] = a.size
-    starts = np.empty_like(ends)
-    starts[0] = 0
-    starts[1:] = cuts + 1
-    if (ends - starts).max() > 18:  # at most 18 digits (a sign takes one of the places: the general path reads the rest)
-        return None
-    # digit value times 10 ** (characters to the end of its number); sign and comma characters count 0
-    exp = ends[np.cumsum(comma)] - np.arange(a.size) - 1
-    digit = np.where(a >= 48, a.astype(np.int64) - 48, 0)
-    vals = np.add.reduceat(digit * _POW10[np.minimum(exp, 18)], starts).astype(np.float64)
-    return np.where(a[starts] == 45, -vals, vals), starts
 
 
 def _truncate(n: int, counts: dict) -> None:

@@ -121,6 +121,8 @@ def test_rotated_iou_sparse_equals_matrix_entries():
     "\u0663,2,30,40 ship",  # a non-ASCII digit matches the canonical regex: general path
     "9" * 400 + ",1,2,3 ship\n4,5,6,7 plane",  # overflows: dropped as non-finite on both paths
     "12345678901234567890123,1,2,3 ship",
+    "123456789012345678,-12345678901234567,9007199254740993,3 ship",  # 18 characters: the compiled path, rounded
+    "1234567890123456789,1,2,3 ship",  # 19 digits: general path
     "-0,0,5,5 ship\n1,2,3,4,5,6 plane",
     "10,10,40,20,30 ship\n1,1,5,5,0 harbor",
     "1,2,3,4 ship\n" * 2100,  # over MAX_OBJECTS
