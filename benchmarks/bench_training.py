@@ -1,6 +1,12 @@
 """SFT and GRPO on the tiny model: throughput, GRPO step split, and our wrapper's overhead over bare TRL.
 
-Run: ``OMP_NUM_THREADS=1 python benchmarks/bench_training.py [--steps 12] [--arch qwen2_5_vl]``.
+Run: ``OMP_NUM_THREADS=1 python benchmarks/bench_training.py [--steps 10] [--rounds 3] [--arch qwen2_5_vl]``.
+
+Measurement: this CPU is shared, and load drifts over minutes, so the trainers are compared in interleaved rounds:
+every round builds each trainer afresh and trains it ``--steps`` steps, in an order rotated from round to round;
+each reports the median step time over all rounds (first 2 steps of a round dropped), and the overhead's range
+over rounds is printed beside it. The rollout recorder's own time is also measured directly (a wall-clock
+attribution that load drift does not touch).
 
 Side by side, on the same rendered rows of the synthetic world and the same model:
 
@@ -26,6 +32,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("WANDB_MODE", "offline")
 
 REPO = Path(__file__).resolve().parents[1]
+EXTRA = [a for a in os.environ.get("BENCH_OVERRIDES", "").split() if a]
 
 
 class StepTimer:
@@ -72,7 +79,34 @@ def world(tmp: Path) -> Path:
     return tmp / "built"
 
 
-def bench_sft(model_dir: str, built: Path, tmp: Path, steps: int) -> tuple[float, float, float]:
+def interleaved(make: dict, rounds: int, skip: int = 2, on_round=None) -> dict[str, list[list[float]]]:
+    """Step times per trainer and round: each round builds every trainer with ``make[name]()`` and trains it, in an
+    order rotated by one each round (no trainer always runs first or last)."""
+    names = list(make)
+    times: dict[str, list[list[float]]] = {n: [] for n in names}
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            trainer = make[name]()
+            timer = StepTimer()
+            trainer.add_callback(timer.callback)
+            if on_round:
+                on_round(name, "start", trainer)
+            trainer.train()
+            if on_round:
+                on_round(name, "end", trainer)
+            times[name].append(timer.times[skip:])
+    return times
+
+
+def summary(times: dict[str, list[list[float]]], ours: str, bare: str) -> dict:
+    """Median step of each trainer over all rounds, the overhead, and its range over the per-round medians."""
+    med = {n: statistics.median([t for rnd in v for t in rnd]) for n, v in times.items()}
+    per_round = [statistics.median(o) / statistics.median(b) - 1 for o, b in zip(times[ours], times[bare], strict=True)]
+    return {"ours": med[ours], "bare": med[bare], "overhead": med[ours] / med[bare] - 1,
+            "range": (min(per_round), max(per_round))}
+
+
+def bench_sft(model_dir: str, built: Path, tmp: Path, steps: int, rounds: int) -> tuple[dict, float, int]:
     from datasets import Dataset
     from trl import SFTTrainer
 
@@ -82,24 +116,25 @@ def bench_sft(model_dir: str, built: Path, tmp: Path, steps: int) -> tuple[float
 
     overrides = [f"model.path={model_dir}", f"data.sources.0.path={built}", f"output_dir={tmp / 'sft'}",
                  f"trainer.max_steps={steps}", "trainer.save_strategy=no", "trainer.report_to=[]",
-                 "trainer.logging_steps=1000", "data.sources.0.tasks=[detection,grounding,vqa,caption,classification]"]
+                 "trainer.logging_steps=1000", "data.sources.0.tasks=[detection,grounding,vqa,caption,classification]",
+                 *EXTRA]
     cfg = load_config(SFTRunConfig, REPO / "configs/sft/demo_cpu.yaml", overrides)
-    ours, processor, _ = build_trainer(cfg)
-    rows = [ours.train_dataset[i] for i in range(steps * cfg.trainer["per_device_train_batch_size"])]
-    bare = SFTTrainer(model=type(ours.model).from_pretrained(model_dir), args=ours.args,
-                      train_dataset=Dataset.from_list(rows), processing_class=processor)
-    times = {}
-    for name, trainer in (("ours", ours), ("bare", bare)):
-        timer = StepTimer()
-        trainer.add_callback(timer.callback)
-        trainer.train()
-        times[name] = timer.median()
+    first, processor, _ = build_trainer(cfg)
+    rows = [first.train_dataset[i] for i in range(steps * cfg.trainer["per_device_train_batch_size"])]
+    bare_data = Dataset.from_list(rows)
+    make = {
+        "ours": lambda: build_trainer(cfg)[0],
+        # TRL's SFTTrainer on the rows rendered up front, with the same TRL config object.
+        "bare": lambda: SFTTrainer(model=type(first.model).from_pretrained(model_dir), args=first.args,
+                                   train_dataset=bare_data, processing_class=processor),
+    }
+    times = interleaved(make, rounds)
     tokens = sum(len(processor(text=[processor.apply_chat_template(r["messages"])], images=r["images"])["input_ids"][0])
                  for r in rows) / steps
-    return times["ours"], times["bare"], tokens
+    return summary(times, "ours", "bare"), tokens, first.args.dataloader_num_workers
 
 
-def bench_grpo(model_dir: str, built: Path, tmp: Path, steps: int) -> dict:
+def bench_grpo(model_dir: str, built: Path, tmp: Path, steps: int, rounds: int) -> dict:
     from datasets import Dataset
     from trl import GRPOTrainer
 
@@ -118,7 +153,8 @@ def bench_grpo(model_dir: str, built: Path, tmp: Path, steps: int) -> dict:
                  "trainer.logging_steps=1000", "trainer.max_completion_length=32",
                  "data.sources.0.tasks=[detection,grounding,vqa,caption,classification]",
                  "rewards={detection: [{name: rotated_iou_f1}], grounding: [{name: grounding_iou}], "
-                 "vqa: [{name: vqa_match}], caption: [{name: cider_d}], classification: [{name: classification_match}]}"]
+                 "vqa: [{name: vqa_match}], caption: [{name: cider_d}], classification: [{name: classification_match}]}",
+                 *EXTRA]
     cfg = load_config(GRPORunConfig, REPO / "configs/grpo/demo_cpu.yaml", overrides)
     family = resolve_family(cfg.model)
     data = build_grpo_dataset(cfg.data, family)
@@ -135,33 +171,59 @@ def bench_grpo(model_dir: str, built: Path, tmp: Path, steps: int) -> dict:
 
     proc_bare = processor()
     args = trl_config(cfg, weights, suppress=vision_token_ids(proc_bare))
-    bare = GRPOTrainer(model=load_model(cfg.model), reward_funcs=funcs, args=args,
-                       train_dataset=Dataset.from_list(rows), processing_class=proc_bare)
-    # The same lazily rendered dataset GeoRFT trains on: isolates the wrapper (recording hook, rollout store).
-    bare_lazy = GRPOTrainer(model=load_model(cfg.model), reward_funcs=funcs, args=args, train_dataset=dataset,
-                            processing_class=processor())
-    proc = processor()
-    zoom = zoom_setup(cfg, family, proc, data.tasks)  # what rl.train does
-    args_ours = trl_config(cfg, weights, suppress=vision_token_ids(proc), extra=zoom["args"])
-    ours = GeoGRPOTrainer(model=load_model(cfg.model), reward_funcs=with_zoom_turns(funcs), args=args_ours,
-                          train_dataset=dataset, processing_class=proc,
-                          record=RolloutRecorder(tmp / "grpo", parse_prediction, args.num_generations),
-                          **zoom["trainer"])
-    out = {}
-    # GeoRFT first: run order matters on a shared CPU (the last trainer ran 10-25 % slower in earlier runs).
-    for name, trainer in (("ours", ours), ("bare", bare), ("bare_lazy", bare_lazy)):
-        prof = capture_profiling()
-        timer = StepTimer()
-        trainer.add_callback(timer.callback)
-        trainer.train()
-        reward_names = {f.__name__ for f in funcs}
-        out[name] = {
-            "step": timer.median(),
-            "generate": _per_step(prof, {"transformers.generate"}, steps),
-            "reward": _per_step(prof, reward_names, steps),
-            "update": _per_step(prof, {"compute_loss"}, steps),
-        }
+    bare_data = Dataset.from_list(rows)
+    record_s: list[float] = []  # main-thread seconds in the rollout recorder: rows, parsing, waiting for its writes
+    made = iter(range(10**6))
+
+    def ours():
+        proc = processor()
+        zoom = zoom_setup(cfg, family, proc, data.tasks)  # what rl.train does
+        args_ours = trl_config(cfg, weights, suppress=vision_token_ids(proc), extra=zoom["args"])
+        recorder = RolloutRecorder(tmp / f"grpo{next(made)}", parse_prediction, args.num_generations)
+        for name in ("local_rows", "write", "flush"):
+            setattr(recorder, name, _timed(getattr(recorder, name), record_s))
+        return GeoGRPOTrainer(model=load_model(cfg.model), reward_funcs=with_zoom_turns(funcs), args=args_ours,
+                              train_dataset=dataset, processing_class=proc, record=recorder, **zoom["trainer"])
+
+    make = {
+        "ours": ours,
+        # TRL's GRPOTrainer on the prompts rendered up front, with the same reward functions and config.
+        "bare": lambda: GRPOTrainer(model=load_model(cfg.model), reward_funcs=funcs, args=args,
+                                    train_dataset=bare_data, processing_class=proc_bare),
+        # ... and on the same lazily rendered dataset GeoRFT trains on: isolates the wrapper (recording, store).
+        "bare_lazy": lambda: GRPOTrainer(model=load_model(cfg.model), reward_funcs=funcs, args=args,
+                                         train_dataset=dataset, processing_class=processor()),
+    }
+    prof: dict[str, list[float]] = {}
+    reward_names = {f.__name__ for f in funcs}
+
+    def on_round(name, when, trainer):
+        nonlocal prof
+        if name == "ours" and when == "start":
+            record_s.clear()
+            prof = capture_profiling()
+        if name == "ours" and when == "end":  # keep the parts of every ours round, after its warm-up steps
+            for key, names in (("generate", {"transformers.generate"}), ("reward", reward_names),
+                               ("update", {"compute_loss"})):
+                parts[key].append(_per_step(prof, names, steps))
+            parts["record"].append(sum(record_s[6:]) / max(1, steps - 2))  # 3 calls a step
+
+    parts: dict[str, list[float]] = {"generate": [], "reward": [], "update": [], "record": []}
+    times = interleaved(make, rounds, on_round=on_round)
+    out = {"vs_bare": summary(times, "ours", "bare"), "vs_lazy": summary(times, "ours", "bare_lazy")}
+    out["parts"] = {k: statistics.median(v) for k, v in parts.items()}
     return out
+
+
+def _timed(fn, sink: list[float]):
+    def wrapper(*a, **k):
+        t = time.perf_counter()
+        try:
+            return fn(*a, **k)
+        finally:
+            sink.append(time.perf_counter() - t)
+
+    return wrapper
 
 
 def _per_step(prof: dict[str, list[float]], names: set[str], steps: int, skip: int = 2) -> float:
@@ -171,7 +233,8 @@ def _per_step(prof: dict[str, list[float]], names: set[str], steps: int, skip: i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--steps", type=int, default=10, help="steps per trainer per round")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--arch", default="qwen2_5_vl")
     args = parser.parse_args()
     from models.tiny import build_tiny
@@ -180,25 +243,31 @@ def main() -> None:
         tmp = Path(d)
         model_dir = str(build_tiny(args.arch, tmp / "model"))
         built = world(tmp)
-        sft_ours, sft_bare, tokens = bench_sft(model_dir, built, tmp, args.steps)
-        grpo = bench_grpo(model_dir, built, tmp, args.steps)
-    print(f"\nTiny {args.arch}, {args.steps} steps each, median step after 2 warm-up steps, OMP_NUM_THREADS=1\n")
-    print("| stage | bare TRL s/step | GeoRFT s/step | overhead | target |")
-    print("|---|---|---|---|---|")
-    print(f"| SFT (batch 16, {tokens:.0f} tokens/step) | {sft_bare:.3f} | {sft_ours:.3f} | "
-          f"{(sft_ours / sft_bare - 1) * 100:+.1f} % | <= 5 % |")
-    print(f"| GRPO (16 completions), TRL on pre-rendered rows | {grpo['bare']['step']:.3f} | {grpo['ours']['step']:.3f} | "
-          f"{(grpo['ours']['step'] / grpo['bare']['step'] - 1) * 100:+.1f} % | <= 5 % |")
-    print(f"| GRPO, TRL on the same lazy dataset (wrapper only) | {grpo['bare_lazy']['step']:.3f} | "
-          f"{grpo['ours']['step']:.3f} | {(grpo['ours']['step'] / grpo['bare_lazy']['step'] - 1) * 100:+.1f} % | <= 5 % |")
-    print(f"\nSFT throughput: {tokens / sft_ours:,.0f} tokens/s (GeoRFT), {tokens / sft_bare:,.0f} tokens/s (bare TRL)\n")
-    print("| GRPO step part (GeoRFT) | s/step | share |")
+        sft, tokens, workers = bench_sft(model_dir, built, tmp, args.steps, args.rounds)
+        grpo = bench_grpo(model_dir, built, tmp, args.steps, args.rounds)
+    print(f"\nTiny {args.arch}, {args.rounds} interleaved rounds x {args.steps} steps per trainer, median step "
+          f"(2 warm-up steps per round dropped), OMP_NUM_THREADS=1, dataloader_num_workers={workers}\n")
+    print("| stage | bare TRL s/step | GeoRFT s/step | overhead | per-round range | target |")
+    print("|---|---|---|---|---|---|")
+
+    def row(label, r):
+        lo, hi = r["range"]
+        print(f"| {label} | {r['bare']:.3f} | {r['ours']:.3f} | {r['overhead'] * 100:+.1f} % | "
+              f"{lo * 100:+.1f} % .. {hi * 100:+.1f} % | <= 5 % |")
+
+    row(f"SFT (batch 16, {tokens:.0f} tokens/step), TRL on rows rendered up front", sft)
+    row("GRPO (16 completions), TRL on prompts rendered up front", grpo["vs_bare"])
+    row("GRPO, TRL on the same lazy dataset (wrapper only)", grpo["vs_lazy"])
+    print(f"\nSFT throughput: {tokens / sft['ours']:,.0f} tokens/s (GeoRFT), {tokens / sft['bare']:,.0f} tokens/s "
+          "(bare TRL)\n")
+    o, step = grpo["parts"], grpo["vs_bare"]["ours"]
+    print("| GRPO step part (GeoRFT, median over rounds) | s/step | share |")
     print("|---|---|---|")
-    o = grpo["ours"]
-    for part in ("generate", "reward", "update"):
-        print(f"| {part} | {o[part]:.3f} | {o[part] / o['step'] * 100:.1f} % |")
-    print(f"| other (scoring, logging, rollout store) | {o['step'] - o['generate'] - o['reward'] - o['update']:.3f} | "
-          f"{(1 - (o['generate'] + o['reward'] + o['update']) / o['step']) * 100:.1f} % |")
+    for part, label in (("generate", "generate"), ("reward", "rewards (all tasks)"), ("update", "update"),
+                        ("record", "rollout recorder, main thread (rows, parsing, waiting for its file writes)")):
+        print(f"| {label} | {o[part]:.3f} | {o[part] / step * 100:.1f} % |")
+    rest = step - sum(o.values())
+    print(f"| other (TRL scoring, logging, data) | {rest:.3f} | {rest / step * 100:.1f} % |")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from dashboard.overlay import turn_shape
 from dashboard.plots import render as render_plot
 from dashboard.rollouts import RunQueries
 from dashboard.runs import Run, discover
+from rollout.store import INDEX_NAME
 
 _HERE = Path(__file__).parent
 
@@ -86,7 +87,7 @@ class Dashboard:
     def plot(self, r: int, name: str) -> str:
         """SVG of overview plot `name` of run `r`, re-drawn only when the rollout store changed."""
         reader = self.runs[r].reader
-        index = reader.dir / "index.json"
+        index = reader.dir / INDEX_NAME
         stamp = (index.stat().st_mtime_ns if index.is_file() else 0, tuple(reader.steps()))
         with self._plot_lock:
             hit = self._plots.get((r, name))

@@ -1,8 +1,8 @@
 """Queries over one run's rollout store: overview series, paged group listings with filters, single completions.
 
 Every query reads one step file with only the columns it needs (Parquet column projection and row filters), so
-opening a run with 100k rollouts touches `index.json` and a few columns, never the whole store. Per-step
-statistics that `index.json` lacks (parse-failure rate, zoom steps per chain) are computed from two columns and
+opening a run with 100k rollouts touches `index.jsonl` and a few columns, never the whole store. Per-step
+statistics that `index.jsonl` lacks (parse-failure rate, zoom steps per chain) are computed from two columns and
 cached by file modification time, so a live run's new steps are picked up on the next request.
 """
 

@@ -6,15 +6,23 @@ conversation building are paid item by item, and nothing is rendered for rows a 
 take it as they take any dataset (GRPO requires a `datasets.Dataset`).
 
 A row that fails to render (missing or corrupt image) is skipped, counted by reason, and replaced by the next row
-of the order that renders, so a multi-hour run does not die on one bad file and batch shapes stay intact. Counts
-live in the process that rendered (keep `dataloader_num_workers=0`, the default here, to see them in the summary).
+of the order that renders, so a multi-hour run does not die on one bad file and batch shapes stay intact. Skips
+counted in data-loader worker processes (`dataloader_num_workers > 0`, which takes rendering off the training
+step's critical path) reach the run summary through a spool directory, one small file per worker (see
+`SkipCounter`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import shutil
+import tempfile
+import weakref
 from collections import Counter
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from data_engine.errors import UserError
@@ -26,25 +34,69 @@ RENDER_ERRORS = (OSError, ValueError, SyntaxError)
 
 
 class SkipCounter:
-    """Counts skipped rows by reason and keeps the first few sample ids per reason for the run summary."""
+    """Counts skipped rows by reason and keeps the first few sample ids per reason for the run summary.
+
+    Works across data-loader workers: the process that created the counter counts in memory; any other process
+    (a worker holding a forked or pickled copy) appends one JSON line per skip to its own file in a spool
+    directory, which `counts`/`examples`/`as_dict` merge on read. Skips are rare, so an append per skip is cheap,
+    and nothing is shared that a worker could block on.
+    """
 
     def __init__(self, keep: int = 20) -> None:
-        self.counts: Counter[str] = Counter()
-        self.examples: dict[str, list[str]] = {}
+        self._counts: Counter[str] = Counter()
+        self._examples: dict[str, list[str]] = {}
         self.keep = keep
+        self._owner = os.getpid()
+        self._spool = tempfile.mkdtemp(prefix="georft-skips-")
+        weakref.finalize(self, _remove_spool, self._spool, self._owner)
 
     def add(self, reason: str, sample_id: str) -> None:
-        self.counts[reason] += 1
-        ex = self.examples.setdefault(reason, [])
-        if len(ex) < self.keep:
-            ex.append(sample_id)
+        if os.getpid() == self._owner:
+            _count(self._counts, self._examples, self.keep, reason, sample_id)
+            return
+        with open(Path(self._spool) / f"{os.getpid()}.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps([reason, sample_id]) + "\n")
+
+    def _merged(self) -> tuple[Counter[str], dict[str, list[str]]]:
+        counts, examples = Counter(self._counts), {k: list(v) for k, v in self._examples.items()}
+        spool = Path(self._spool)
+        for path in sorted(spool.glob("*.jsonl")) if spool.is_dir() else []:
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    reason, sample_id = json.loads(line)
+                except ValueError:  # a worker killed mid-write: its last line is incomplete
+                    reason, sample_id = "unreadable skip record (worker killed mid-write)", ""
+                _count(counts, examples, self.keep, str(reason), str(sample_id))
+        return counts, examples
+
+    @property
+    def counts(self) -> Counter[str]:
+        return self._merged()[0]
+
+    @property
+    def examples(self) -> dict[str, list[str]]:
+        return self._merged()[1]
 
     @property
     def total(self) -> int:
         return sum(self.counts.values())
 
     def as_dict(self) -> dict[str, Any]:
-        return {"total": self.total, "by_reason": dict(self.counts), "examples": self.examples}
+        counts, examples = self._merged()
+        return {"total": sum(counts.values()), "by_reason": dict(counts), "examples": examples}
+
+
+def _count(counts: Counter[str], examples: dict[str, list[str]], keep: int, reason: str, sample_id: str) -> None:
+    counts[reason] += 1
+    ex = examples.setdefault(reason, [])
+    if len(ex) < keep:
+        ex.append(sample_id)
+
+
+def _remove_spool(path: str, owner: int) -> None:
+    # Forked workers inherit the finaliser: only the creating process removes the directory.
+    if os.getpid() == owner:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 class _Renderer:

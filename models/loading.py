@@ -180,8 +180,10 @@ def resume_checkpoint(resume_from_checkpoint, output_dir: str) -> str | None:
 
 def trainer_defaults(section: dict, output_dir: str) -> dict:
     """A TRL config section with the defaults both stages need, where the user set nothing: the run's output dir,
-    `remove_unused_columns=False` (rows are rendered lazily and extra columns reach rewards), one data-loader
-    process (skip counts live in it), and CPU-safe precision without a GPU (TRL defaults to bf16)."""
+    `remove_unused_columns=False` (rows are rendered lazily and extra columns reach rewards), rendering in the
+    training process unless the config asks for `dataloader_num_workers` (workers take rendering off the step;
+    their skip counts reach the summary, see `data_engine.lazy.SkipCounter`), and CPU-safe precision without a GPU
+    (TRL defaults to bf16)."""
     import torch
 
     kwargs = dict(section)

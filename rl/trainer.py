@@ -5,14 +5,21 @@ advantages): we call TRL's implementation unchanged, then read what it just logg
 function, advantages, and the reward parts our reward adapters pass to `log_extra`) and append one row per completion
 to `<output_dir>/rollouts/`. It also turns the logged conversations into JSON strings, which keeps wandb's
 completions table from crashing on multimodal prompts (content blocks with different keys).
+
+The file writes (PNG encoding of the images the model saw, the step's Parquet file and index line) run on one
+background thread, in submission order, while the step's update runs: PNG encoding and Parquet release the GIL,
+and they were most of the recorder's time. A callback waits for them at the end of every optimizer step, so a
+step's rollouts are on disk before the step is done (and before any checkpoint of it).
 """
 
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from transformers import TrainerCallback
 from trl import GRPOTrainer
 
 from eval.parsers import completion_text
@@ -39,6 +46,8 @@ class GeoGRPOTrainer(GRPOTrainer):
         super().__init__(*args, **kwargs)
         self.recorder = record
         self._batch_extras: dict[str, list] = {}
+        if record is not None:
+            self.add_callback(_FlushRollouts(record))
 
     def _log_completion_extra(self, column: str, values: list) -> None:
         # Keep this batch's per-row reward parts (local rows) for the store; TRL keeps its own copy for its log.
@@ -66,8 +75,21 @@ class GeoGRPOTrainer(GRPOTrainer):
         return output
 
 
+class _FlushRollouts(TrainerCallback):
+    """Waits for the recorder's background writes at the end of each optimizer step and of training."""
+
+    def __init__(self, recorder: RolloutRecorder) -> None:
+        self.recorder = recorder
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.recorder.flush()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.recorder.flush()
+
+
 class RolloutRecorder:
-    """Builds rollout-store rows from a scored generation batch.
+    """Builds rollout-store rows from a scored generation batch; files are written on a background thread.
 
     Args:
         output_dir: the run directory.
@@ -82,6 +104,28 @@ class RolloutRecorder:
         self.parse = parse
         self.G = num_generations
         self._step_rows: dict[int, list[dict]] = {}
+        # One thread: writes land in submission order (a step's images before its Parquet file).
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollout-store")
+        self._pending: list[Future] = []
+        self._queued: set[Path] = set()  # images queued since the last flush (a sample repeats G times a batch)
+
+    def _submit(self, fn, *args) -> None:
+        self._raise_failed()
+        self._pending.append(self._io.submit(fn, *args))
+
+    def _raise_failed(self) -> None:
+        """Re-raise the first error of a finished background write (a full disk must stop the run, not hide)."""
+        done = [f for f in self._pending if f.done()]
+        self._pending = [f for f in self._pending if not f.done()]
+        for f in done:
+            f.result()
+
+    def flush(self) -> None:
+        """Wait for every queued write; raises the first write error."""
+        pending, self._pending = self._pending, []
+        for f in pending:
+            f.result()
+        self._queued.clear()  # every queued image now exists on disk: `exists()` answers from here on
 
     def _image_paths(self, row: dict) -> list[str]:
         """Save the exact (pre-resized) images the model saw, once per sample and size; return their paths."""
@@ -91,10 +135,10 @@ class RolloutRecorder:
                 paths.append(str(img))
                 continue
             p = self.image_dir / f"{_safe(row.get('sample_id', 'x'))}_{k}_{img.width}x{img.height}.png"
-            if not p.exists():
-                tmp = p.with_name(f".{p.name}.tmp")
-                img.save(tmp, format="PNG", compress_level=1)  # speed over size: written every step
-                tmp.replace(p)
+            if p not in self._queued:
+                self._queued.add(p)
+                if not p.exists():  # a resumed run keeps the files it already wrote
+                    self._submit(_save_png, img.copy(), p)  # a copy: the trainer may release the original
             paths.append(str(p))
         return paths
 
@@ -168,7 +212,7 @@ class RolloutRecorder:
         self._step_rows.setdefault(step, []).extend(out)
         for s in [s for s in self._step_rows if s < step]:
             del self._step_rows[s]
-        self.writer.write_step(step, self._step_rows[step])
+        self._submit(self.writer.write_step, step, list(self._step_rows[step]))
 
 
 def parse_prediction(task: str, text: str, frame: Any, target: Any) -> dict:
@@ -196,6 +240,12 @@ def _orig_size(frame: Any) -> tuple[int | None, int | None]:
         return int(d["orig_w"]), int(d["orig_h"])
     except (TypeError, ValueError, KeyError):
         return None, None
+
+
+def _save_png(img, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    img.save(tmp, format="PNG", compress_level=1)  # speed over size: written every step
+    tmp.replace(path)
 
 
 def _safe(name: str) -> str:

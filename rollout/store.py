@@ -2,11 +2,14 @@
 
 Layout:
     rollouts/step_00000012.parquet   one file per generation batch (all its completions, all tasks)
-    rollouts/index.json              per-step summary (rows, reward means per task and part), for fast overviews
+    rollouts/index.jsonl             per-step summary (rows, reward means per task and part), for fast overviews
 
 One row per completion, columns `COLUMNS` plus one float `reward/<name>` column per reward part. Files are
-written to a temporary name and renamed (atomic on POSIX), so a crash never leaves a partial file; the index is
-rewritten the same way after each file. On resume, `truncate_after(step)` removes steps past the checkpoint
+written to a temporary name and renamed (atomic on POSIX), so a crash never leaves a partial file. The index is
+append-only, one JSON line per written step (the last line of a step wins), so a step costs one short append
+however long the run (rewriting a whole index every step grows quadratically: ~20 MB a step after 10k steps); a
+line torn by a crash is ignored by readers and dropped by the next writer, and the summary can always be rebuilt
+from the step files. On resume, `truncate_after(step)` removes steps past the checkpoint (files and index lines)
 so the resumed run rewrites them once: no duplicated and no missing steps.
 """
 
@@ -84,27 +87,45 @@ def make_table(rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
-def _summarise(table: pa.Table) -> dict[str, Any]:
-    """Per-step summary for the index: rows, and per task the mean/std of reward and each part."""
-    df = table.to_pandas()
-    by_task: dict[str, Any] = {}
-    value_cols = ["reward", "advantage", "length"] + [c for c in df.columns if c.startswith(REWARD_PREFIX)]
-    for task, g in df.groupby("task", sort=True):
-        stats = {}
-        for c in value_cols:
-            col = g[c].dropna().astype(float)
-            if len(col):
-                stats[c] = {"mean": float(col.mean()), "std": float(col.std(ddof=0)), "n": int(len(col))}
-        stats["truncated"] = float(g["truncated"].mean())
-        # Groups whose completions all got the same reward carry no GRPO signal.
-        stds = g.groupby("group")["reward"].std(ddof=0).fillna(0.0)
-        stats["frac_zero_std_groups"] = float((stds <= 1e-12).mean()) if len(stds) else 0.0
-        by_task[str(task)] = stats
-    return {"rows": int(table.num_rows), "tasks": by_task}
+def _summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-step summary for the index: rows, and per task the mean/std (population) of reward, advantage,
+    length and each part, the truncated fraction, and the fraction of groups whose rewards are all equal."""
+    by_task: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_task.setdefault(str(r.get("task")), []).append(r)
+    parts = sorted({k for r in rows for k in r if k.startswith(REWARD_PREFIX)})
+    out: dict[str, Any] = {}
+    for task in sorted(by_task):
+        g = by_task[task]
+        stats: dict[str, Any] = {}
+        for c in ("reward", "advantage", "length", *parts):
+            col = [v for r in g if (v := _finite_or_none(r.get(c))) is not None]
+            if col:
+                stats[c] = {**_mean_std(col), "n": len(col)}
+        stats["truncated"] = sum(bool(r.get("truncated")) for r in g) / len(g)
+        # Groups whose completions all got the same reward carry no GRPO signal (no reward counts as one value).
+        groups: dict[Any, list[float]] = {}
+        for r in g:
+            v = _finite_or_none(r.get("reward"))
+            groups.setdefault(r.get("group"), []).extend([] if v is None else [v])
+        flat = [not v or max(v) - min(v) <= 1e-12 for v in groups.values()]
+        stats["frac_zero_std_groups"] = sum(flat) / len(flat)
+        out[task] = stats
+    return {"rows": len(rows), "tasks": out}
+
+
+def _mean_std(col: list[float]) -> dict[str, float | None]:
+    """Mean and population std of finite values; None where a user's part is too large for float64."""
+    try:
+        mean = math.fsum(col) / len(col)
+        std = math.sqrt(math.fsum((v - mean) ** 2 for v in col) / len(col))
+    except OverflowError:
+        return {"mean": None, "std": None}
+    return {"mean": _finite_or_none(mean), "std": _finite_or_none(std)}
 
 
 class RolloutWriter:
-    """Appends one Parquet file per generation batch and keeps `index.json` current.
+    """Appends one Parquet file per generation batch and one line per batch to `index.jsonl`.
 
     Args:
         run_dir: the run's output directory; files go to `run_dir/rollouts/`.
@@ -113,8 +134,10 @@ class RolloutWriter:
     def __init__(self, run_dir: str | Path) -> None:
         self.dir = Path(run_dir) / "rollouts"
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.index_path = self.dir / "index.json"
-        self.index: dict[str, Any] = _read_index(self.index_path)
+        self.index_path = self.dir / INDEX_NAME
+        entries, torn = _read_index_lines(self.index_path)
+        if torn:  # a crash tore the last line: rewrite the good ones before appending after them
+            self._rewrite_index(entries)
 
     def write_step(self, step: int, rows: list[dict[str, Any]]) -> Path:
         """Write (or rewrite) the rows of one generation batch; returns the file path."""
@@ -123,8 +146,9 @@ class RolloutWriter:
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression="zstd")
         _atomic_write_bytes(path, sink.getvalue().to_pybytes())
-        self.index["steps"][str(int(step))] = {"file": path.name, **_summarise(table)}
-        self._write_index()
+        line = json.dumps({"step": int(step), "file": path.name, **_summarise(rows)}, allow_nan=False)
+        with open(self.index_path, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
         return path
 
     def truncate_after(self, step: int) -> list[int]:
@@ -133,20 +157,32 @@ class RolloutWriter:
         for s in list_steps(self.dir.parent):
             if s > step:
                 (self.dir / f"step_{s:08d}.parquet").unlink(missing_ok=True)
-                self.index["steps"].pop(str(s), None)
                 removed.append(s)
-        self._write_index()
+        entries, _ = _read_index_lines(self.index_path)
+        self._rewrite_index([e for e in entries if e["step"] <= step])
         return removed
 
-    def _write_index(self) -> None:
-        self.index["steps"] = dict(sorted(self.index["steps"].items(), key=lambda kv: int(kv[0])))
-        _atomic_write_bytes(self.index_path, json.dumps(self.index).encode())
+    def _rewrite_index(self, entries: list[dict[str, Any]]) -> None:
+        _atomic_write_bytes(self.index_path, "".join(json.dumps(e) + "\n" for e in entries).encode())
 
 
-def _read_index(path: Path) -> dict[str, Any]:
-    if path.is_file():
-        return json.loads(path.read_text())
-    return {"version": 1, "steps": {}}
+INDEX_NAME = "index.jsonl"
+
+
+def _read_index_lines(path: Path) -> tuple[list[dict[str, Any]], bool]:
+    """(entries in file order, whether a line was unreadable: torn by a crash mid-append)."""
+    if not path.is_file():
+        return [], False
+    entries, torn = [], False
+    for line in path.read_bytes().splitlines():
+        try:
+            e = json.loads(line)
+            int(e["step"])
+        except (ValueError, TypeError, KeyError):
+            torn = True
+            continue
+        entries.append(e)
+    return entries, torn
 
 
 def list_steps(run_dir: str | Path) -> list[int]:
@@ -168,12 +204,15 @@ class RolloutReader:
         return list_steps(self.run_dir)
 
     def index(self) -> dict[str, Any]:
-        """The per-step summary; rebuilt from the files when `index.json` is missing."""
-        idx = _read_index(self.dir / "index.json")
-        if not idx["steps"] and self.steps():
-            idx["steps"] = {str(s): {"file": f"step_{s:08d}.parquet", **_summarise(self.read_step(s))}
-                            for s in self.steps()}
-        return idx
+        """``{"steps": {"<step>": {"file", "rows", "tasks"}}}`` for the steps with a file (the last index line of a
+        step wins); a step the index lacks (older store, lost line) is summarised from its file."""
+        entries, _ = _read_index_lines(self.dir / INDEX_NAME)
+        latest = {int(e["step"]): {k: v for k, v in e.items() if k != "step"} for e in entries}
+        steps = {}
+        for s in self.steps():
+            steps[str(s)] = latest.get(s) or {"file": f"step_{s:08d}.parquet",
+                                              **_summarise(self.read_step(s).to_pylist())}
+        return {"version": 2, "steps": steps}
 
     def read_step(self, step: int, columns: Iterable[str] | None = None, filters=None) -> pa.Table:
         """The rows of one step (optionally only `columns`, and pyarrow `filters` such as [("task", "=", "vqa")])."""

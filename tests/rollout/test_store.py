@@ -28,8 +28,9 @@ def test_write_read_schema_and_index(tmp_path):
     t = r.read_step(1)
     assert t.num_rows == 4
     assert list(t.schema.names) == [*COLUMNS, "reward/vqa/accuracy"]
-    idx = json.loads((tmp_path / "rollouts" / "index.json").read_text())
-    vqa = idx["steps"]["1"]["tasks"]["vqa"]
+    lines = (tmp_path / "rollouts" / "index.jsonl").read_text().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["step"] == 1
+    vqa = r.index()["steps"]["1"]["tasks"]["vqa"]
     # rewards 1, 0, 0.5, 0.5 -> mean 0.5; groups g0 = {1, 0} (std 0.5), g1 = {0.5, 0.5} (std 0) -> half zero-std.
     assert vqa["reward"]["mean"] == pytest.approx(0.5)
     assert vqa["frac_zero_std_groups"] == pytest.approx(0.5)
@@ -61,3 +62,60 @@ def test_unknown_column_rejected(tmp_path):
     rows[0]["rewrd"] = 1.0
     with pytest.raises(ValueError, match="unknown columns"):
         RolloutWriter(tmp_path).write_step(0, rows)
+
+
+def _pandas_summary(rows: list[dict]) -> dict:
+    """The summary computed with pandas (the store's first implementation), as the reference."""
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    out = {}
+    for task, g in df.groupby("task", sort=True):
+        stats = {}
+        for c in ["reward", "advantage", "length"] + sorted(c for c in df.columns if c.startswith("reward/")):
+            col = pd.to_numeric(g[c], errors="coerce").replace([float("inf"), -float("inf")], float("nan")).dropna()
+            if len(col):
+                stats[c] = {"mean": float(col.mean()), "std": float(col.std(ddof=0)), "n": int(len(col))}
+        stats["truncated"] = float(g["truncated"].mean())
+        stds = pd.to_numeric(g["reward"], errors="coerce").groupby(g["group"]).std(ddof=0).fillna(0.0)
+        stats["frac_zero_std_groups"] = float((stds <= 1e-12).mean())
+        out[task] = stats
+    return {"rows": len(rows), "tasks": out}
+
+
+def test_index_summary_equals_pandas_reference(tmp_path):
+    rows = _rows(3, [1.0, 0.0, 0.5, 0.5, None, None, 0.25, float("nan")])
+    rows += _rows(3, [0.1, 0.3, 0.7, 0.7], task="detection")
+    for i, r in enumerate(rows):
+        r["advantage"], r["length"], r["truncated"] = i * 0.5 - 1, 3 + i, i % 3 == 0
+    RolloutWriter(tmp_path).write_step(3, rows)
+    got = RolloutReader(tmp_path).index()["steps"]["3"]
+    want = _pandas_summary(rows)
+    assert got["rows"] == want["rows"] == 12 and got["tasks"].keys() == want["tasks"].keys()
+    for task, stats in want["tasks"].items():
+        assert got["tasks"][task].keys() == stats.keys()
+        for k, v in stats.items():
+            assert got["tasks"][task][k] == pytest.approx(v, rel=1e-12, abs=1e-15), (task, k)
+    # vqa groups: {1, 0}, {0.5, 0.5}, {None, None}, {0.25, nan}: the last three have no spread -> 3/4.
+    assert got["tasks"]["vqa"]["frac_zero_std_groups"] == 0.75
+
+
+def test_index_appends_one_line_per_step_and_survives_a_torn_line(tmp_path):
+    w = RolloutWriter(tmp_path)
+    path = tmp_path / "rollouts" / "index.jsonl"
+    sizes = []
+    for s in range(40):
+        w.write_step(s, _rows(s, [1.0, 0.0]))
+        sizes.append(path.stat().st_size)
+    growth = {b - a for a, b in zip(sizes, sizes[1:], strict=False)}
+    assert max(growth) - min(growth) <= 2  # a constant-size append (digits of the step number), not a rewrite
+    w.write_step(39, _rows(39, [0.5, 0.5]))  # a step written again (a second generation batch): last line wins
+    with open(path, "a") as f:
+        f.write('{"step": 40, "file": "step_0000')  # a crash mid-append
+    idx = RolloutReader(tmp_path).index()["steps"]
+    assert sorted(map(int, idx)) == list(range(40))
+    assert idx["39"]["tasks"]["vqa"]["reward"]["mean"] == 0.5
+    RolloutWriter(tmp_path).write_step(40, _rows(40, [1.0, 1.0]))  # the next writer drops the torn line first
+    lines = path.read_text().splitlines()
+    assert [json.loads(x)["step"] for x in lines][-2:] == [39, 40] and len(lines) == 42
+    assert RolloutReader(tmp_path).index()["steps"]["40"]["rows"] == 2

@@ -97,3 +97,26 @@ def test_resume_keeps_rollout_store_without_duplicates(tiny_model_dirs, tiny_wor
     # The resumed run regenerated step 1 for the same prompts (same data position, no skipped batch).
     assert sorted(again["sample_id"]) == sorted(first["sample_id"])
     assert sorted(int(k) for k in reader.index()["steps"]) == [0, 1]
+
+
+def test_recorder_background_writes_keep_order_and_surface_errors(tmp_path):
+    from PIL import Image
+
+    from rl.trainer import RolloutRecorder, _FlushRollouts
+
+    rec = RolloutRecorder(tmp_path, lambda *a: {}, num_generations=2)
+    img = Image.new("RGB", (8, 6), (200, 10, 10))
+    row = {"sample_id": "s/1", "images": [img]}
+    paths = rec._image_paths(row) + rec._image_paths(row)  # the same image twice in a batch: queued once
+    assert len(rec._pending) == 1 and paths[0] == paths[1] == str(tmp_path / "rollouts" / "images" / "s_1_0_8x6.png")
+    order = []
+    rec._submit(lambda: order.append(Path(paths[0]).is_file()))  # runs after the PNG write: FIFO, one thread
+    _FlushRollouts(rec).on_step_end(None, None, None)
+    assert order == [True] and not rec._pending and Image.open(paths[0]).getpixel((0, 0)) == (200, 10, 10)
+
+    def disk_full():
+        raise OSError(28, "No space left on device")
+
+    rec._submit(disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        rec.flush()
