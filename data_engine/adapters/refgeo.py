@@ -21,7 +21,16 @@ from pathlib import Path
 
 import numpy as np
 
-from data_engine.adapters.base import Skip, SourceSpec, check_poly, make_row, read_size, read_text, split_from_name
+from data_engine.adapters.base import (
+    Skip,
+    SourceSpec,
+    check_poly,
+    make_row,
+    poly_skip,
+    read_size,
+    read_text,
+    split_from_name,
+)
 from data_engine.images import find_image
 
 
@@ -73,7 +82,7 @@ def _record(spec: SourceSpec, file: Path, lineno: int, line: str, split: str | N
     if rec.get("poly") is not None:
         poly = check_poly(np.asarray(rec["poly"], dtype=object).reshape(-1).tolist())
         if isinstance(poly, str):
-            yield Skip("degenerate polygon", str(file), lineno, poly)
+            yield poly_skip(poly, "malformed line", file, lineno, "poly")
             return
         target["poly"] = poly.tolist()
     native = str(rec.get("question_id", f"{file.stem}:{lineno}"))

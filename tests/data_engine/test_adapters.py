@@ -159,11 +159,16 @@ def test_refgeo_jsonl(tmp_path):
     write_image(tmp_path / "images" / "P0001.png")
     rec = {"image_id": "P0001.png", "dataset": "dota", "question": "the red car", "bbox": [1, 2, 10, 20],
            "poly": [[1, 2], [10, 2], [10, 20], [1, 20]], "question_id": 7, "image_width": 64, "image_height": 48}
-    (meta / "dota_train_v2.jsonl").write_text(json.dumps(rec) + "\n{broken\n")
+    flat = dict(rec, poly=[[1, 2], [5, 2], [10, 2], [1, 2]], question_id=8)  # zero area
+    words = dict(rec, poly=[["a", 2], [10, 2], [10, 20], [1, 20]], question_id=9)  # not numbers
+    lines = [json.dumps(rec), "{broken", json.dumps(flat), json.dumps(words)]
+    (meta / "dota_train_v2.jsonl").write_text("\n".join(lines) + "\n")
     rows, skips = run("refgeo", tmp_path, annotations="metainfo_v2/*.jsonl", image_root=tmp_path / "images")
     assert [(r["id"], r["split"], r["target"]["expression"], r["target"]["poly"]) for r in rows] == [
         ("s/7", "train", "the red car", [1, 2, 10, 2, 10, 20, 1, 20])]
-    assert [(s.reason, s.line) for s in skips] == [("malformed line", 2)]
+    assert [(s.reason, s.line) for s in skips] == [("malformed line", 2), ("degenerate polygon", 3),
+                                                   ("malformed line", 4)]
+    assert skips[1].detail.startswith("poly: degenerate") and skips[2].detail.startswith("poly: ")
 
 
 # ----------------------------------------------------------------------------------------------------------- RSVQA
