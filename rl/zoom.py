@@ -46,7 +46,8 @@ ZOOM_ENV = "zoom_in"
 PLAIN_ENV = "plain"
 ZOOM_TASK = "zoom_vqa"
 TEMPLATES = Path(__file__).parent / "templates"
-QWEN2_5_VL_TOOLS_TEMPLATE = TEMPLATES / "qwen2_5_vl_tools.jinja"
+# Per family: stock rendering without tools, RSCoVLM's tool layout (the SFT chains' format) with them.
+TOOLS_TEMPLATES = {"qwen2_5_vl": TEMPLATES / "qwen2_5_vl_tools.jinja", "qwen3_vl": TEMPLATES / "qwen3_vl_tools.jinja"}
 
 
 class ZoomEnvironment:
@@ -191,9 +192,15 @@ def _processor_budget(processor) -> tuple[int | None, int | None]:
 
 
 def tools_chat_template(family: Family | str) -> str | None:
-    """The chat template to train zoom chains with: ours for Qwen2.5-VL (stock rejects tools), None = keep stock."""
+    """The chat template to train zoom chains with: the family's stock rendering without tools, and with tools the
+    layout SFT chains use (RSCoVLM's tool block, plain user turn for the crop); None keeps the stock template.
+
+    Qwen2.5-VL's stock template rejects tools; Qwen3-VL's accepts them but writes its own tool block and
+    ``<tool_response>`` turns, which the SFT chains never showed the model.
+    """
     fam = get_family(family) if isinstance(family, str) else family
-    return None if fam.template_supports_tools else QWEN2_5_VL_TOOLS_TEMPLATE.read_text(encoding="utf-8")
+    path = TOOLS_TEMPLATES.get(fam.name)
+    return path.read_text(encoding="utf-8") if path else None
 
 
 def zoom_trainer_kwargs(
@@ -207,8 +214,9 @@ def zoom_trainer_kwargs(
 ) -> dict:
     """Set up a processor for zoom chains and return what the trainer and its config need.
 
-    The processor is changed in place: Qwen2.5-VL gets the tools-capable template (identical to stock without
-    tools) and both families get Qwen's ``<tool_call>`` JSON response parser on the tokenizer.
+    The processor is changed in place: both families get a template that renders stock without tools and the SFT
+    chains' tool layout with them (`tools_chat_template`), and Qwen's ``<tool_call>`` JSON response parser on the
+    tokenizer.
 
     Args:
         family: model family (name or `Family`).

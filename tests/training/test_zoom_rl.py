@@ -331,20 +331,28 @@ def test_budget_and_norm1000_clipping(tmp_path):
     assert len(env.turns) == 2 and env.turns[1]["valid"] is False
 
 
-def test_qwen2_5_vl_template_stock_without_tools_and_rscovlm_block_with_tools(tiny_model_dirs):
+@pytest.mark.parametrize("arch", ["qwen2_5_vl", "qwen3_vl"])
+def test_tools_template_stock_without_tools_and_rscovlm_block_with_tools(arch, tiny_model_dirs):
     from models.loading import load_processor
 
-    p = load_processor(tiny_model_dirs["qwen2_5_vl"], MIN_PX, MAX_PX)
+    p = load_processor(tiny_model_dirs[arch], MIN_PX, MAX_PX)
     img = Image.new("RGB", (56, 56))
     conv = [
         {"role": "system", "content": "S"},
         {"role": "user", "content": [{"type": "image", "image": img}, {"type": "text", "text": "q"}]},
         {"role": "assistant", "content": [{"type": "text", "text": "a"}]},
     ]
+    sft_chain = [  # an SFT zoom chain as the data engine renders it for both families
+        {"role": "system", "content": ZOOM_TOOL_SYSTEM},
+        conv[1],
+        {"role": "assistant", "content": [{"type": "text", "text": format_zoom_call([1, 2, 3, 4])}]},
+        {"role": "user", "content": [{"type": "image", "image": img}, {"type": "text", "text": ZOOM_CROP_TEXT}]},
+    ]
     stock = [p.apply_chat_template(c, tokenize=False) for c in (conv, conv[1:])]
-    p.chat_template = tools_chat_template("qwen2_5_vl")
+    sft_text = p.apply_chat_template(sft_chain, tokenize=False, add_generation_prompt=True)
+    p.chat_template = tools_chat_template(arch)
     assert [p.apply_chat_template(c, tokenize=False) for c in (conv, conv[1:])] == stock
-    env = ZoomEnvironment(get_family("qwen2_5_vl"), MIN_PX, MAX_PX, 1)
+    env = ZoomEnvironment(get_family(arch), MIN_PX, MAX_PX, 1)
     call = {"type": "function", "function": {"name": "image_zoom_in", "arguments": {"bbox": [1, 2, 3, 4]}}}
     chain = conv[1:2] + [
         {"role": "assistant", "content": "", "tool_calls": [call]},
@@ -362,6 +370,7 @@ def test_qwen2_5_vl_template_stock_without_tools_and_rscovlm_block_with_tools(ti
         f"<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>{ZOOM_CROP_TEXT}<|im_end|>\n"
         "<|im_start|>assistant\n"
     )
+    assert text == sft_text  # GRPO continues exactly the format SFT trained
     with_system = p.apply_chat_template(conv[:2], tools=[env.image_zoom_in], tokenize=False)
     assert with_system.startswith(f"<|im_start|>system\nS\n\n{ZOOM_TOOL_SYSTEM}<|im_end|>\n<|im_start|>user\n")
 
