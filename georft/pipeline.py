@@ -6,6 +6,8 @@ One run directory holds every stage's output and resolved config. A stage whose 
 `.complete` marker written as its last act) is skipped, so a re-run resumes where the last one stopped; an
 interrupted GRPO stage restarts from its last checkpoint (`resume_from_checkpoint`) with the rollout store trimmed to
 that checkpoint. `--from STAGE` redoes that stage and everything after it; `--only STAGE` redoes one stage.
+A complete stage whose config section changed since it ran is still skipped (a finished multi-hour stage is not
+thrown away for an edit), with a warning naming the changed keys and the `--from` that applies them.
 """
 
 from __future__ import annotations
@@ -157,16 +159,44 @@ def run_pipeline(cfg: PipelineConfig, from_stage: str | None = None, only: str |
             continue
         if is_complete(stage, dirs):
             _say(f"{stage}: complete, skipped ({dirs[stage]})")
+            changed = config_changes(_marker(dirs[stage]).get("config"), stage_config(cfg, stage))
+            if changed:
+                _say(f"WARNING {stage}: its config changed since it ran ({'; '.join(changed)}); the output above "
+                     f"is from the old config. Redo it with --from {stage}")
             status[stage] = "skipped"
             continue
         _say(f"{stage}: running -> {dirs[stage]}")
         start = time.time()
         info = RUNNERS[stage](cfg, dirs)
         if main_process:
-            mark_complete(stage, dirs, {"seconds": round(time.time() - start, 1), **(info or {})})
+            mark_complete(stage, dirs, {"seconds": round(time.time() - start, 1), **(info or {}),
+                                        "config": stage_config(cfg, stage)})
         _say(f"{stage}: done in {time.time() - start:.0f} s")
         status[stage] = "done"
     return status
+
+
+def stage_config(cfg: PipelineConfig, stage: str) -> dict:
+    """The resolved config section a stage runs from (compare has none of its own: it follows eval's)."""
+    from omegaconf import OmegaConf
+
+    section = {"base_model": cfg.base_model, "data": cfg.data, "sft": cfg.sft, "grpo": cfg.grpo,
+               "eval": cfg.eval, "compare": cfg.eval}[stage]
+    return OmegaConf.to_container(OmegaConf.structured(section), resolve=True)
+
+
+def config_changes(old: dict | None, new: dict, prefix: str = "") -> list[str]:
+    """``key: old -> new`` for every dotted key whose value differs (empty when `old` was not recorded)."""
+    if old is None:
+        return []
+    out = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key, "<unset>"), new.get(key, "<unset>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_changes(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return out
 
 
 def _stages_to_redo(from_stage: str | None, only: str | None) -> list[str]:

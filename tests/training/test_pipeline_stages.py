@@ -73,3 +73,19 @@ def test_failed_stage_leaves_no_marker(fake_runs, monkeypatch):
     with pytest.raises(RuntimeError):
         run_pipeline(cfg)
     assert is_complete("data", cfg.stage_dirs) and not is_complete("sft", cfg.stage_dirs)
+
+
+def test_changed_config_of_a_complete_stage_is_skipped_with_a_warning(fake_runs, capsys):
+    cfg, calls = fake_runs
+    run_pipeline(cfg)
+    calls.clear()
+    capsys.readouterr()
+    cfg.sft.trainer = {**cfg.sft.trainer, "learning_rate": 1e-5}
+    assert run_pipeline(cfg)["sft"] == "skipped" and calls == []
+    err = capsys.readouterr().err
+    assert "WARNING sft: its config changed since it ran (trainer.learning_rate: '<unset>' -> 1e-05)" in err
+    assert "--from sft" in err and "WARNING grpo" not in err
+    run_pipeline(cfg, from_stage="sft")
+    capsys.readouterr()
+    run_pipeline(cfg)
+    assert "WARNING" not in capsys.readouterr().err
