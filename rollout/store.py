@@ -159,7 +159,7 @@ class RolloutWriter:
                 (self.dir / f"step_{s:08d}.parquet").unlink(missing_ok=True)
                 removed.append(s)
         entries, _ = _read_index_lines(self.index_path)
-        self._rewrite_index([e for e in entries if e["step"] <= step])
+        self._rewrite_index([e for e in entries if int(e["step"]) <= step])
         return removed
 
     def _rewrite_index(self, entries: list[dict[str, Any]]) -> None:
