@@ -22,6 +22,7 @@ Side by side, on the same rendered rows of the synthetic world and the same mode
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import tempfile
@@ -52,9 +53,6 @@ class StepTimer:
 
         self.times: list[float] = []
         self.callback = _CB()
-
-    def median(self, skip: int = 2) -> float:
-        return statistics.median(self.times[skip:] or self.times)
 
 
 def capture_profiling():
@@ -173,7 +171,7 @@ def bench_grpo(model_dir: str, built: Path, tmp: Path, steps: int, rounds: int) 
     args = trl_config(cfg, weights, suppress=vision_token_ids(proc_bare))
     bare_data = Dataset.from_list(rows)
     record_s: list[float] = []  # main-thread seconds in the rollout recorder: rows, parsing, waiting for its writes
-    made = iter(range(10**6))
+    made = itertools.count()  # a fresh store folder per round
 
     def ours():
         proc = processor()
@@ -195,6 +193,7 @@ def bench_grpo(model_dir: str, built: Path, tmp: Path, steps: int, rounds: int) 
                                          train_dataset=dataset, processing_class=processor()),
     }
     prof: dict[str, list[float]] = {}
+    parts: dict[str, list[float]] = {"generate": [], "reward": [], "update": [], "record": []}
     reward_names = {f.__name__ for f in funcs}
 
     def on_round(name, when, trainer):
@@ -208,7 +207,6 @@ def bench_grpo(model_dir: str, built: Path, tmp: Path, steps: int, rounds: int) 
                 parts[key].append(_per_step(prof, names, steps))
             parts["record"].append(sum(record_s[6:]) / max(1, steps - 2))  # 3 calls a step
 
-    parts: dict[str, list[float]] = {"generate": [], "reward": [], "update": [], "record": []}
     times = interleaved(make, rounds, on_round=on_round)
     out = {"vs_bare": summary(times, "ours", "bare"), "vs_lazy": summary(times, "ours", "bare_lazy")}
     out["parts"] = {k: statistics.median(v) for k, v in parts.items()}

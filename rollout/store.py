@@ -48,6 +48,7 @@ COLUMNS: dict[str, pa.DataType] = {
     "truncated": pa.bool_(),
 }
 REWARD_PREFIX = "reward/"
+INDEX_NAME = "index.jsonl"
 _STEP_FILE = re.compile(r"^step_(\d{8})\.parquet$")
 
 
@@ -164,9 +165,6 @@ class RolloutWriter:
 
     def _rewrite_index(self, entries: list[dict[str, Any]]) -> None:
         _atomic_write_bytes(self.index_path, "".join(json.dumps(e) + "\n" for e in entries).encode())
-
-
-INDEX_NAME = "index.jsonl"
 
 
 def _read_index_lines(path: Path) -> tuple[list[dict[str, Any]], bool]:

@@ -92,8 +92,10 @@ def rotated_iou_sparse(a, b, a_group=None, b_group=None) -> tuple[np.ndarray, np
     n, m = a.shape[0], b.shape[0]
     if n == 0 or m == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
-    ga = np.zeros(n, dtype=np.int64) if a_group is None or b_group is None else _groups(a_group, n, "a_group")
-    gb = np.zeros(m, dtype=np.int64) if a_group is None or b_group is None else _groups(b_group, m, "b_group")
+    if a_group is None or b_group is None:  # one group
+        ga, gb = np.zeros(n, dtype=np.int64), np.zeros(m, dtype=np.int64)
+    else:
+        ga, gb = _groups(a_group, n, "a_group"), _groups(b_group, m, "b_group")
     return qk.iou_sparse(*_prepared(a, b), n, ga, gb)
 
 
