@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from data_engine.errors import UserError
+from georft.plan import HardwareSection
 from models.tiny import TinyModelConfig
 from rl.config import GRPORunConfig
 from sft.config import SFTRunConfig
@@ -63,6 +64,7 @@ class PipelineConfig:
     directory with interpolations such as `${output_dir}/sft`."""
 
     output_dir: str = "runs/pipeline"
+    hardware: HardwareSection = field(default_factory=HardwareSection)  # GPU pipelines: `georft plan` reads it
     base_model: BaseModelSection = field(default_factory=BaseModelSection)
     data: DataStageSection = field(default_factory=DataStageSection)
     sft: SFTRunConfig = field(default_factory=SFTRunConfig)
@@ -72,6 +74,9 @@ class PipelineConfig:
     def validate(self) -> None:
         self.sft.validate()
         self.grpo.validate()
+        hw = self.hardware
+        if hw.gpus < 0 or hw.nodes < 1 or hw.gpu_memory_gib <= 0 or hw.zero_stage not in (0, 1, 2, 3):
+            raise UserError("hardware: gpus >= 0, nodes >= 1, gpu_memory_gib > 0 and zero_stage 0-3 are required")
         for name in self.eval.checkpoints:
             if name not in ("base", "sft", "rl"):
                 raise UserError(f"eval.checkpoints: {name!r} is not base, sft or rl")
@@ -147,6 +152,13 @@ def run_pipeline(cfg: PipelineConfig, from_stage: str | None = None, only: str |
         _stages_to_redo(name, None)  # validates the name
     chosen = _stages_to_redo(from_stage, only)
     main_process = _is_main_process()
+    if main_process and not stages:
+        # GPU pipelines: the memory plan first, so a stage that will not fit is named before hours are spent.
+        from georft.plan import plan_text
+
+        text = plan_text(cfg)
+        if text:
+            _say("memory plan (georft plan):\n" + text)
     if main_process:
         for stage in chosen:
             _reset(dirs[stage])  # only ever our own run folders (a user's base checkpoint is never one of them)

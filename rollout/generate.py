@@ -181,6 +181,17 @@ def vllm_engine_kwargs(model_path: str, *, max_model_len: int = 8192, gpu_memory
     return kwargs
 
 
+def vllm_prompts(processor, requests: list[Request]) -> list[dict]:
+    """vLLM prompts: the chat template's text (one unexpanded `<|image_pad|>` per image) plus the images."""
+    return [
+        {
+            "prompt": processor.apply_chat_template(r.messages, add_generation_prompt=True),
+            **({"multi_modal_data": {"image": r.images}} if r.images else {}),
+        }
+        for r in requests
+    ]
+
+
 @BACKENDS.register("vllm")
 class VLLMBackend:
     """vLLM's offline `LLM` engine (GPU only; `pip install -e '.[gpu]'`).
@@ -221,18 +232,8 @@ class VLLMBackend:
             logit_bias=self.suppress or None,
         )
 
-    def requests(self, requests: list[Request]) -> list[dict]:
-        """vLLM prompts: the chat template's text with one unexpanded `<|image_pad|>` per image, plus the images."""
-        return [
-            {
-                "prompt": self.processor.apply_chat_template(r.messages, add_generation_prompt=True),
-                **({"multi_modal_data": {"image": r.images}} if r.images else {}),
-            }
-            for r in requests
-        ]
-
     def generate(self, requests: list[Request], sampling: SamplingSpec) -> list[Generation]:
-        outs = self.llm.generate(self.requests(requests), self.sampling_params(sampling), use_tqdm=False)
+        outs = self.llm.generate(vllm_prompts(self.processor, requests), self.sampling_params(sampling), use_tqdm=False)
         return [
             Generation(o.outputs[0].text, vllm_num_tokens(o.outputs[0].token_ids, self.eos_ids),
                        o.outputs[0].finish_reason == "length")

@@ -150,6 +150,7 @@ def test_tiny_model_with_qwen_tokenizer_sft_and_grpo_step(arch, qwen_models, tin
         f"model.path={path}", f"data.sources.0.path={tiny_world[1]}", f"output_dir={tmp_path / 'grpo'}",
         "trainer.max_steps=1", "trainer.per_device_train_batch_size=4", "trainer.num_generations=2",
         "trainer.max_completion_length=8", "trainer.save_strategy=no", "trainer.report_to=[]",
-        "data.sources.0.tasks=[vqa,grounding]"])
+        "data.sources.0.tasks=[vqa,grounding]",
+        "rewards={vqa: [{name: vqa_match}], grounding: [{name: grounding_iou}]}"])
     assert grpo(grpo_cfg)["steps"] == 1
     assert len(RolloutReader(tmp_path / "grpo").read_step(0)) == 4
