@@ -46,7 +46,7 @@ $(VLLM_STAMP): pyproject.toml $(VLLM_LOCK)
 	touch $(VLLM_STAMP)
 
 test-vllm: $(VLLM_STAMP)
-	VLLM_TARGET_DEVICE=cpu $(VLLM_VENV)/bin/python -m pytest -q -m vllm tests/vllm
+	VLLM_TARGET_DEVICE=cpu $(VLLM_VENV)/bin/python -m pytest -q -m vllm tests/vllm_contract
 
 demo: venv
 	$(VENV)/bin/georft pipeline --config configs/pipeline/demo_cpu.yaml

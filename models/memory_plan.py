@@ -21,6 +21,7 @@ Per GPU, in GiB:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from data_engine.errors import UserError
@@ -88,6 +89,7 @@ def model_config(name_or_path: str):
                tie_word_embeddings=spec["text_config"]["tie_word_embeddings"])
 
 
+@functools.lru_cache(maxsize=8)
 def model_size(name_or_path: str) -> ModelSize:
     """Build the model on the meta device and count its parameters (tied weights once)."""
     import torch

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from tests.vllm.conftest import BUDGET, HAS_VLLM, NO_VLLM, vllm_ids
+from tests.vllm_contract.conftest import BUDGET, HAS_VLLM, NO_VLLM, vllm_ids
 
 pytestmark = [pytest.mark.vllm, pytest.mark.skipif(not HAS_VLLM, reason=NO_VLLM)]
 ARCHS = ("qwen2_5_vl", "qwen3_vl")
@@ -64,10 +64,14 @@ def test_eval_prompts_render_to_the_hf_processor_ids(arch, n_images, tiny_model_
 
 
 def _trainer_ids(proc, messages: list[dict], images: list, tools=None) -> list[int]:
-    """Prompt ids as TRL 1.16's GRPOTrainer makes them (`_tokenize_prompts`): processor-expanded."""
+    """Prompt ids as TRL 1.16's GRPOTrainer makes them (`_tokenize_prompts`): processor-expanded. Image blocks get
+    the images in order, as TRL's prompts (dataset images) and tool turns (returned crops) carry them."""
     from trl.data_utils import prepare_multimodal_messages
 
-    msgs = prepare_multimodal_messages(messages, images=images)
+    it = iter(images)
+    messages = [{**m, "content": [{**b, "image": next(it)} if b.get("type") == "image" else b for b in m["content"]]}
+                if isinstance(m["content"], list) else m for m in messages]
+    msgs = prepare_multimodal_messages(messages)
     out = proc.apply_chat_template(conversation=[msgs], tools=tools, add_generation_prompt=True, tokenize=True,
                                    return_dict=True)
     return [int(t) for t in out["input_ids"][0]]
