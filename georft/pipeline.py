@@ -289,7 +289,15 @@ def _run_eval(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
                 "--backend", cfg.eval.backend]
         if cfg.eval.limit:
             args += ["--limit", str(cfg.eval.limit)]
-        rc = cli(args + [str(o) for o in cfg.eval.overrides])
+        args += [str(o) for o in cfg.eval.overrides]
+        if cfg.eval.backend == "vllm":
+            # One process per checkpoint: a vLLM engine holds its GPU memory share until its process exits, so
+            # three engines in one process would not fit (vLLM 0.30 has no reliable in-process shutdown).
+            import subprocess
+
+            rc = subprocess.run([sys.executable, "-m", "georft.cli", *args]).returncode
+        else:
+            rc = cli(args)
         if rc:
             raise UserError(f"eval of the {name} checkpoint failed (exit {rc})")
     return {"checkpoints": list(cfg.eval.checkpoints)}
