@@ -79,6 +79,11 @@ def plan_pipeline(cfg) -> tuple[object, list[StagePlan]]:
         p.kv_cache = max(0.0, p.vllm_share - p.vllm_weights - hw.vllm_overhead_gib * GIB)
         max_len = int(t.get("vllm_max_model_length") or 0)
         p.kv_per_seq = kv_bytes_per_token(size) * (max_len or seq)
+        at_once = batch * int(t.get("steps_per_generation") or t.get("gradient_accumulation_steps", 1))
+        if p.kv_cache and p.kv_cache < at_once * p.kv_per_seq:
+            p.notes.append(f"vLLM's KV cache holds {p.kv_cache / p.kv_per_seq:.1f} max-length sequences, a rank "
+                           f"generates {at_once} at once: long batches run in waves (raise "
+                           "grpo.trainer.vllm_gpu_memory_utilization for speed)")
         if t.get("vllm_enable_sleep_mode"):
             p.notes.append("vLLM sleep mode: weights and KV cache are released during the update (the share is "
                            "counted anyway: both peaks are planned for)")

@@ -91,3 +91,29 @@ def test_server_config_header_command_runs_its_script(config):
     assert cmd[:2] == ["bash", "scripts/grpo_vllm_server.sh"] and cmd[2] == f"configs/grpo/{config}"
     kinds = [_check(c) for c in _dry_run("grpo_vllm_server.sh", cmd[2])]
     assert kinds == ["vllm", "accelerate"]
+
+
+def test_gpu_acceptance_refuses_to_run_without_a_gpu(tmp_path):
+    """The acceptance run needs a GPU: here it says so in one line and exits 2 (it has not run on any GPU yet)."""
+    import sys
+
+    done = subprocess.run(["bash", str(REPO / "scripts/gpu_acceptance.sh"), str(tmp_path / "acc")], cwd=REPO,
+                          capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable})
+    assert done.returncode == 2 and "no CUDA GPU visible" in done.stderr
+
+
+def test_acceptance_agreement_counts_equal_parsed_predictions(tmp_path, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("agreement", REPO / "scripts/acceptance_agreement.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rows = [{"dataset": "d", "id": str(i), "prediction": {"answer": str(i % 3)}} for i in range(5)]
+    other = [dict(r, prediction={"answer": "x"}) if i == 4 else r for i, r in enumerate(rows)]
+    for name, rs in (("a", rows), ("b", other)):
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rs))
+    assert mod.main([str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl"), "--min", "0.8"]) == 0
+    assert "4/5 parsed predictions equal" in capsys.readouterr().out
+    assert mod.main([str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl"), "--min", "0.9"]) == 1
+    (tmp_path / "c.jsonl").write_text(json.dumps(rows[0]) + "\n")
+    assert mod.main([str(tmp_path / "a.jsonl"), str(tmp_path / "c.jsonl")]) == 1
