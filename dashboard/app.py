@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
@@ -32,11 +33,21 @@ from starlette.templating import Jinja2Templates
 
 from dashboard import views
 from dashboard.evals import EvalStore
-from dashboard.files import THUMB_WIDTHS, Forbidden, Roots, ThumbnailCache, image_size
+from dashboard.files import (
+    MAX_DECODE_PIXELS,
+    THUMB_WIDTHS,
+    Forbidden,
+    Roots,
+    ThumbnailCache,
+    TooLarge,
+    image_size,
+    preview_refusal,
+)
 from dashboard.overlay import turn_shape
 from dashboard.plots import render as render_plot
 from dashboard.rollouts import RunQueries
 from dashboard.runs import Run, discover
+from dashboard.security import HeaderGuard
 from rollout.store import INDEX_NAME
 
 _HERE = Path(__file__).parent
@@ -51,12 +62,13 @@ class Dashboard:
             reference); nothing outside the run dirs and these is ever served.
     """
 
-    def __init__(self, run_dirs: list[str | Path], images_roots: list[str | Path] = ()) -> None:
+    def __init__(self, run_dirs: list[str | Path], images_roots: list[str | Path] = (),
+                 max_image_pixels: int = MAX_DECODE_PIXELS) -> None:
         self.runs: list[Run] = discover(run_dirs)
         self.roots = Roots([r.path for r in self.runs] + [Path(p) for p in images_roots])
         self.queries = [RunQueries(r.reader) for r in self.runs]
         self.evals = EvalStore()
-        self.thumbs = ThumbnailCache()
+        self.thumbs = ThumbnailCache(max_pixels=max_image_pixels)
         self.templates = Jinja2Templates(directory=str(_HERE / "templates"))
         self._plots: dict[tuple[int, str], tuple[tuple, str]] = {}
         self._plot_lock = threading.Lock()
@@ -75,14 +87,19 @@ class Dashboard:
         raise HTTPException(404, f"no eval dir {key!r}")
 
     def image_ref(self, path: str, run: int, width: int | None = None, height: int | None = None) -> dict[str, Any]:
-        """What a template needs to show a data-referenced image: thumbnail URL (None when not servable) and the
-        original size for the SVG overlay (the row's width/height when known, else the file header)."""
+        """What a template needs to show a data-referenced image: thumbnail URL (None when not servable), the
+        original size for the SVG overlay (the row's width/height when known, else the file header) and the
+        refusal message when the image is over the decode limit (header only, nothing decoded)."""
         loc = self.roots.locate(path, self.runs[run].path)
         size = (width, height) if width and height else None
-        if loc is not None and size is None:
-            size = image_size(self.roots.roots[loc[0]] / loc[1])
-        return {"path": path, "url": f"/thumb/{loc[0]}/{loc[1]}" if loc else None,
-                "width": size[0] if size else None, "height": size[1] if size else None}
+        refused = None
+        if loc is not None:
+            real = self.roots.roots[loc[0]] / loc[1]
+            refused = preview_refusal(real, self.thumbs.max_pixels)
+            if size is None:
+                size = image_size(real)
+        return {"path": path, "url": f"/thumb/{loc[0]}/{loc[1]}" if loc and not refused else None,
+                "refused": refused, "width": size[0] if size else None, "height": size[1] if size else None}
 
     def plot(self, r: int, name: str) -> str:
         """SVG of overview plot `name` of run `r`, re-drawn only when the rollout store changed."""
@@ -118,19 +135,30 @@ def thumb(request: Request) -> Response:
         data, media = dash.thumbs.get(path, width)
     except Forbidden:
         return PlainTextResponse("forbidden", status_code=403)
+    except TooLarge as e:
+        return PlainTextResponse(str(e), status_code=413)
     except (FileNotFoundError, NotADirectoryError, ValueError, OSError):
         return PlainTextResponse("not found", status_code=404)
     return Response(data, media_type=media, headers={"Cache-Control": "max-age=3600"})
 
 
-def create_app(run_dirs: list[str | Path], images_roots: list[str | Path] = ()) -> Starlette:
-    """The ASGI app over `run_dirs` (raises `UserError` when one is not a directory)."""
+def create_app(run_dirs: list[str | Path], images_roots: list[str | Path] = (), host: str = "127.0.0.1",
+               max_image_pixels: int = MAX_DECODE_PIXELS) -> Starlette:
+    """The ASGI app over `run_dirs` (raises `UserError` when one is not a directory).
+
+    Args:
+        run_dirs: run directories to show.
+        images_roots: extra directories whose images may be served.
+        host: the address the server binds; requests whose `Host` header names anything else are refused
+            (DNS rebinding), see `dashboard.security`.
+        max_image_pixels: decode limit of one thumbnail (pixels after draft reduction).
+    """
     # pyarrow loads its dataset module on the first filtered read (~0.5 s) and matplotlib takes as long to import;
     # paying both at start keeps the first page of a freshly opened run fast.
     import matplotlib.backends.backend_svg  # noqa: F401
     import pyarrow.dataset  # noqa: F401
 
-    dash = Dashboard(run_dirs, images_roots)
+    dash = Dashboard(run_dirs, images_roots, max_image_pixels)
     routes = [
         Route("/", views.home),
         Route("/run/{r:int}", views.overview),
@@ -143,6 +171,6 @@ def create_app(run_dirs: list[str | Path], images_roots: list[str | Path] = ()) 
         Route("/thumb/{root:int}/{path:path}", thumb),
         Mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static"),
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, middleware=[Middleware(HeaderGuard, host=host)])
     app.state.dash = dash
     return app

@@ -154,5 +154,5 @@ def app(run_dirs):
 def client(app):
     from starlette.testclient import TestClient
 
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1:8765") as c:
         yield c

@@ -136,7 +136,7 @@ def test_missing_pieces_render(tmp_path, run_dirs):
     ev = tmp_path / "evalonly" / "eval" / "broken"
     ev.mkdir(parents=True)
     (ev / "metrics.json").write_text("{not json")  # and no predictions.jsonl
-    with TestClient(create_app([tmp_path / "evalonly"])) as c:
+    with TestClient(create_app([tmp_path / "evalonly"]), base_url="http://127.0.0.1") as c:
         assert c.get("/").status_code == 200
         page = c.get("/eval/0.0")
         assert page.status_code == 200 and "metrics.json unreadable" in page.text
