@@ -13,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from dashboard.overlay import COLOURS, compare_shapes, sample_shapes
-from dashboard.plots import PLOT_NAMES
 from dashboard.rollouts import GroupFilter
+from eval.report.figures import DEFAULT_SMOOTHING
 
 GROUPS_PER_PAGE = 8
 ROWS_PER_PAGE = 25
@@ -83,18 +83,15 @@ def overview(request: Request) -> Response:
         n = sum(t.get("reward", {}).get("n", 0) for t in tasks.values())
         mean = sum(t["reward"]["mean"] * t["reward"]["n"] for t in tasks.values() if "reward" in t) / n if n else None
         table.append({"step": int(s), "rows": info.get("rows", 0), "reward": mean, "tasks": sorted(tasks)})
-    return dash.render(request, "overview.html", run=run, table=table, plots=PLOT_NAMES,
+    return dash.render(request, "overview.html", run=run, table=table, smoothing=DEFAULT_SMOOTHING,
                        pg=_pages(len(steps), STEPS_PER_PAGE, page))
 
 
-def plot(request: Request) -> Response:
+def charts(request: Request) -> Response:
     dash = _dash(request)
-    r, name = request.path_params["r"], request.path_params["name"]
+    r = request.path_params["r"]
     dash.run(r)
-    if name not in PLOT_NAMES:
-        raise HTTPException(404, f"no plot {name!r}")
-    svg = dash.plot(r, name)
-    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-cache"})
+    return Response(dash.charts(r), media_type="application/json", headers={"Cache-Control": "no-cache"})
 
 
 def step_page(request: Request) -> Response:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import re
 
+import numpy as np
+
 import pytest
 
 from data_engine.errors import UserError
@@ -22,18 +24,29 @@ def test_home_lists_runs_and_evals(client):
     assert "eval/rl" in html and "eval/sft" in html
 
 
-def test_overview_plots_and_steps(client):
+def test_overview_charts_and_steps(client):
     html = client.get("/run/0").text
-    for name in ("reward", "parts", "length", "health"):
-        assert f'src="/run/0/plot/{name}.svg"' in html
+    assert 'data-src="/run/0/charts.json"' in html and 'id="smoothing"' in html
+    assert '<script src="/static/plotly.min.js"></script>' in html
     assert html.count('href="/run/0/step/') == 3
-    svg = client.get("/run/0/plot/reward.svg")
-    assert svg.headers["content-type"].startswith("image/svg+xml")
-    assert "<svg" in svg.text and "detection" in svg.text and "zoom_vqa" in svg.text
-    health = client.get("/run/0/plot/health.svg").text
-    assert "parse-failure rate" in health and "zoom steps per chain" in health
-    parts = client.get("/run/0/plot/parts.svg").text
-    assert "detection/format" in parts
+    r = client.get("/run/0/charts.json")
+    assert r.headers["content-type"].startswith("application/json")
+    charts = {c["id"]: c for c in r.json()}
+    tasks = ["caption", "classification", "detection", "grounding", "vqa", "zoom_vqa"]
+    assert list(charts) == ["reward", "signal"] + [f"parts-{t}" for t in tasks] + ["length", "health"]
+    reward = charts["reward"]["figure"]
+    assert [t["name"] for t in reward["data"] if "meta" in t] == tasks
+    det_raw = next(t for t in reward["data"] if t["name"] == "detection" and "meta" not in t)
+    # mean of min(1, (0.5, 1, 0, 0.1) + 0.05 * step): 1.6 / 4, 1.75 / 4, 1.9 / 4
+    assert det_raw["y"] == pytest.approx([0.4, 0.4375, 0.475])
+    signal = charts["signal"]["figure"]["layout"]
+    assert [signal[k]["title"]["text"] for k in ("yaxis", "yaxis2", "yaxis3")] == [
+        "zero-variance groups", "reward std in groups", "mean |advantage|"]
+    health = charts["health"]["figure"]["layout"]
+    assert health["yaxis"]["title"]["text"] == "parse-failure rate" and health["yaxis2"]["title"]["text"] == \
+        "zoom steps per chain"
+    bundle = client.get("/static/plotly.min.js")
+    assert bundle.status_code == 200 and "plotly" in bundle.text[:2000].lower()
 
 
 def test_overview_series_values(app):
@@ -42,12 +55,18 @@ def test_overview_series_values(app):
     assert [p[1] for p in det["parse_fail"]] == [0.25, 0.25, 0.25]  # 1 of 4 completions has format_ok false
     assert [p[1] for p in series["tasks"]["zoom_vqa"]["zoom_steps"]] == [0.5, 0.5, 0.5]  # (2+0+0+0) / 4
     assert [p[1] for p in series["tasks"]["caption"]["frac_zero_std_groups"]] == [1.0, 1.0, 1.0]
+    # Learning signal, by hand from conftest.REWARDS (one group per task and step; +0.05 * step, capped at 1):
+    assert [p[1] for p in series["tasks"]["caption"]["group_reward_std"]] == [0.0, 0.0, 0.0]
+    assert [p[1] for p in series["tasks"]["vqa"]["group_reward_std"]] == pytest.approx(
+        [np.std([1, 0, 1, 1]), np.std([1, 0.05, 1, 1]), np.std([1, 0.1, 1, 1])])
+    # advantage = reward part - group mean: grounding (0.9, 0, 1, 0.2), mean 0.525 -> |adv| mean 0.425
+    assert [p[1] for p in series["tasks"]["grounding"]["abs_advantage"]] == pytest.approx([0.425] * 3)
 
 
 def test_empty_run_has_no_rollouts(client):
     r = client.get("/run/1")
     assert r.status_code == 200 and "No rollout store" in r.text
-    assert "no rollouts" in client.get("/run/1/plot/reward.svg").text
+    assert client.get("/run/1/charts.json").json() == []
 
 
 def test_step_groups_side_by_side(client):
@@ -150,7 +169,7 @@ BAD_REQUESTS = [
     ("/run/0/step/0?rmin=abc", 400), ("/run/0/step/0?per=100000", 400), ("/run/0/rollout?step=0&group=x", 400),
     ("/run/0/rollout?step=0&group=detection-s0&gen=abc", 400), ("/run/0/rollout?step=0&group=nope&gen=0", 404),
     ("/run/0/step/0?task=" + "x" * 600, 400), ("/run/9", 404), ("/run/abc", 404), ("/run/0/step/99", 404),
-    ("/run/0/plot/nope.svg", 404), ("/eval/9.9", 404), ("/compare?a=0.0&b=bogus", 404),
+    ("/run/0/plot/reward.svg", 404), ("/run/9/charts.json", 404), ("/eval/9.9", 404), ("/compare?a=0.0&b=bogus", 404),
     ("/compare?a=0.0&b=0.1&metric=nope", 400), ("/compare?a=0.0&b=0.1&order=sideways", 400),
     ("/thumb/0/images/scene_0.png?w=-5", 400), ("/thumb/0/images/missing.png", 404), ("/thumb/7/images/scene_0.png", 403),
     ("/thumb/0/escape.png", 403), ("/thumb/0/escape_dir/secret.txt", 403), ("/thumb/0/%2e%2e/outside/secret.txt", 403),
