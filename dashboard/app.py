@@ -36,6 +36,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from dashboard import views
+from dashboard.charts import build as build_charts
 from dashboard.evals import EvalStore
 from dashboard.files import (
     MAX_DECODE_PIXELS,
@@ -48,7 +49,6 @@ from dashboard.files import (
     preview_refusal,
 )
 from dashboard.overlay import turn_shape
-from dashboard.charts import build as build_charts
 from dashboard.rollouts import RunQueries
 from dashboard.runs import Run, discover
 from dashboard.security import HeaderGuard

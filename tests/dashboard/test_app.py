@@ -7,7 +7,6 @@ import asyncio
 import re
 
 import numpy as np
-
 import pytest
 
 from data_engine.errors import UserError
