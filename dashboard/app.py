@@ -171,7 +171,13 @@ def create_app(run_dirs: list[str | Path], images_roots: list[str | Path] = (), 
     """
     # pyarrow loads its dataset module on the first filtered read (~0.5 s): paying it at start keeps the first page
     # of a freshly opened run fast.
+    import numpy as np
     import pyarrow.dataset  # noqa: F401
+
+    from eval.geometry import rotated_iou
+
+    # numba loads its compiled IoU kernels on the first call (~0.4 s): the step view's boxes need them.
+    rotated_iou(np.zeros((1, 8)) + [0, 0, 1, 0, 1, 1, 0, 1], np.zeros((1, 8)) + [0, 0, 1, 0, 1, 1, 0, 1])
 
     bundle = plotly_bundle()
     dash = Dashboard(run_dirs, images_roots, max_image_pixels)

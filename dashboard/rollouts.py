@@ -176,7 +176,7 @@ def _group_view(group: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
         if hi is not None and hi != lo and r["reward"] is not None:
             r["mark"] = "best" if r["reward"] == hi else "worst" if r["reward"] == lo else ""
     first = rows[0] if rows else {}
-    return {"group": group, "rows": rows, "prompt": first.get("prompt"), "images": first.get("images") or [],
+    return {"group": group, "rows": rows, "prompt": first.get("prompt"), "images": list(first.get("images") or []),
             "task": first.get("task"), "source": first.get("source"), "sample_id": first.get("sample_id"),
             "target": first.get("target")}
 

@@ -85,6 +85,12 @@ REWARDS = {  # per task: the G rewards (caption: all equal -> a zero-variance gr
 }
 
 
+def chat_prompt(task: str) -> str:
+    """A prompt as TRL logs a multimodal one: JSON chat messages with an image placeholder."""
+    return json.dumps([{"role": "system", "content": [{"type": "text", "text": "You are a remote-sensing assistant."}]},
+                       {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": f"Do the {task} task."}]}])
+
+
 def _rollout_rows(step: int, payloads: dict, img: Path) -> list[dict]:
     rows = []
     for task, items in payloads.items():
@@ -95,7 +101,9 @@ def _rollout_rows(step: int, payloads: dict, img: Path) -> list[dict]:
             rows.append({
                 "step": step, "group": f"{task}-s{step}", "sample_id": f"{task}-0", "task": task,
                 "source": "synth-rs" if task != "caption" else "synth-cap", "generation": gen,
-                "prompt": f"<image> Do the {task} task.", "completion": completion, "turns": json.dumps(turns),
+                # Chat-shaped prompts (as TRL logs them) for the box tasks, plain text for the others.
+                "prompt": chat_prompt(task) if task in ("detection", "grounding", "zoom_vqa")
+                else f"<image> Do the {task} task.", "completion": completion, "turns": json.dumps(turns),
                 "prediction": json.dumps(pred), "target": json.dumps(target), "reward": r,
                 "advantage": rs[gen] - mean, "images": [str(img)], "length": 10 + 5 * gen, "truncated": gen == 3,
                 f"reward/{task}/format": 0.0 if pred.get("format_ok") is False else 1.0,

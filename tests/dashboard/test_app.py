@@ -78,8 +78,18 @@ def test_step_groups_side_by_side(client):
     cap = html[html.index('data-group="caption-s0"'):]
     cap = cap[:cap.index("</section>")]
     assert _count(cap, "best") == 0 and _count(cap, "worst") == 0  # equal rewards: nothing to highlight
-    assert "reward/" not in det and "detection/main" in det  # parts listed under their short names
-    assert det.count('src="/thumb/0/images/scene_0.png') == 1  # the group's image shown once
+    assert "reward/" not in det and '<th title="detection/main">main</th>' in det  # short name, full on hover
+    # The prompt's image once in its chat bubble, then one small multiple per completion with its own boxes.
+    assert det.count('src="/thumb/0/images/scene_0.png') == 1 + 4
+    multiples = re.findall(r'<figure class="multiple ([^"]*)" data-gen="(\d)">(.*?)</figure>', det, re.S)
+    assert [(m[0].strip(), m[1]) for m in multiples] == [("", "0"), ("best", "1"), ("worst failed", "2"), ("", "3")]
+    statuses = [re.findall(r'data-status="(\w+)"', m[2]) for m in multiples]
+    assert statuses == [["match", "miss", "match", "false_alarm"], ["match", "match", "match", "match"],
+                        ["miss", "miss"], ["miss", "miss"]]
+    assert "#1 · 1.000 · best" in det
+    assert '<div class="bubble user"><div class="who">user</div>' in det and "Do the detection task." in det
+    assert '<details class="bubble system">' in det and "raw prompt" in det
+    assert "multiples" not in cap  # captions have no boxes: no small multiples
 
 
 @pytest.mark.parametrize("query, groups", [
@@ -227,3 +237,13 @@ def test_cli_parses_and_defaults_to_loopback():
     assert args.run_dirs == ["a", "b"] and args.host == "127.0.0.1" and args.port == 8765
     assert _is_loopback("127.0.0.1") and _is_loopback("localhost") and _is_loopback("::1")
     assert not _is_loopback("0.0.0.0")
+
+
+def test_sample_view_is_a_conversation(client):
+    html = client.get("/run/0/rollout?step=0&group=zoom_vqa-s0&gen=0").text
+    roles = re.findall(r'<(?:div|details) class="bubble (\w+)"', html)
+    assert roles == ["system", "user", "assistant", "tool", "assistant", "tool", "assistant"]
+    assert html.count('src="/thumb/0/crops/zoom_') >= 2 + 2  # crops in the tool bubbles and in the turn figures
+    assert "raw prompt" in html and "&#34;role&#34;: &#34;system&#34;" in html  # raw JSON behind the toggle, escaped
+    plain = client.get("/run/0/rollout?step=0&group=vqa-s0&gen=0").text
+    assert re.findall(r'<(?:div|details) class="bubble (\w+)"', plain) == ["user", "assistant"]
