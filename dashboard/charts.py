@@ -6,7 +6,7 @@ Charts (each a stack of panels sharing the step axis; one line per task unless s
     learning signal  what GRPO can learn from: share of groups whose rewards are all equal (zero advantage),
                      the reward std within groups (mean over groups) and the mean |advantage|
     parts · <task>   one chart per task, one line per reward part, parts on separate axes by kind
-                     (scores in [0, 1], counts, lengths: `eval.report.figures.part_kind`)
+                     (scores in [0, 1], other values, counts, lengths: `eval.report.figures.part_kind`)
     length           completion length (tokens) and the truncated share
     health           parse-failure rate and zoom steps per chain
 """
@@ -64,7 +64,8 @@ def _part_charts(tasks: list[tuple[str, dict[str, list]]]) -> list[dict[str, Any
             if key.startswith("reward/"):
                 name = key[len("reward/"):]
                 short = name[len(task) + 1:] if name.startswith(task + "/") else name
-                by_kind.setdefault(part_kind(name), []).append((short, *_points(metrics[key])))
+                xs, ys = _points(metrics[key])
+                by_kind.setdefault(part_kind(name, ys), []).append((short, xs, ys))
         panels = [{"title": PART_KIND_AXES[k][0], "range": PART_KIND_AXES[k][1], "series": by_kind[k]}
                   for k in PART_KIND_AXES if k in by_kind]
         if panels:

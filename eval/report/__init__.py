@@ -90,7 +90,7 @@ def build_report(dirs: list[Path], out: Path, names: list[str] | None = None, to
             R.reward_table(doc, runs, parts)
             # One chart per kind of part (the dashboard's axes): counts such as n_pred would flatten [0, 1] scores.
             for kind, (axis, _) in F.PART_KIND_AXES.items():
-                charted = {p: v for p, v in parts.items() if F.part_kind(p) == kind}
+                charted = {p: v for p, v in parts.items() if F.part_kind(p, v) == kind}
                 if not charted:
                     continue
                 series = {r.name: [vals[k] for vals in charted.values()] for k, r in enumerate(runs)}

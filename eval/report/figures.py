@@ -27,22 +27,26 @@ THUMB_SIDE = 320
 DEFAULT_SMOOTHING = 0.6  # the EMA weight a chart opens with (TensorBoard's default)
 # Axis of each kind of reward part: title and fixed range (None: autorange).
 PART_KIND_AXES: dict[str, tuple[str, tuple[float, float] | None]] = {
-    "score": ("score (0–1)", None), "count": ("count", None), "length": ("length (tokens)", None)}
+    "score": ("score (0–1)", None), "value": ("value", None), "count": ("count", None),
+    "length": ("length (tokens)", None)}
 
 
-def part_kind(name: str) -> str:
+def part_kind(name: str, values: Any = None) -> str:
     """Which axis a reward part is drawn on: "count" (`n_pred`, `n_gt`, `n_steps`, `*_count`), "length"
-    (`*length*`, `*_len`, `*tokens*`) or "score" (everything else: `iou`, `f1`, `format`, penalties...).
+    (`*length*`, `*_len`, `*tokens*`), "score" (everything else: `iou`, `f1`, `format`, penalties...) or, when
+    `values` show a "score" leaving [-1, 1] (CIDEr-D reaches 10), "value".
 
     Args:
         name: the part name, with or without its task prefix (`grounding/n_boxes` or `n_boxes`).
+        values: the part's values, if known (None entries ignored).
     """
     last = name.rsplit("/", 1)[-1].lower()
     if last.startswith("n_") or last.endswith("_count"):
         return "count"
     if "length" in last or last.endswith("_len") or "tokens" in last:
         return "length"
-    return "score"
+    finite = [abs(float(v)) for v in values or [] if v is not None and np.isfinite(float(v))]
+    return "value" if finite and max(finite) > 1.0 + 1e-9 else "score"
 
 
 def ema(values: Any, weight: float) -> np.ndarray:

@@ -108,6 +108,8 @@ def _rollout_rows(step: int, payloads: dict, img: Path) -> list[dict]:
                 "advantage": rs[gen] - mean, "images": [str(img)], "length": 10 + 5 * gen, "truncated": gen == 3,
                 f"reward/{task}/format": 0.0 if pred.get("format_ok") is False else 1.0,
                 f"reward/{task}/main": rs[gen],
+                # A long part name as the trainer writes them (<task>/<reward>/<part>): cards must wrap it.
+                f"reward/{task}/rotated_iou_f1_with_a_long_name/n_unknown_label_objects": float(gen),
             })
     return rows
 

@@ -34,6 +34,9 @@ def test_part_kinds():
     assert [part_kind(p) for p in ("grounding/iou", "grounding/grounding_iou/distance", "format",
                                    "zoom_vqa/budget_penalty")] == ["score"] * 4
     assert part_kind("caption/length") == "length" and part_kind("answer_tokens") == "length"
+    # a "score" whose values leave [-1, 1] (CIDEr-D) gets its own axis; a count stays a count whatever its values
+    assert part_kind("caption/cider_d/cider", [0.2, None, 4.1]) == "value"
+    assert part_kind("grounding/iou", [0.3, None, 1.0]) == "score" and part_kind("n_gt", [0.5]) == "count"
 
 
 def test_line_chart_raw_and_smoothed_traces():
