@@ -237,6 +237,15 @@ def test_cli_parses_and_defaults_to_loopback():
     assert args.run_dirs == ["a", "b"] and args.host == "127.0.0.1" and args.port == 8765
     assert _is_loopback("127.0.0.1") and _is_loopback("localhost") and _is_loopback("::1")
     assert not _is_loopback("0.0.0.0")
+    assert build_parser().parse_args(["dashboard", "a", "--max-image-pixels", "5"]).max_image_pixels == 5
+
+
+def test_cli_refuses_a_non_positive_pixel_limit(tmp_path):
+    from georft.cli import build_parser
+    from georft.commands.dashboard import run
+
+    with pytest.raises(UserError, match="--max-image-pixels must be a positive pixel count, got 0"):
+        run(build_parser().parse_args(["dashboard", str(tmp_path), "--max-image-pixels", "0"]))
 
 
 def test_sample_view_is_a_conversation(client):
