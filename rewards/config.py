@@ -37,16 +37,12 @@ class RewardSpec:
 
 
 def default_rewards() -> dict[str, list[RewardSpec]]:
-    """The reward set used when a config names none: each task's accuracy reward plus a 0.1-weighted format term."""
-    main = {
-        "detection": "rotated_iou_f1",
-        "grounding": "grounding_iou",
-        "vqa": "vqa_match",
-        "classification": "classification_match",
-        "caption": "cider_d",
-        "zoom_vqa": "zoom_chain",
-    }
-    return {task: [RewardSpec(name), RewardSpec("format", 0.1)] for task, name in main.items()}
+    """The reward set used when a config names none: each task's declared ``default_rewards`` (`data_engine.tasks`:
+    its accuracy reward, then a 0.1-weighted format term)."""
+    from data_engine.tasks import TASKS
+
+    return {t.name: [RewardSpec(name, weight) for name, weight in t.default_rewards]
+            for t in TASKS.values() if t.rewardable}
 
 
 def as_specs(cfg: Any) -> dict[str, list[RewardSpec]]:
