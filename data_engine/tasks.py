@@ -179,7 +179,11 @@ def get_task(name: str) -> TaskDef:
 
 def validate_declarations(tasks: Iterable[TaskDef]) -> None:
     """Raise `ValueError` when a declaration is inconsistent (run at import, so a bad entry fails at once)."""
+    seen: set[str] = set()
     for t in tasks:
+        if t.name in seen:
+            raise ValueError(f"task {t.name!r} is declared twice")
+        seen.add(t.name)
         if t.interaction not in INTERACTIONS:
             raise ValueError(f"task {t.name!r}: interaction {t.interaction!r} is not one of {INTERACTIONS}")
         if t.overlay not in OVERLAY_KINDS:
@@ -194,4 +198,4 @@ def validate_declarations(tasks: Iterable[TaskDef]) -> None:
             raise ValueError(f"task {t.name!r}: a scored task needs headline_metric and sample_score")
 
 
-validate_declarations(TASKS.values())
+validate_declarations(_DECLARED)  # a broken or duplicate declaration fails at import

@@ -100,4 +100,6 @@ def test_unknown_tasks_and_broken_declarations_fail_clearly():
                         ({"target_keys": ()}, "no target keys")]:
         with pytest.raises(ValueError, match=msg):
             validate_declarations([dataclasses.replace(good, **change)])
+    with pytest.raises(ValueError, match="declared twice"):
+        validate_declarations([good, good])
     assert isinstance(good, TaskDef) and not TASKS["chat"].rewardable and not TASKS["chat"].evaluable
