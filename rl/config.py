@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from data_engine.data_config import DataSection
 from data_engine.errors import UserError
 from models.loading import ModelSection
-from rewards.config import RewardSpec, default_rewards
+from rewards.config import RewardSpec, resolve_rewards
 
 
 @dataclass
@@ -32,8 +32,9 @@ class GRPORunConfig:
     output_dir: str = "runs/grpo"
     model: ModelSection = field(default_factory=ModelSection)
     data: DataSection = field(default_factory=DataSection)
-    # Empty = `rewards.config.default_rewards()` (each task's accuracy reward + 0.1 format). A non-empty section
-    # replaces the defaults as a whole, so the rewards a run optimises are exactly the ones the YAML lists.
+    # The rewards are the named set with `rewards:` overriding it task by task (`rewards.config`); `validate` resolves
+    # them, so the saved config lists exactly what the run optimises.
+    reward_set: str = "default"
     rewards: dict[str, list[RewardSpec]] = field(default_factory=dict)
     zoom: ZoomSection = field(default_factory=ZoomSection)
     rollout_store: bool = True
@@ -41,8 +42,7 @@ class GRPORunConfig:
     trainer: dict = field(default_factory=dict)
 
     def validate(self) -> None:
-        if not self.rewards:
-            self.rewards = default_rewards()
+        self.rewards = resolve_rewards(self.reward_set, self.rewards)
         self.model.validate()
         if not self.data.sources:
             raise UserError("data.sources is empty: list at least one built dataset")
