@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from data_engine.data_config import DataSection
 from data_engine.errors import UserError
 from models.loading import ModelSection
-from rewards.config import RewardSpec, resolve_rewards
+from rewards.config import RewardSpec, as_specs, reward_set
 
 
 @dataclass
@@ -32,8 +32,7 @@ class GRPORunConfig:
     output_dir: str = "runs/grpo"
     model: ModelSection = field(default_factory=ModelSection)
     data: DataSection = field(default_factory=DataSection)
-    # The rewards are the named set with `rewards:` overriding it task by task (`rewards.config`); `validate` resolves
-    # them, so the saved config lists exactly what the run optimises.
+    # The rewards are the named set with `rewards:` overriding it task by task (`rewards.config`, `run_rewards`).
     reward_set: str = "default"
     rewards: dict[str, list[RewardSpec]] = field(default_factory=dict)
     zoom: ZoomSection = field(default_factory=ZoomSection)
@@ -41,8 +40,16 @@ class GRPORunConfig:
 
     trainer: dict = field(default_factory=dict)
 
+    def run_rewards(self, tasks: set[str] | frozenset[str]) -> dict[str, list[RewardSpec]]:
+        """The rewards this run optimises: the set's rewards of the tasks present in the data (`tasks`), with the
+        `rewards:` overrides on top. An overridden task is kept even without rows, so the pre-flight check names
+        a reward written for data that is missing."""
+        chosen = {task: specs for task, specs in reward_set(self.reward_set).items() if task in tasks}
+        return {**chosen, **as_specs(self.rewards)}
+
     def validate(self) -> None:
-        self.rewards = resolve_rewards(self.reward_set, self.rewards)
+        reward_set(self.reward_set)  # an unknown set or a broken set file fails at load time
+        as_specs(self.rewards)
         self.model.validate()
         if not self.data.sources:
             raise UserError("data.sources is empty: list at least one built dataset")

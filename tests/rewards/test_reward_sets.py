@@ -46,16 +46,21 @@ def test_file_set_and_errors(tmp_path):
         reward_set(str(f))
 
 
-def test_grpo_config_resolves_set_and_saved_config_reloads_equal(tmp_path):
+def test_grpo_run_rewards_are_the_set_for_present_tasks_plus_overrides(tmp_path):
     from georft.config import load_config, save_config
     from rl.config import GRPORunConfig
 
     cfg = load_config(GRPORunConfig, REPO / "configs/grpo/demo_cpu.yaml")
-    assert _names(cfg.rewards)["detection"] == [("rotated_iou_f1", 1.0), ("format", 0.1)]
-    assert _names(cfg.rewards)["grounding"] == [("grounding_iou", 1.0)]
+    run = _names(cfg.run_rewards({"detection", "grounding", "vqa"}))
+    assert run == {"detection": [("rotated_iou_f1", 1.0), ("format", 0.1)], "grounding": [("grounding_iou", 1.0)],
+                   "vqa": [("vqa_match", 1.0)]}
+    # An override is kept without rows of its task, so the pre-flight check can name it.
+    assert set(cfg.run_rewards({"vqa"})) == {"vqa", "detection"}
     again = load_config(GRPORunConfig, save_config(cfg, tmp_path / "c.yaml"))
-    assert _names(again.rewards) == _names(cfg.rewards)
-    assert all(isinstance(s, RewardSpec) for v in again.rewards.values() for s in v)
+    assert _names(again.run_rewards({"vqa", "caption"})) == _names(cfg.run_rewards({"vqa", "caption"}))
+    assert all(isinstance(s, RewardSpec) for v in again.run_rewards({"vqa"}).values() for s in v)
+    with pytest.raises(UserError, match="reward_set"):
+        load_config(GRPORunConfig, REPO / "configs/grpo/demo_cpu.yaml", ["reward_set=nope"])
 
 
 def test_no_reward_block_is_pasted_across_configs():
