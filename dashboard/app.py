@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from markupsafe import Markup, escape
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -78,6 +79,7 @@ class Dashboard:
         self._charts: dict[int, tuple[tuple, bytes]] = {}
         self._chart_lock = threading.Lock()
         self.templates.env.globals.update(image_ref=self.image_ref, turn_shape=turn_shape, with_page=with_page)
+        self.templates.env.filters["breakable"] = breakable
 
     def run(self, r: int) -> Run:
         if not 0 <= r < len(self.runs):
@@ -122,6 +124,12 @@ class Dashboard:
 
     def render(self, request: Request, name: str, **context: Any) -> Response:
         return self.templates.TemplateResponse(request, name, {"runs": self.runs, **context})
+
+
+def breakable(text: Any) -> Markup:
+    """`text` escaped, with line-break opportunities (<wbr>) after each "/" and "_" so long reward-part names wrap
+    at their separators; the tags go into the escaped text, so nothing of `text` is ever raw HTML."""
+    return Markup(str(escape(str(text))).replace("/", "/<wbr>").replace("_", "_<wbr>"))
 
 
 def with_page(query: dict[str, str], page: int) -> str:

@@ -59,16 +59,20 @@ def build(series: dict[str, Any]) -> list[dict[str, Any]]:
 def _part_charts(tasks: list[tuple[str, dict[str, list]]]) -> list[dict[str, Any]]:
     out = []
     for task, metrics in tasks:
+        keys = sorted(k for k in metrics if k.startswith("reward/"))
+        names = [k[len("reward/"):] for k in keys]
+        shorts = [n[len(task) + 1:] if n.startswith(task + "/") else n for n in names]
+        # Parts of one reward (`rotated_iou_f1/iou`, `rotated_iou_f1/f1`, ...): its name goes in the title once.
+        heads = {s.split("/", 1)[0] for s in shorts}
+        shared = heads.pop() if len(heads) == 1 and all("/" in s for s in shorts) else None
         by_kind: dict[str, list] = {}
-        for key in sorted(metrics):
-            if key.startswith("reward/"):
-                name = key[len("reward/"):]
-                short = name[len(task) + 1:] if name.startswith(task + "/") else name
-                xs, ys = _points(metrics[key])
-                by_kind.setdefault(part_kind(name, ys), []).append((short, xs, ys))
+        for key, name, short in zip(keys, names, shorts, strict=True):
+            xs, ys = _points(metrics[key])
+            label = short.split("/", 1)[1] if shared else short
+            by_kind.setdefault(part_kind(name, ys), []).append((label, xs, ys))
         panels = [{"title": PART_KIND_AXES[k][0], "range": PART_KIND_AXES[k][1], "series": by_kind[k]}
                   for k in PART_KIND_AXES if k in by_kind]
         if panels:
-            title = f"Reward parts · {task}"
+            title = f"Reward parts · {task}" + (f" ({shared})" if shared else "")
             out.append({"id": f"parts-{task}", "title": title, "figure": line_chart(title, panels)})
     return out

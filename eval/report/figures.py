@@ -100,7 +100,8 @@ def line_chart(title: str, panels: list[dict[str, Any]], smoothing: float = DEFA
     layout: dict[str, Any] = {
         "title": {"text": title, "x": 0.01, "font": {"size": 14}}, "height": 70 + height_per_panel * n,
         "margin": {"l": 60, "r": 10, "t": 36, "b": 30}, "hovermode": "x unified", "template": "plotly_white",
-        "legend": {"orientation": "h", "y": 1.0, "x": 1.0, "xanchor": "right", "yanchor": "bottom",
+        # Beside the panels, never over them: Plotly widens the right margin to fit it.
+        "legend": {"orientation": "v", "y": 1.0, "x": 1.01, "xanchor": "left", "yanchor": "top",
                    "font": {"size": 11}},
         "xaxis": {"title": {"text": "step"}, "anchor": f"y{n if n > 1 else ''}", "showspikes": True}}
     for k, panel in enumerate(panels):

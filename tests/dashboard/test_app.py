@@ -79,6 +79,8 @@ def test_step_groups_side_by_side(client):
     cap = cap[:cap.index("</section>")]
     assert _count(cap, "best") == 0 and _count(cap, "worst") == 0  # equal rewards: nothing to highlight
     assert "reward/" not in det and '<th title="detection/main">main</th>' in det  # short name, full on hover
+    assert ('<th title="detection/rotated_iou_f1_with_a_long_name/n_unknown_label_objects">rotated_<wbr>iou_<wbr>'
+            'f1_<wbr>with_<wbr>a_<wbr>long_<wbr>name/<wbr>n_<wbr>unknown_<wbr>label_<wbr>objects</th>') in det
     # The prompt's image once in its chat bubble, then one small multiple per completion with its own boxes.
     assert det.count('src="/thumb/0/images/scene_0.png') == 1 + 4
     multiples = re.findall(r'<figure class="multiple ([^"]*)" data-gen="(\d)">(.*?)</figure>', det, re.S)
@@ -256,3 +258,19 @@ def test_sample_view_is_a_conversation(client):
     assert "raw prompt" in html and "&#34;role&#34;: &#34;system&#34;" in html  # raw JSON behind the toggle, escaped
     plain = client.get("/run/0/rollout?step=0&group=vqa-s0&gen=0").text
     assert re.findall(r'<(?:div|details) class="bubble (\w+)"', plain) == ["user", "assistant"]
+
+
+def test_part_names_are_escaped(tmp_path):
+    """A hostile part name (a user reward may name its parts) is shown as text, with break points only added."""
+    from starlette.testclient import TestClient
+
+    from dashboard.app import create_app
+    from rollout.store import RolloutWriter
+
+    row = {"step": 0, "group": "g", "sample_id": "s", "task": "vqa", "source": "x", "generation": 0, "prompt": "p",
+           "completion": "c", "turns": "[]", "prediction": "{}", "target": "{}", "reward": 1.0, "advantage": 0.0,
+           "images": [], "length": 1, "truncated": False, "reward/vqa/<script>alert(1)</script>_x": 1.0}
+    RolloutWriter(tmp_path).write_step(0, [row])
+    with TestClient(create_app([tmp_path]), base_url="http://127.0.0.1") as c:
+        html = c.get("/run/0/step/0").text
+    assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/<wbr>script&gt;_<wbr>x" in html

@@ -74,3 +74,17 @@ def test_parts_charts_split_by_kind():
         if "meta" in t:
             by_axis.setdefault(t["yaxis"], []).append(t["name"])
     assert by_axis == {"y": ["f1", "format"], "y2": ["n_gt", "n_pred"]}
+
+
+def test_parts_of_one_reward_name_it_in_the_title():
+    from dashboard.charts import build
+
+    pts = [(0, 0.5, 0.0)]
+    series = {"steps": [0], "tasks": {"grounding": {
+        "reward/grounding/grounding_iou/iou": pts, "reward/grounding/grounding_iou/distance": pts,
+        "reward/grounding/grounding_iou/n_boxes": [(0, 1.0, 0.0)]}}}
+    chart = {c["id"]: c for c in build(series)}["parts-grounding"]
+    assert chart["title"] == "Reward parts · grounding (grounding_iou)"
+    assert [t["name"] for t in chart["figure"]["data"] if "meta" in t] == ["distance", "iou", "n_boxes"]
+    legend = chart["figure"]["layout"]["legend"]
+    assert legend["orientation"] == "v" and legend["x"] > 1  # beside the panels, not over them
