@@ -68,7 +68,7 @@ def test_data_files_symlinked_out_of_the_run_are_not_read(escape_run):
         assert ev.status_code == 200 and "leads out of the run directory" in ev.text
         assert c.get("/eval/0.0/sample?id=x").status_code == 404
         for url in ("/run/0", "/run/0/step/0", "/run/1", "/eval/0.0", "/eval/0.0/sample?id=x", "/compare",
-                    "/run/0/series.json", "/run/1/series.json"):
+                    "/run/0/charts.json", "/run/1/charts.json"):
             assert LEAK not in c.get(url).text, url
 
 
