@@ -101,7 +101,10 @@ def prepare(p, policy):
         meta[AREA, k] = area
         meta[DEGENERATE, k] = 1.0 if area <= REL_TOL * (1.0 + scale) * total else 0.0
         meta[LOX, k], meta[LOY, k], meta[HIX, k], meta[HIY, k] = lox, loy, hix, hiy
-        # the polygon as given: signed (shoelace) area about its first vertex, and the turn at every vertex
+        # The polygon as given: twice its signed area by the devkit's own sum, in absolute coordinates and in
+        # its order (x_i y_i+1 - y_i x_i+1, i = 0..3). A bow-tie with lobes of equal area (a rectangle with two
+        # corners swapped) has zero net area, and the rounding of this sum alone orients it (the devkit reverses
+        # a polygon of negative area); the same arithmetic takes the same sign. Also the turn at every vertex.
         signed = 0.0
         left = right = False
         for i in range(4):
@@ -113,9 +116,7 @@ def prepare(p, policy):
             )
             left |= turn > 0
             right |= turn < 0
-            qx, qy = p[k, i, 0] - p[k, 0, 0], p[k, i, 1] - p[k, 0, 1]
-            rx, ry = p[k, nx, 0] - p[k, 0, 0], p[k, nx, 1] - p[k, 0, 1]
-            signed += qx * ry - qy * rx
+            signed += p[k, i, 0] * p[k, nx, 1] - p[k, i, 1] * p[k, nx, 0]
         meta[SIGN, k] = -1.0 if signed < 0 else 1.0
         # Convex in the order given (no turn of both senses): the polygon is its own hull, so the fast convex
         # path is exact for it under either policy. Otherwise (a dart or a bow-tie) the devkit measures the
