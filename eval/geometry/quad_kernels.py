@@ -129,6 +129,27 @@ def prepare(p, policy):
     return pts, meta
 
 
+@njit(cache=True)
+def shapes(p):
+    """(N,) int8 shape of quads as written (`eval.geometry.quad_shape`): 0 convex, 1 dart, 2 bow-tie.
+
+    Args:
+        p: (N, 4, 2) float64 quads.
+    """
+    out = np.empty(p.shape[0], dtype=np.int8)
+    for k in range(p.shape[0]):
+        left = right = 0
+        for i in range(4):
+            pr, nx = (i + 3) % 4, (i + 1) % 4
+            turn = (p[k, i, 0] - p[k, pr, 0]) * (p[k, nx, 1] - p[k, i, 1]) - (p[k, i, 1] - p[k, pr, 1]) * (
+                p[k, nx, 0] - p[k, i, 0]
+            )
+            left += turn > 0
+            right += turn < 0
+        out[k] = 0 if left == 0 or right == 0 else (2 if left == 2 and right == 2 else 1)
+    return out
+
+
 @njit(cache=True, inline="always")
 def _clip_side(pts, a, b, ox, oy, tol, keep_collinear):
     """Twice the signed area contributed by quad a's edges clipped to quad b (local origin ox, oy).

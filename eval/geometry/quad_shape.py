@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from eval.geometry import quad_kernels as qk
+
 CONVEX, DART, BOWTIE = 0, 1, 2
 
 
@@ -22,13 +24,7 @@ def quad_shape(polys) -> np.ndarray:
     Returns:
         (N,) int8: `CONVEX` (0), `DART` (1) or `BOWTIE` (2).
     """
-    p = np.asarray(polys, dtype=np.float64).reshape(-1, 4, 2)
-    d_in = p - np.roll(p, 1, axis=1)  # v_i - v_i-1
-    d_out = np.roll(p, -1, axis=1) - p  # v_i+1 - v_i
-    turn = d_in[..., 0] * d_out[..., 1] - d_in[..., 1] * d_out[..., 0]
-    left = np.count_nonzero(turn > 0, axis=1)
-    right = np.count_nonzero(turn < 0, axis=1)
-    out = np.full(p.shape[0], DART, dtype=np.int8)
-    out[(left == 0) | (right == 0)] = CONVEX
-    out[(left == 2) & (right == 2)] = BOWTIE
-    return out
+    p = np.asarray(polys, dtype=np.float64)
+    if p.size == 0:
+        return np.zeros(0, dtype=np.int8)
+    return qk.shapes(np.ascontiguousarray(p.reshape(-1, 4, 2)))
