@@ -166,7 +166,7 @@ def test_map_under_each_protocol_for_darts_and_bowties():
     assert dota_map(d, g)["map"] == 0.0
     assert dota_map(d, g, quad_policy="hull")["map"] == pytest.approx(1.0, abs=1e-15)
     assert dota_map(d, g, protocol="mmrotate")["map"] == pytest.approx(1.0, abs=1e-6)
-    # a dart GT under mmrotate is its minimum-area rectangle, the 10 x 10 square: the triangle has IoU 0.5 >= 0.5
+    # under mmrotate the dart GT and the triangle have the same hull, hence the same minimum-area rectangle: IoU 1
     d, g = _one(DART_Q, HULL_TRI)
     assert dota_map(d, g, protocol="mmrotate")["map"] == pytest.approx(1.0, abs=1e-6)
 
