@@ -4,7 +4,7 @@ The shape is the one `data_engine.answers` writes, judged by the task's parser (
 or JSON list of one box type with known labels, or ``There are none.``; one grounding box line / JSON item; a
 single-line VQA answer without markup; exactly one class name; a non-empty caption; for a zoom chain, every tool
 call well-formed JSON naming ``image_zoom_in`` with 4 numbers and a well-formed final answer. Range {0, 1};
-weight it low (e.g. 0.1) so it cannot dominate the accuracy reward (rewards-and-metrics.md §1).
+weight it low (e.g. 0.1) so it cannot dominate the accuracy reward (docs/rewards-and-metrics.md §1).
 """
 
 from __future__ import annotations
