@@ -17,7 +17,8 @@ Self-intersecting answers: a predicted quad whose corners are written out of ord
 `eval.geometry.quad_shape`) is a malformed box: it matches nothing, still counts in ``n_pred``, is counted in
 ``n_failed`` and sets ``format`` to 0. Its convex hull could be the right box, but crediting it would teach corner
 orders that the DOTA devkit, which evaluates the quad as written, scores near 0; a dart (one reflex corner) is
-a polygon, not a malformed one, and is scored as its convex hull like every other quad.
+a polygon, not a malformed one, and is scored as its convex hull like every other quad
+(docs/detection-protocols.md#quad-policies-elsewhere).
 
 Why each hack loses: duplicates and box spam raise ``n_pred`` (one-to-one matching leaves the copies unmatched),
 so both terms shrink as ``1/n_pred``; a whole-image box has IoU ≈ (object area / image area) with one object and

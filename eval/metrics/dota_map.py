@@ -27,7 +27,8 @@ self-intersecting ("bow-tie") detection gets the devkit's signed-area value (0 f
 in bow-tie order, so an FP). ``quad_policy="hull"`` reads every quad as the convex hull of its corners instead
 (forgiving corner-order mistakes); it is not the devkit's number. On convex quads the two agree exactly.
 mmrotate's protocol converts every quad to its minimum-area rectangle, which depends only on the four corners,
-not their order, so a bow-tie detection counts as the rectangle of its corners there.
+not their order, so a bow-tie detection counts as the rectangle of its corners there. Which reference each
+protocol matches, how it was verified and the devkit quirks not copied: docs/detection-protocols.md.
 
 **Ties.** Score-less VLM output gives every detection score 1.0, and AP then depends on the ranking among equal
 scores. We sort with a *stable* sort, so ties keep the order the detections were given in (image order, then

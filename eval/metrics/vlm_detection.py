@@ -16,7 +16,7 @@
   GT stay in the mean. `mean_f1` does the same with ``classes`` as the id order (default: the sorted GT labels).
   Not copied: a detection whose label is outside those C classes makes LMMRotate index past the matrix (an
   IndexError, or, for id C exactly, a count in the background column); here it is left out and counted in
-  ``n_ignored``.
+  ``n_ignored`` (docs/detection-protocols.md#mf1s-class-list).
 """
 
 from __future__ import annotations
