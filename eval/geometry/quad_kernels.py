@@ -210,17 +210,22 @@ def _winding_side(pts, a, b, ox, oy, tol):
         x1, y1 = pts[b, j, 5] - ox, pts[b, j, 6] - oy
         x2, y2 = pts[b, nx, 5] - ox, pts[b, nx, 6] - oy
         c = x1 * y2 - y1 * x2
-        if c == 0.0:  # a triangle of zero area covers nothing
+        if not (c > 0 or c < 0):  # a triangle of zero area covers nothing (NaN: non-finite input)
             continue
         if c < 0:
             x1, y1, x2, y2 = x2, y2, x1, y1
-        sgn[j] = 1.0 if c > 0 else -1.0
         tx[j, 1], ty[j, 1], tx[j, 2], ty[j, 2] = x1, y1, x2, y2
+        ok = True
         for s in range(3):
             s1 = (s + 1) % 3
             ex, ey = tx[j, s1] - tx[j, s], ty[j, s1] - ty[j, s]
-            length = math.hypot(ex, ey)  # > 0: the triangle has area
+            length = math.hypot(ex, ey)  # > 0 for a triangle with area, short of under/overflow
+            if not length > 0:
+                ok = False
+                break
             tu[j, s], tv[j, s] = ex / length, ey / length
+        if ok:
+            sgn[j] = 1.0 if c > 0 else -1.0
     twice = 0.0
     for i in range(4):
         nx = (i + 1) % 4

@@ -180,3 +180,16 @@ def test_dota_map_equals_the_devkit_style_loop_with_darts_and_bowties():
         assert ours["ap"][c] == pytest.approx(want["ap"][c], abs=1e-12)
     hull = dota_map(dets, gts, quad_policy="hull")["map"]
     assert hull > ours["map"] + 0.01  # the malformed quads really change the number
+
+
+def test_hostile_coordinates_never_raise():
+    # zero, denormal, huge, infinite and NaN corners (model output is hostile input): no ZeroDivisionError
+    rng = np.random.default_rng(12)
+    vals = np.array([0, 1, -1, 1e-320, 1e-160, 1e160, 1e300, -1e300, np.inf, -np.inf, np.nan, 5, 5.0000001])
+    for _ in range(10):
+        q = rng.choice(vals, (100, 8))
+        q2 = np.where(rng.random((100, 8)) < 0.5, q, rng.uniform(-10, 10, (100, 8)))
+        for policy in ("hull", "devkit"):
+            for a, b in ((q, q2), (q2, q2), (q, q)):
+                assert rotated_iou(a, b, quad_policy=policy).shape == (100, 100)
+        assert quad_shape(q).shape == (100,)
