@@ -193,3 +193,17 @@ def test_hostile_coordinates_never_raise():
             for a, b in ((q, q2), (q2, q2), (q, q)):
                 assert rotated_iou(a, b, quad_policy=policy).shape == (100, 100)
         assert quad_shape(q).shape == (100,)
+
+
+def test_devkit_quirks_not_copied():
+    # a class with ground truth but no detections: the devkit crashes reading its empty result file; here AP 0,
+    # and it enters the devkit protocol's mean over all classes: (1 + 0) / 2
+    g = [{"image_id": "a", "label": "p", "poly": SQUARE}, {"image_id": "a", "label": "q", "poly": SQUARE}]
+    d = [{"image_id": "a", "label": "p", "poly": SQUARE}]
+    r = dota_map(d, g)
+    assert r["ap"] == {"p": pytest.approx(1.0, abs=1e-15), "q": 0.0} and r["map"] == pytest.approx(0.5, abs=1e-15)
+    # a detection on an image outside the ground truth (the devkit: KeyError): a false positive, ranked first
+    # here (score 0.9) -> precision 0 then 1/2 at recall 1 -> AP 0.5 for class p
+    d = [{"image_id": "b", "label": "p", "poly": SQUARE, "score": 0.9}, {"image_id": "a", "label": "p",
+                                                                           "poly": SQUARE, "score": 0.8}]
+    assert dota_map(d, g)["ap"]["p"] == pytest.approx(0.5, abs=1e-15)
