@@ -36,6 +36,7 @@ CONFIG_KINDS: dict[str, str] = {
     "eval": "eval.suite:SuiteConfig",
     "data": "data_engine.data_config:DataSection",  # shared `data:` fragments, composed with `_base_`
     "recipes": "georft.config:RecipeFile",
+    "rewards": "georft.config:RewardSetFile",
     # Launcher configs of other tools are validated by those tools' own loaders (`from_yaml_file`).
     "accelerate": "accelerate.commands.config.config_args:ClusterConfig",
 }
@@ -49,6 +50,23 @@ class RecipeFile:
         from data_engine.build import load_recipe
 
         return load_recipe(path, check_roots=False)
+
+
+class RewardSetFile:
+    """Validates a reward-set file (configs/rewards/): task -> [{name, weight, kwargs}], every reward known."""
+
+    @staticmethod
+    def from_yaml_file(path: str) -> dict:
+        from data_engine.tasks import get_task
+        from rewards.config import reward_set
+        from rewards.registry import get_reward
+
+        specs = reward_set(path)
+        for task, items in specs.items():
+            get_task(task)
+            for spec in items:
+                get_reward(spec.name)
+        return specs
 
 
 class _StrictLoader(yaml.SafeLoader):

@@ -53,8 +53,8 @@ def caption_rows(sources, order) -> list[dict]:
 def _without_chat(section):
     from copy import copy
 
-    from data_engine.schema import TASKS
+    from data_engine.tasks import TASKS
 
     sec = copy(section)
-    sec.tasks = [t for t in (section.tasks or TASKS) if t != "chat"]
+    sec.tasks = [t for t in (section.tasks or TASKS) if t not in TASKS or TASKS[t].rewardable]
     return sec
