@@ -48,11 +48,11 @@ for ARCH in qwen2_5_vl qwen3_vl; do
     --out "$M/base" hidden_size=256 num_heads=4 num_kv_heads=2 intermediate_size=512
   check "sft_bf16_flash_$ARCH" "20 SFT steps, bf16, flash_attention_2" "${GEORFT[@]}" sft \
     --config "$REPO/configs/sft/demo_cpu.yaml" model.path="$M/base" model.dtype=bfloat16 \
-    model.attn_implementation=flash_attention_2 data.sources.0.path="$OUT/built" output_dir="$M/sft" \
+    model.attn_implementation=flash_attention_2 data.root="$OUT/built" output_dir="$M/sft" \
     trainer.max_steps=20 trainer.bf16=true trainer.save_strategy=no trainer.report_to=[]
   check "grpo_vllm_$ARCH" "3 GRPO steps, vLLM colocate, zoom chains, vLLM ids == trainer ids" \
     env GEORFT_CHECK_VLLM_PROMPTS=1 "${GEORFT[@]}" grpo --config "$REPO/configs/grpo/demo_cpu.yaml" \
-    model.path="$M/sft" model.dtype=bfloat16 data.sources.0.path="$OUT/built" output_dir="$M/grpo" \
+    model.path="$M/sft" model.dtype=bfloat16 data.root="$OUT/built" output_dir="$M/grpo" \
     trainer.max_steps=3 trainer.bf16=true trainer.use_vllm=true trainer.vllm_mode=colocate \
     trainer.vllm_gpu_memory_utilization=0.3 trainer.vllm_max_model_length=4096 trainer.save_strategy=no \
     trainer.report_to=[] trainer.dataloader_num_workers=0
@@ -70,7 +70,7 @@ if [[ "$NGPUS" -ge 2 ]]; then
   check "sft_zero3_2gpu" "10 SFT steps, DeepSpeed ZeRO-3, 2 processes" env CUDA_VISIBLE_DEVICES=0,1 accelerate launch \
     --config_file "$REPO/configs/accelerate/deepspeed_zero3.yaml" --num_processes 2 -m georft.cli sft \
     --config "$REPO/configs/sft/demo_cpu.yaml" model.path="$M/base" model.dtype=bfloat16 \
-    data.sources.0.path="$OUT/built" output_dir="$M/sft_zero3" trainer.max_steps=10 trainer.bf16=true \
+    data.root="$OUT/built" output_dir="$M/sft_zero3" trainer.max_steps=10 trainer.bf16=true \
     trainer.save_strategy=no trainer.report_to=[]
   check "grpo_server_2gpu" "3 GRPO steps, trl vllm-serve on GPU 0, trainer on GPU 1 (no zoom rows: trl#6673)" bash -c "
     CUDA_VISIBLE_DEVICES=0 trl vllm-serve --model '$M/sft' --port 8011 --gpu_memory_utilization 0.5 \
@@ -79,7 +79,7 @@ if [[ "$NGPUS" -ge 2 ]]; then
     trap 'kill \$SERVER 2>/dev/null' EXIT
     for i in \$(seq 120); do curl -sf http://127.0.0.1:8011/health >/dev/null && break; sleep 2; done
     CUDA_VISIBLE_DEVICES=1 ${GEORFT[*]} grpo --config '$REPO/configs/grpo/demo_cpu.yaml' model.path='$M/sft' \
-      model.dtype=bfloat16 data.sources.0.path='$OUT/built' 'data.sources.0.tasks=[detection,grounding,vqa,caption]' \
+      model.dtype=bfloat16 data.root='$OUT/built' 'data.sources=[{path: ., split: train, tasks: [detection, grounding, vqa, caption]}]' \
       output_dir='$M/grpo_server' trainer.max_steps=3 trainer.bf16=true trainer.use_vllm=true \
       trainer.vllm_mode=server trainer.vllm_server_port=8011 trainer.save_strategy=no trainer.report_to=[] \
       trainer.dataloader_num_workers=0"

@@ -133,7 +133,7 @@ def test_tiny_model_with_qwen_tokenizer_sft_and_grpo_step(arch, qwen_models, tin
 
     # SFT: the assistant-only labels are exactly the answer + <|im_end|>\n, token by token, then one step.
     sft_cfg = load_config(SFTRunConfig, REPO / "configs/sft/demo_cpu.yaml", [
-        f"model.path={path}", f"data.sources.0.path={tiny_world[1]}", f"output_dir={tmp_path / 'sft'}",
+        f"model.path={path}", f"data.root={tiny_world[1]}", "data.sources=[{path: ., split: train}]", f"output_dir={tmp_path / 'sft'}",
         "trainer.max_steps=1", "trainer.per_device_train_batch_size=2", "trainer.save_strategy=no",
         "trainer.report_to=[]", "data.sources.0.tasks=[detection]"])
     trainer, processor, _ = build_trainer(sft_cfg)
@@ -147,7 +147,7 @@ def test_tiny_model_with_qwen_tokenizer_sft_and_grpo_step(arch, qwen_models, tin
 
     # GRPO: one mixed-task step writes the store.
     grpo_cfg = load_config(GRPORunConfig, REPO / "configs/grpo/demo_cpu.yaml", [
-        f"model.path={path}", f"data.sources.0.path={tiny_world[1]}", f"output_dir={tmp_path / 'grpo'}",
+        f"model.path={path}", f"data.root={tiny_world[1]}", "data.sources=[{path: ., split: train}]", f"output_dir={tmp_path / 'grpo'}",
         "trainer.max_steps=1", "trainer.per_device_train_batch_size=4", "trainer.num_generations=2",
         "trainer.max_completion_length=8", "trainer.save_strategy=no", "trainer.report_to=[]",
         "data.sources.0.tasks=[vqa,grounding]",

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _cfg(model_dir, built, out, *extra) -> GRPORunConfig:
     return load_config(GRPORunConfig, REPO / "configs/grpo/demo_cpu.yaml", [
-        f"model.path={model_dir}", f"data.sources.0.path={built}", f"output_dir={out}",
+        f"model.path={model_dir}", f"data.root={built}", "data.sources=[{path: ., split: train}]", f"output_dir={out}",
         "trainer.max_steps=1", "trainer.per_device_train_batch_size=8", "trainer.num_generations=2",
         "trainer.max_completion_length=12", "trainer.logging_steps=1", "trainer.save_strategy=no",
         "trainer.report_to=[]", *extra,
@@ -40,11 +40,10 @@ def test_one_step_mixed_tasks_writes_store_and_checkpoint(tiny_model_dirs, tiny_
     # The store (public reward hooks + the scored batch) agrees with TRL's own completion log, row for row.
     trl_log = pd.read_parquet(next((tmp_path / "run" / "completions").glob("completions_*.parquet")))
     assert table["advantage"].tolist() == pytest.approx(trl_log["advantage"].tolist())
-    cfg = _cfg(tiny_model_dirs[arch], tiny_world[1], tmp_path / "run")
-    cfg.validate()
+    rewards = _cfg(tiny_model_dirs[arch], tiny_world[1], tmp_path / "run").run_rewards(set(table["task"]))
     for j, row in table.iterrows():
         # TRL names each reward function "<task>/<reward>" (rewards/adapter.py); other tasks' functions are NaN.
-        terms = [spec.weight * trl_log[f"{row['task']}/{spec.name}"][j] for spec in cfg.rewards[row["task"]]]
+        terms = [spec.weight * trl_log[f"{row['task']}/{spec.name}"][j] for spec in rewards[row["task"]]]
         assert terms and row["reward"] == pytest.approx(sum(terms)), row["task"]
     assert table["task"].nunique() >= 2, table["task"].tolist()
     assert set(COLUMNS) <= set(table.columns)
