@@ -58,3 +58,18 @@ def test_cpu_pipeline_has_no_plan(capsys):
 
     assert main(["plan", "--config", str(REPO / "configs/pipeline/demo_cpu.yaml")]) == 2
     assert "hardware.gpus is 0" in capsys.readouterr().err
+
+
+def test_pipeline_prints_the_plan_first_for_gpu_configs(tmp_path, monkeypatch, capsys):
+    import georft.pipeline as pipeline
+
+    ran = []
+    monkeypatch.setattr(pipeline, "RUNNERS", {s: (lambda cfg, dirs, s=s: ran.append(s)) for s in pipeline.STAGES})
+    for config, planned in (("qwen3_vl_8b", True), ("demo_cpu", False)):
+        cfg = load_config(PipelineConfig, REPO / f"configs/pipeline/{config}.yaml", [f"output_dir={tmp_path / config}"])
+        pipeline.run_pipeline(cfg, only="compare")
+        err = capsys.readouterr().err
+        assert ("memory plan (georft plan)" in err) == planned
+        if planned:  # before any stage ran
+            assert err.index("memory plan") < err.index("compare: running") and "Qwen/Qwen3-VL-8B-Instruct" in err
+    assert ran == ["compare", "compare"]
