@@ -318,13 +318,15 @@ def finish(req: EvalRequest, selected: dict[str, list[dict]], reward_fn: RewardF
     missing = len(wanted) - len(rows)
     if missing:
         raise UserError(f"{missing} samples have no prediction in {out}; rerun to generate them")
-    doc = score_and_write(req, rows, reward_fn)
+    doc = score_and_write(req, rows, reward_fn, log)
     log(f"wrote {out / io.METRICS} and {out / io.PREDICTIONS} ({len(rows)} rows)")
     return doc
 
 
-def score_and_write(req: EvalRequest, rows: list[dict], reward_fn: RewardFn | None) -> dict:
-    """Score rows (grouped by dataset), write them back with scores, and write metrics.json."""
+def score_and_write(req: EvalRequest, rows: list[dict], reward_fn: RewardFn | None, log: Log | None = None) -> dict:
+    """Score rows (grouped by dataset), write them back with scores, score the trivial baselines on the same rows
+    (`eval.runner_baselines`, unless the suite turns them off), and write metrics.json (``baselines``: policy ->
+    its eval directory relative to the output)."""
     by_ds: dict[str, list[dict]] = {}
     for r in rows:
         add_rewards(r, reward_fn)
@@ -338,6 +340,11 @@ def score_and_write(req: EvalRequest, rows: list[dict], reward_fn: RewardFn | No
                       "path": str(req.suite.dataset_path(entry)) if entry.path else "", "split": entry.split,
                       "patches": entry.patches}
     io.write_rows_atomic(req.out / io.PREDICTIONS, rows)
+    baselines = {}
+    if req.suite.baselines:
+        from eval.runner_baselines import write_baselines
+
+        baselines = write_baselines(req, rows, reward_fn, log or (lambda msg: None))
     doc = {
         "model": req.model,
         "suite": req.suite.name,
@@ -347,6 +354,7 @@ def score_and_write(req: EvalRequest, rows: list[dict], reward_fn: RewardFn | No
         "git_commit": git_commit(),
         "metrics": metrics,
         "datasets": info,
+        "baselines": baselines,
     }
     io.write_json_atomic(req.out / io.METRICS, doc)
     return io.clean_json(doc)
@@ -362,7 +370,7 @@ def git_commit() -> str | None:
     return r.stdout.strip() or None
 
 
-def score_predictions_file(req: EvalRequest, path: Path, reward_fn: RewardFn | None) -> dict:
+def score_predictions_file(req: EvalRequest, path: Path, reward_fn: RewardFn | None, log: Log | None = None) -> dict:
     """Score an existing predictions file without generation (rows need id, dataset, task, target, completion).
 
     Rows without ``prediction`` are parsed here with their ``frame`` (None: the completion is in original pixels),
@@ -392,7 +400,7 @@ def score_predictions_file(req: EvalRequest, path: Path, reward_fn: RewardFn | N
         if "completion_direct" in r and "prediction_direct" not in r:
             r["prediction_direct"] = parse("vqa", r["completion_direct"], **parse_kwargs("vqa", r["target"], req.suite))
     req.out.mkdir(parents=True, exist_ok=True)
-    return score_and_write(req, io.sort_rows(rows, [e.name for e in req.entries]), reward_fn)
+    return score_and_write(req, io.sort_rows(rows, [e.name for e in req.entries]), reward_fn, log)
 
 
 def summary_table(doc: dict, max_metrics: int = 8) -> str:

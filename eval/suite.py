@@ -41,6 +41,8 @@ class DatasetEntry:
             (rotated NMS) and scored against the full-image ground truth rebuilt from the patches.
         zoom_chain: answer the dataset's vqa rows with the zoom-in chain too (they are evaluated as zoom_vqa rows
             without evidence boxes, e.g. the LRS-VQA benchmark).
+        baseline_split: the split the trivial baselines are fitted on (`eval.baselines`; same path, tasks and
+            sources); null: no baselines for this dataset.
     """
 
     name: str = "???"
@@ -51,6 +53,7 @@ class DatasetEntry:
     limit: int | None = None
     patches: bool = False
     zoom_chain: bool = False
+    baseline_split: str | None = "train"
 
 
 @dataclass
@@ -100,6 +103,8 @@ class SuiteConfig:
         detection, zoom: task sections.
         report_rewards: score every sample with the configured rewards too (the `rewards` field in predictions).
         rewards: ``{task: [{name, weight, kwargs}]}`` as in a GRPO config; empty: the default reward set.
+        baselines: also score the trivial policies of `eval.baselines` on the same samples (``baselines/`` in the
+            output directory).
     """
 
     name: str = ""
@@ -118,6 +123,7 @@ class SuiteConfig:
     zoom: ZoomSection = field(default_factory=ZoomSection)
     report_rewards: bool = True
     rewards: dict[str, Any] = field(default_factory=dict)
+    baselines: bool = True
 
     def validate(self) -> None:
         if not self.datasets:

@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.predictions:
         req = EvalRequest(suite, entries, args.model or f"predictions:{args.predictions}", out, args.backend)
-        doc = score_predictions_file(req, Path(args.predictions), reward_fn)
+        doc = score_predictions_file(req, Path(args.predictions), reward_fn, log)
     else:
         if not args.model:
             raise UserError("--model is required (or --predictions FILE to score existing predictions)")
@@ -95,4 +95,8 @@ def run(args: argparse.Namespace) -> int:
         doc = finish(req, selected, reward_fn, log)
     if doc is not None and os.environ.get("RANK", "0") == "0":
         print(summary_table(doc))  # noqa: T201 - the CLI prints
+        for rel in (doc.get("baselines") or {}).values():
+            import json
+
+            print(summary_table(json.loads((out / rel / "metrics.json").read_text(encoding="utf-8"))))  # noqa: T201
     return 0
