@@ -75,6 +75,7 @@ def write_baselines(req, rows: list[dict], reward_fn, log: Callable[[str], None]
     from eval.suite import DatasetEntry
 
     entries = {e.name: e for e in req.entries}
+    suite = dataclasses.replace(req.suite, java_metrics=False)  # METEOR of a constant caption is not worth a JVM
     by_ds: dict[str, list[dict]] = {}
     for r in rows:
         by_ds.setdefault(str(r["dataset"]), []).append(r)
@@ -100,15 +101,14 @@ def write_baselines(req, rows: list[dict], reward_fn, log: Callable[[str], None]
                     per_policy[pname]["skipped"][f"{name}/{task}"] = f"no {entry.baseline_split} rows of {task}"
                     continue
                 state = policy.fit(fit_rows)
-                got += baseline_rows(policy, state, [r for r in ds_rows if r["task"] == task], req.suite.seed,
-                                     req.suite)
+                got += baseline_rows(policy, state, [r for r in ds_rows if r["task"] == task], suite.seed, suite)
                 key = name if len(tasks) == 1 else f"{name}/{task}"
                 per_policy[pname]["answers"][key] = policy.describe(state)
                 per_policy[pname]["n_train"][key] = len(fit_rows)
             if got:
                 for r in got:
                     add_rewards(r, reward_fn)
-                per_policy[pname]["metrics"][name] = score_rows(got, entry, req.suite)
+                per_policy[pname]["metrics"][name] = score_rows(got, entry, suite)
                 per_policy[pname]["rows"] += got
     written = {}
     for pname, p in per_policy.items():

@@ -105,6 +105,8 @@ class SuiteConfig:
         rewards: ``{task: [{name, weight, kwargs}]}`` as in a GRPO config; empty: the default reward set.
         baselines: also score the trivial policies of `eval.baselines` on the same samples (``baselines/`` in the
             output directory).
+        java_metrics: caption METEOR through Java when ``java`` is on the PATH (one JVM start per dataset, tens of
+            seconds on a small CPU); the baselines never compute it.
     """
 
     name: str = ""
@@ -124,6 +126,7 @@ class SuiteConfig:
     report_rewards: bool = True
     rewards: dict[str, Any] = field(default_factory=dict)
     baselines: bool = True
+    java_metrics: bool = True
 
     def validate(self) -> None:
         if not self.datasets:

@@ -171,7 +171,7 @@ def _evidence_section(doc, runs, baselines, stats, n_resamples: int, confidence:
     R.headline_intervals_table(doc, names, heads)
     for ds, task in [(h.dataset, h.task) for h in heads]:
         group = [st for st in stats if (st.dataset, st.task) == (ds, task)]
-        doc.heading(3, f"{ds} ({task}), {group[0].n} paired samples")
+        doc.heading(3, f"Evidence: {ds} / {task}, {group[0].n} paired samples")
         R.baseline_rows_table(doc, names, group)
         if len(runs) > 1 or baselines:
             R.differences_table(doc, names, group)

@@ -282,6 +282,8 @@ def differences_table(doc: Doc, names: list[str], stats: list[MetricStats]) -> N
                 labels.append(label)
             cells.setdefault(label, {})[st.metric] = iv
         for n, iv in zip(names, st.vs_best, strict=True):
+            if iv is None:
+                continue
             label = f"{n} − best trivial"
             if label not in labels:
                 labels.append(label)
