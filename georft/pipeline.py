@@ -254,6 +254,8 @@ def _run_grpo(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
     from georft.config import save_config
     from rl.train import main
 
+    if cfg.grpo.schedule == "per_task":
+        return _run_grpo_per_task(cfg, dirs)
     grpo = cfg.grpo
     if dirs["grpo"].is_dir() and get_last_checkpoint(str(dirs["grpo"])):
         _say(f"grpo: resuming from {get_last_checkpoint(str(dirs['grpo']))}")
@@ -261,6 +263,67 @@ def _run_grpo(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
     if _is_main_process():
         save_config(grpo, dirs["grpo"] / "config.yaml")
     return {"summary": main(grpo)}
+
+
+STAGE_DONE = ".stage_complete"  # an intermediate per-task GRPO stage finished (the last one is the grpo stage)
+
+
+def grpo_task_stages(grpo: GRPORunConfig, out: Path) -> list[tuple[str, GRPORunConfig]]:
+    """``schedule: per_task``: one plain GRPO run config per task group, in order (GeoVLM-R1's successive stages).
+
+    Stage k trains on the data sources restricted to its tasks, with only those tasks' rewards, for its share of
+    ``trainer.max_steps`` (split evenly, the first stages taking the remainder), starting from stage k-1's model
+    (stage 0 from ``grpo.model.path``). Intermediate stages write to ``<grpo>/stages/<k>_<tasks>/``; the last one
+    writes to ``<grpo>`` itself, so the RL checkpoint is where the mixed schedule puts it.
+
+    Returns:
+        [(stage name, its config with ``schedule: mixed``)].
+    """
+    from dataclasses import replace
+
+    groups = [list(g) for g in grpo.stages] or [[t] for t in grpo.rewards]
+    total = int(grpo.trainer.get("max_steps", -1))
+    steps = [total // len(groups) + (k < total % len(groups)) for k in range(len(groups))]
+    out_cfgs, model_path = [], grpo.model.path
+    for k, group in enumerate(groups):
+        name = f"{k}_{'+'.join(group)}"
+        sources = [replace(src, tasks=[t for t in group if src.tasks is None or t in src.tasks])
+                   for src in grpo.data.sources]
+        sources = [src for src in sources if src.tasks]
+        if not sources:
+            raise UserError(f"grpo.stages: stage {name} has no data source with tasks {group}")
+        stage_dir = out if k == len(groups) - 1 else out / "stages" / name
+        out_cfgs.append((name, replace(
+            grpo, output_dir=str(stage_dir), model=replace(grpo.model, path=str(model_path)),
+            data=replace(grpo.data, sources=sources), rewards={t: grpo.rewards[t] for t in group},
+            trainer={**grpo.trainer, "max_steps": steps[k]}, schedule="mixed", stages=[])))
+        model_path = stage_dir
+    return out_cfgs
+
+
+def _run_grpo_per_task(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
+    """Run the per-task GRPO stages in order; a finished stage is skipped, an interrupted one resumes."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from georft.config import save_config
+    from rl.train import main
+
+    summaries = {}
+    for name, stage in grpo_task_stages(cfg.grpo, dirs["grpo"]):
+        out = Path(stage.output_dir)
+        if (out / STAGE_DONE).is_file():
+            _say(f"grpo stage {name}: complete, skipped ({out})")
+            continue
+        _say(f"grpo stage {name}: tasks {list(stage.rewards)}, {stage.trainer['max_steps']} steps -> {out}")
+        if out.is_dir() and get_last_checkpoint(str(out)):
+            _say(f"grpo stage {name}: resuming from {get_last_checkpoint(str(out))}")
+            stage.trainer = {**stage.trainer, "resume_from_checkpoint": True}
+        if _is_main_process():
+            save_config(stage, out / "config.yaml")
+        summaries[name] = main(stage)
+        if _is_main_process() and out != dirs["grpo"]:
+            (out / STAGE_DONE).write_text(json.dumps({"finished": time.strftime("%Y-%m-%d %H:%M:%S")}))
+    return {"schedule": "per_task", "stages": summaries}
 
 
 def _checkpoint_paths(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict[str, Path]:
