@@ -39,6 +39,8 @@ class DataSection:
     """What the model is trained on and how samples are rendered.
 
     Attributes:
+        root: folder that relative `sources[].path` are resolved against ("" = the working directory), so a config
+            that composes this section (`_base_`) moves every source by setting one key.
         sources: the mixture.
         min_pixels, max_pixels: pixel budget of the smart resize (done by the data engine before TRL sees images).
         box_type: "poly", "obb" or "hbb" answer lines for detection.
@@ -47,6 +49,7 @@ class DataSection:
         seed: mixture and augmentation seed (the same on every rank).
     """
 
+    root: str = ""
     sources: list[SourceSection] = field(default_factory=list)
     min_pixels: int = 4 * 28 * 28
     max_pixels: int = 256 * 28 * 28

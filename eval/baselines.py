@@ -6,15 +6,19 @@ the same samples. Each policy is *fitted* on the training rows of a dataset (the
 completions with the very parsers, scorers and rewards the checkpoints go through, so a baseline's number and a
 checkpoint's number are the same function of their completions.
 
-Two policies per task, keyed by task in `POLICIES` (a new task registers its own here):
+Policies are registered by name in `POLICIES`; a task's declaration (`data_engine.tasks`, ``baselines``) names the
+ones that apply to it, and each policy's ``kind`` is the report row it fills: ``constant`` (the best constant
+answer) or ``random`` (chance). A new task names existing policies or registers its own here.
 
-| task | ``constant`` (the best constant answer) | ``random`` (chance) |
-|---|---|---|
-| detection | ``There are none.`` | — |
-| grounding | the box maximising mean IoU over the training boxes (in image-relative coordinates) | — |
-| vqa, zoom_vqa | the majority training answer of the question's type | uniform over the choices, else over the training answers of the question's type |
-| classification | the majority training class | uniform over the row's class list |
-| caption | the most common training reference caption | — |
+| policy | kind | tasks | answer |
+|---|---|---|---|
+| ``no_objects`` | constant | detection | ``There are none.`` |
+| ``constant_box`` | constant | grounding | the box maximising mean IoU over the training boxes (image-relative) |
+| ``majority_answer`` | constant | vqa, zoom_vqa | the majority training answer of the question's type |
+| ``random_answer`` | random | vqa, zoom_vqa | uniform over the choices, else over the training answers of the question's type |
+| ``majority_class`` | constant | classification | the majority training class |
+| ``random_class`` | random | classification | uniform over the row's class list |
+| ``common_caption`` | constant | caption | the most common training reference caption |
 
 The question type is the dataset's ``qtype`` (or ``category``); without one it is the question's first two words
 ("what color", "how many", "is there"), the prefix-based question types of the VQA benchmark. A type not seen in
@@ -42,13 +46,15 @@ class Policy:
     """A trivial policy of one task.
 
     Attributes:
-        name: the policy's name (``constant`` or ``random``); one report row per name.
+        name: the policy's registry name (what a task declaration names).
+        kind: ``constant`` or ``random``: the report row (baseline eval directory) the policy's answers go to.
         fit: training rows (``target`` dicts) -> the fitted state.
         answer: (state, evaluated row, seeded rng) -> completion text in original pixels.
         describe: state -> one line saying what the policy answers (shown in the report).
     """
 
     name: str
+    kind: str
     fit: Callable[[list[dict]], Any]
     answer: Callable[[Any, dict, random.Random], str]
     describe: Callable[[Any], str]
@@ -232,30 +238,32 @@ def _answer_caption(state: dict, row: dict, rng: random.Random) -> str:
 
 # ---------------------------------------------------------------- the registry
 
-_NONE = Policy("constant", _fit_nothing, _answer_none, lambda s: f"always {EMPTY_ANSWER!r}")
-_MAJORITY_QA = Policy("constant", _fit_vqa, _answer_majority, _describe_majority)
-_RANDOM_QA = Policy("random", _fit_vqa, _answer_random, _describe_random)
 
-POLICIES: dict[str, tuple[Policy, ...]] = {
-    "detection": (_NONE,),
-    "grounding": (Policy("constant", _fit_constant_box, _answer_constant_box,
-                         lambda s: "best constant box (image-relative x1,y1,x2,y2 = "
-                                   + ",".join(f"{v:.3f}" for v in s["box"])
-                                   + f"; training mean IoU {s['train_mean_iou']:.3f})"),),
-    "vqa": (_MAJORITY_QA, _RANDOM_QA),
-    "zoom_vqa": (_MAJORITY_QA, _RANDOM_QA),
-    "classification": (Policy("constant", _fit_classes, _answer_majority_class,
-                              lambda s: f"majority training class {s['majority']!r}"),
-                       Policy("random", _fit_classes, _answer_random_class, lambda s: "uniform over the class list")),
-    "caption": (Policy("constant", _fit_caption, _answer_caption,
-                       lambda s: f"most common training reference caption {s['caption']!r}"),),
-}
-POLICY_NAMES = ("constant", "random")
+def _describe_box(s: dict) -> str:
+    return ("best constant box (image-relative x1,y1,x2,y2 = " + ",".join(f"{v:.3f}" for v in s["box"])
+            + f"; training mean IoU {s['train_mean_iou']:.3f})")
+
+
+POLICIES: dict[str, Policy] = {p.name: p for p in (
+    Policy("no_objects", "constant", _fit_nothing, _answer_none, lambda s: f"always {EMPTY_ANSWER!r}"),
+    Policy("constant_box", "constant", _fit_constant_box, _answer_constant_box, _describe_box),
+    Policy("majority_answer", "constant", _fit_vqa, _answer_majority, _describe_majority),
+    Policy("random_answer", "random", _fit_vqa, _answer_random, _describe_random),
+    Policy("majority_class", "constant", _fit_classes, _answer_majority_class,
+           lambda s: f"majority training class {s['majority']!r}"),
+    Policy("random_class", "random", _fit_classes, _answer_random_class, lambda s: "uniform over the class list"),
+    Policy("common_caption", "constant", _fit_caption, _answer_caption,
+           lambda s: f"most common training reference caption {s['caption']!r}"),
+)}
+KINDS = ("constant", "random")
 
 
 def policies_of(task: str) -> tuple[Policy, ...]:
-    """The trivial policies of a task (none for a task without any registered)."""
-    return POLICIES.get(task, ())
+    """The trivial policies a task's declaration names (none for an undeclared task or one that names none)."""
+    from data_engine.tasks import TASKS
+
+    decl = TASKS.get(task)
+    return tuple(POLICIES[n] for n in decl.baselines) if decl is not None else ()
 
 
 def sample_rng(seed: int, dataset: str, sample_id: str) -> random.Random:

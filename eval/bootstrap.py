@@ -141,19 +141,19 @@ class ResampledMAP:
     Args:
         dets: per image, its detections (``label``, ``poly``, optional ``score``) in emitted order.
         gts: per image, its ground truths (``label``, ``poly``, optional ``difficult``).
-        classes, iou_threshold, ap_mode, protocol: as `dota_map`.
+        classes, iou_threshold, ap_mode, protocol, quad_policy: as `dota_map`.
     """
 
     def __init__(self, dets: list[list[dict]], gts: list[list[dict]], classes=None, iou_threshold: float = 0.5,
-                 ap_mode: str = "voc07", protocol: str = "dota_devkit") -> None:
-        from eval.metrics.dota_map import _check, _match
+                 ap_mode: str = "voc07", protocol: str = "dota_devkit", quad_policy: str | None = None) -> None:
+        from eval.metrics.dota_map import _check, _match, _quad_policy
 
         _check(protocol, ap_mode)
         if len(dets) != len(gts):
             raise ValueError(f"{len(dets)} detection lists for {len(gts)} ground-truth lists")
         flat_d = [{**d, "image_id": i} for i, ds in enumerate(dets) for d in ds]
         flat_g = [{**g, "image_id": i} for i, gs in enumerate(gts) for g in gs]
-        self.m = _match(flat_d, flat_g, protocol, classes)
+        self.m = _match(flat_d, flat_g, protocol, classes, _quad_policy(protocol, quad_policy))
         keep = set(self.m.classes)
         # _match drops labels outside `classes`; count what it kept per image, in input (= image) order
         nd = np.array([sum(d["label"] in keep for d in ds) for ds in dets], dtype=np.int64)

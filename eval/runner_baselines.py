@@ -1,12 +1,13 @@
 """Score the trivial policies of `eval.baselines` on an eval's own samples and write them beside its outputs.
 
 Called by `eval.runner.score_and_write` after the checkpoint's rows are scored. For every dataset of the run, each
-task's policies are fitted on the dataset's training rows (the suite entry with ``split`` replaced by
+task's policies (those its declaration names, `data_engine.tasks`) are fitted on the dataset's training rows (the suite entry with ``split`` replaced by
 ``baseline_split`` and no limit; targets only, no image is opened), answer every evaluated row, and those answers
-go through the same parse -> score -> reward path as a model's. Each policy becomes a complete eval directory::
+go through the same parse -> score -> reward path as a model's. Each policy kind (``constant``, ``random``)
+becomes a complete eval directory::
 
-    DIR/baselines/<policy>/metrics.json        as a checkpoint's, plus a "baseline" section (what was fitted on what)
-    DIR/baselines/<policy>/predictions.jsonl   the same samples, the policy's completions and per-sample scores
+    DIR/baselines/<kind>/metrics.json        as a checkpoint's, plus a "baseline" section (what was fitted on what)
+    DIR/baselines/<kind>/predictions.jsonl   the same samples, the policies' completions and per-sample scores
 
 so `georft compare` shows them beside the checkpoints and pairs them sample by sample. A dataset whose training
 split cannot be read (no ``baseline_split``, a score-only run without the data, no training rows of a task) gets no
@@ -22,7 +23,7 @@ from pathlib import Path
 from data_engine.errors import UserError
 from data_engine.schema import load_target
 from eval import runner_io as io
-from eval.baselines import POLICY_NAMES, policies_of, sample_rng
+from eval.baselines import KINDS, policies_of, sample_rng
 from eval.parsers import parse
 
 BASELINES_DIR = "baselines"
@@ -80,7 +81,7 @@ def write_baselines(req, rows: list[dict], reward_fn, log: Callable[[str], None]
     for r in rows:
         by_ds.setdefault(str(r["dataset"]), []).append(r)
     per_policy: dict[str, dict] = {p: {"rows": [], "metrics": {}, "answers": {}, "n_train": {}, "skipped": {}}
-                                   for p in POLICY_NAMES}
+                                   for p in KINDS}
     for name, ds_rows in by_ds.items():
         entry = entries.get(name, DatasetEntry(name=name, path=""))
         train, why = training_rows(req, entry)
@@ -90,10 +91,10 @@ def write_baselines(req, rows: list[dict], reward_fn, log: Callable[[str], None]
                 p["skipped"][name] = why
             continue
         tasks = sorted({r["task"] for r in ds_rows})
-        for pname in POLICY_NAMES:
+        for pname in KINDS:
             got = []
             for task in tasks:
-                policy = next((p for p in policies_of(task) if p.name == pname), None)
+                policy = next((p for p in policies_of(task) if p.kind == pname), None)
                 fit_rows = [r for r in train if r["task"] == task]
                 if policy is None:
                     continue

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from data_engine.data_config import DataSection
 from data_engine.errors import UserError
 from models.loading import ModelSection
-from rewards.config import RewardSpec, default_rewards
+from rewards.config import RewardSpec, as_specs, reward_set
 
 
 @dataclass
@@ -35,8 +35,8 @@ class GRPORunConfig:
     output_dir: str = "runs/grpo"
     model: ModelSection = field(default_factory=ModelSection)
     data: DataSection = field(default_factory=DataSection)
-    # Empty = `rewards.config.default_rewards()` (each task's accuracy reward + 0.1 format). A non-empty section
-    # replaces the defaults as a whole, so the rewards a run optimises are exactly the ones the YAML lists.
+    # The rewards are the named set with `rewards:` overriding it task by task (`rewards.config`, `run_rewards`).
+    reward_set: str = "default"
     rewards: dict[str, list[RewardSpec]] = field(default_factory=dict)
     zoom: ZoomSection = field(default_factory=ZoomSection)
     rollout_store: bool = True
@@ -45,7 +45,7 @@ class GRPORunConfig:
     # order, each starting from the previous stage's model, with `trainer.max_steps` shared out evenly.
     schedule: str = "mixed"
     # per_task only: task groups in order, e.g. [[detection, grounding], [vqa, classification], [caption]];
-    # empty = one stage per task of `rewards:`, in that order.
+    # empty = one stage per rewarded task present in the data, in declaration order.
     stages: list = field(default_factory=list)
     # Divide each task's rewards by the standard deviation of that task's weighted reward over the batch
     # (`rl.task_scaling`): tasks weigh alike in the advantages whatever their reward range. Needs
@@ -55,9 +55,21 @@ class GRPORunConfig:
 
     trainer: dict = field(default_factory=dict)
 
+    def run_rewards(self, tasks: set[str] | frozenset[str]) -> dict[str, list[RewardSpec]]:
+        """The rewards this run optimises: the set's rewards of the tasks present in the data (`tasks`), with the
+        `rewards:` overrides on top. An overridden task is kept even without rows, so the pre-flight check names
+        a reward written for data that is missing."""
+        chosen = {task: specs for task, specs in reward_set(self.reward_set).items() if task in tasks}
+        return {**chosen, **as_specs(self.rewards)}
+
+    def rewarded_tasks(self) -> list[str]:
+        """Tasks with rewards in the set or the overrides, set order first."""
+        tasks = list(reward_set(self.reward_set))
+        return tasks + [t for t in as_specs(self.rewards) if t not in tasks]
+
     def validate(self) -> None:
-        if not self.rewards:
-            self.rewards = default_rewards()
+        reward_set(self.reward_set)  # an unknown set or a broken set file fails at load time
+        as_specs(self.rewards)
         self.model.validate()
         if not self.data.sources:
             raise UserError("data.sources is empty: list at least one built dataset")
@@ -84,22 +96,22 @@ class GRPORunConfig:
         if self.stages and self.schedule != "per_task":
             raise UserError("stages is only read with schedule: per_task")
         seen: set[str] = set()
+        rewarded = self.rewarded_tasks()
         for k, group in enumerate(self.stages):
             if not isinstance(group, (list, tuple)) or not group:
                 raise UserError(f"stages[{k}] must be a non-empty list of tasks, got {group!r}")
             for t in group:
-                if t not in self.rewards:
-                    raise UserError(f"stages[{k}]: task {t!r} has no rewards.{did_you_mean(str(t), list(self.rewards))}"
-                                    f" Tasks with rewards: {', '.join(self.rewards)}")
+                if t not in rewarded:
+                    raise UserError(f"stages[{k}]: task {t!r} has no rewards.{did_you_mean(str(t), rewarded)}"
+                                    f" Tasks with rewards: {', '.join(rewarded)}")
                 if t in seen:
                     raise UserError(f"stages[{k}]: task {t!r} is already in an earlier stage")
                 seen.add(t)
         if self.schedule == "per_task":
-            n = len(self.stages) if self.stages else len(self.rewards)
             steps = int(self.trainer.get("max_steps", -1))
-            if steps < n:
-                raise UserError(f"schedule per_task shares trainer.max_steps over {n} stages: set max_steps >= {n}, "
-                                f"got {steps}")
+            if steps < max(len(self.stages), 1):
+                raise UserError(f"schedule per_task shares trainer.max_steps over {len(self.stages)} stages: set "
+                                f"max_steps >= {len(self.stages)}, got {steps}")
         if self.task_reward_scaling and str(self.trainer.get("scale_rewards", "group")) in ("group", "True"):
             raise UserError("task_reward_scaling needs trainer.scale_rewards: batch or none (under 'group' every "
                             "group is scaled to unit std, so a per-task factor cancels)")

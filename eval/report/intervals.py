@@ -53,7 +53,7 @@ class IntervalMetric:
     reward: str | None = None
 
 
-# One place per task: which metrics get intervals (a new task registers its own here).
+# Which metrics get intervals, per task (a task not listed gets the mean of its declared ``sample_score``).
 INTERVAL_METRICS: dict[str, tuple[IntervalMetric, ...]] = {
     "detection": (IntervalMetric("mAP", corpus="map"), IntervalMetric("image_f1", score="f1")),
     "grounding": (IntervalMetric("mean_iou", score="iou"), IntervalMetric("acc@0.5", score="correct")),
@@ -145,6 +145,12 @@ def _rows_by_group(run: Run) -> dict[tuple[str, str], dict[str, dict]]:
 
 def _metrics_of(task: str, rows: list[list[dict]]) -> list[IntervalMetric]:
     specs = list(INTERVAL_METRICS.get(task, ()))
+    if not specs:
+        from data_engine.tasks import TASKS
+
+        decl = TASKS.get(task)
+        if decl is not None and decl.sample_score:  # a task not listed here: the mean of its declared sample score
+            specs = [IntervalMetric(f"mean {decl.sample_score}", score=decl.sample_score)]
     if any((r.get("target") or {}).get("patch") for rs in rows for r in rs):
         # patch rows are scored merged back to full images: resampling patches would not be that metric
         specs = [s for s in specs if not s.corpus]

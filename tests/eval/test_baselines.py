@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eval.baselines import POLICIES, best_constant_box, box_ious, policies_of, question_type, sample_rng
+from eval.baselines import KINDS, POLICIES, best_constant_box, box_ious, policies_of, question_type, sample_rng
 from georft.cli import main as cli
 
 
 def _policy(task: str, name: str):
-    return next(p for p in policies_of(task) if p.name == name)
+    return next(p for p in policies_of(task) if p.kind == name)
 
 
 def test_best_constant_box_beats_a_dense_grid():
@@ -81,9 +81,14 @@ def test_random_choice_uses_choices_and_is_seeded():
     assert picks == {"forest", "river"}
 
 
-def test_every_policy_is_named_constant_or_random():
-    assert {p.name for ps in POLICIES.values() for p in ps} <= {"constant", "random"}
-    assert {t for t, ps in POLICIES.items() if any(p.name == "constant" for p in ps)} == set(POLICIES)
+def test_every_evaluable_task_declares_a_constant_policy():
+    from data_engine.tasks import TASKS, evaluable_tasks
+
+    assert {p.kind for p in POLICIES.values()} <= set(KINDS)
+    for name in evaluable_tasks():
+        kinds = [p.kind for p in policies_of(name)]
+        assert "constant" in kinds and len(kinds) == len(set(kinds)), name  # at most one policy per report row
+    assert all(n in POLICIES for t in TASKS.values() for n in t.baselines)
 
 
 # ---------------------------------------------------------------- through georft eval

@@ -36,15 +36,19 @@ def test_per_task_stages_split_steps_chain_models_and_filter_data(tmp_path):
                                                       grpo_dir / "stages" / "1_vqa", grpo_dir]
     assert stages[0][1].model.path == cfg.grpo.model.path
     assert stages[1][1].model.path == stages[0][1].output_dir and stages[2][1].model.path == stages[1][1].output_dir
-    assert [list(c.rewards) for _, c in stages] == [["detection", "grounding"], ["vqa"], ["caption"]]
+    assert all(c.reward_set == cfg.grpo.reward_set for _, c in stages)
+    # each stage optimises the rewards of its own tasks only (the set's rewards of the tasks in its data)
+    assert [list(c.run_rewards(set(c.data.sources[0].tasks))) for _, c in stages] == [
+        ["detection", "grounding"], ["vqa"], ["caption"]]
     assert [[s.tasks for s in c.data.sources] for _, c in stages] == [[["detection", "grounding"]], [["vqa"]],
                                                                       [["caption"]]]
     assert all(c.schedule == "mixed" and c.stages == [] for _, c in stages)
     assert cfg.grpo.trainer["max_steps"] == 101  # the pipeline's own config is not changed
-    # default: one stage per task of the rewards section, in its order
+    # default: one stage per rewarded task present in the data, in declaration order
     cfg = _pipeline(tmp_path, "grpo.schedule=per_task")
-    assert [n for n, _ in grpo_task_stages(cfg.grpo, Path(cfg.grpo.output_dir))] == [
-        "0_detection", "1_grounding", "2_vqa", "3_classification", "4_caption", "5_zoom_vqa"]
+    present = {"caption", "vqa", "grounding"}
+    assert [n for n, _ in grpo_task_stages(cfg.grpo, Path(cfg.grpo.output_dir), present)] == [
+        "0_grounding", "1_vqa", "2_caption"]
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
@@ -52,7 +56,8 @@ def test_per_task_stages_split_steps_chain_models_and_filter_data(tmp_path):
     (["grpo.stages=[[vqa]]"], "stages is only read with schedule: per_task"),
     (["grpo.schedule=per_task", "grpo.stages=[[vqa],[vqa]]"], "already in an earlier stage"),
     (["grpo.schedule=per_task", "grpo.stages=[[vqaa]]"], "task 'vqaa' has no rewards"),
-    (["grpo.schedule=per_task", "grpo.trainer.max_steps=3"], "set max_steps >= 6"),
+    (["grpo.schedule=per_task", "grpo.stages=[[vqa],[caption]]", "grpo.trainer.max_steps=1"],
+     "set max_steps >= 2"),
     (["grpo.task_reward_scaling=true"], "task_reward_scaling needs trainer.scale_rewards: batch or none"),
 ])
 def test_schedule_mistakes_fail_at_load_time(tmp_path, overrides, message):
@@ -98,6 +103,9 @@ def test_per_task_schedule_runs_stage_after_stage_on_cpu(tiny_model_dirs, tiny_w
     cfg = _pipeline(tmp_path, *_grpo_overrides(tiny_model_dirs["qwen2_5_vl"], tiny_world[1]),
                     "grpo.schedule=per_task", "grpo.stages=[[vqa],[classification]]", "grpo.trainer.max_steps=2")
     dirs = cfg.stage_dirs
+    from georft.pipeline import grpo_data_tasks
+
+    assert grpo_data_tasks(cfg.grpo) == {"detection", "grounding", "vqa", "caption", "classification", "zoom_vqa"}
     info = _run_grpo(cfg, dirs)
     assert info["schedule"] == "per_task" and list(info["stages"]) == ["0_vqa", "1_classification"]
     assert all(s["steps"] == 1 for s in info["stages"].values())
