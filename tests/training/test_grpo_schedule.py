@@ -149,3 +149,11 @@ def test_task_reward_scaling_in_a_real_grpo_step(tiny_model_dirs, tiny_world, tm
     assert rescaled  # at least one task's advantages really were divided by its spread
     log = json.loads((Path(cfg.grpo.output_dir) / "summary.json").read_text())["last_log"]
     assert log["reward"] == pytest.approx(t["reward"].mean(), abs=1e-5)
+
+
+def test_georft_grpo_alone_refuses_the_per_task_schedule(tmp_path):
+    from rl.train import main
+
+    cfg = _pipeline(tmp_path, "grpo.schedule=per_task", "grpo.stages=[[vqa]]")
+    with pytest.raises(UserError, match="runs as successive GRPO stages from `georft pipeline`"):
+        main(cfg.grpo)
