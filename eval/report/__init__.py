@@ -26,7 +26,7 @@ from data_engine.errors import UserError
 from eval.bootstrap import CONFIDENCE, N_RESAMPLES, SEED
 from eval.report import figures as F
 from eval.report import render as R
-from eval.report.intervals import compare_json, load_baselines, significance
+from eval.report.intervals import compare_json, headline_stats, load_baselines, significance, verdict
 from eval.report.tables import (
     MetricRow,
     datasets_of,
@@ -163,11 +163,17 @@ def _evidence_section(doc, runs, baselines, stats, n_resamples: int, confidence:
     doc.para(f"{R.NOT_ABOVE} = does not beat the best trivial baseline. Δ [lo, hi] = difference and its paired "
              f"bootstrap {pct} interval ({n_resamples} resamples of the samples, the same draws for every run; "
              f"corpus metrics such as mAP recomputed per draw); {R.EXCLUDES_ZERO} = the interval excludes 0.")
-    heads, seen = [], set()
-    for st in stats:
-        if (st.dataset, st.task) not in seen:
-            seen.add((st.dataset, st.task))
-            heads.append(st)
+    heads = headline_stats(stats)
+    v = verdict(names, stats)
+    lines = [f"{n} beats its best trivial baseline with the interval excluding 0 on {len(ds)} of {v['n']} "
+             f"headline metrics" + (f" ({', '.join(ds)})" if ds else "") for n, ds in v["beats_trivial"].items()
+             if baselines]
+    lines += [f"{p['b']} − {p['a']}: significantly up on {len(p['up'])}" + (f" ({', '.join(p['up'])})" if p["up"]
+                                                                              else "")
+              + f", significantly down on {len(p['down'])}" + (f" ({', '.join(p['down'])})" if p["down"] else "")
+              for p in v["pairs"]]
+    for line in lines:
+        doc.para(line + ".")
     R.headline_intervals_table(doc, names, heads)
     for ds, task in [(h.dataset, h.task) for h in heads]:
         group = [st for st in stats if (st.dataset, st.task) == (ds, task)]

@@ -238,6 +238,36 @@ def _one_metric(ds, task, spec, names, run_rows, base_rows, n_resamples, confide
     return st
 
 
+def headline_stats(stats: list[MetricStats]) -> list[MetricStats]:
+    """The first interval metric of every (dataset, task): the one the verdict and the headline table use."""
+    seen, out = set(), []
+    for st in stats:
+        if (st.dataset, st.task) not in seen:
+            seen.add((st.dataset, st.task))
+            out.append(st)
+    return out
+
+
+def verdict(names: list[str], stats: list[MetricStats]) -> dict:
+    """Counts over the headline metrics: per run, the datasets where it beats the best trivial baseline with the
+    interval excluding 0; per consecutive pair (a, b), where b − a is significantly above / below 0.
+
+    Returns:
+        ``{"beats_trivial": {run: [dataset/task, ...]}, "pairs": [{"a", "b", "up": [...], "down": [...]}]}``.
+    """
+    heads = headline_stats(stats)
+    label = [f"{st.dataset}/{st.task}" for st in heads]
+    beats = {n: [lab for lab, st in zip(label, heads, strict=True)
+                 if st.vs_best[k] is not None and st.vs_best[k].lo > 0] for k, n in enumerate(names)}
+    pairs = []
+    for a, b in zip(names, names[1:], strict=False):
+        ivs = [(lab, next((iv for x, y, iv in st.pairs if (x, y) == (a, b)), None)) for lab, st in zip(label, heads,
+                                                                                                       strict=True)]
+        pairs.append({"a": a, "b": b, "up": [lab for lab, iv in ivs if iv is not None and iv.lo > 0],
+                      "down": [lab for lab, iv in ivs if iv is not None and iv.hi < 0]})
+    return {"beats_trivial": beats, "pairs": pairs, "n": len(heads)}
+
+
 def compare_json(runs: list[Run], baselines: list[Run], stats: list[MetricStats], *, n_resamples: int,
                  confidence: float, seed: int) -> dict:
     """The machine-readable form of the comparison (`georft compare --json`, ``compare.json``)."""
@@ -248,6 +278,7 @@ def compare_json(runs: list[Run], baselines: list[Run], stats: list[MetricStats]
                        "skipped": (b.doc.get("baseline") or {}).get("skipped")} for b in baselines],
         "bootstrap": {"method": "paired percentile (scipy.stats.bootstrap)", "n_resamples": n_resamples,
                       "confidence": confidence, "seed": seed},
+        "verdict": verdict([r.name for r in runs], stats),
         "metrics": {r.name: r.metrics for r in runs},
         "intervals": [s.to_dict(names) for s in stats],
     }

@@ -155,3 +155,16 @@ def test_report_shows_baseline_rows_daggers_and_intervals(report):
 def test_compare_rejects_too_few_resamples(report, capsys):
     assert cli(["compare", str(report / "sft"), "--out", str(report / "r3"), "--resamples", "100"]) == 2
     assert "--resamples must be >= 1000" in capsys.readouterr().err
+
+
+def test_verdict_counts_significant_moves(report):
+    doc = json.loads((report / "report" / "compare.json").read_text())
+    v = doc["verdict"]
+    assert v["n"] == 5
+    # sft answers nothing, rl answers vqa, classification and grounding perfectly: Δ = 1 on every sample there
+    (pair,) = v["pairs"]
+    assert (pair["a"], pair["b"], sorted(pair["up"]), pair["down"]) == \
+        ("sft", "rl", ["cls/classification", "grd/grounding", "vqa/vqa"], [])
+    assert v["beats_trivial"]["sft"] == []
+    md = (report / "report" / "report.md").read_text()
+    assert "rl − sft: significantly up on 3" in md
