@@ -35,7 +35,7 @@ import numpy as np
 from PIL import Image
 
 from data_engine import answers as A
-from data_engine.errors import UserError
+from data_engine.errors import DataError, UserError
 from data_engine.families import Family, get_family
 from data_engine.frames import Frame
 from data_engine.images import resize_to, smart_size
@@ -144,7 +144,7 @@ def task_prompt(task: str, target: dict, n_images: int, box_type: str, mode: str
 
         return zoom_prompt(str(target["question"]))
     else:
-        raise UserError(f"task {task!r} has no single-turn prompt")
+        raise DataError(f"task {task!r} has no single-turn prompt")
     msgs = [{"role": "system", "content": [_text(system)]}] if system else []
     return msgs + [_user(n_images, text)]
 
@@ -163,7 +163,7 @@ def task_answer(task: str, target: dict, frame: Frame, box_type: str, mode: str,
         return A.format_caption(refs[int(rng.integers(len(refs))) if rng is not None else 0])
     if task == "classification":
         return A.format_classification(target["label"])
-    raise UserError(f"task {task!r} has no single-turn answer")
+    raise DataError(f"task {task!r} has no single-turn answer")
 
 
 def _chat_messages(target: dict, n_images: int) -> list[dict]:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from data_engine.errors import UserError
+from data_engine.errors import DataError, UserError
 
 TASKS = ("detection", "grounding", "vqa", "caption", "classification", "zoom_vqa", "chat")
 COLUMNS = ("id", "source", "task", "split", "images", "width", "height", "target")
@@ -72,7 +72,7 @@ def load_target(sample: dict[str, Any]) -> dict[str, Any]:
     try:
         return json.loads(t)
     except (TypeError, ValueError) as e:
-        raise UserError(f"sample {sample.get('id')!r}: target is not valid JSON: {e}") from None
+        raise DataError(f"sample {sample.get('id')!r}: target is not valid JSON: {e}") from None
 
 
 def validate_sample(sample: dict[str, Any]) -> None:

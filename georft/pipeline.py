@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from data_engine.errors import UserError
+from data_engine.options import PIPELINE_CHECKPOINTS, check_choice
 from models.tiny import TinyModelConfig
 from rl.config import GRPORunConfig
 from sft.config import SFTRunConfig
@@ -73,8 +74,7 @@ class PipelineConfig:
         self.sft.validate()
         self.grpo.validate()
         for name in self.eval.checkpoints:
-            if name not in ("base", "sft", "rl"):
-                raise UserError(f"eval.checkpoints: {name!r} is not base, sft or rl")
+            check_choice(name, PIPELINE_CHECKPOINTS, "eval.checkpoints")
 
     @property
     def stage_dirs(self) -> dict[str, Path]:

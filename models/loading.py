@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from data_engine.errors import UserError
 from data_engine.families import Family, family_of_checkpoint, get_family
+from data_engine.options import ATTN_IMPLEMENTATIONS, DTYPES, check_choice
 
 
 @dataclass
@@ -46,11 +47,10 @@ class ModelSection:
     lora: LoraSection = field(default_factory=LoraSection)
 
     def validate(self) -> None:
-        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
-            raise UserError(f"model.dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
-        if self.attn_implementation not in ("sdpa", "eager", "flash_attention_2"):
-            raise UserError(f"model.attn_implementation {self.attn_implementation!r} is not sdpa, eager or "
-                            "flash_attention_2")
+        check_choice(self.dtype, DTYPES, "model.dtype")
+        check_choice(self.attn_implementation, ATTN_IMPLEMENTATIONS, "model.attn_implementation")
+        if self.lora.enabled and (self.lora.r < 1 or self.lora.alpha <= 0 or not 0 <= self.lora.dropout < 1):
+            raise UserError(f"model.lora needs r >= 1, alpha > 0 and 0 <= dropout < 1, got {self.lora}")
         if self.arch:
             get_family(self.arch)
 
