@@ -4,8 +4,8 @@
 
 One run directory holds every stage's output and resolved config. A stage whose output is complete (a
 `.complete` marker written as its last act) is skipped, so a re-run resumes where the last one stopped; an
-interrupted GRPO stage restarts from its last checkpoint (`resume_from_checkpoint`) with the rollout store trimmed to
-that checkpoint. `--from STAGE` redoes that stage and everything after it; `--only STAGE` redoes one stage.
+interrupted SFT or GRPO stage restarts from its newest complete checkpoint (`resume_from_checkpoint`; a checkpoint
+half-written by a kill is skipped with a warning), GRPO with the rollout store trimmed to that checkpoint. `--from STAGE` redoes that stage and everything after it; `--only STAGE` redoes one stage.
 A complete stage whose config section changed since it ran is still skipped (a finished multi-hour stage is not
 thrown away for an edit), with a warning naming the changed keys and the `--from` that applies them.
 """
@@ -239,25 +239,36 @@ def _run_data(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
     return {"recipe": str(recipe), "samples": summary.get("total")}
 
 
+def _resumed(stage_cfg, out: Path, name: str):
+    """The stage config, set to continue an interrupted run from its newest COMPLETE checkpoint (incomplete ones,
+    left by a kill while a checkpoint was written, are skipped with a one-line warning). A copy: the pipeline's own
+    config (recorded in the stage marker) stays as the user wrote it."""
+    from dataclasses import replace
+
+    from models.loading import last_complete_checkpoint
+
+    last = last_complete_checkpoint(out, report=_say)
+    if not last:
+        return stage_cfg
+    _say(f"{name}: resuming from {last}")
+    return replace(stage_cfg, trainer={**stage_cfg.trainer, "resume_from_checkpoint": last})
+
+
 def _run_sft(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
     from georft.config import save_config
     from sft.train import main
 
+    sft = _resumed(cfg.sft, dirs["sft"], "sft")
     if _is_main_process():
-        save_config(cfg.sft, dirs["sft"] / "config.yaml")
-    return {"summary": main(cfg.sft)}
+        save_config(sft, dirs["sft"] / "config.yaml")
+    return {"summary": main(sft)}
 
 
 def _run_grpo(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
-    from transformers.trainer_utils import get_last_checkpoint
-
     from georft.config import save_config
     from rl.train import main
 
-    grpo = cfg.grpo
-    if dirs["grpo"].is_dir() and get_last_checkpoint(str(dirs["grpo"])):
-        _say(f"grpo: resuming from {get_last_checkpoint(str(dirs['grpo']))}")
-        grpo.trainer = {**grpo.trainer, "resume_from_checkpoint": True}
+    grpo = _resumed(cfg.grpo, dirs["grpo"], "grpo")
     if _is_main_process():
         save_config(grpo, dirs["grpo"] / "config.yaml")
     return {"summary": main(grpo)}
