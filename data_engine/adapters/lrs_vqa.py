@@ -24,20 +24,38 @@ have none (their `train` folder is not a split). Targets: zoom_vqa ``{"question"
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from data_engine.adapters.base import Skip, SourceSpec, make_row, read_json, read_size, read_text, split_from_name
+from data_engine.adapters.base import (
+    Skip,
+    SourceSpec,
+    check_box,
+    json_line,
+    make_row,
+    outside_image,
+    read_json,
+    read_lines,
+    read_size,
+    split_from_name,
+)
 
 
 def _boxes(value) -> list[list[float]] | None:
+    """Finite, non-empty [x1, y1, x2, y2] boxes, or None when any is unusable."""
     try:
-        boxes = [[float(v) for v in b] for b in value]
-    except (TypeError, ValueError):
+        boxes = [check_box(b) for b in value]
+    except TypeError:
         return None
-    ok = all(len(b) == 4 and b[2] > b[0] and b[3] > b[1] for b in boxes)
-    return boxes if ok else None
+    return boxes if boxes and all(isinstance(b, list) for b in boxes) else None
+
+
+def _bad_fields(question, answer, rel) -> str | None:
+    if not isinstance(question, str) or not isinstance(answer, (str, int, float)) or isinstance(answer, bool):
+        return f"question and answer must be text, got {question!r} / {answer!r}"
+    if not isinstance(rel, str) or not rel:
+        return f"image must be a relative path, got {rel!r}"
+    return None
 
 
 def iter_lrs_vqa(spec: SourceSpec) -> Iterator[dict | Skip]:
@@ -52,7 +70,7 @@ def iter_lrs_vqa(spec: SourceSpec) -> Iterator[dict | Skip]:
 
 
 def _zoom(spec: SourceSpec, file: Path, split: str | None):
-    data = read_json(file)
+    data = read_json(file, records=len)
     if isinstance(data, Skip):
         yield data
         return
@@ -67,6 +85,10 @@ def _zoom(spec: SourceSpec, file: Path, split: str | None):
         except (KeyError, TypeError) as e:
             yield Skip("malformed JSON", str(file), k, f"record {k}: missing {e}")
             continue
+        bad = _bad_fields(question, answer, rel)
+        if bad:
+            yield Skip("malformed JSON", str(file), k, f"record {k}: {bad}")
+            continue
         if not evidence:
             yield Skip("degenerate polygon", str(file), k, f"record {k}: bad crop_hbox {info.get('crop_hbox')!r}")
             continue
@@ -74,6 +96,10 @@ def _zoom(spec: SourceSpec, file: Path, split: str | None):
         size = read_size(image, file, k)
         if isinstance(size, Skip):
             yield size
+            continue
+        out = next((o for b in evidence if (o := outside_image(b, *size))), None)
+        if out:
+            yield Skip("outside image", str(file), k, f"record {k}: evidence {out}")
             continue
         target = {"question": question, "answer": answer, "evidence": evidence}
         if info.get("rbox") is not None:
@@ -83,18 +109,20 @@ def _zoom(spec: SourceSpec, file: Path, split: str | None):
 
 
 def _benchmark(spec: SourceSpec, file: Path, split: str | None):
-    text = read_text(file)
-    if isinstance(text, Skip):
-        yield text
-        return
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
+    for item in read_lines(file):
+        if isinstance(item, Skip):
+            yield item
             continue
+        lineno, line = item
         try:
-            rec = json.loads(line)
+            rec = json_line(line)
             question, answer, rel = rec["text"], rec["ground_truth"], rec["image"]
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
+        except (ValueError, KeyError, TypeError) as e:
             yield Skip("malformed line", str(file), lineno, f"{type(e).__name__}: {e}")
+            continue
+        bad = _bad_fields(question, answer, rel)
+        if bad:
+            yield Skip("malformed line", str(file), lineno, bad)
             continue
         image = spec.images / rel
         size = read_size(image, file, lineno)
@@ -102,8 +130,12 @@ def _benchmark(spec: SourceSpec, file: Path, split: str | None):
             yield size
             continue
         target = {"question": question, "answer": answer, "qtype": rec.get("category")}
-        ev = _boxes([rec["hbox"]]) if rec.get("hbox") is not None else None
-        if ev:
+        if rec.get("hbox") is not None:
+            ev = _boxes([rec["hbox"]])
+            problem = "unusable" if not ev else outside_image(ev[0], *size)
+            if problem:
+                yield Skip("malformed line", str(file), lineno, f"hbox {rec['hbox']!r}: {problem}")
+                continue
             target["evidence"] = ev
         native = str(rec.get("question_id", f"{file.stem}:{lineno}"))
         yield make_row(spec, native, "vqa", split, [image], *size, target)
