@@ -2,6 +2,7 @@
 
 Recipe (YAML)::
 
+    max_image_pixels: 800000000  # optional: the pixel limit (default 16384^2; larger images are skipped, counted)
     sources:
       - name: dota               # row ids are "<name>/<native id>"
         format: dota             # one of data_engine.adapters.FORMATS
@@ -35,6 +36,7 @@ import yaml
 from data_engine.adapters import FORMATS, Skip, SourceSpec
 from data_engine.adapters.base import SPLIT_NAMES
 from data_engine.errors import UserError
+from data_engine.images import set_max_image_pixels
 from data_engine.registry import did_you_mean
 from data_engine.schema import COLUMNS, TASKS, features, load_target, validate_sample
 
@@ -59,10 +61,15 @@ def load_recipe(path: str | Path, check_roots: bool = True) -> list[SourceSpec]:
         raise UserError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(data, dict) or not isinstance(data.get("sources"), list) or not data["sources"]:
         raise UserError(f"{path}: needs a non-empty 'sources:' list")
-    extra = set(data) - {"sources"}
+    extra = set(data) - {"sources", "max_image_pixels"}
     if extra:
         k = sorted(extra)[0]
-        raise UserError(f"{path}: unknown top-level key {k!r}.{did_you_mean(k, ['sources'])}")
+        raise UserError(f"{path}: unknown top-level key {k!r}.{did_you_mean(k, ['sources', 'max_image_pixels'])}")
+    if "max_image_pixels" in data:  # the pixel limit of this build (see data_engine.images)
+        try:
+            set_max_image_pixels(data["max_image_pixels"])
+        except UserError as e:
+            raise UserError(f"{path}: {e}") from None
     specs, names = [], set()
     for i, src in enumerate(data["sources"]):
         spec = _spec(path, i, src, check_roots)

@@ -55,6 +55,8 @@ class DataSection:
         answer_mode: one of `data_engine.options.ANSWER_MODES`: "text" (RSCoVLM plain-text lines) or "json".
         temperature: temperature sampling over sources (1 = proportional to size x weight).
         seed: mixture and augmentation seed (the same on every rank).
+        max_image_pixels: the pixel limit while rendering (None: `data_engine.images.DEFAULT_MAX_IMAGE_PIXELS`);
+            a larger image is skipped and counted, never decoded. Raise it for genuine UHR sources.
     """
 
     sources: list[SourceSection] = field(default_factory=list)
@@ -65,6 +67,7 @@ class DataSection:
     temperature: float = 1.0
     seed: int = 0
     random_resize: RandomResizeSection = field(default_factory=RandomResizeSection)
+    max_image_pixels: int | None = None
 
     def validate(self, where: str = "data") -> None:
         """Every field of the section against `data_engine.options`, so a mistake fails at load time, never as
@@ -85,3 +88,5 @@ class DataSection:
         if not (math.isfinite(self.temperature) and self.temperature > 0):
             raise UserError(f"{where}.temperature must be a finite number > 0, got {self.temperature!r}")
         self.random_resize.validate(f"{where}.random_resize")
+        if self.max_image_pixels is not None and self.max_image_pixels <= 0:
+            raise UserError(f"{where}.max_image_pixels must be > 0 (or null: the default), got {self.max_image_pixels}")

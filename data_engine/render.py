@@ -38,7 +38,7 @@ from data_engine import answers as A
 from data_engine.errors import DataError, UserError
 from data_engine.families import Family, get_family
 from data_engine.frames import Frame
-from data_engine.images import resize_to, smart_size
+from data_engine.images import open_image, resize_to, smart_size
 from data_engine.schema import load_target
 
 # Our wording: RSCoVLM has no caption prompt in its plain-text recipe.
@@ -76,7 +76,7 @@ def load_view(path: str | Path, region: tuple[int, int, int, int] | None, size: 
     JPEGs are decoded at a reduced DCT scale when the whole image is shown smaller (several times faster on large
     images). Raises ValueError when the file's size differs from the recorded one (the build is stale).
     """
-    im = Image.open(path)
+    im = open_image(path)  # header only: an image over the pixel limit is refused before any decode
     if im.size != tuple(expect):
         raise ValueError(f"{path}: image is {im.size[0]}x{im.size[1]}, the dataset recorded {expect[0]}x{expect[1]}")
     if region is None:
@@ -107,12 +107,12 @@ def prepare_images(sample: dict, target: dict, fam: Family, min_pixels: int, max
     for k, path in enumerate(sample["images"]):
         if k == 0:
             if first_expect is None:
-                im = Image.open(path).convert("RGB").crop(region)
+                im = open_image(path).convert("RGB").crop(region)
                 images.append(resize_to(im, size))
             else:
                 images.append(load_view(path, None, size, first_expect))
             continue
-        with Image.open(path) as probe:
+        with open_image(path) as probe:
             ow, oh = probe.size
         sz = smart_size(max(1, round(ow * scale)), max(1, round(oh * scale)), fam.factor, min_pixels, max_pixels)
         images.append(load_view(path, None, sz, (ow, oh)))

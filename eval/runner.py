@@ -264,6 +264,9 @@ def generate_predictions(req: EvalRequest, reward_fn: RewardFn | None, log: Log)
     rank, world = io.shard_info()
     out = req.out
     out.mkdir(parents=True, exist_ok=True)
+    from data_engine.images import set_max_image_pixels
+
+    set_max_image_pixels(req.suite.max_image_pixels)
     selected = {e.name: load_entry_rows(req.suite, e, req.limit) for e in req.entries}
     items = [(e, s) for e in req.entries for s in selected[e.name]]
     mine = items[rank::world]

@@ -101,6 +101,8 @@ class SuiteConfig:
         detection, zoom: task sections.
         report_rewards: score every sample with the configured rewards too (the `rewards` field in predictions).
         rewards: ``{task: [{name, weight, kwargs}]}`` as in a GRPO config; empty: the default reward set.
+        max_image_pixels: the pixel limit (None: `data_engine.images.DEFAULT_MAX_IMAGE_PIXELS`); raise it for UHR
+            benchmarks such as LRS-VQA (~27k px a side).
     """
 
     name: str = ""
@@ -119,6 +121,7 @@ class SuiteConfig:
     zoom: ZoomSection = field(default_factory=ZoomSection)
     report_rewards: bool = True
     rewards: dict[str, Any] = field(default_factory=dict)
+    max_image_pixels: int | None = None
 
     def validate(self) -> None:
         if not self.datasets:
@@ -141,6 +144,8 @@ class SuiteConfig:
         if self.max_new_tokens < 1 or self.batch_size < 1:
             raise UserError("max_new_tokens and batch_size must be >= 1")
         check_choice(self.detection.protocol, DETECTION_PROTOCOLS, "detection.protocol")
+        if self.max_image_pixels is not None and self.max_image_pixels <= 0:
+            raise UserError(f"max_image_pixels must be > 0 (or null: the default), got {self.max_image_pixels}")
         if self.zoom.max_steps < 0:
             raise UserError(f"zoom.max_steps must be >= 0, got {self.zoom.max_steps}")
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from data_engine.errors import UserError
-from data_engine.images import image_size
+from data_engine.images import ImageTooLarge, image_size
 
 SPLIT_NAMES = ("train", "val", "test", "trainval", "validation", "test_phili")
 
@@ -147,6 +147,8 @@ def read_size(path: Path, file: Path, line: int | None = None) -> tuple[int, int
         return image_size(path)
     except FileNotFoundError:
         return Skip("missing image", str(file), line, f"{path} does not exist")
+    except ImageTooLarge as e:
+        return Skip("image over pixel limit", str(file), line, str(e))
     except UserError as e:
         return Skip("unreadable image", str(file), line, str(e))
 
