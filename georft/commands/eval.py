@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.predictions:
         req = EvalRequest(suite, entries, args.model or f"predictions:{args.predictions}", out, args.backend)
-        doc = score_predictions_file(req, Path(args.predictions), reward_fn)
+        doc = score_predictions_file(req, Path(args.predictions), reward_fn, log)
     else:
         if not args.model:
             raise UserError("--model is required (or --predictions FILE to score existing predictions)")
