@@ -24,7 +24,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import re
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from data_engine.errors import UserError
+from data_engine.filenames import safe_filename
 from data_engine.frames import Frame
 from data_engine.schema import load_target
 from eval import runner_io
@@ -167,10 +167,6 @@ def read_call(text: str) -> tuple[bool, list[float] | None]:
     return True, (c["bbox_model"] if c["valid_syntax"] else None)
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:120]
-
-
 def _run_plain(backend, sampling, entry, suite, family, samples) -> list[dict]:
     from data_engine.render import render_grpo
     from rollout.generate import Request
@@ -218,7 +214,7 @@ def _run_zoom(backend, sampling, entry, suite, family, samples, out: Path) -> li
         for j, st in enumerate(res.steps):
             crop_rel = None
             if st.crop is not None:
-                crop_rel = f"crops/{_safe(entry.name)}/{_safe(str(s['id']))}_{j}.png"
+                crop_rel = f"crops/{safe_filename(entry.name)}/{safe_filename(s['id'])}_{j}.png"
                 (out / crop_rel).parent.mkdir(parents=True, exist_ok=True)
                 st.crop.save(out / crop_rel)
             turns.append({"tool_call": st.tool_call, "box": st.box, "view": st.view, "valid": st.valid,

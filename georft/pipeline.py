@@ -21,6 +21,7 @@ from pathlib import Path
 
 from data_engine.errors import UserError
 from data_engine.options import PIPELINE_CHECKPOINTS, check_choice
+from data_engine.ranks import is_main_process
 from models.tiny import TinyModelConfig
 from rl.config import GRPORunConfig
 from sft.config import SFTRunConfig
@@ -124,12 +125,6 @@ def _say(msg: str) -> None:
     print(f"[georft pipeline] {msg}", file=sys.stderr, flush=True)
 
 
-def _is_main_process() -> bool:
-    import os
-
-    return os.environ.get("RANK", "0") == "0"
-
-
 def run_pipeline(cfg: PipelineConfig, from_stage: str | None = None, only: str | None = None,
                  stages: list[str] | None = None) -> dict:
     """Run the stages in order, skipping complete ones. Returns {stage: "done" | "skipped" | "not run"}.
@@ -146,7 +141,7 @@ def run_pipeline(cfg: PipelineConfig, from_stage: str | None = None, only: str |
     for name in stages or []:
         _stages_to_redo(name, None)  # validates the name
     chosen = _stages_to_redo(from_stage, only)
-    main_process = _is_main_process()
+    main_process = is_main_process()
     if main_process:
         for stage in chosen:
             _reset(dirs[stage])  # only ever our own run folders (a user's base checkpoint is never one of them)
@@ -259,7 +254,7 @@ def _run_sft(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
     from sft.train import main
 
     sft = _resumed(cfg.sft, dirs["sft"], "sft")
-    if _is_main_process():
+    if is_main_process():
         save_config(sft, dirs["sft"] / "config.yaml")
     return {"summary": main(sft)}
 
@@ -269,7 +264,7 @@ def _run_grpo(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
     from rl.train import main
 
     grpo = _resumed(cfg.grpo, dirs["grpo"], "grpo")
-    if _is_main_process():
+    if is_main_process():
         save_config(grpo, dirs["grpo"] / "config.yaml")
     return {"summary": main(grpo)}
 
