@@ -179,8 +179,9 @@ def _check_not_empty(spec: SourceSpec, rows: list[dict], skips: list[Skip]) -> N
                             f"{', '.join(sorted(map(str, found)))}).{did_you_mean(missing[0], {*found, *SPLIT_NAMES})}")
     if not rows and not skips:
         wanted = f" with split {spec.split}" if spec.split is not None else ""
+        hint = did_you_mean(spec.split[0], SPLIT_NAMES) if spec.split else ""
         raise UserError(f"source {spec.name!r} ({spec.format}, {spec.root}): no record{wanted} found; check its "
-                        "root, layout and split (known split names: " + ", ".join(SPLIT_NAMES) + ")")
+                        "root, layout and split (known split names: " + ", ".join(SPLIT_NAMES) + f").{hint}")
 
 
 def _unique_ids(rows: list[dict]) -> int:
