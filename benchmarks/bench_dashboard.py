@@ -21,7 +21,9 @@ from pathlib import Path
 
 from PIL import Image
 
-TASKS = ("detection", "grounding", "vqa", "caption", "classification", "zoom_vqa")
+from data_engine.tasks import rewardable_tasks
+
+TASKS = rewardable_tasks()
 TARGET_S = 1.0
 
 

@@ -112,7 +112,7 @@ def bench_sft(model_dir: str, built: Path, tmp: Path, steps: int, rounds: int) -
     from sft.config import SFTRunConfig
     from sft.train import build_trainer
 
-    overrides = [f"model.path={model_dir}", f"data.sources.0.path={built}", f"output_dir={tmp / 'sft'}",
+    overrides = [f"model.path={model_dir}", f"data.root={built}", "data.sources=[{path: ., split: train}]", f"output_dir={tmp / 'sft'}",
                  f"trainer.max_steps={steps}", "trainer.save_strategy=no", "trainer.report_to=[]",
                  "trainer.logging_steps=1000", "data.sources.0.tasks=[detection,grounding,vqa,caption,classification]",
                  *EXTRA]
@@ -146,7 +146,7 @@ def bench_grpo(model_dir: str, built: Path, tmp: Path, steps: int, rounds: int) 
     from rl.trainer import GeoGRPOTrainer, RolloutRecorder, parse_prediction
     from rl.zoom import with_zoom_turns
 
-    overrides = [f"model.path={model_dir}", f"data.sources.0.path={built}", f"output_dir={tmp / 'grpo'}",
+    overrides = [f"model.path={model_dir}", f"data.root={built}", "data.sources=[{path: ., split: train}]", f"output_dir={tmp / 'grpo'}",
                  f"trainer.max_steps={steps}", "trainer.save_strategy=no", "trainer.report_to=[]",
                  "trainer.logging_steps=1000", "trainer.max_completion_length=32",
                  "data.sources.0.tasks=[detection,grounding,vqa,caption,classification]",

@@ -10,7 +10,7 @@ Formats:
 - HBB: (N, 4) ``x1, y1, x2, y2`` (left, top, right, bottom; no +1 pixel convention);
 - OBB: (N, 5) ``cx, cy, w, h, angle_deg``.
 
-OBB convention (RSCoVLM / le90-style, formats.md §3): the rectangle is the minimum-area rectangle of the
+OBB convention (RSCoVLM / le90-style, docs/formats.md §3): the rectangle is the minimum-area rectangle of the
 polygon; ``w`` is the longer side and ``h`` the shorter; ``angle_deg`` is the direction of the ``w`` side,
 ``atan2(dy, dx)`` in degrees measured in image coordinates, wrapped to [-90, 90). Because y points down,
 **a positive angle turns the w side clockwise on screen** (the OpenCV / mmrotate sign, the opposite of

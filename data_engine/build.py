@@ -39,11 +39,11 @@ from data_engine.errors import UserError
 from data_engine.images import set_max_image_pixels
 from data_engine.registry import did_you_mean
 from data_engine.schema import COLUMNS, TASKS, features, load_target, validate_sample
+from data_engine.tasks import get_task
 
 SUMMARY_FILE = "build_summary.json"
 SOURCE_KEYS = ("name", "format", "root", "annotations", "image_root", "split", "task", "weight", "classes", "patches")
 PATCH_KEYS = ("size", "gap", "iof_thr", "keep_empty")
-CLASS_TASKS = ("detection", "classification")
 
 
 def load_recipe(path: str | Path, check_roots: bool = True) -> list[SourceSpec]:
@@ -124,18 +124,18 @@ def _spec(path: Path, i: int, src: Any, check_roots: bool = True) -> SourceSpec:
 
 
 def _fill_classes(rows: list[dict]) -> None:
-    """Set `classes` of detection/classification targets that have none: the labels found in the source."""
+    """Set `classes` of targets that have none (tasks declaring `class_labels`): the labels found in the source."""
     labels: dict[str, set] = defaultdict(set)
     decoded = []
     for r in rows:
-        if r["task"] not in CLASS_TASKS:
+        class_labels = get_task(r["task"]).class_labels
+        if class_labels is None:
             decoded.append(None)
             continue
         t = json.loads(r["target"])
         decoded.append(t)
         if t.get("classes") is None:
-            found = [o["label"] for o in t["objects"]] if r["task"] == "detection" else [t["label"]]
-            labels[r["task"]].update(found)
+            labels[r["task"]].update(class_labels(t))
     for r, t in zip(rows, decoded, strict=True):
         if t is not None and t.get("classes") is None:
             t["classes"] = sorted(labels[r["task"]])

@@ -49,6 +49,8 @@ class DataSection:
     """What the model is trained on and how samples are rendered.
 
     Attributes:
+        root: folder that relative `sources[].path` are resolved against ("" = the working directory), so a config
+            that composes this section (`_base_`) moves every source by setting one key.
         sources: the mixture.
         min_pixels, max_pixels: pixel budget of the smart resize (done by the data engine before TRL sees images).
         box_type: detection answer lines, one of `data_engine.options.BOX_TYPES` ("hbb", "obb", "poly").
@@ -59,6 +61,7 @@ class DataSection:
             a larger image is skipped and counted, never decoded. Raise it for genuine UHR sources.
     """
 
+    root: str = ""
     sources: list[SourceSection] = field(default_factory=list)
     min_pixels: int = 4 * 28 * 28
     max_pixels: int = 256 * 28 * 28

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -104,12 +105,14 @@ def filter_rows(dataset, split: str | None, tasks: Sequence[str] | None,
     return np.asarray(keep, dtype=np.int64)
 
 
-def load_sources(sections: Sequence[Any], seed: int = 0, temperature: float = 1.0):
+def load_sources(sections: Sequence[Any], seed: int = 0, temperature: float = 1.0, root: str = ""):
     """Load the built datasets of a mixture and compute its order.
 
     Args:
         sections: objects with `path`, `weight`, `split`, `tasks` and optionally `names` (the `data.sources`
             config entries).
+        seed, temperature: see `mixture_order`.
+        root: folder that relative source paths are resolved against ("" = the working directory).
 
     Returns:
         (datasets, order): the loaded `datasets.Dataset`s and the (source, row) order.
@@ -118,11 +121,12 @@ def load_sources(sections: Sequence[Any], seed: int = 0, temperature: float = 1.
 
     datasets, pools = [], []
     for sec in sections:
-        ds = load_built(sec.path)
+        path = Path(root) / sec.path if root and not Path(sec.path).is_absolute() else Path(sec.path)
+        ds = load_built(path)
         names = getattr(sec, "names", None)
         rows = filter_rows(ds, sec.split, list(sec.tasks) if sec.tasks else None, list(names) if names else None)
         if not len(rows):
-            raise UserError(f"data source {sec.path}: no rows with split={sec.split!r}, tasks={sec.tasks!r}"
+            raise UserError(f"data source {path}: no rows with split={sec.split!r}, tasks={sec.tasks!r}"
                             f" and names={names!r}")
         datasets.append(ds)
         pools.append(rows)

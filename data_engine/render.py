@@ -5,14 +5,15 @@ Every image is decoded and smart-resized HERE, to sides that are multiples of th
 tokens. The coordinate frame of the shown image is built once (`Frame.for_family`) and used for the answer text;
 GRPO rows carry it as the JSON `frame` column so rewards parse with the very frame the prompt was rendered with.
 
-Prompts are the same at training and evaluation time (`data_engine.answers`):
+Prompts are the same at training and evaluation time: each task's declared prompt and answer functions
+(`data_engine.tasks`, written in `data_engine.task_render` from the strings of `data_engine.answers`):
 
 | task | system | user text (after the image block) | answer |
 |---|---|---|---|
 | detection | RSCoVLM prompt of the box type (text mode) | ``find the {categories}`` | `format_detection` |
 | grounding | RSCoVLM HBB prompt (text mode) | ``find the {expression}`` | `format_grounding` |
 | vqa | - | the question verbatim (MCQ rewrite with `choices`) | `format_vqa` |
-| caption | - | `CAPTION_PROMPT` | one reference (`format_caption`) |
+| caption | - | `task_render.CAPTION_PROMPT` | one reference (`format_caption`) |
 | classification | - | ``Classify the image within one of the given classes:{classes}.`` | `format_classification` |
 | zoom_vqa | zoom tool block | question + zoom instruction | tool call(s), crop turn(s), answer (`data_engine.zoom`) |
 | chat | - | the conversation's turns (images in the first user turn) | its assistant turns |
@@ -34,23 +35,17 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from data_engine import answers as A
-from data_engine.errors import DataError, UserError
+from data_engine.errors import UserError
 from data_engine.families import Family, get_family
 from data_engine.frames import Frame
 from data_engine.images import open_image, resize_to, smart_size
 from data_engine.schema import load_target
-
-# Our wording: RSCoVLM has no caption prompt in its plain-text recipe.
-CAPTION_PROMPT = "Describe the image in one sentence."
+from data_engine.task_render import text_block as _text
+from data_engine.tasks import get_task
 
 
 def _family(family: Family | str) -> Family:
     return get_family(family) if isinstance(family, str) else family
-
-
-def _text(t: str) -> dict:
-    return {"type": "text", "text": t}
 
 
 def _resize_scale(rng: np.random.Generator | None, random_resize: Any) -> float:
@@ -119,51 +114,21 @@ def prepare_images(sample: dict, target: dict, fam: Family, min_pixels: int, max
     return images, Frame.for_family(fam.coord_frame, w, h, size[0], size[1])
 
 
-def _user(n_images: int, text: str) -> dict:
-    return {"role": "user", "content": [{"type": "image"} for _ in range(n_images)] + [_text(text)]}
-
-
 def task_prompt(task: str, target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
-    """System (when the task has one) and user messages of a single-turn task."""
-    system = None
-    if task == "detection":
-        text = A.detection_user_prompt(target["classes"], box_type, mode)
-        system = A.SYSTEM_PROMPTS[box_type] if mode == "text" else None
-    elif task == "grounding":
-        text = A.grounding_user_prompt(target["expression"], mode)
-        system = A.SYSTEM_PROMPTS["hbb"] if mode == "text" else None
-    elif task == "vqa":
-        q = str(target["question"])
-        text = A.mcq_prompt(q, target["choices"]) if target.get("choices") else q
-    elif task == "caption":
-        text = CAPTION_PROMPT
-    elif task == "classification":
-        text = A.classification_user_prompt(target["classes"])
-    elif task == "zoom_vqa":
-        from data_engine.zoom import zoom_prompt
-
-        return zoom_prompt(str(target["question"]))
-    else:
-        raise DataError(f"task {task!r} has no single-turn prompt")
-    msgs = [{"role": "system", "content": [_text(system)]}] if system else []
-    return msgs + [_user(n_images, text)]
+    """System (when the task has one) and user messages of a task's first turn (its declared prompt function)."""
+    fn = get_task(task).prompt
+    if fn is None:
+        raise UserError(f"task {task!r} has no single-turn prompt")
+    return fn(target, n_images, box_type, mode)
 
 
 def task_answer(task: str, target: dict, frame: Frame, box_type: str, mode: str,
                 rng: np.random.Generator | None = None) -> str:
-    """The assistant text of a single-turn task."""
-    if task == "detection":
-        return A.format_detection(target["objects"], target["classes"], frame, box_type, mode)
-    if task == "grounding":
-        return A.format_grounding(target["box"], target["expression"], frame, mode)
-    if task in ("vqa", "zoom_vqa"):
-        return A.format_vqa(target["answer"])
-    if task == "caption":
-        refs = target["references"]
-        return A.format_caption(refs[int(rng.integers(len(refs))) if rng is not None else 0])
-    if task == "classification":
-        return A.format_classification(target["label"])
-    raise DataError(f"task {task!r} has no single-turn answer")
+    """The assistant text of a single-turn task (a zoom chain's final answer) — its declared answer function."""
+    fn = get_task(task).answer
+    if fn is None:
+        raise UserError(f"task {task!r} has no single-turn answer")
+    return fn(target, frame, box_type, mode, rng)
 
 
 def _chat_messages(target: dict, n_images: int) -> list[dict]:
@@ -195,15 +160,16 @@ def render_sft(sample: dict, family: Family | str, *, min_pixels: int, max_pixel
     fam = _family(family)
     target = load_target(sample)
     task = sample["task"]
+    interaction = get_task(task).interaction
     scale = _resize_scale(rng, random_resize)
-    if task == "zoom_vqa":
+    if interaction == "zoom_chain":
         from data_engine.zoom import build_zoom_conversation
 
         conv = build_zoom_conversation(sample, fam, min_pixels=min_pixels, max_pixels=max_pixels, steps=zoom_steps,
                                        multi_evidence=multi_evidence, scale=scale)
         return {"messages": conv["messages"], "images": conv["images"]}
     images, frame = prepare_images(sample, target, fam, min_pixels, max_pixels, scale)
-    if task == "chat":
+    if interaction == "chat":
         return {"messages": _chat_messages(target, len(images)), "images": images}
     messages = task_prompt(task, target, len(images), box_type, mode)
     messages.append({"role": "assistant", "content": [_text(task_answer(task, target, frame, box_type, mode, rng))]})
@@ -222,8 +188,8 @@ def render_grpo(sample: dict, family: Family | str, *, min_pixels: int, max_pixe
     fam = _family(family)
     target = load_target(sample)
     task = sample["task"]
-    if task == "chat":
-        raise UserError(f"sample {sample.get('id')!r}: chat rows have no reward target; leave them out of GRPO")
+    if not get_task(task).rewardable:
+        raise UserError(f"sample {sample.get('id')!r}: {task} rows have no reward target; leave them out of GRPO")
     images, frame = prepare_images(sample, target, fam, min_pixels, max_pixels, _resize_scale(rng, random_resize))
     return {
         "prompt": task_prompt(task, target, len(images), box_type, mode),

@@ -6,13 +6,13 @@ One row per sample, stored as a Hugging Face `datasets` Arrow dataset (`save_to_
 |---|---|---|
 | id | str | unique, stable across rebuilds |
 | source | str | the recipe's source name |
-| task | str | one of `TASKS` |
+| task | str | one of `TASKS` (declared in `data_engine.tasks`) |
 | split | str or null | the source's split, null when it declares none |
 | images | list[str] | absolute image paths (more than one for multi-image / bi-temporal data) |
 | width, height | int | original pixel size of the first image |
 | target | str | JSON; per-task shape below, **coordinates in original-image pixels** |
 
-`target` per task:
+`target` per task (the required keys are each task's ``target_keys`` in `data_engine.tasks`):
 
 - detection: ``{"objects": [{"label", "poly": [x1,y1,...,x4,y4], "difficult": bool}], "classes": [...]}``
   (horizontal boxes stored as 4-point polygons)
@@ -29,21 +29,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from data_engine import tasks as _tasks
 from data_engine.errors import DataError, UserError
 
-TASKS = ("detection", "grounding", "vqa", "caption", "classification", "zoom_vqa", "chat")
+# Derived from the task declarations (`data_engine.tasks`), the one place a task is listed.
+TASKS = _tasks.task_names()
 COLUMNS = ("id", "source", "task", "split", "images", "width", "height", "target")
 
 # Keys each task's target must have (extra keys are allowed and kept).
-REQUIRED_TARGET_KEYS: dict[str, tuple[str, ...]] = {
-    "detection": ("objects", "classes"),
-    "grounding": ("expression", "box"),
-    "vqa": ("question", "answer"),
-    "caption": ("references",),
-    "classification": ("label", "classes"),
-    "zoom_vqa": ("question", "answer", "evidence"),
-    "chat": ("messages",),
-}
+REQUIRED_TARGET_KEYS: dict[str, tuple[str, ...]] = {t.name: t.target_keys for t in _tasks.TASKS.values()}
 
 
 def features():

@@ -34,6 +34,7 @@ from data_engine.errors import UserError
 from data_engine.filenames import safe_filename
 from data_engine.frames import Frame
 from data_engine.schema import load_target
+from data_engine.tasks import get_task
 from eval import runner_io
 from eval.parsers import parse, parse_tool_calls
 from eval.runner_score import score_rows
@@ -143,13 +144,12 @@ def sampling_of(suite: SuiteConfig):
 
 
 def parse_kwargs(task: str, target: dict, suite: SuiteConfig) -> dict:
-    if task == "detection":
-        return {"classes": target.get("classes"), "box_type": suite.box_type}
-    if task == "classification":
-        return {"classes": target.get("classes")}
-    if task in ("vqa", "zoom_vqa"):
-        return {"choices": target.get("choices")}
-    return {}
+    """The parser's keyword arguments: the target keys the task declares, plus the suite's box type for boxes."""
+    decl = get_task(task)
+    kw = {k: target.get(k) for k in decl.parse_target_keys}
+    if decl.box_answers:
+        kw["box_type"] = suite.box_type
+    return kw
 
 
 def _base_row(entry: DatasetEntry, sample: dict, target: dict, frame: dict) -> dict:
@@ -282,7 +282,7 @@ def generate_predictions(req: EvalRequest, reward_fn: RewardFn | None, log: Log)
                     group = [s for e, s in todo if e.name == entry.name and s["task"] == task]
                     for i in range(0, len(group), chunk):
                         part = group[i: i + chunk]
-                        if task == "zoom_vqa":
+                        if get_task(task).interaction == "zoom_chain":
                             rows = _run_zoom(backend, sampling, entry, req.suite, family, part, out)
                         else:
                             rows = _run_plain(backend, sampling, entry, req.suite, family, part)

@@ -2,7 +2,8 @@
 
 Every number comes from the pure functions of `eval.metrics` (nothing is re-derived here); this module only
 gathers their inputs from prediction rows (``target`` and ``prediction`` dicts, original pixels) and flattens their
-outputs into ``{metric_name: number}``. Common to every task: ``n`` (rows), ``parse_fail_rate`` (share whose parser
+outputs into ``{metric_name: number}``. A task's scorer is the `SCORERS` entry its declaration names
+(`data_engine.tasks`). Common to every task: ``n`` (rows), ``parse_fail_rate`` (share whose parser
 reported ``format_ok = False``) and ``truncated_rate`` (share that hit ``max_new_tokens``).
 
 | task | dataset metrics | per-sample scores |
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from data_engine.tasks import get_task
 from eval.geometry import merge_patches
 from eval.metrics.captions import bleu, java_metrics, rouge_l
 from eval.metrics.cider import cider_d
@@ -220,6 +222,7 @@ def score_caption(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> 
     return metrics, scores
 
 
+# Scorers by the name a task declares as its ``scorer`` (`data_engine.tasks`).
 SCORERS: dict[str, Callable[[list[dict], DatasetEntry, SuiteConfig], Scored]] = {
     "detection": score_detection,
     "grounding": score_grounding,
@@ -240,7 +243,7 @@ def score_rows(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> dic
         by_task.setdefault(r["task"], []).append(r)
     out: dict[str, float] = {}
     for task, task_rows in by_task.items():
-        metrics, scores = SCORERS[task](task_rows, entry, suite)
+        metrics, scores = SCORERS[get_task(task).scorer](task_rows, entry, suite)
         for r, s in zip(task_rows, scores, strict=True):
             r["scores"] = s
         metrics = {**metrics, **_common(task_rows)}

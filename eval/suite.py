@@ -22,8 +22,9 @@ from typing import Any
 from data_engine.errors import UserError
 from data_engine.options import ANSWER_MODES, BOX_TYPES, DETECTION_PROTOCOLS, check_choice
 from data_engine.registry import did_you_mean
+from data_engine.tasks import evaluable_tasks
 
-EVAL_TASKS = ("detection", "grounding", "vqa", "caption", "classification", "zoom_vqa")
+EVAL_TASKS = evaluable_tasks()  # the declared tasks with a parser and a scorer (`data_engine.tasks`)
 SUITES_DIR = Path(__file__).resolve().parent.parent / "configs" / "eval"
 
 

@@ -35,7 +35,9 @@ CONFIG_KINDS: dict[str, str] = {
     "grpo": "rl.config:GRPORunConfig",
     "pipeline": "georft.pipeline:PipelineConfig",
     "eval": "eval.suite:SuiteConfig",
+    "data": "data_engine.data_config:DataSection",  # shared `data:` fragments, composed with `_base_`
     "recipes": "georft.config:RecipeFile",
+    "rewards": "georft.config:RewardSetFile",
     # Launcher configs of other tools are validated by those tools' own loaders (`from_yaml_file`).
     "accelerate": "accelerate.commands.config.config_args:ClusterConfig",
 }
@@ -49,6 +51,23 @@ class RecipeFile:
         from data_engine.build import load_recipe
 
         return load_recipe(path, check_roots=False)
+
+
+class RewardSetFile:
+    """Validates a reward-set file (configs/rewards/): task -> [{name, weight, kwargs}], every reward known."""
+
+    @staticmethod
+    def from_yaml_file(path: str) -> dict:
+        from data_engine.tasks import get_task
+        from rewards.config import reward_set
+        from rewards.registry import get_reward
+
+        specs = reward_set(path)
+        for task, items in specs.items():
+            get_task(task)
+            for spec in items:
+                get_reward(spec.name)
+        return specs
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -87,8 +106,19 @@ def _load_yaml_text(text: str) -> Any:
     return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
 
 
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Parse a YAML file into a dict, rejecting duplicate keys; errors name the file and line."""
+BASE_KEY = "_base_"
+
+
+def read_yaml(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Parse a YAML file into a dict, rejecting duplicate keys; errors name the file and line.
+
+    Configs compose with one mechanism, `_base_` (the key mmengine's configs use): a mapping at any level that holds
+    ``_base_: other.yaml`` is that file's mapping with the mapping's other keys merged over it. The path is relative
+    to the file that names it; mappings merge key by key, lists and scalars replace; a base may name its own base
+    (a cycle is an error). So a pipeline writes ``sft: {_base_: ../sft/demo_cpu.yaml, output_dir: ...}`` and only
+    what differs from the stage config. Interpolations (``${output_dir}``) resolve after composition, against the
+    composed file's root.
+    """
     path = Path(path)
     if not path.is_file():
         raise UserError(f"config file not found: {path}")
@@ -101,7 +131,35 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise UserError(f"{path}: top level must be a mapping, got {type(data).__name__}")
-    return data
+    return _compose(data, path, _chain + (path.resolve(),))
+
+
+def _compose(node: Any, path: Path, chain: tuple[Path, ...]) -> Any:
+    """Resolve every `_base_` inside `node` (read from `path`; `chain` = the files being composed, for cycles)."""
+    if isinstance(node, list):
+        return [_compose(v, path, chain) for v in node]
+    if not isinstance(node, dict):
+        return node
+    node = {k: _compose(v, path, chain) for k, v in node.items()}
+    if BASE_KEY not in node:
+        return node
+    ref = node.pop(BASE_KEY)
+    if not isinstance(ref, str) or not ref:
+        raise UserError(f"{path}: {BASE_KEY} must be a file path, got {ref!r}")
+    base_path = (path.parent / ref).resolve()
+    if base_path in chain:
+        raise UserError(f"{path}: {BASE_KEY} {ref!r} includes itself ({' -> '.join(p.name for p in chain)})")
+    if not base_path.is_file():
+        raise UserError(f"{path}: {BASE_KEY} file not found: {ref} (resolved to {base_path})")
+    return merge_dicts(read_yaml(base_path, chain), node)
+
+
+def merge_dicts(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` merged into a copy of `base`: mappings key by key (recursively), anything else replaced."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = merge_dicts(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def _parse_overrides(overrides: list[str]) -> list[tuple[str, Any]]:

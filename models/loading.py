@@ -227,7 +227,7 @@ def last_complete_checkpoint(output_dir: str | Path, report=None) -> str | None:
     `report` (default: a warning on stderr) and skipped, never deleted (the Trainer overwrites it when it gets there)."""
     import sys
 
-    say = report or (lambda msg: print(f"georft: WARNING {msg}", file=sys.stderr, flush=True))
+    say = report or (lambda msg: print(f"georft: WARNING {msg}", file=sys.stderr, flush=True))  # noqa: T201 - one line to the user
     for ckpt in checkpoints_newest_first(output_dir):
         problem = checkpoint_problem(ckpt)
         if problem is None:

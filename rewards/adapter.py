@@ -6,7 +6,9 @@
 rows of its task and ``None`` (not applicable) for other rows. Every part is logged through ``log_metric`` as
 ``<task>/<part>`` (mean over this call's rows of the task) and per row through ``log_extra`` as
 ``<task>/<reward>/<part>``. GRPO rows carry ``task``, ``target`` (JSON), ``frame`` (JSON of `Frame.to_dict`),
-``sample_id``, ``source``, ``images``; a zoom rollout may add ``turns`` (see `rewards.zoom`).
+``sample_id``, ``source``, ``images``; a zoom rollout may add ``turns`` (see `rewards.zoom`). What a reward gets and
+returns is `rewards.contract`; what it needs beyond the row (``turns``, a document-frequency table) it declares on
+its `RewardDef` (``needs_turns``, ``needs_doc_freq``), and `needs_doc_freq` tells the trainer whether to build one.
 
 `check_rewards` runs every configured reward once on a real row of its task before training starts, so a
 missing column or a crashing user reward fails at startup with the reward's name and the sample id.
@@ -45,7 +47,7 @@ def call_reward(rdef: RewardDef, completion: Any, sample: dict, kwargs: dict) ->
     """Call one reward on one sample; results are made finite, user-reward crashes name the reward and sample."""
     frame = frame_of(sample.get("frame"))
     extra = dict(kwargs)
-    if sample.get("turns") is not None and rdef.name == "zoom_chain":
+    if rdef.needs_turns and sample.get("turns") is not None:
         extra.setdefault("turns", sample["turns"])
     try:
         out = rdef.fn(completion, sample, frame, **extra)
@@ -95,8 +97,8 @@ def make_reward_funcs(
 
     Args:
         reward_cfg: ``{task: [RewardSpec | {name, weight, kwargs}]}``.
-        caption_df: document-frequency table for ``cider_d`` (`rewards.caption.training_df`); passed as the
-            ``df`` kwarg to caption rewards that do not set ``df``/``df_path`` themselves.
+        caption_df: the training references' document-frequency table (`rewards.caption.training_df`); passed as
+            the ``df`` kwarg to rewards declaring ``needs_doc_freq`` whose kwargs set no ``df``/``df_path``.
 
     Returns:
         (funcs, weights) for ``GRPOTrainer(reward_funcs=funcs)`` and ``GRPOConfig(reward_weights=weights)``.
@@ -108,11 +110,16 @@ def make_reward_funcs(
             if task not in rdef.tasks:
                 raise UserError(f"reward {spec.name!r} does not score task {task!r} (it scores {list(rdef.tasks)})")
             kwargs = dict(spec.kwargs)
-            if rdef.name == "cider_d" and caption_df is not None and not ({"df", "df_path"} & kwargs.keys()):
+            if rdef.needs_doc_freq and caption_df is not None and not ({"df", "df_path"} & kwargs.keys()):
                 kwargs["df"] = caption_df
             funcs.append(_trl_function(task, rdef, kwargs))
             weights.append(float(spec.weight))
     return funcs, weights
+
+
+def needs_doc_freq(reward_cfg: Any) -> bool:
+    """True when a configured reward declares ``needs_doc_freq`` (the trainer then builds the training df table)."""
+    return any(get_reward(s.name).needs_doc_freq for specs in as_specs(reward_cfg).values() for s in specs)
 
 
 def _trl_function(task: str, rdef: RewardDef, kwargs: dict) -> Callable[..., list[float | None]]:
@@ -223,4 +230,4 @@ def _probe_completion(row: dict) -> list[dict]:
     return [{"role": "assistant", "content": text}]
 
 
-__all__ = ["RewardSpec", "call_reward", "check_rewards", "make_reward_funcs"]
+__all__ = ["RewardSpec", "call_reward", "check_rewards", "make_reward_funcs", "needs_doc_freq"]

@@ -2,7 +2,7 @@
 frequencies from the training references.
 
 CIDEr-D computed inside one call takes its document frequencies from the references in that call, so on one
-image or one GRPO group every idf is 0 and the score is exactly 0 (rewards-and-metrics.md §6). The reward
+image or one GRPO group every idf is 0 and the score is exactly 0 (docs/rewards-and-metrics.md §6). The reward
 therefore uses a df table built once from the training split's references (self-critical.pytorch practice),
 cached on disk (JSON, `eval.metrics.cider.DFTable.save`) under ``cache_dir/cider_df_<fingerprint>.json`` where the fingerprint is the dataset's
 ``_fingerprint`` (Hugging Face datasets) or a hash of its references. The CIDEr-D value itself (clipped n-gram

@@ -1,6 +1,6 @@
 """Detection reward ``rotated_iou_f1``: rotated-polygon IoU with optimal class-aware one-to-one matching.
 
-Formula (ours; combines Visual-RFT's ``ΣIoU / max(n_GT, n_pred)`` with an F1 term, rewards-and-metrics.md §1):
+Formula (ours; combines Visual-RFT's ``ΣIoU / max(n_GT, n_pred)`` with an F1 term, docs/rewards-and-metrics.md §1):
 
 1. parse the completion (`eval.parsers.parse_detection`) with the target's class list and the model's frame;
    ``n_pred`` = parsed boxes + unreadable box attempts (``n_failed``: a garbled box is a wrong box);

@@ -8,7 +8,7 @@ being what the step's call mapped to (None if it failed) and ``view`` the region
 Without ``turns`` the calls are parsed from the text and every box is read in ``frame`` (the full image's frame);
 the view of step t is the full image for t = 0 and the previous valid box afterwards.
 
-Step validity (rewards-and-metrics.md §2): the call parses; after clipping to its view it keeps >= 90 % of its
+Step validity (docs/rewards-and-metrics.md §2): the call parses; after clipping to its view it keeps >= 90 % of its
 area (``inside``); x1 < x2 and y1 < y2; min side >= ``min_side`` px (28); aspect <= ``max_aspect`` (100); area <=
 ``max_area_frac`` (0.9) of the view (it actually zooms in).
 

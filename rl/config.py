@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from data_engine.data_config import DataSection
 from data_engine.errors import UserError
 from models.loading import ModelSection
-from rewards.config import RewardSpec, default_rewards
+from rewards.config import RewardSpec, as_specs, reward_set
 
 
 @dataclass
@@ -31,17 +31,24 @@ class GRPORunConfig:
     output_dir: str = "runs/grpo"
     model: ModelSection = field(default_factory=ModelSection)
     data: DataSection = field(default_factory=DataSection)
-    # Empty = `rewards.config.default_rewards()` (each task's accuracy reward + 0.1 format). A non-empty section
-    # replaces the defaults as a whole, so the rewards a run optimises are exactly the ones the YAML lists.
+    # The rewards are the named set with `rewards:` overriding it task by task (`rewards.config`, `run_rewards`).
+    reward_set: str = "default"
     rewards: dict[str, list[RewardSpec]] = field(default_factory=dict)
     zoom: ZoomSection = field(default_factory=ZoomSection)
     rollout_store: bool = True
 
     trainer: dict = field(default_factory=dict)
 
+    def run_rewards(self, tasks: set[str] | frozenset[str]) -> dict[str, list[RewardSpec]]:
+        """The rewards this run optimises: the set's rewards of the tasks present in the data (`tasks`), with the
+        `rewards:` overrides on top. An overridden task is kept even without rows, so the pre-flight check names
+        a reward written for data that is missing."""
+        chosen = {task: specs for task, specs in reward_set(self.reward_set).items() if task in tasks}
+        return {**chosen, **as_specs(self.rewards)}
+
     def validate(self) -> None:
-        if not self.rewards:
-            self.rewards = default_rewards()
+        reward_set(self.reward_set)  # an unknown set or a broken set file fails at load time
+        as_specs(self.rewards)
         self.model.validate()
         self.data.validate()
         if self.zoom.max_steps < 0:

@@ -40,7 +40,7 @@ class GRPOData(NamedTuple):
 def build_grpo_dataset(data: DataSection, family: Family) -> GRPOData:
     """The GRPO prompts of the configured mixture. `chat` rows carry no reward target and are left out."""
     sections = [_without_chat(s) for s in data.sources]
-    sources, order = load_sources(sections, seed=data.seed, temperature=data.temperature)
+    sources, order = load_sources(sections, seed=data.seed, temperature=data.temperature, root=data.root)
     dataset, skipped = rendered_dataset(sources, order, functools.partial(_render_row, family=family, data=data))
     task_cols = [src["task"] for src in sources]  # one column read per source, no row decoding
     tasks = {task_cols[s][r] for s, r in order}
@@ -56,8 +56,8 @@ def caption_rows(sources, order) -> list[dict]:
 def _without_chat(section):
     from copy import copy
 
-    from data_engine.schema import TASKS
+    from data_engine.tasks import TASKS
 
     sec = copy(section)
-    sec.tasks = [t for t in (section.tasks or TASKS) if t != "chat"]
+    sec.tasks = [t for t in (section.tasks or TASKS) if t not in TASKS or TASKS[t].rewardable]
     return sec

@@ -55,7 +55,7 @@ def main(cfg: GRPORunConfig) -> dict:
         The run summary (also written to `output_dir/summary.json`).
     """
     from models.loading import load_model, load_processor, lora_config, resolve_family, resume_checkpoint
-    from rewards.adapter import check_rewards, make_reward_funcs
+    from rewards.adapter import check_rewards, make_reward_funcs, needs_doc_freq
     from rewards.caption import training_df
     from rl.data import build_grpo_dataset
     from rl.trainer import GeoGRPOTrainer, RolloutRecorder, parse_prediction
@@ -82,9 +82,10 @@ def main(cfg: GRPORunConfig) -> dict:
 
     # Rewards per task from config; every reward runs once on a real row before the first rollout.
     # CIDEr-D needs document frequencies from the training references (cached on disk by dataset fingerprint).
-    caption_df = training_df(captions, out / "cache") if "caption" in cfg.rewards and captions else None
-    reward_funcs, weights = make_reward_funcs(cfg.rewards, caption_df=caption_df)
-    check_rewards(cfg.rewards, (train_dataset[i] for i in range(min(len(train_dataset), 512))), caption_df)
+    rewards = cfg.run_rewards(data.tasks)
+    caption_df = training_df(captions, out / "cache") if needs_doc_freq(rewards) and captions else None
+    reward_funcs, weights = make_reward_funcs(rewards, caption_df=caption_df)
+    check_rewards(rewards, (train_dataset[i] for i in range(min(len(train_dataset), 512))), caption_df)
     args = trl_config(cfg, weights, suppress=vision_token_ids(processor), extra=zoom["args"])
 
     recorder = RolloutRecorder(out, parse_prediction, args.num_generations) if cfg.rollout_store else None
@@ -116,6 +117,7 @@ def main(cfg: GRPORunConfig) -> dict:
         "seconds": elapsed,
         "prompts": len(train_dataset),
         "skipped_samples": skipped.as_dict(),
+        "rewards": {task: [[s.name, s.weight] for s in specs] for task, specs in rewards.items()},
         "last_log": next((e for e in reversed(trainer.state.log_history) if "reward" in e), {}),
     }
     if trainer.is_world_process_zero():

@@ -31,7 +31,7 @@ def build_sft_dataset(data: DataSection, family: Family):
     Returns:
         (dataset, skipped, sources): `sources` are the loaded built datasets (for summaries and checks).
     """
-    sources, order = load_sources(data.sources, seed=data.seed, temperature=data.temperature)
+    sources, order = load_sources(data.sources, seed=data.seed, temperature=data.temperature, root=data.root)
     dataset, skipped = rendered_dataset(sources, order, functools.partial(_render_row, family=family, data=data))
     return dataset, skipped, sources
 

@@ -1,6 +1,6 @@
 """Rotated non-maximum suppression and DOTA patch merging (mmrotate ``merge_det`` behaviour).
 
-Patch ids follow mmrotate's ``img_split`` naming ``<source id>__<size>__<x>___<y>`` (formats.md §5): boxes
+Patch ids follow mmrotate's ``img_split`` naming ``<source id>__<size>__<x>___<y>`` (docs/formats.md §5): boxes
 predicted on a patch are shifted by ``(x, y)`` into the source image, grouped by source image, and suppressed
 per class with rotated NMS at IoU 0.1.
 """

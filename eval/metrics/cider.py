@@ -1,6 +1,6 @@
 """CIDEr-D, vectorised, equal to pycocoevalcap's ``Cider`` (which is CIDEr-D) on the same tokens.
 
-For a candidate c with references s_1..s_m and n = 1..4 (rewards-and-metrics.md §6):
+For a candidate c with references s_1..s_m and n = 1..4 (docs/rewards-and-metrics.md §6):
 ``g_n(x)[ω] = tf_x(ω) · (ref_len − log max(1, df(ω)))``;
 ``sim_n(c, s) = Σ_ω min(g_n(c)[ω], g_n(s)[ω]) · g_n(s)[ω] / (‖g_n(c)‖ ‖g_n(s)‖) · exp(−(ℓ_c − ℓ_s)² / (2·6²))``
 (ℓ = number of bigrams); ``CIDEr-D = 10 · (1/m) Σ_s (1/4) Σ_n sim_n``.

@@ -13,6 +13,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
+from data_engine.tasks import TASKS
+
 GT_COLOUR = "#2166ac"
 RUN_COLOURS = ["#e66101", "#5e3c99", "#1a9850", "#d01c8b", "#8c510a", "#01665e"]
 THUMB_SIDE = 320
@@ -76,15 +78,21 @@ def _box_poly(b: Any) -> list[float] | None:
     return v if len(v) == 8 else None
 
 
+def _overlay(row: dict) -> str:
+    """The overlay kind the row's task declares (`data_engine.tasks`); "none" for an unknown task."""
+    decl = TASKS.get(str(row.get("task")))
+    return decl.overlay if decl is not None else "none"
+
+
 def gt_shapes(row: dict) -> list[list[float]]:
     """Ground-truth polygons of a row (detection objects, grounding box, zoom evidence), original pixels."""
     t = row.get("target") or {}
-    task = row.get("task")
-    if task == "detection":
+    kind = _overlay(row)
+    if kind == "objects":
         return [p for o in t.get("objects") or [] if (p := _box_poly(o.get("poly"))) is not None]
-    if task == "grounding":
+    if kind == "box":
         return [p for p in [_box_poly(t.get("box"))] if p is not None]
-    if task == "zoom_vqa":
+    if kind == "zoom":
         return [p for b in t.get("evidence") or [] if (p := _box_poly(b)) is not None]
     return []
 
@@ -92,12 +100,12 @@ def gt_shapes(row: dict) -> list[list[float]]:
 def pred_shapes(row: dict) -> list[list[float]]:
     """Predicted polygons of a row (detection objects, grounding box, zoom crop boxes), original pixels."""
     pred = row.get("prediction") or {}
-    task = row.get("task")
-    if task == "detection":
+    kind = _overlay(row)
+    if kind == "objects":
         return [p for o in pred.get("objects") or [] if (p := _box_poly(o.get("poly"))) is not None]
-    if task == "grounding":
+    if kind == "box":
         return [p for p in [_box_poly(pred.get("box"))] if p is not None]
-    if task == "zoom_vqa":
+    if kind == "zoom":
         return [p for t in row.get("turns") or [] if (p := _box_poly(t.get("box"))) is not None]
     return []
 

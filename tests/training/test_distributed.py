@@ -28,7 +28,7 @@ def _free_port() -> int:
 
 def _sft_args(model_dir, built, out, *extra) -> list[str]:
     return ["sft", "--config", str(REPO / "configs/sft/demo_cpu.yaml"), f"model.path={model_dir}",
-            f"data.sources.0.path={built}", f"output_dir={out}", "trainer.max_steps=2",
+            f"data.root={built}", "data.sources=[{path: ., split: train}]", f"output_dir={out}", "trainer.max_steps=2",
             "trainer.per_device_train_batch_size=2", "trainer.save_strategy=no", "trainer.report_to=[]",
             "trainer.logging_steps=1", *extra]
 

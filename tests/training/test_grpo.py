@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _cfg(model_dir, built, out, *extra) -> GRPORunConfig:
     return load_config(GRPORunConfig, REPO / "configs/grpo/demo_cpu.yaml", [
-        f"model.path={model_dir}", f"data.sources.0.path={built}", f"output_dir={out}",
+        f"model.path={model_dir}", f"data.root={built}", "data.sources=[{path: ., split: train}]", f"output_dir={out}",
         "trainer.max_steps=1", "trainer.per_device_train_batch_size=8", "trainer.num_generations=2",
         "trainer.max_completion_length=12", "trainer.logging_steps=1", "trainer.save_strategy=no",
         "trainer.report_to=[]", *extra,

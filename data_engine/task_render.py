@@ -1,0 +1,103 @@
+"""Per-task prompt and answer functions of the single-turn tasks: the render pair a `data_engine.tasks` entry names.
+
+Every prompt function has the signature ``prompt(target, n_images, box_type, mode) -> messages`` (the system
+message when the task has one, then the user turn with one ``{"type": "image"}`` block per image before the text)
+and every answer function ``answer(target, frame, box_type, mode, rng) -> str`` (the assistant text, coordinates
+converted from original pixels through ``frame``). The strings themselves come from `data_engine.answers`; this
+module only picks which ones a task uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from data_engine import answers as A
+from data_engine.frames import Frame
+
+# Our wording: RSCoVLM has no caption prompt in its plain-text recipe.
+CAPTION_PROMPT = "Describe the image in one sentence."
+
+
+def text_block(t: str) -> dict:
+    """A TRL text content block."""
+    return {"type": "text", "text": t}
+
+
+def user_turn(n_images: int, text: str) -> dict:
+    """The user turn: one image block per image, then the text."""
+    return {"role": "user", "content": [{"type": "image"} for _ in range(n_images)] + [text_block(text)]}
+
+
+def _turns(system: str | None, n_images: int, text: str) -> list[dict]:
+    msgs = [{"role": "system", "content": [text_block(system)]}] if system else []
+    return msgs + [user_turn(n_images, text)]
+
+
+# ---------------------------------------------------------------- prompts
+
+
+def detection_prompt(target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
+    """RSCoVLM box-type system prompt (text mode) + ``find the {categories}``."""
+    system = A.SYSTEM_PROMPTS[box_type] if mode == "text" else None
+    return _turns(system, n_images, A.detection_user_prompt(target["classes"], box_type, mode))
+
+
+def grounding_prompt(target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
+    """RSCoVLM HBB system prompt (text mode) + ``find the {expression}``."""
+    system = A.SYSTEM_PROMPTS["hbb"] if mode == "text" else None
+    return _turns(system, n_images, A.grounding_user_prompt(target["expression"], mode))
+
+
+def vqa_prompt(target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
+    """The question verbatim (the multiple-choice rewrite when the target has ``choices``)."""
+    q = str(target["question"])
+    return _turns(None, n_images, A.mcq_prompt(q, target["choices"]) if target.get("choices") else q)
+
+
+def caption_prompt(target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
+    """`CAPTION_PROMPT`."""
+    return _turns(None, n_images, CAPTION_PROMPT)
+
+
+def classification_prompt(target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
+    """``Classify the image within one of the given classes:{classes}.``"""
+    return _turns(None, n_images, A.classification_user_prompt(target["classes"]))
+
+
+def zoom_vqa_prompt(target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
+    """The zoom chain's opening: tool system block + question with the zoom instruction (one image)."""
+    from data_engine.zoom import zoom_prompt  # zoom imports the schema, which imports the task declarations
+
+    return zoom_prompt(str(target["question"]))
+
+
+# ---------------------------------------------------------------- answers
+
+
+def detection_answer(target: dict, frame: Frame, box_type: str, mode: str, rng: Any = None) -> str:
+    """`answers.format_detection` of the objects."""
+    return A.format_detection(target["objects"], target["classes"], frame, box_type, mode)
+
+
+def grounding_answer(target: dict, frame: Frame, box_type: str, mode: str, rng: Any = None) -> str:
+    """`answers.format_grounding` of the box."""
+    return A.format_grounding(target["box"], target["expression"], frame, mode)
+
+
+def vqa_answer(target: dict, frame: Frame, box_type: str, mode: str, rng: Any = None) -> str:
+    """The answer on one line (`answers.format_vqa`); also the zoom chain's final answer."""
+    return A.format_vqa(target["answer"])
+
+
+def caption_answer(target: dict, frame: Frame, box_type: str, mode: str,
+                   rng: np.random.Generator | None = None) -> str:
+    """One reference: drawn with ``rng``, the first one without."""
+    refs = target["references"]
+    return A.format_caption(refs[int(rng.integers(len(refs))) if rng is not None else 0])
+
+
+def classification_answer(target: dict, frame: Frame, box_type: str, mode: str, rng: Any = None) -> str:
+    """The class name (`answers.format_classification`)."""
+    return A.format_classification(target["label"])
