@@ -72,12 +72,12 @@ class DataSection:
     random_resize: RandomResizeSection = field(default_factory=RandomResizeSection)
     max_image_pixels: int | None = None
 
-    def validate(self, where: str = "data") -> None:
+    def validate(self, where: str = "data", need_sources: bool = False) -> None:
         """Every field of the section against `data_engine.options`, so a mistake fails at load time, never as
-        skipped samples mid-run."""
+        skipped samples mid-run. `need_sources`: a run's section (a shared `_base_` fragment may have none)."""
         from data_engine.mixture import parse_weight
 
-        if not self.sources:
+        if need_sources and not self.sources:
             raise UserError(f"{where}.sources is empty: list at least one built dataset")
         for i, src in enumerate(self.sources):
             try:

@@ -39,6 +39,7 @@ from data_engine.errors import UserError
 from data_engine.families import Family, get_family
 from data_engine.frames import Frame
 from data_engine.images import open_image, resize_to, smart_size
+from data_engine.options import ANSWER_MODES, BOX_TYPES, check_choice
 from data_engine.schema import load_target
 from data_engine.task_render import text_block as _text
 from data_engine.tasks import get_task
@@ -114,8 +115,15 @@ def prepare_images(sample: dict, target: dict, fam: Family, min_pixels: int, max
     return images, Frame.for_family(fam.coord_frame, w, h, size[0], size[1])
 
 
+def _check_format(box_type: str, mode: str) -> None:
+    """A configuration mistake (a UserError, never a counted skip): validated configs never reach it."""
+    check_choice(box_type, BOX_TYPES, "box_type")
+    check_choice(mode, ANSWER_MODES, "answer mode")
+
+
 def task_prompt(task: str, target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
     """System (when the task has one) and user messages of a task's first turn (its declared prompt function)."""
+    _check_format(box_type, mode)
     fn = get_task(task).prompt
     if fn is None:
         raise UserError(f"task {task!r} has no single-turn prompt")
@@ -125,6 +133,7 @@ def task_prompt(task: str, target: dict, n_images: int, box_type: str, mode: str
 def task_answer(task: str, target: dict, frame: Frame, box_type: str, mode: str,
                 rng: np.random.Generator | None = None) -> str:
     """The assistant text of a single-turn task (a zoom chain's final answer) — its declared answer function."""
+    _check_format(box_type, mode)
     fn = get_task(task).answer
     if fn is None:
         raise UserError(f"task {task!r} has no single-turn answer")

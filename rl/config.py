@@ -50,7 +50,7 @@ class GRPORunConfig:
         reward_set(self.reward_set)  # an unknown set or a broken set file fails at load time
         as_specs(self.rewards)
         self.model.validate()
-        self.data.validate()
+        self.data.validate(need_sources=True)
         if self.zoom.max_steps < 0:
             raise UserError(f"zoom.max_steps must be >= 0, got {self.zoom.max_steps}")
         if "reward_weights" in self.trainer:

@@ -23,7 +23,7 @@ class SFTRunConfig:
 
     def validate(self) -> None:
         self.model.validate()
-        self.data.validate()
+        self.data.validate(need_sources=True)
         for key in ("packing", "padding_free"):
             if self.trainer.get(key):
                 raise UserError(f"trainer.{key} is not supported for vision data (TRL rejects it)")

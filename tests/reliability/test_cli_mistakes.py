@@ -36,10 +36,9 @@ def test_training_stages_refuse_bad_values_before_any_work(capsys, tmp_path, ove
 
 def test_config_check_catches_what_training_would_trip_on(capsys, tmp_path):
     root = tmp_path / "configs"
-    (root / "sft").mkdir(parents=True)
-    bad = root / "sft" / "bad.yaml"
-    bad.write_text((REPO / "configs/sft/demo_cpu.yaml").read_text().replace("max_steps: 300", "max_steps: abc")
-                   .replace("max_steps: 500", "max_steps: abc"))
+    shutil.copytree(REPO / "configs", root)
+    bad = root / "sft" / "demo_cpu.yaml"
+    bad.write_text(bad.read_text().replace("max_steps: 500", "max_steps: abc"))
     assert "max_steps: abc" in bad.read_text()
     _one_line(capsys, ["config", "check", str(bad), "--root", str(root)], "trainer.max_steps: expected int")
 
