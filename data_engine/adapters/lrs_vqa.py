@@ -41,13 +41,20 @@ from data_engine.adapters.base import (
 )
 
 
-def _boxes(value) -> list[list[float]] | None:
-    """Finite, non-empty [x1, y1, x2, y2] boxes, or None when any is unusable."""
+def _boxes(value) -> list[list[float]] | str:
+    """Finite, non-empty [x1, y1, x2, y2] boxes, or the reason the first unusable one is unusable."""
     try:
         boxes = [check_box(b) for b in value]
     except TypeError:
-        return None
-    return boxes if boxes and all(isinstance(b, list) for b in boxes) else None
+        return f"not a list of boxes: {value!r:.80}"
+    if not boxes:
+        return "no box"
+    return next((b for b in boxes if isinstance(b, str)), boxes)
+
+
+def _box_skip(problem: str, file: Path, line: int, where: str) -> Skip:
+    reason = "degenerate polygon" if problem.startswith("degenerate") else "malformed JSON"
+    return Skip(reason, str(file), line, f"{where}: {problem}")
 
 
 def _bad_fields(question, answer, rel) -> str | None:
@@ -89,8 +96,8 @@ def _zoom(spec: SourceSpec, file: Path, split: str | None):
         if bad:
             yield Skip("malformed JSON", str(file), k, f"record {k}: {bad}")
             continue
-        if not evidence:
-            yield Skip("degenerate polygon", str(file), k, f"record {k}: bad crop_hbox {info.get('crop_hbox')!r}")
+        if isinstance(evidence, str):
+            yield _box_skip(evidence, file, k, f"record {k}: crop_hbox")
             continue
         image = spec.images / rel
         size = read_size(image, file, k)
@@ -132,7 +139,7 @@ def _benchmark(spec: SourceSpec, file: Path, split: str | None):
         target = {"question": question, "answer": answer, "qtype": rec.get("category")}
         if rec.get("hbox") is not None:
             ev = _boxes([rec["hbox"]])
-            problem = "unusable" if not ev else outside_image(ev[0], *size)
+            problem = ev if isinstance(ev, str) else outside_image(ev[0], *size)
             if problem:
                 yield Skip("malformed line", str(file), lineno, f"hbox {rec['hbox']!r}: {problem}")
                 continue

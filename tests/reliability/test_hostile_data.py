@@ -210,3 +210,22 @@ def test_a_misspelt_split_or_an_empty_source_fails_naming_it(raw, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="no record"):
         _build(tmp_path, {"name": "e", "format": "folder_classification", "root": "empty"})
+
+
+def test_lrs_vqa_non_finite_evidence_is_skipped(raw, tmp_path):
+    root, spec = _source(raw, tmp_path, "synth_zoom", split="train")
+    f = root / "annotations" / "zoom_train.json"
+    recs = json.loads(f.read_text())
+    recs[0]["bbox_info"]["crop_hbox"] = [[float("nan"), 0, 10, 10]]
+    recs[1]["bbox_info"]["crop_hbox"] = [[0, 0, float("inf"), 10]]
+    recs[2]["bbox_info"]["crop_hbox"] = [[5000, 5000, 5010, 5010]]  # outside the image
+    f.write_text(json.dumps(recs))
+    good = {"question_id": 1, "image": f"lrs_vqa/images/{recs[3]['image']}", "text": "q?", "ground_truth": "a"}
+    (root / "b_train.jsonl").write_text("\n".join(json.dumps({**good, "question_id": k, "hbox": h}) for k, h in
+                                                  enumerate([[0, 0, 10, 10], [0, 0, float("inf"), 10]])))
+    s = _build(tmp_path, spec, {"name": "b", "format": "lrs_vqa", "root": spec["root"], "annotations": "b_train.jsonl",
+                                "image_root": ".."})
+    zoom, bench = s["sources"]
+    assert zoom["samples"] == len(recs) - 3
+    assert zoom["skipped_by_reason"] == {"malformed JSON": 2, "outside image": 1}
+    assert bench["samples"] == 1 and bench["skipped_by_reason"] == {"malformed line": 1}
