@@ -73,9 +73,9 @@ def _rerun(run: Path) -> str:
 
 def test_kill_during_sft_then_grpo_checkpoints_resumes_each_stage(tmp_path):
     run = tmp_path / "run"
-    _kill_when_checkpoint_starts(run, run / "sft" / "checkpoint-4")
+    sft_mid = _kill_when_checkpoint_starts(run, run / "sft" / "checkpoint-4")
     assert not (run / "sft" / ".complete").exists()
-    log = _rerun_until(run, stop_at=run / "grpo" / "checkpoint-4")
+    log, grpo_mid = _rerun_until(run, stop_at=run / "grpo" / "checkpoint-4")
     assert f"sft: resuming from {run / 'sft' / 'checkpoint-2'}" in log
     assert f"skipping incomplete checkpoint {run / 'sft' / 'checkpoint-4'}" in log
     assert json.loads((run / "sft" / "summary.json").read_text())["steps"] == 8
@@ -92,11 +92,13 @@ def test_kill_during_sft_then_grpo_checkpoints_resumes_each_stage(tmp_path):
     rows = reader.read_all().to_pandas()
     assert len(rows) == 6 * 4 and not rows.duplicated(["step", "group", "generation"]).any()
     assert (run / "grpo" / ".complete").exists() and (run / "sft" / ".complete").exists()
+    # Whether each kill landed while the checkpoint was being written (else its config.json was truncated by hand).
+    print(f"\nkill -9 landed mid-checkpoint: sft {sft_mid}, grpo {grpo_mid}")
 
 
-def _rerun_until(run: Path, stop_at: Path) -> str:
+def _rerun_until(run: Path, stop_at: Path) -> tuple[str, bool]:
     """Rerun the pipeline (it resumes SFT, finishes it, starts GRPO) and kill it as `stop_at` is being written;
-    returns the rerun's log."""
+    returns the rerun's log and whether the kill landed mid-write."""
     log = run / "rerun.log"
     with log.open("w") as fh:
         proc = subprocess.Popen(_command(run), cwd=REPO, env=_env(), stdout=fh, stderr=fh, start_new_session=True)
@@ -111,6 +113,7 @@ def _rerun_until(run: Path, stop_at: Path) -> str:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    if (stop_at / "trainer_state.json").is_file():
+    mid_write = not (stop_at / "trainer_state.json").is_file()
+    if not mid_write:
         (stop_at / "config.json").write_text('{"model_ty')
-    return log.read_text()
+    return log.read_text(), mid_write
