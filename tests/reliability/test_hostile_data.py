@@ -229,3 +229,21 @@ def test_lrs_vqa_non_finite_evidence_is_skipped(raw, tmp_path):
     assert zoom["samples"] == len(recs) - 3
     assert zoom["skipped_by_reason"] == {"malformed JSON": 2, "outside image": 1}
     assert bench["samples"] == 1 and bench["skipped_by_reason"] == {"malformed line": 1}
+
+
+def test_coco_object_outside_the_image_is_skipped(tmp_path):
+    from data_engine.adapters import FORMATS, SourceSpec
+    from tests.data_engine.conftest import write_image
+
+    write_image(tmp_path / "images" / "a.png", 100, 100)
+    coco = {"images": [{"id": 1, "file_name": "a.png", "width": 100, "height": 100}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 20]},
+                            {"id": 2, "image_id": 1, "category_id": 1, "bbox": [150, 150, 20, 20]},
+                            {"id": 3, "image_id": 1, "category_id": 1, "bbox": [90, 90, 50, 50]}],  # partly inside
+            "categories": [{"id": 1, "name": "plane"}]}
+    (tmp_path / "train.json").write_text(json.dumps(coco))
+    items = list(FORMATS.get("coco")(SourceSpec(name="s", format="coco", root=tmp_path, annotations="train.json",
+                                                image_root=tmp_path / "images")))
+    rows = [i for i in items if isinstance(i, dict)]
+    assert len(json.loads(rows[0]["target"])["objects"]) == 2
+    assert [s.reason for s in items if not isinstance(s, dict)] == ["outside image"]
