@@ -5,13 +5,13 @@ bomb), so every image is checked against `max_image_pixels()` from its header, b
 `DEFAULT_MAX_IMAGE_PIXELS` = 16384 x 16384 (268 M pixels, ~0.8 GB as RGB). The build counts a larger image as a
 skipped record ("image over pixel limit") and rendering skips it like a corrupt image. Genuine ultra-high-resolution
 sources (LRS-VQA reaches ~27k px a side) raise it: `max_image_pixels:` at the top of a build recipe, in the `data:`
-section of an SFT/GRPO config, or in an eval suite (e.g. 800_000_000 for 27k x 27k). PIL's own bomb guard is set to
-the same limit (it raises above twice that), for any decode that does not go through these helpers.
+section of an SFT/GRPO config, or in an eval suite (e.g. 800_000_000 for 27k x 27k). PIL's own process-wide guard
+stays off (`Image.MAX_IMAGE_PIXELS = None`, as in the dashboard, which checks its thumbnails after draft reduction):
+this limit replaces it, and a process-wide setting would make one module's limit depend on import order.
 """
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 from PIL import Image
@@ -21,9 +21,7 @@ from data_engine.resize import smart_resize
 
 DEFAULT_MAX_IMAGE_PIXELS = 16384 * 16384
 _limit = {"pixels": DEFAULT_MAX_IMAGE_PIXELS}
-Image.MAX_IMAGE_PIXELS = DEFAULT_MAX_IMAGE_PIXELS
-# Between the limit and twice it PIL only warns; `check_pixels` turns those into an error, so the warning is noise.
-warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+Image.MAX_IMAGE_PIXELS = None  # replaced by `check_pixels` (see the module docstring)
 
 
 class ImageTooLarge(DataError):
@@ -36,7 +34,6 @@ def set_max_image_pixels(pixels: int | None) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise UserError(f"max_image_pixels must be a positive integer, got {pixels!r}")
     _limit["pixels"] = value
-    Image.MAX_IMAGE_PIXELS = value
 
 
 def max_image_pixels() -> int:
@@ -53,11 +50,7 @@ def check_pixels(width: int, height: int, path: str | Path) -> None:
 
 def open_image(path: str | Path) -> Image.Image:
     """`Image.open` (header only, lazy) after which the size is checked against the pixel limit."""
-    try:
-        im = Image.open(path)
-    except Image.DecompressionBombError as e:  # PIL's own guard fires first above twice the limit
-        raise ImageTooLarge(f"{path}: {str(e).split(',')[0]} (the pixel limit; raise max_image_pixels for genuine "
-                            "UHR images)") from None
+    im = Image.open(path)
     try:
         check_pixels(im.width, im.height, path)
     except ImageTooLarge:
