@@ -22,7 +22,7 @@ from pathlib import Path
 
 from data_engine.errors import UserError
 from data_engine.schema import load_target
-from eval import runner_io as io
+from eval import runner_io
 from eval.baselines import KINDS, policies_of, sample_rng
 from eval.parsers import parse
 
@@ -117,7 +117,7 @@ def write_baselines(req, rows: list[dict], reward_fn, log: Callable[[str], None]
             continue
         out = req.out / BASELINES_DIR / pname
         out.mkdir(parents=True, exist_ok=True)
-        io.write_rows_atomic(out / io.PREDICTIONS, p["rows"])
+        runner_io.write_rows_atomic(out / runner_io.PREDICTIONS, p["rows"])
         doc = {"model": f"baseline:{pname}", "suite": req.suite.name, "backend": "none",
                "pixel_budget": {"min_pixels": req.suite.min_pixels, "max_pixels": req.suite.max_pixels},
                "git_commit": git_commit(), "metrics": p["metrics"],
@@ -126,6 +126,6 @@ def write_baselines(req, rows: list[dict], reward_fn, log: Callable[[str], None]
                "baseline": {"policy": pname, "fitted_on": {n: entries[n].baseline_split for n in p["metrics"]
                                                            if n in entries},
                             "n_train": p["n_train"], "answers": p["answers"], "skipped": p["skipped"]}}
-        io.write_json_atomic(out / io.METRICS, doc)
+        runner_io.write_json_atomic(out / runner_io.METRICS, doc)
         written[pname] = str(Path(BASELINES_DIR) / pname)
     return written

@@ -16,7 +16,7 @@ import math
 import shutil
 from pathlib import Path
 
-from eval import runner_io as io
+from eval import runner_io
 
 SAMPLES_DIR = "samples"
 
@@ -52,7 +52,7 @@ def aggregate(docs: list[dict], rows: list[list[dict]]) -> dict[str, dict[str, f
     by_key: dict[tuple[str, str], list[dict]] = {}
     for run in rows:
         for r in run:
-            by_key.setdefault(io.row_key(r), []).append(r.get("scores") or {})
+            by_key.setdefault(runner_io.row_key(r), []).append(r.get("scores") or {})
     per_ds: dict[str, dict[str, list[float]]] = {}
     for (ds, _), scores in by_key.items():
         if len(scores) != k:
@@ -73,7 +73,7 @@ def write_sampled(out: Path, docs: list[dict], temperature: float, seeds: list[i
     Returns:
         The written metrics.json document.
     """
-    rows = [io.read_rows(sample_dir(out, k) / io.PREDICTIONS) for k in range(len(docs))]
+    rows = [runner_io.read_rows(sample_dir(out, k) / runner_io.PREDICTIONS) for k in range(len(docs))]
     extra = aggregate(docs, rows)
     doc = dict(docs[0])
     doc["metrics"] = {ds: {**m, **extra.get(ds, {})} for ds, m in docs[0]["metrics"].items()}
@@ -81,6 +81,6 @@ def write_sampled(out: Path, docs: list[dict], temperature: float, seeds: list[i
                        "runs": [str(Path(SAMPLES_DIR) / str(k)) for k in range(len(docs))]}
     first = Path(SAMPLES_DIR) / "0"
     doc["baselines"] = {p: str(first / rel) for p, rel in (docs[0].get("baselines") or {}).items()}
-    shutil.copyfile(sample_dir(out, 0) / io.PREDICTIONS, out / io.PREDICTIONS)
-    io.write_json_atomic(out / io.METRICS, doc)
-    return io.clean_json(doc)
+    shutil.copyfile(sample_dir(out, 0) / runner_io.PREDICTIONS, out / runner_io.PREDICTIONS)
+    runner_io.write_json_atomic(out / runner_io.METRICS, doc)
+    return runner_io.clean_json(doc)

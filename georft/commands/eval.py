@@ -70,11 +70,11 @@ def make_reward_fn(suite):
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
     import sys
     from pathlib import Path
 
     from data_engine.errors import UserError
+    from data_engine.ranks import is_main_process
     from eval.runner import EvalRequest, finish, generate_predictions, score_predictions_file, summary_table
     from rollout.generate import BACKENDS
 
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
             doc = finish(req, selected, reward_fn, log)
         else:
             doc = _run_samples(args, suite, entries, out, reward_fn, log)
-    if doc is not None and os.environ.get("RANK", "0") == "0":
+    if doc is not None and is_main_process():
         print(summary_table(doc))  # noqa: T201 - the CLI prints
         for rel in (doc.get("baselines") or {}).values():
             import json
