@@ -13,7 +13,7 @@ export DS_BUILD_OPS ?= 0
 LOCK := requirements/lock-cpu.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test test-slow test-vllm demo bench lint lock clean browser-deps
+.PHONY: venv test test-slow test-hostile test-vllm demo bench lint lock clean browser-deps
 
 venv: $(STAMP)
 
@@ -31,6 +31,11 @@ test: venv
 
 test-slow: venv
 	$(PY) -m pytest -q -m slow
+
+# Issue 19's hostile replay from scratch on the synthetic world: prints records in = rows out + skipped per source
+# and every refused request, then kills real pipeline runs (SFT and GRPO) mid-checkpoint and resumes them.
+test-hostile: venv
+	$(PY) -m pytest -q -s -m slow -p no:warnings tests/reliability
 
 # The vLLM contract tier: GeoRFT's GPU path against the real vLLM 0.30.0, run on CPU (no GPU needed). vLLM pins the
 # CUDA build of torch 2.13.0, which cannot share .venv (torch 2.14.1), so it gets a side venv. `pip --isolated`

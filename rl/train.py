@@ -94,6 +94,9 @@ def main(cfg: GRPORunConfig) -> dict:
     from rl.zoom import with_zoom_turns
 
     out = Path(cfg.output_dir)
+    if cfg.schedule != "mixed":
+        raise UserError(f"schedule: {cfg.schedule} runs as successive GRPO stages from `georft pipeline`; "
+                        "`georft grpo` runs one stage (schedule: mixed)")
 
     # Data: GRPO prompts rendered lazily (pre-resized images, conversational prompt, task/target/frame columns).
     family = resolve_family(cfg.model)
@@ -138,9 +141,14 @@ def main(cfg: GRPORunConfig) -> dict:
         mm_processor_kwargs={"min_pixels": cfg.data.min_pixels, "max_pixels": cfg.data.max_pixels},
         **zoom["trainer"],
     )
+    if cfg.task_reward_scaling:
+        from rl.task_scaling import task_columns
+
+        trainer.task_columns = task_columns(rewards)
 
     start = time.time()
-    result = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    # The resolved complete checkpoint, never `True`: the Trainer's own lookup takes the newest, complete or not.
+    result = trainer.train(resume_from_checkpoint=resume)
     elapsed = time.time() - start
 
     trainer.save_model(str(out))

@@ -22,6 +22,10 @@ Seams:
    pixel budget as `mm_processor_kwargs`. GRPO discards the prompt ids vLLM returns, so nothing else changes.
    Server mode is left alone: its server re-anchors precomputed features to the runs of image tokens and needs
    them expanded.
+4. `RewardTransformHook`: TRL's gathered reward matrix (`_calculate_rewards`, the private step between the reward
+   functions and the advantages) for per-task reward scaling (`rl/task_scaling.py`); afterwards the raw values are
+   put back into TRL's completion log (`_logs["rewards"]`) and metrics (`_metrics`), so only the advantages see the
+   transformed rewards.
 """
 
 from __future__ import annotations
@@ -49,6 +53,51 @@ class ScoredBatchHook:
 
     def on_scored_batch(self, inputs: list[dict], output: dict) -> None:  # pragma: no cover - overridden
         """Called with the local inputs and TRL's output dict of one scored generation batch."""
+
+
+class RewardTransformHook:
+    """Mixin for `GRPOTrainer` (seam 4): `self.transform_rewards(rewards)` on TRL's gathered (N, F) reward matrix
+    before it forms advantages; the logged rewards and reward metrics keep the raw values."""
+
+    def transform_rewards(self, rewards):
+        """The (N, F) rewards the advantages are formed from (default: unchanged)."""
+        return rewards
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):  # seam 4: TRL private step
+        rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        new = self.transform_rewards(rewards)
+        self._raw_rewards = rewards if new is not rewards else None
+        return new
+
+    def _generate_and_score_completions(self, inputs):
+        output = super()._generate_and_score_completions(inputs)
+        raw = getattr(self, "_raw_rewards", None)
+        if raw is not None:
+            restore_logged_rewards(self, raw)
+        return output
+
+
+def restore_logged_rewards(trainer, raw) -> None:
+    """Put the raw (N, F) rewards back into TRL's completion log and its reward metrics (seam 4)."""
+    import torch
+    from trl.trainer.utils import nanstd
+
+    n = raw.shape[0]
+    mode = "train" if trainer.model.training else "eval"
+    metrics = trainer._metrics[mode]
+    for i, name in enumerate(trainer.reward_func_names):
+        logged = trainer._logs["rewards"][name]
+        for _ in range(min(n, len(logged))):
+            logged.pop()
+        logged.extend(raw[:, i].tolist())
+        if metrics.get(f"rewards/{name}/mean"):
+            metrics[f"rewards/{name}/mean"][-1] = torch.nanmean(raw[:, i]).item()
+            metrics[f"rewards/{name}/std"][-1] = nanstd(raw[:, i]).item()
+    total = (raw * trainer.reward_weights.to(raw.device).unsqueeze(0)).nansum(dim=1)
+    total[torch.isnan(raw).all(dim=1)] = torch.nan
+    if metrics.get("reward"):
+        metrics["reward"][-1] = torch.nanmean(total).item()
+        metrics["reward_std"][-1] = nanstd(total).item()
 
 
 def jsonify_logged_conversations(trainer, n: int, to_json: Callable[[Any], str]) -> None:

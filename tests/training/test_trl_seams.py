@@ -67,6 +67,19 @@ def test_seam_colocate_requests_format():
     assert "self.llm = LLM(" in _src(VLLMGeneration._init_vllm)
 
 
+def test_seam_reward_transform():
+    """Seam 4: TRL's gathered-reward step, its signature, and the metrics/log buffers the raw values go back to."""
+    from trl import GRPOTrainer
+
+    fn = GRPOTrainer._calculate_rewards
+    assert list(inspect.signature(fn).parameters) == ["self", "inputs", "prompts", "completions",
+                                                      "completion_ids_list"], "seam 4: signature moved"
+    assert "return rewards_per_func" in _src(fn), "seam 4: return value moved"
+    src = _src(GRPOTrainer._generate_and_score_completions)
+    assert "self._calculate_rewards(" in src and 'self._metrics[mode][f"rewards/{reward_func_name}/mean"]' in src
+    assert '"rewards": defaultdict(lambda: deque(' in _src(GRPOTrainer.__init__), "seam 4: _logs['rewards'] moved"
+
+
 def test_collapse_image_runs_one_placeholder_per_image():
     from rl.trl_seams import collapse_image_runs, colocate_requests
 
