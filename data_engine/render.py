@@ -86,9 +86,30 @@ def load_view(path: str | Path, region: tuple[int, int, int, int] | None, size: 
     return resize_to(im, size)
 
 
+def frame_budget(n_frames: int, min_pixels: int, max_pixels: int, factor: int) -> tuple[int, int]:
+    """The (min_pixels, max_pixels) each frame of an ``n_frames``-image sample is smart-resized within.
+
+    The sample's budget is shared: each frame gets ``1/n`` of it (never less than one ``factor x factor`` token),
+    so the frames of a sample together never hold more than ``max_pixels`` pixels and N frames never cost N times
+    the image tokens of one (docs/multi-image.md §1).
+    """
+    n = int(n_frames)
+    if n <= 1:
+        return int(min_pixels), int(max_pixels)
+    hi = max(factor * factor, int(max_pixels) // n)
+    lo = min(hi, max(factor * factor, int(min_pixels) // n)) if min_pixels > 0 else 0
+    return lo, hi
+
+
 def prepare_images(sample: dict, target: dict, fam: Family, min_pixels: int, max_pixels: int,
                    scale: float = 1.0) -> tuple[list[Image.Image], Frame]:
-    """The shown images of a row (first one cut to its patch window when it is a patch) and the first one's frame."""
+    """The shown images of a row and the first one's frame.
+
+    The first image is cut to its patch window when the row is a patch. A multi-image row (bi-temporal pair,
+    time series) shares one pixel budget across its frames (`frame_budget`); each frame is smart-resized on its own
+    inside its share (frames of one sample may differ in size) with the same random-resize ``scale``, so
+    co-registered frames of equal size come out equal and the first image's frame holds for all of them.
+    """
     patch = target.get("patch")
     w, h = int(sample["width"]), int(sample["height"])
     region = None
@@ -97,7 +118,8 @@ def prepare_images(sample: dict, target: dict, fam: Family, min_pixels: int, max
         x, y, s = int(patch["x"]), int(patch["y"]), int(patch["size"])
         region, (w, h) = (x, y, x + s, y + s), (s, s)
         first_expect = None
-    size = smart_size(max(1, round(w * scale)), max(1, round(h * scale)), fam.factor, min_pixels, max_pixels)
+    lo, hi = frame_budget(len(sample["images"]), min_pixels, max_pixels, fam.factor)
+    size = smart_size(max(1, round(w * scale)), max(1, round(h * scale)), fam.factor, lo, hi)
     images = []
     for k, path in enumerate(sample["images"]):
         if k == 0:
@@ -109,7 +131,8 @@ def prepare_images(sample: dict, target: dict, fam: Family, min_pixels: int, max
             continue
         with Image.open(path) as probe:
             ow, oh = probe.size
-        sz = smart_size(max(1, round(ow * scale)), max(1, round(oh * scale)), fam.factor, min_pixels, max_pixels)
+        sz = size if (ow, oh) == first_expect else smart_size(max(1, round(ow * scale)), max(1, round(oh * scale)),
+                                                               fam.factor, lo, hi)
         images.append(load_view(path, None, sz, (ow, oh)))
     return images, Frame.for_family(fam.coord_frame, w, h, size[0], size[1])
 

@@ -26,8 +26,22 @@ def text_block(t: str) -> dict:
 
 
 def user_turn(n_images: int, text: str) -> dict:
-    """The user turn: one image block per image, then the text."""
-    return {"role": "user", "content": [{"type": "image"} for _ in range(n_images)] + [text_block(text)]}
+    """The user turn: one image block per image, then the text.
+
+    With several images each block is preceded by its name, ``Image 1: ``, ``Image 2: `` ... (TEOChat's
+    ``Image i: <image>``), so the text can refer to the frames by number (docs/multi-image.md §1).
+    """
+    if n_images <= 1:
+        return {"role": "user", "content": [{"type": "image"} for _ in range(n_images)] + [text_block(text)]}
+    content: list[dict] = []
+    for k in range(n_images):
+        content += [text_block(f"{frame_name(k)}: "), {"type": "image"}]
+    return {"role": "user", "content": content + [text_block("\n" + text)]}
+
+
+def frame_name(k: int) -> str:
+    """The name of frame ``k`` (0-based) in a multi-image prompt: ``Image {k+1}``."""
+    return f"Image {k + 1}"
 
 
 def _turns(system: str | None, n_images: int, text: str) -> list[dict]:
