@@ -22,6 +22,7 @@ One row per sample, stored as a Hugging Face `datasets` Arrow dataset (`save_to_
 - classification: ``{"label", "classes": [...]}``
 - zoom_vqa: ``{"question", "answer", "evidence": [[x1,y1,x2,y2], ...]}`` (plus ``"choices"`` for multiple choice)
 - chat: ``{"messages": [{"role", "content"}]}``
+- change_caption: ``{"references": [...], "changed": bool}`` (images: before, after)
 """
 
 from __future__ import annotations
@@ -79,6 +80,9 @@ def validate_sample(sample: dict[str, Any]) -> None:
         raise UserError(f"sample {sid!r}: task {sample['task']!r} is not one of {TASKS}")
     if not isinstance(sample["images"], (list, tuple)):
         raise UserError(f"sample {sid!r}: images must be a list of paths")
+    need = _tasks.TASKS[sample["task"]].min_images
+    if len(sample["images"]) < need:
+        raise UserError(f"sample {sid!r}: {sample['task']} needs at least {need} images, got {len(sample['images'])}")
     target = load_target(sample)
     for key in REQUIRED_TARGET_KEYS[sample["task"]]:
         if key not in target:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from data_engine import answers as A
+from data_engine import change_text as C
 from data_engine.frames import Frame
 
 # Our wording: RSCoVLM has no caption prompt in its plain-text recipe.
@@ -115,3 +116,11 @@ def caption_answer(target: dict, frame: Frame, box_type: str, mode: str,
 def classification_answer(target: dict, frame: Frame, box_type: str, mode: str, rng: Any = None) -> str:
     """The class name (`answers.format_classification`)."""
     return A.format_classification(target["label"])
+
+
+# ---------------------------------------------------------------- multi-image (change) tasks
+
+
+def change_caption_prompt(target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
+    """`change_text.CHANGE_CAPTION_PROMPT` after the named frames (before, after)."""
+    return _turns(None, n_images, C.CHANGE_CAPTION_PROMPT)

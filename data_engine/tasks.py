@@ -60,6 +60,9 @@ class TaskDef:
         sample_score: the per-sample score that ranks won / lost samples in a report.
         default_rewards: ``((reward name, weight), ...)`` used when a GRPO config names no rewards (names in
             `rewards.registry.REWARDS`; empty: the task is not rewarded in GRPO).
+        min_images: frames a row must have (2 for bi-temporal tasks; docs/multi-image.md §1).
+        coregistered: the target has coordinates (in the first frame's pixels), so every frame must have the first
+            one's size; adapters skip a record whose frames differ ("frames differ in size").
         overlay: dashboard / report figure kind (`OVERLAY_KINDS`): "objects" (class-aware polygons, matched at
             IoU 0.5), "box" (one grounding box), "zoom" (evidence boxes and zoom crops), "none" (text only).
     """
@@ -79,6 +82,8 @@ class TaskDef:
     sample_score: str | None = None
     default_rewards: tuple[tuple[str, float], ...] = ()
     overlay: str = "none"
+    min_images: int = 1
+    coregistered: bool = False
 
     @property
     def has_classes(self) -> bool:
@@ -145,6 +150,12 @@ _DECLARED = (
         sample_score="correct", default_rewards=(("zoom_chain", 1.0), ("format", 0.1)), overlay="zoom",
     ),
     TaskDef("chat", ("messages",), "instruction conversations (SFT only)", interaction="chat"),
+    TaskDef(
+        "change_caption", ("references", "changed"), "one sentence describing what changed between two images",
+        prompt=R.change_caption_prompt, answer=R.caption_answer,
+        parser="caption", scorer="change_caption", headline_metric="cider_d", sample_score="cider_d",
+        default_rewards=(("change_cider_d", 1.0), ("format", 0.1)), min_images=2,
+    ),
 )
 
 TASKS: dict[str, TaskDef] = {t.name: t for t in _DECLARED}

@@ -13,6 +13,7 @@ reported ``format_ok = False``) and ``truncated_rate`` (share that hit ``max_new
 | vqa | ``accuracy``, ``acc/<qtype>``, ``mean_over_types``, ``mean_over_non_count_types`` | ``correct`` |
 | classification | ``accuracy``, ``mean_class_accuracy`` | ``correct`` |
 | caption | ``bleu_1`` … ``bleu_4``, ``rouge_l``, ``cider_d`` (corpus df), ``meteor`` (only with java) | ``rouge_l``, ``cider_d`` |
+| change_caption | caption's + ``rouge_1_f``, ``rouge_l_f`` (`rouge-score`, stemmed), ``change_accuracy``; ``skipped/meteor`` = 1 without Java | caption's + ``rouge_1_f``, ``rouge_l_f``, ``change_correct`` |
 | zoom_vqa | ``accuracy_zoom``, ``accuracy_direct``, ``delta``, ``zoom_rate``, ``mean_steps``, ``invalid_call_rate`` | ``correct``, ``correct_direct``, ``n_steps`` |
 
 Detection predictions are scored with every score 1.0 (VLM output has none), so mAP follows the stable emitted
@@ -26,11 +27,13 @@ per-sample precision = recall = f1 = 1. Multiple-choice answers are compared as 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from data_engine.tasks import get_task
 from eval.geometry import merge_patches
-from eval.metrics.captions import bleu, java_metrics, rouge_l
+from data_engine.change_text import is_no_change_caption
+from eval.metrics.captions import bleu, java_metrics, java_skip_reason, rouge_f, rouge_l
 from eval.metrics.cider import cider_d
 from eval.metrics.classification import classification_accuracy
 from eval.metrics.dota_map import dota_map
@@ -222,6 +225,31 @@ def score_caption(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> 
     return metrics, scores
 
 
+def score_change_caption(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scored:
+    """The caption metrics plus ROUGE-1 F / ROUGE-L F (`rouge-score` with stemming) and the no-change verdict.
+
+    ``meteor`` is present only with Java and pycocoevalcap; otherwise ``skipped/meteor`` = 1 and the reason (from
+    `java_metrics`) is logged as a warning. ``change_accuracy``: share of pairs whose caption's no-change verdict (`data_engine.change_text.is_no_change_caption`) matches ``changed``.
+    """
+    metrics, scores = score_caption(rows, entry, suite)
+    if not rows:
+        return metrics, scores
+    ids = [str(r["id"]) for r in rows]
+    cands = {k: str((r.get("prediction") or {}).get("caption") or "") for k, r in zip(ids, rows, strict=True)}
+    refs = {k: [str(x) for x in r["target"]["references"]] for k, r in zip(ids, rows, strict=True)}
+    rf = rouge_f(cands, refs)
+    consistent = [float(is_no_change_caption(cands[k]) != bool(r["target"].get("changed", True)))
+                  for k, r in zip(ids, rows, strict=True)]
+    metrics.update(rouge_1_f=rf["rouge_1_f"], rouge_l_f=rf["rouge_l_f"],
+                   change_accuracy=sum(consistent) / len(consistent))
+    if "meteor" not in metrics:
+        metrics["skipped/meteor"] = 1.0  # never a stand-in number
+        logging.getLogger(__name__).warning("METEOR skipped: %s", java_skip_reason())
+    for s, k, c in zip(scores, ids, consistent, strict=True):
+        s.update(rf["per_id"][k], change_correct=c)
+    return metrics, scores
+
+
 # Scorers by the name a task declares as its ``scorer`` (`data_engine.tasks`).
 SCORERS: dict[str, Callable[[list[dict], DatasetEntry, SuiteConfig], Scored]] = {
     "detection": score_detection,
@@ -230,6 +258,7 @@ SCORERS: dict[str, Callable[[list[dict], DatasetEntry, SuiteConfig], Scored]] = 
     "classification": score_classification,
     "caption": score_caption,
     "zoom_vqa": score_zoom_vqa,
+    "change_caption": score_change_caption,
 }
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from data_engine.errors import UserError
 from data_engine.registry import Registry
 from data_engine.tasks import rewardable_tasks
-from rewards import caption, detection, grounding, text_match, zoom
+from rewards import caption, change_caption, detection, grounding, text_match, zoom
 from rewards import format as format_mod
 from rewards.contract import BatchRewardFn, RewardFn
 
@@ -71,6 +71,9 @@ for _d in (
     RewardDef("cider_d", caption.cider_d_reward, ("caption",), caption.PARTS,
               "per-completion CIDEr-D with training-set document frequencies, min(x, 3) / 3",
               ("task", "target"), caption.cider_d_batch, needs_doc_freq=True),
+    RewardDef("change_cider_d", change_caption.change_cider_d, ("change_caption",), change_caption.PARTS,
+              "change-caption CIDEr-D (training df) times 1 when the caption's no-change verdict matches the pair",
+              ("task", "target"), change_caption.change_cider_d_batch, needs_doc_freq=True),
     RewardDef("zoom_chain", zoom.zoom_chain, ("zoom_vqa",), zoom.PARTS,
               "answer accuracy; valid in-view zoom steps and evidence coverage as a bonus gated on a correct answer",
               ("task", "target", "frame"), needs_turns=True),

@@ -8,6 +8,7 @@
 | `captions/` | Karpathy JSON (`captions_karpathy`) | caption | five template references per image |
 | `scenes/{train,val}/<class>/` | folder per class (`folder_classification`) | classification | airport, harbor, parking lot, tank farm, bare land |
 | `lrs_vqa/` | LRS-VQA-Zoom records (`lrs_vqa`) | zoom_vqa | 2000-2600 px scenes, small objects, colour and count questions with evidence boxes |
+| `levir_cc/` | LEVIR-CC (`levir_cc`) | change_caption | before/after pairs, template change captions, a third "no change" (`data_engine.synth.change`) |
 
 Every task has a `train` and a `val` split. Each sample is drawn from its own generator seeded by
 ``(seed, task, split, index)``, so the world is identical for a given seed and size whatever the order of drawing.
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from data_engine.errors import UserError
+from data_engine.synth.change import write_change_caption
 from data_engine.synth.draw import CLASSES, NAMES, PLURALS, VEHICLE_COLOURS, Obj, scene
 
 NUMBERS = ("no", "one", "two", "three", "four", "five", "six")
@@ -317,6 +319,7 @@ WRITERS = (
     ("captions", write_captions),
     ("scenes", write_classification),
     ("lrs_vqa", write_zoom),
+    ("levir_cc", write_change_caption),  # bi-temporal writers: data_engine/synth/change.py
 )
 
 

@@ -1,0 +1,160 @@
+"""Bi-temporal synthetic scenes: before/after pairs where buildings appear or vanish and roads are built.
+
+Written in the real formats (docs/multi-image.md §3, §4):
+
+| folder | format (adapter) | task | content |
+|---|---|---|---|
+| `levir_cc/` | LEVIR-CC `LevirCCcaptions.json` + `images/<split>/{A,B}/` (`levir_cc`) | change_caption | five template change captions per pair, about a third "no change" pairs |
+| `levir_cd/` | LEVIR-CD `<split>/{A,B,label}/` (`levir_cd`) | change_detection | 0/255 change masks of the buildings that appeared or vanished |
+
+A pair shares its ground, road and the buildings that stay; the after image gets a global illumination change and
+fresh grain (as real pairs taken on two dates), so "no change" never means identical pixels. Buildings are
+axis-aligned roofs (orange, white or blue) with a dark outline and a shadow, large relative to the 128-px image so a
+~1M-parameter model can see them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from data_engine.synth.draw import add_road, ground
+
+SIDE = 128
+ROOFS = {"orange": (205, 110, 55), "white": (225, 225, 220), "blue": (60, 105, 190)}
+NUMBERS = ("no", "one", "two", "three", "four", "five")
+NO_CHANGE_REFERENCES = (  # LEVIR-CC's no-change sentence first (docs/multi-image.md §3), then variants
+    "the scene is the same as before .", "there is no change .", "no change has occurred .",
+    "the two scenes seem identical .", "nothing has changed in the scene .",
+)
+CHANGE_CODES = {"change_caption": 11, "change_detection": 12}
+SPLIT_CODES = {"train": 0, "val": 1}
+
+
+@dataclass
+class Pair:
+    """One before/after pair: both images, the change mask (uint8 0/255) and what happened."""
+
+    before: Image.Image
+    after: Image.Image
+    mask: np.ndarray
+    added: list[tuple[int, int, int, int]] = field(default_factory=list)
+    removed: list[tuple[int, int, int, int]] = field(default_factory=list)
+    road_built: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.removed or self.road_built)
+
+
+def _place(rng: np.random.Generator, n: int, taken: list[tuple[int, int, int, int]], side: int):
+    boxes: list[tuple[int, int, int, int]] = []
+    for _ in range(n * 20):
+        if len(boxes) == n:
+            break
+        w, h = (int(v) for v in rng.integers(side // 8, side // 4, 2))
+        x, y = int(rng.integers(2, side - w - 2)), int(rng.integers(2, side - h - 2))
+        box = (x, y, x + w, y + h)
+        if all(x >= b[2] + 4 or b[0] >= box[2] + 4 or y >= b[3] + 4 or b[1] >= box[3] + 4 for b in taken + boxes):
+            boxes.append(box)
+    return boxes
+
+
+def _draw_buildings(img: Image.Image, boxes, roofs) -> None:
+    d = ImageDraw.Draw(img)
+    for (x1, y1, x2, y2), roof in zip(boxes, roofs, strict=True):
+        d.rectangle([x1 + 2, y1 + 2, x2 + 1, y2 + 1], fill=(45, 45, 45))  # shadow
+        d.rectangle([x1, y1, x2 - 1, y2 - 1], fill=ROOFS[roof], outline=(60, 50, 45))
+
+
+def bitemporal_pair(rng: np.random.Generator, side: int = SIDE, no_change: float = 1 / 3,
+                    allow_road: bool = True) -> Pair:
+    """A before/after pair; with probability ``no_change`` nothing changes (only illumination and grain)."""
+    base_img, _ = ground(rng, side, side)
+    has_road = allow_road and rng.random() < 0.4
+    road_seed = int(rng.integers(2**31))
+    if has_road:
+        add_road(np.random.default_rng(road_seed), base_img)
+    stay = _place(rng, int(rng.integers(0, 4)), [], side)
+    added: list = []
+    removed: list = []
+    road_built = False
+    if rng.random() >= no_change:
+        kind = rng.choice(["add", "add", "remove", "road"] if allow_road and not has_road else ["add", "add", "remove"])
+        if kind == "remove" and not stay:
+            kind = "add"
+        if kind == "add":
+            added = _place(rng, int(rng.integers(1, 4)), stay, side)
+        elif kind == "remove":
+            k = int(rng.integers(1, len(stay) + 1))
+            removed, stay = stay[:k], stay[k:]
+        else:
+            road_built = True
+    roofs = {b: str(rng.choice(list(ROOFS))) for b in stay + added + removed}
+    before, after = base_img.copy(), base_img.copy()
+    if road_built:
+        add_road(np.random.default_rng(road_seed), after)
+    _draw_buildings(before, stay + removed, [roofs[b] for b in stay + removed])
+    _draw_buildings(after, stay + added, [roofs[b] for b in stay + added])
+    arr = np.asarray(after, dtype=np.float32) * rng.uniform(0.85, 1.12) + rng.normal(0, 4.0, (side, side, 1))
+    after = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
+    mask = np.zeros((side, side), np.uint8)
+    for x1, y1, x2, y2 in added + removed:
+        mask[y1:y2, x1:x2] = 255
+    return Pair(before, after, mask, added, removed, road_built)
+
+
+def change_captions(p: Pair) -> list[str]:
+    """Five template references for a pair (LEVIR-CC style: lower case, a space before the final full stop)."""
+    if not p.changed:
+        return list(NO_CHANGE_REFERENCES)
+    if p.road_built:
+        return ["a road is built .", "a new road appears .", "a road is constructed across the area .",
+                "a road has been built on the land .", "a straight road appears in the scene ."]
+    n = len(p.added) or len(p.removed)
+    word = NUMBERS[min(n, len(NUMBERS) - 1)]
+    noun = "building" if n == 1 else "buildings"
+    verb = "is" if n == 1 else "are"
+    if p.added:
+        return [f"{word} {noun} {verb} built .", f"{word} new {noun} appear{'s' if n == 1 else ''} .",
+                f"{word} {noun} {verb} constructed on the bare land .", f"there {verb} {word} new {noun} .",
+                f"some houses are built and {word} {noun} appear{'s' if n == 1 else ''} ."]
+    return [f"{word} {noun} {verb} demolished .", f"{word} {noun} disappear{'s' if n == 1 else ''} .",
+            f"{word} {noun} {verb} removed from the scene .", f"{word} {noun} {verb} torn down .",
+            f"the scene loses {word} {noun} ."]
+
+
+def _rng(seed: int, task: str, split: str, i: int) -> np.random.Generator:
+    return np.random.default_rng([seed, CHANGE_CODES[task], SPLIT_CODES[split], i])
+
+
+def _counts(size) -> list[tuple[str, int]]:
+    # Fewer pairs than the single-image tasks: each new writer stays within a few seconds at size "small".
+    return [("train", min(size.train, 300)), ("val", min(size.val, 200))]
+
+
+def write_change_caption(out: Path, seed: int, size) -> dict:
+    """LEVIR-CC layout: `LevirCCcaptions.json` and `images/<split>/{A,B}/<split>_<6 digits>.png`."""
+    entries, sentid = [], 0
+    for split, n in _counts(size):
+        for sub in ("A", "B"):
+            (out / "images" / split / sub).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            p = bitemporal_pair(_rng(seed, "change_caption", split, i))
+            name = f"{split}_{i:06d}.png"
+            p.before.save(out / "images" / split / "A" / name, compress_level=1)  # fast: noisy pixels barely compress
+            p.after.save(out / "images" / split / "B" / name, compress_level=1)
+            refs = change_captions(p)
+            imgid = len(entries)
+            sents = [{"tokens": r.split()[:-1], "raw": r, "imgid": imgid, "sentid": sentid + j}
+                     for j, r in enumerate(refs)]
+            sentid += len(sents)
+            entries.append({"filepath": split, "filename": name, "imgid": imgid, "split": split,
+                            "changeflag": int(p.changed), "sentids": [s["sentid"] for s in sents],
+                            "sentences": sents})
+    (out / "LevirCCcaptions.json").write_text(json.dumps({"images": entries}))
+    return {"name": "synth_levir_cc", "format": "levir_cc", "root": out.name}
