@@ -30,9 +30,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from data_engine.change_text import is_no_change_caption
 from data_engine.tasks import get_task
 from eval.geometry import merge_patches
-from data_engine.change_text import is_no_change_caption
 from eval.metrics.captions import bleu, java_metrics, java_skip_reason, rouge_f, rouge_l
 from eval.metrics.cider import cider_d
 from eval.metrics.classification import classification_accuracy

@@ -14,8 +14,8 @@ from data_engine.adapters.dior_r import iter_dior_r
 from data_engine.adapters.dior_rsvg import iter_dior_rsvg
 from data_engine.adapters.dota import iter_dota
 from data_engine.adapters.fair1m import iter_fair1m
-from data_engine.adapters.levir_cc import iter_levir_cc
 from data_engine.adapters.folder_classification import iter_folder_classification
+from data_engine.adapters.levir_cc import iter_levir_cc
 from data_engine.adapters.llava import iter_llava
 from data_engine.adapters.lrs_vqa import iter_lrs_vqa
 from data_engine.adapters.refgeo import iter_refgeo
