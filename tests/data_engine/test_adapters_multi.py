@@ -1,0 +1,75 @@
+"""Multi-image adapters on files written in the real layouts (docs/multi-image.md §3-§4), broken records included."""
+
+from __future__ import annotations
+
+import json
+
+from data_engine.adapters.base import read_frames
+from tests.data_engine.conftest import write_image
+from tests.data_engine.test_adapters import run
+
+NO_CHANGE = "the scene is the same as before ."
+
+
+def _levir_cc(tmp_path, entries, pairs):
+    for split, name, size_a, size_b in pairs:
+        if size_a:
+            write_image(tmp_path / "images" / split / "A" / name, *size_a)
+        if size_b:
+            write_image(tmp_path / "images" / split / "B" / name, *size_b)
+    (tmp_path / "LevirCCcaptions.json").write_text(json.dumps({"images": entries}))
+
+
+def _entry(name, split, sents, **extra):
+    return {"filename": name, "split": split, "sentences": [{"tokens": s.split()[:-1], "raw": s} for s in sents],
+            **extra}
+
+
+def test_levir_cc_pairs_flags_and_skips(tmp_path):
+    built = ["two buildings are built .", "there are two new buildings ."]
+    entries = [
+        _entry("train_000000.png", "train", built, changeflag=1),
+        _entry("train_000001.png", "train", [NO_CHANGE, "there is no difference ."]),  # no changeflag: from text
+        _entry("val_000002.png", "val", ["a road is built ."]),
+        _entry("test_000003.png", "test", built),  # B missing -> counted skip
+        _entry("test_000004.png", "test", []),  # no sentence -> counted skip
+        {"split": "test", "sentences": []},  # no filename -> malformed
+        _entry("test_000006.png", "test", built, changeflag=7),  # bad flag
+        {"filename": "test_000007.png", "split": "test", "sentences": [{"tokens": ["a", "road"]}]},  # tokens only
+    ]
+    _levir_cc(tmp_path, entries, [
+        ("train", "train_000000.png", (64, 64), (64, 64)), ("train", "train_000001.png", (64, 64), (64, 64)),
+        ("val", "val_000002.png", (64, 64), (48, 48)),  # captions have no geometry: sizes may differ
+        ("test", "test_000003.png", (64, 64), None), ("test", "test_000007.png", (32, 32), (32, 32)),
+    ])
+    rows, skips = run("levir_cc", tmp_path)
+    assert [(r["id"], r["task"], r["split"]) for r in rows] == [
+        ("s/train/train_000000", "change_caption", "train"), ("s/train/train_000001", "change_caption", "train"),
+        ("s/val/val_000002", "change_caption", "val"), ("s/test/test_000007", "change_caption", "test")]
+    assert [r["target"]["changed"] for r in rows] == [True, False, True, True]
+    assert rows[0]["target"]["references"] == built  # raw, verbatim
+    assert rows[3]["target"]["references"] == ["a road"]
+    assert [p.split("/")[-2:] for p in rows[0]["images"]] == [["A", "train_000000.png"], ["B", "train_000000.png"]]
+    assert (rows[0]["width"], rows[0]["height"]) == (64, 64)
+    assert sorted((s.reason, s.line) for s in skips) == [
+        ("malformed JSON", 5), ("malformed JSON", 6), ("missing image", 3), ("no references", 4)]
+    assert len(rows) + len(skips) == len(entries)  # records in = rows out + skips
+    val, _ = run("levir_cc", tmp_path, split=["val"])
+    assert [r["split"] for r in val] == ["val"]
+
+
+def test_levir_cc_missing_or_broken_json(tmp_path):
+    rows, skips = run("levir_cc", tmp_path)
+    assert not rows and [s.reason for s in skips] == ["missing annotations"]
+    (tmp_path / "LevirCCcaptions.json").write_text('{"images": [\n{"filename": }')
+    rows, skips = run("levir_cc", tmp_path)
+    assert not rows and [(s.reason, s.line) for s in skips] == [("malformed JSON", 2)]
+
+
+def test_read_frames_coregistration_rule(tmp_path):
+    a = write_image(tmp_path / "a.png", 64, 64)
+    b = write_image(tmp_path / "b.png", 64, 48)
+    assert read_frames([a, b], tmp_path / "x.json") == [(64, 64), (64, 48)]
+    skip = read_frames([a, b], tmp_path / "x.json", 3, coregistered=True)
+    assert skip.reason == "frames differ in size" and skip.line == 3 and "b.png 64x48" in skip.detail
+    assert read_frames([a, tmp_path / "c.png"], tmp_path / "x.json").reason == "missing image"
