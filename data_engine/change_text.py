@@ -14,6 +14,9 @@ CHANGE_CAPTION_PROMPT = (
     "Image 1 was taken before image 2 over the same area. Describe the changes from image 1 to image 2 in one "
     "sentence."
 )
+# Change detection: said before the detection prompt (``find the change``); boxes are in image 2's frame, which is
+# image 1's (co-registered frames).
+CHANGE_DETECTION_PREFIX = "Image 1 was taken before image 2 over the same area. Mark the regions that changed: "
 # LEVIR-CC's no-change sentence (RSICC / Change-Agent preprocessing), docs/multi-image.md §3.
 LEVIR_NO_CHANGE = "the scene is the same as before"
 

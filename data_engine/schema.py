@@ -23,6 +23,8 @@ One row per sample, stored as a Hugging Face `datasets` Arrow dataset (`save_to_
 - zoom_vqa: ``{"question", "answer", "evidence": [[x1,y1,x2,y2], ...]}`` (plus ``"choices"`` for multiple choice)
 - chat: ``{"messages": [{"role", "content"}]}``
 - change_caption: ``{"references": [...], "changed": bool}`` (images: before, after)
+- change_detection: ``{"objects": [{"label", "poly"}], "classes": [...]}`` (images: before, after, co-registered;
+  the changed regions, none when nothing changed; LEVIR-CD adds ``"mask"``, the label PNG's path)
 """
 
 from __future__ import annotations

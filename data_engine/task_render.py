@@ -124,3 +124,10 @@ def classification_answer(target: dict, frame: Frame, box_type: str, mode: str, 
 def change_caption_prompt(target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
     """`change_text.CHANGE_CAPTION_PROMPT` after the named frames (before, after)."""
     return _turns(None, n_images, C.CHANGE_CAPTION_PROMPT)
+
+
+def change_detection_prompt(target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
+    """The detection prompt (system prompt of the box type in text mode) after `change_text.CHANGE_DETECTION_PREFIX`."""
+    system = A.SYSTEM_PROMPTS[box_type] if mode == "text" else None
+    text = C.CHANGE_DETECTION_PREFIX + A.detection_user_prompt(target["classes"], box_type, mode)
+    return _turns(system, n_images, text)

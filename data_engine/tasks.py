@@ -156,6 +156,14 @@ _DECLARED = (
         parser="caption", scorer="change_caption", headline_metric="cider_d", sample_score="cider_d",
         default_rewards=(("change_cider_d", 1.0), ("format", 0.1)), min_images=2,
     ),
+    TaskDef(
+        "change_detection", ("objects", "classes"), "the regions that changed between two co-registered images",
+        prompt=R.change_detection_prompt, answer=R.detection_answer, class_labels=_object_labels,
+        parser="detection", parse_target_keys=("classes",), box_answers=True,
+        scorer="change_detection", headline_metric="pixel_f1", sample_score="f1",
+        default_rewards=(("rotated_iou_f1", 1.0), ("format", 0.1)), overlay="objects", min_images=2,
+        coregistered=True,
+    ),
 )
 
 TASKS: dict[str, TaskDef] = {t.name: t for t in _DECLARED}

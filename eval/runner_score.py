@@ -14,6 +14,7 @@ reported ``format_ok = False``) and ``truncated_rate`` (share that hit ``max_new
 | classification | ``accuracy``, ``mean_class_accuracy`` | ``correct`` |
 | caption | ``bleu_1`` … ``bleu_4``, ``rouge_l``, ``cider_d`` (corpus df), ``meteor`` (only with java) | ``rouge_l``, ``cider_d`` |
 | change_caption | caption's + ``rouge_1_f``, ``rouge_l_f`` (`rouge-score`, stemmed), ``change_accuracy``; ``skipped/meteor`` = 1 without Java | caption's + ``rouge_1_f``, ``rouge_l_f``, ``change_correct`` |
+| change_detection | detection's + ``pixel_precision``, ``pixel_recall``, ``pixel_f1``, ``pixel_iou`` (change class, rasterised polygons vs the label mask, summed over the set) | detection's + ``pixel_f1`` |
 | zoom_vqa | ``accuracy_zoom``, ``accuracy_direct``, ``delta``, ``zoom_rate``, ``mean_steps``, ``invalid_call_rate`` | ``correct``, ``correct_direct``, ``n_steps`` |
 
 Detection predictions are scored with every score 1.0 (VLM output has none), so mAP follows the stable emitted
@@ -30,10 +31,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+import numpy as np
+from PIL import Image
+
 from data_engine.change_text import is_no_change_caption
 from data_engine.tasks import get_task
 from eval.geometry import merge_patches
 from eval.metrics.captions import bleu, java_metrics, java_skip_reason, rouge_f, rouge_l
+from eval.metrics.change import pixel_counts, pixel_scores, rasterise
 from eval.metrics.cider import cider_d
 from eval.metrics.classification import classification_accuracy
 from eval.metrics.dota_map import dota_map
@@ -250,6 +255,46 @@ def score_change_caption(rows: list[dict], entry: DatasetEntry, suite: SuiteConf
     return metrics, scores
 
 
+def _size(row: dict) -> tuple[int, int]:
+    """(h, w) of a row's first image; without recorded size, the extent of every polygon it holds."""
+    if row.get("height") and row.get("width"):
+        return int(row["height"]), int(row["width"])
+    polys = [o["poly"] for o in (row["target"].get("objects") or []) + ((row.get("prediction") or {}).get("objects")
+                                                                          or [])]
+    xs = [v for p in polys for v in p[0::2]] or [0]
+    ys = [v for p in polys for v in p[1::2]] or [0]
+    return int(np.ceil(max(ys))) + 1, int(np.ceil(max(xs))) + 1
+
+
+def _change_gt_mask(row: dict) -> np.ndarray:
+    h, w = _size(row)
+    path = row["target"].get("mask")
+    if path:
+        try:
+            with Image.open(path) as im:
+                mask = np.asarray(im.convert("L")) > 0
+            if mask.shape == (h, w):
+                return mask
+        except OSError:
+            pass  # the label moved since the build: fall back to the stored polygons
+    return rasterise([o["poly"] for o in row["target"].get("objects") or []], h, w)
+
+
+def score_change_detection(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scored:
+    """Object metrics as detection (F1 at the suite's IoU, class-aware) plus the change class's pixel precision,
+    recall, F1 and IoU (``pixel_*``): predicted polygons rasterised against the label mask (LEVIR-CD's ``mask``;
+    else the rasterised true polygons), TP/FP/FN summed over the set (`eval.metrics.change`)."""
+    metrics, scores = score_detection(rows, entry, suite)
+    tot = np.zeros(3, dtype=np.int64)
+    for row, s in zip(rows, scores, strict=True):
+        pred = rasterise([o["poly"] for o in (row.get("prediction") or {}).get("objects") or []], *_size(row))
+        counts = pixel_counts(pred, _change_gt_mask(row))
+        tot += counts
+        s["pixel_f1"] = pixel_scores(*counts)["f1"] if any(counts) else 1.0  # nothing changed, nothing predicted
+    metrics.update({f"pixel_{k}": v for k, v in pixel_scores(*(int(v) for v in tot)).items()})
+    return metrics, scores
+
+
 # Scorers by the name a task declares as its ``scorer`` (`data_engine.tasks`).
 SCORERS: dict[str, Callable[[list[dict], DatasetEntry, SuiteConfig], Scored]] = {
     "detection": score_detection,
@@ -259,6 +304,7 @@ SCORERS: dict[str, Callable[[list[dict], DatasetEntry, SuiteConfig], Scored]] = 
     "caption": score_caption,
     "zoom_vqa": score_zoom_vqa,
     "change_caption": score_change_caption,
+    "change_detection": score_change_detection,
 }
 
 

@@ -58,7 +58,7 @@ class RewardDef:
 
 REWARDS: Registry[RewardDef] = Registry("reward")
 for _d in (
-    RewardDef("rotated_iou_f1", detection.rotated_iou_f1, ("detection",), detection.PARTS,
+    RewardDef("rotated_iou_f1", detection.rotated_iou_f1, ("detection", "change_detection"), detection.PARTS,
               "rotated-polygon IoU, Hungarian class-aware matching, mixed with F1 at IoU 0.5",
               ("task", "target", "frame")),
     RewardDef("grounding_iou", grounding.grounding_iou, ("grounding",), grounding.PARTS,

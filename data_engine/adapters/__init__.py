@@ -16,6 +16,7 @@ from data_engine.adapters.dota import iter_dota
 from data_engine.adapters.fair1m import iter_fair1m
 from data_engine.adapters.folder_classification import iter_folder_classification
 from data_engine.adapters.levir_cc import iter_levir_cc
+from data_engine.adapters.levir_cd import iter_levir_cd
 from data_engine.adapters.llava import iter_llava
 from data_engine.adapters.lrs_vqa import iter_lrs_vqa
 from data_engine.adapters.refgeo import iter_refgeo
@@ -36,6 +37,7 @@ for _name, _fn in (
     ("llava", iter_llava),
     ("coco", iter_coco),
     ("levir_cc", iter_levir_cc),
+    ("levir_cd", iter_levir_cd),
 ):
     FORMATS.add(_name, _fn)
 

@@ -158,3 +158,17 @@ def write_change_caption(out: Path, seed: int, size) -> dict:
                             "sentences": sents})
     (out / "LevirCCcaptions.json").write_text(json.dumps({"images": entries}))
     return {"name": "synth_levir_cc", "format": "levir_cc", "root": out.name}
+
+
+def write_change_detection(out: Path, seed: int, size) -> dict:
+    """LEVIR-CD re-arranged layout: `<split>/{A,B,label}/<split>_<n>.png`, label 0/255 (buildings only)."""
+    for split, n in _counts(size):
+        for sub in ("A", "B", "label"):
+            (out / split / sub).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            p = bitemporal_pair(_rng(seed, "change_detection", split, i), allow_road=False)
+            name = f"{split}_{i}.png"
+            p.before.save(out / split / "A" / name, compress_level=1)
+            p.after.save(out / split / "B" / name, compress_level=1)
+            Image.fromarray(p.mask, "L").save(out / split / "label" / name)
+    return {"name": "synth_levir_cd", "format": "levir_cd", "root": out.name}

@@ -38,6 +38,8 @@ EXAMPLES = {
     "zoom_vqa": {"question": "What colour is the roof?", "answer": "red", "evidence": [[40, 20, 90, 70]]},
     "chat": {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]},
     "change_caption": {"references": ["two buildings are built .", "two new buildings appear ."], "changed": True},
+    "change_detection": {"objects": [{"label": "change", "poly": [10, 10, 60, 10, 60, 40, 10, 40]}],
+                         "classes": ["change"]},
 }
 W, H = 200, 100
 
