@@ -73,3 +73,65 @@ def test_read_frames_coregistration_rule(tmp_path):
     skip = read_frames([a, b], tmp_path / "x.json", 3, coregistered=True)
     assert skip.reason == "frames differ in size" and skip.line == 3 and "b.png 64x48" in skip.detail
     assert read_frames([a, tmp_path / "c.png"], tmp_path / "x.json").reason == "missing image"
+
+
+# ------------------------------------------------------------------------------------------------------- LEVIR-CD
+def _mask(path, size, rects):
+    import numpy as np
+    from PIL import Image
+
+    m = np.zeros(size[::-1], np.uint8)
+    for x1, y1, x2, y2 in rects:
+        m[y1:y2, x1:x2] = 255
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(m, "L").save(path)
+
+
+def test_levir_cd_official_layout_components_and_skips(tmp_path):
+    for name in ("train_1.png", "train_2.png", "val_3.png", "test_4.png", "test_5.png"):
+        write_image(tmp_path / "A" / name, 64, 64)
+        if name != "test_4.png":  # B missing -> skip
+            write_image(tmp_path / "B" / name, *((64, 64) if name != "test_5.png" else (64, 48)))
+    _mask(tmp_path / "label" / "train_1.png", (64, 64), [(2, 2, 12, 8), (30, 30, 50, 60), (60, 0, 62, 2)])
+    _mask(tmp_path / "label" / "train_2.png", (64, 64), [])
+    _mask(tmp_path / "label" / "val_3.png", (64, 64), [(0, 0, 64, 64)])
+    _mask(tmp_path / "label" / "test_4.png", (64, 64), [])
+    _mask(tmp_path / "label" / "test_5.png", (64, 64), [])
+    rows, skips = run("levir_cd", tmp_path)
+    assert [(r["id"], r["split"], r["task"]) for r in rows] == [
+        ("s/train/train_1", "train", "change_detection"), ("s/train/train_2", "train", "change_detection"),
+        ("s/val/val_3", "val", "change_detection")]
+    t = rows[0]["target"]
+    # two components of >= 16 px become their exact rectangles (pixel edges); the 2x2 one is counted in n_small
+    boxes = sorted(tuple(sorted({(o["poly"][k], o["poly"][k + 1]) for k in (0, 2, 4, 6)})) for o in t["objects"])
+    assert boxes == [((2, 2), (2, 8), (12, 2), (12, 8)), ((30, 30), (30, 60), (50, 30), (50, 60))]
+    assert t["n_small"] == 1 and t["classes"] == ["change"] and t["mask"].endswith("label/train_1.png")
+    assert rows[1]["target"]["objects"] == [] and len(rows[2]["target"]["objects"]) == 1
+    assert sorted(s.reason for s in skips) == ["frames differ in size", "missing image"]
+    assert len(rows) + len(skips) == 5
+    only_val, _ = run("levir_cd", tmp_path, split=["val"])
+    assert [r["id"] for r in only_val] == ["s/val/val_3"]
+    small, _ = run("levir_cd", tmp_path, extra={"min_area": 2})
+    assert len(small[0]["target"]["objects"]) == 3 and small[0]["target"]["n_small"] == 0
+
+
+def test_levir_cd_split_folders_layout(tmp_path):
+    for split in ("train", "test"):
+        write_image(tmp_path / split / "A" / "0001.png", 32, 32)
+        write_image(tmp_path / split / "B" / "0001.png", 32, 32)
+        _mask(tmp_path / split / "label" / "0001.png", (32, 32), [(4, 4, 20, 10)])
+    rows, skips = run("levir_cd", tmp_path)
+    assert not skips and [r["id"] for r in rows] == ["s/test/0001", "s/train/0001"]
+    assert [len(r["images"]) for r in rows] == [2, 2]
+
+
+def test_levir_cd_min_area_is_checked_when_the_recipe_loads(tmp_path):
+    import pytest
+
+    from data_engine.build import load_recipe
+    from data_engine.errors import UserError
+
+    (tmp_path / "cd").mkdir()
+    (tmp_path / "r.yaml").write_text("sources:\n  - {name: cd, format: levir_cd, root: cd, min_area: -3}\n")
+    with pytest.raises(UserError, match="min_area must be a positive integer"):
+        load_recipe(tmp_path / "r.yaml")

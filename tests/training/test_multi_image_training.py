@@ -1,4 +1,4 @@
-"""One SFT step and one GRPO step on multi-image (change_caption) samples, both tiny architectures."""
+"""One SFT step and one GRPO step on multi-image (change caption / detection) samples, both tiny architectures."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from tests.training.test_sft import _cfg as sft_cfg
 def test_sft_step_on_bitemporal_pairs(tiny_model_dirs, tiny_world, tmp_path, arch):
     from sft.train import build_trainer
 
-    cfg = sft_cfg(tiny_model_dirs[arch], tiny_world[1], tmp_path, "data.sources.0.tasks=[change_caption]",
-                  "trainer.max_steps=1")
+    cfg = sft_cfg(tiny_model_dirs[arch], tiny_world[1], tmp_path,
+                  "data.sources.0.tasks=[change_caption, change_detection]", "trainer.max_steps=1")
     trainer, processor, _ = build_trainer(cfg)
     row = trainer.train_dataset[0]
     assert len(row["images"]) == 2
@@ -32,11 +32,15 @@ def test_grpo_step_on_bitemporal_pairs(tiny_model_dirs, tiny_world, tmp_path, ar
     from rollout.store import RolloutReader
 
     summary = main(grpo_cfg(tiny_model_dirs[arch], tiny_world[1], tmp_path / "run",
-                            "data.sources.0.tasks=[change_caption]", "trainer.per_device_train_batch_size=4",
-                            "rewards={change_caption: [{name: change_cider_d}, {name: format, weight: 0.1}]}"))
+                            "data.sources.0.tasks=[change_caption, change_detection]", "data.seed=1",
+                            "trainer.per_device_train_batch_size=8",
+                            "rewards={change_caption: [{name: change_cider_d}, {name: format, weight: 0.1}], "
+                            "change_detection: [{name: rotated_iou_f1}]}"))
     assert summary["steps"] == 1
     table = RolloutReader(tmp_path / "run").read_step(0).to_pandas()
-    assert set(table["task"]) == {"change_caption"} and len(table) == 4
+    assert set(table["task"]) <= {"change_caption", "change_detection"} and len(table) == 8
     assert all(len(paths) == 2 for paths in table["images"])  # the rollout store keeps both shown frames
-    assert "reward/change_caption/change_cider_d/consistent" in table.columns
+    for task, part in (("change_caption", "change_cider_d/consistent"), ("change_detection", "rotated_iou_f1/f1")):
+        if task in set(table["task"]):
+            assert f"reward/{task}/{part}" in table.columns
     assert table["reward"].between(0, 1.1).all()
