@@ -43,7 +43,7 @@ from data_engine.tasks import get_task
 
 SUMMARY_FILE = "build_summary.json"
 SOURCE_KEYS = ("name", "format", "root", "annotations", "image_root", "split", "task", "weight", "classes", "patches",
-               "min_area")
+               "min_area", "max_buildings")
 PATCH_KEYS = ("size", "gap", "iof_thr", "keep_empty")
 
 
@@ -115,6 +115,10 @@ def _spec(path: Path, i: int, src: Any, check_roots: bool = True) -> SourceSpec:
         if isinstance(src["min_area"], bool) or not isinstance(src["min_area"], int) or src["min_area"] < 1:
             raise UserError(f"{where}: min_area must be a positive integer (pixels), got {src['min_area']!r}")
         extra["min_area"] = src["min_area"]
+    if "max_buildings" in src:  # xbd: damage-level questions per pair
+        if isinstance(src["max_buildings"], bool) or not isinstance(src["max_buildings"], int) or src["max_buildings"] < 0:
+            raise UserError(f"{where}: max_buildings must be a non-negative integer, got {src['max_buildings']!r}")
+        extra["max_buildings"] = src["max_buildings"]
     return SourceSpec(
         name=str(src["name"]),
         format=str(src["format"]),

@@ -17,6 +17,12 @@ CHANGE_CAPTION_PROMPT = (
 # Change detection: said before the detection prompt (``find the change``); boxes are in image 2's frame, which is
 # image 1's (co-registered frames).
 CHANGE_DETECTION_PREFIX = "Image 1 was taken before image 2 over the same area. Mark the regions that changed: "
+# xBD (docs/multi-image.md §5): damage levels in ordinal order (the xView2 encoding 1-4), questions about a pair.
+DAMAGE_LEVELS = ("no-damage", "minor-damage", "major-damage", "destroyed")
+DAMAGE_PREFIX = "Image 1 was taken before image 2, after a disaster, over the same area. "
+DISASTER_TYPE_QUESTION = "What type of disaster happened?"
+DAMAGE_LEVEL_QUESTION = "What is the damage level of the building in the box {box}?"
+ANSWER_WITH = " Answer with one of: {classes}."
 # LEVIR-CC's no-change sentence (RSICC / Change-Agent preprocessing), docs/multi-image.md §3.
 LEVIR_NO_CHANGE = "the scene is the same as before"
 

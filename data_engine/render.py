@@ -144,13 +144,20 @@ def _check_format(box_type: str, mode: str) -> None:
     check_choice(mode, ANSWER_MODES, "answer mode")
 
 
-def task_prompt(task: str, target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
-    """System (when the task has one) and user messages of a task's first turn (its declared prompt function)."""
+def task_prompt(task: str, target: dict, n_images: int, box_type: str, mode: str,
+                frame: Frame | None = None) -> list[dict]:
+    """System (when the task has one) and user messages of a task's first turn (its declared prompt function).
+
+    ``frame`` (the first image's) reaches the prompt function of a task that declares ``region_box``, which writes
+    its region box in the model's frame.
+    """
     _check_format(box_type, mode)
-    fn = get_task(task).prompt
-    if fn is None:
+    t = get_task(task)
+    if t.prompt is None:
         raise UserError(f"task {task!r} has no single-turn prompt")
-    return fn(target, n_images, box_type, mode)
+    if t.region_box:
+        return t.prompt(target, n_images, box_type, mode, frame=frame)
+    return t.prompt(target, n_images, box_type, mode)
 
 
 def task_answer(task: str, target: dict, frame: Frame, box_type: str, mode: str,
@@ -203,7 +210,7 @@ def render_sft(sample: dict, family: Family | str, *, min_pixels: int, max_pixel
     images, frame = prepare_images(sample, target, fam, min_pixels, max_pixels, scale)
     if interaction == "chat":
         return {"messages": _chat_messages(target, len(images)), "images": images}
-    messages = task_prompt(task, target, len(images), box_type, mode)
+    messages = task_prompt(task, target, len(images), box_type, mode, frame)
     messages.append({"role": "assistant", "content": [_text(task_answer(task, target, frame, box_type, mode, rng))]})
     return {"messages": messages, "images": images}
 
@@ -224,7 +231,7 @@ def render_grpo(sample: dict, family: Family | str, *, min_pixels: int, max_pixe
         raise UserError(f"sample {sample.get('id')!r}: {task} rows have no reward target; leave them out of GRPO")
     images, frame = prepare_images(sample, target, fam, min_pixels, max_pixels, _resize_scale(rng, random_resize))
     return {
-        "prompt": task_prompt(task, target, len(images), box_type, mode),
+        "prompt": task_prompt(task, target, len(images), box_type, mode, frame),
         "images": images,
         "task": task,
         "target": json.dumps(target, ensure_ascii=False),  # a patch row's objects are in patch pixels

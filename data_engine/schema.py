@@ -24,7 +24,10 @@ One row per sample, stored as a Hugging Face `datasets` Arrow dataset (`save_to_
 - chat: ``{"messages": [{"role", "content"}]}``
 - change_caption: ``{"references": [...], "changed": bool}`` (images: before, after)
 - change_detection: ``{"objects": [{"label", "poly"}], "classes": [...]}`` (images: before, after, co-registered;
-  the changed regions, none when nothing changed; LEVIR-CD adds ``"mask"``, the label PNG's path)
+  the changed regions, none when nothing changed; LEVIR-CD adds ``"mask"``, the label PNG's path; xBD labels are the
+  damage levels and objects add ``"shape"``, the building polygon)
+- damage: ``{"question", "answer", "classes", "qtype"}`` plus ``"box": [x1,y1,x2,y2]`` for a building's damage
+  level (images: pre, post; co-registered)
 """
 
 from __future__ import annotations
@@ -116,6 +119,7 @@ TARGET_TYPES: dict[str, dict[str, type | tuple]] = {
     "detection": {"objects": list},
     "change_caption": {"references": list, "changed": bool},
     "change_detection": {"objects": list},
+    "damage": {"question": str, "answer": str},
 }
 
 

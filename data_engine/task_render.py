@@ -131,3 +131,26 @@ def change_detection_prompt(target: dict, n_images: int, box_type: str, mode: st
     system = A.SYSTEM_PROMPTS[box_type] if mode == "text" else None
     text = C.CHANGE_DETECTION_PREFIX + A.detection_user_prompt(target["classes"], box_type, mode)
     return _turns(system, n_images, text)
+
+
+def box_text(box, frame: Frame | None) -> str:
+    """A region box ``[x1, y1, x2, y2]`` written in the model's frame (original pixels without a frame)."""
+    from data_engine.frames import quantize, to_model
+
+    vals = np.asarray(box, dtype=np.float64)
+    ints = quantize(to_model(vals, frame) if frame is not None else vals)
+    return "[" + ", ".join(str(int(v)) for v in ints) + "]"
+
+
+def damage_prompt(target: dict, n_images: int, box_type: str, mode: str, frame: Frame | None = None) -> list[dict]:
+    """`change_text.DAMAGE_PREFIX` + the question (its ``{box}`` written in ``frame``) + the class list."""
+    question = str(target["question"])
+    if "{box}" in question and target.get("box") is not None:
+        question = question.replace("{box}", box_text(target["box"], frame))
+    text = C.DAMAGE_PREFIX + question + C.ANSWER_WITH.format(classes=", ".join(target["classes"]))
+    return _turns(None, n_images, text)
+
+
+def damage_answer(target: dict, frame: Frame, box_type: str, mode: str, rng: Any = None) -> str:
+    """The class name of the answer (`answers.format_classification`)."""
+    return A.format_classification(target["answer"])

@@ -63,6 +63,8 @@ class TaskDef:
         min_images: frames a row must have (2 for bi-temporal tasks; docs/multi-image.md §1).
         coregistered: the target has coordinates (in the first frame's pixels), so every frame must have the first
             one's size; adapters skip a record whose frames differ ("frames differ in size").
+        region_box: the prompt names a region (the target's ``box``, original pixels): the prompt function takes
+            ``frame=`` (the first image's) and writes the box in the model's frame.
         overlay: dashboard / report figure kind (`OVERLAY_KINDS`): "objects" (class-aware polygons, matched at
             IoU 0.5), "box" (one grounding box), "zoom" (evidence boxes and zoom crops), "none" (text only).
     """
@@ -84,6 +86,7 @@ class TaskDef:
     overlay: str = "none"
     min_images: int = 1
     coregistered: bool = False
+    region_box: bool = False
 
     @property
     def has_classes(self) -> bool:
@@ -107,6 +110,10 @@ def _object_labels(target: dict) -> list[str]:
 
 def _label(target: dict) -> list[str]:
     return [target["label"]]
+
+
+def _answer(target: dict) -> list[str]:
+    return [target["answer"]]
 
 
 # Order matters where tasks are listed (error messages, eval generation order): keep new tasks at the end.
@@ -163,6 +170,14 @@ _DECLARED = (
         scorer="change_detection", headline_metric="pixel_f1", sample_score="f1",
         default_rewards=(("rotated_iou_f1", 1.0), ("format", 0.1)), overlay="objects", min_images=2,
         coregistered=True,
+    ),
+    TaskDef(
+        "damage", ("question", "answer", "classes"),
+        "a question about a pre/post-disaster pair: disaster type, or the damage level of one boxed building",
+        prompt=R.damage_prompt, answer=R.damage_answer, class_labels=_answer,
+        parser="classification", parse_target_keys=("classes",), scorer="damage", headline_metric="accuracy",
+        sample_score="correct", default_rewards=(("damage_ordinal", 1.0), ("format", 0.1)), min_images=2,
+        coregistered=True, region_box=True,
     ),
 )
 

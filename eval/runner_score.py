@@ -14,7 +14,8 @@ reported ``format_ok = False``) and ``truncated_rate`` (share that hit ``max_new
 | classification | ``accuracy``, ``mean_class_accuracy`` | ``correct`` |
 | caption | ``bleu_1`` … ``bleu_4``, ``rouge_l``, ``cider_d`` (corpus df), ``meteor`` (only with java) | ``rouge_l``, ``cider_d`` |
 | change_caption | caption's + ``rouge_1_f``, ``rouge_l_f`` (`rouge-score`, stemmed), ``change_accuracy``; ``skipped/meteor`` = 1 without Java | caption's + ``rouge_1_f``, ``rouge_l_f``, ``change_correct`` |
-| change_detection | detection's + ``pixel_precision``, ``pixel_recall``, ``pixel_f1``, ``pixel_iou`` (change class, rasterised polygons vs the label mask, summed over the set) | detection's + ``pixel_f1`` |
+| change_detection | detection's + ``pixel_precision``, ``pixel_recall``, ``pixel_f1``, ``pixel_iou`` (change class, rasterised polygons vs the label mask, summed over the set); xBD rows also ``xview2_score``, ``localization_f1``, ``damage_f1``, ``damage_f1/<1-4>`` | detection's + ``pixel_f1`` |
+| damage | ``accuracy``, ``acc/<qtype>``, ``ordinal_credit`` (mean of 1 / 0.5 / 0 on damage levels) | ``correct`` |
 | zoom_vqa | ``accuracy_zoom``, ``accuracy_direct``, ``delta``, ``zoom_rate``, ``mean_steps``, ``invalid_call_rate`` | ``correct``, ``correct_direct``, ``n_steps`` |
 
 Detection predictions are scored with every score 1.0 (VLM output has none), so mAP follows the stable emitted
@@ -34,11 +35,11 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image
 
-from data_engine.change_text import is_no_change_caption
+from data_engine.change_text import DAMAGE_LEVELS, is_no_change_caption
 from data_engine.tasks import get_task
 from eval.geometry import merge_patches
 from eval.metrics.captions import bleu, java_metrics, java_skip_reason, rouge_f, rouge_l
-from eval.metrics.change import pixel_counts, pixel_scores, rasterise
+from eval.metrics.change import pixel_counts, pixel_scores, rasterise, rasterise_classes, xview2_counts, xview2_scores
 from eval.metrics.cider import cider_d
 from eval.metrics.classification import classification_accuracy
 from eval.metrics.dota_map import dota_map
@@ -277,7 +278,7 @@ def _change_gt_mask(row: dict) -> np.ndarray:
                 return mask
         except OSError:
             pass  # the label moved since the build: fall back to the stored polygons
-    return rasterise([o["poly"] for o in row["target"].get("objects") or []], h, w)
+    return rasterise([o.get("shape") or o["poly"] for o in row["target"].get("objects") or []], h, w)
 
 
 def score_change_detection(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scored:
@@ -292,6 +293,44 @@ def score_change_detection(rows: list[dict], entry: DatasetEntry, suite: SuiteCo
         tot += counts
         s["pixel_f1"] = pixel_scores(*counts)["f1"] if any(counts) else 1.0  # nothing changed, nothing predicted
     metrics.update({f"pixel_{k}": v for k, v in pixel_scores(*(int(v) for v in tot)).items()})
+    if rows and all(list(r["target"].get("classes") or []) == list(DAMAGE_LEVELS) for r in rows):
+        metrics.update(_xview2(rows))
+    return metrics, scores
+
+
+def _damage_mask(objs: list[dict], h: int, w: int) -> np.ndarray:
+    level = {c: k + 1 for k, c in enumerate(DAMAGE_LEVELS)}
+    return rasterise_classes([(o.get("shape") or o["poly"], level[o["label"]]) for o in objs
+                              if o.get("label") in level], h, w)
+
+
+def _xview2(rows: list[dict]) -> dict[str, float]:
+    """xBD rows (classes = the damage levels): the xView2 score on rasterised polygons (`eval.metrics.change`);
+    true buildings are painted with their full polygon (``shape``), predictions with their boxes."""
+    tot = np.zeros((1 + len(DAMAGE_LEVELS), 3), dtype=np.int64)
+    for row in rows:
+        h, w = _size(row)
+        pred = _damage_mask((row.get("prediction") or {}).get("objects") or [], h, w)
+        tot += xview2_counts(pred, _damage_mask(row["target"].get("objects") or [], h, w), len(DAMAGE_LEVELS))
+    return xview2_scores(tot)
+
+
+def score_damage(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scored:
+    """Accuracy overall and per question type, and the mean ordinal credit of the damage-level questions."""
+    levels = list(DAMAGE_LEVELS)
+    scores, credit, by_type = [], [], {}
+    for r in rows:
+        pred, gold = (r.get("prediction") or {}).get("label"), r["target"]["answer"]
+        ok = classification_accuracy([pred], [gold])["accuracy"]
+        scores.append({"correct": ok})
+        by_type.setdefault(str(r["target"].get("qtype") or "other"), []).append(ok)
+        if gold in levels:
+            d = abs(levels.index(pred) - levels.index(gold)) if pred in levels else 9
+            credit.append({0: 1.0, 1: 0.5}.get(d, 0.0))
+    metrics = {"accuracy": sum(s["correct"] for s in scores) / len(scores) if scores else 0.0,
+               **{f"acc/{k}": sum(v) / len(v) for k, v in sorted(by_type.items())}}
+    if credit:
+        metrics["ordinal_credit"] = sum(credit) / len(credit)
     return metrics, scores
 
 
@@ -305,6 +344,7 @@ SCORERS: dict[str, Callable[[list[dict], DatasetEntry, SuiteConfig], Scored]] = 
     "zoom_vqa": score_zoom_vqa,
     "change_caption": score_change_caption,
     "change_detection": score_change_detection,
+    "damage": score_damage,
 }
 
 

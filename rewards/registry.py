@@ -19,7 +19,7 @@ from typing import Any
 from data_engine.errors import UserError
 from data_engine.registry import Registry
 from data_engine.tasks import rewardable_tasks
-from rewards import caption, change_caption, detection, grounding, text_match, zoom
+from rewards import caption, change_caption, damage, detection, grounding, text_match, zoom
 from rewards import format as format_mod
 from rewards.contract import BatchRewardFn, RewardFn
 
@@ -74,6 +74,8 @@ for _d in (
     RewardDef("change_cider_d", change_caption.change_cider_d, ("change_caption",), change_caption.PARTS,
               "change-caption CIDEr-D (training df) times 1 when the caption's no-change verdict matches the pair",
               ("task", "target"), change_caption.change_cider_d_batch, needs_doc_freq=True),
+    RewardDef("damage_ordinal", damage.damage_ordinal, ("damage",), damage.PARTS,
+              "damage level: 1 exact, 0.5 one level off, 0 otherwise (kwarg credit); disaster type: class match"),
     RewardDef("zoom_chain", zoom.zoom_chain, ("zoom_vqa",), zoom.PARTS,
               "answer accuracy; valid in-view zoom steps and evidence coverage as a bonus gated on a correct answer",
               ("task", "target", "frame"), needs_turns=True),

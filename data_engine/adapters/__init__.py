@@ -21,6 +21,7 @@ from data_engine.adapters.llava import iter_llava
 from data_engine.adapters.lrs_vqa import iter_lrs_vqa
 from data_engine.adapters.refgeo import iter_refgeo
 from data_engine.adapters.rsvqa import iter_rsvqa
+from data_engine.adapters.xbd import iter_xbd
 from data_engine.registry import Registry
 
 FORMATS: Registry = Registry("dataset format")
@@ -38,6 +39,7 @@ for _name, _fn in (
     ("coco", iter_coco),
     ("levir_cc", iter_levir_cc),
     ("levir_cd", iter_levir_cd),
+    ("xbd", iter_xbd),
 ):
     FORMATS.add(_name, _fn)
 
