@@ -135,3 +135,67 @@ def test_levir_cd_min_area_is_checked_when_the_recipe_loads(tmp_path):
     (tmp_path / "r.yaml").write_text("sources:\n  - {name: cd, format: levir_cd, root: cd, min_area: -3}\n")
     with pytest.raises(UserError, match="min_area must be a positive integer"):
         load_recipe(tmp_path / "r.yaml")
+
+
+# ------------------------------------------------------------------------------------------------------------ xBD
+def _xbd_label(path, feats, disaster_type="wind"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    xy = [{"properties": {"feature_type": "building", "uid": uid, **({"subtype": st} if st else {})}, "wkt": w}
+          for uid, st, w in feats]
+    path.write_text(json.dumps({"features": {"xy": xy, "lng_lat": []},
+                                "metadata": {"disaster": "hurricane-michael", "disaster_type": disaster_type,
+                                             "width": 64, "height": 64}}))
+
+
+def test_xbd_pairs_buildings_questions_and_skips(tmp_path):
+    root = tmp_path / "hold"
+    sq = "POLYGON ((10.5 20.0, 40.0 20.0, 40.0 50.0, 10.5 50.0, 10.5 20.0))"
+    tri = "POLYGON ((50 5, 60 5, 55 15, 50 5))"
+    for stem in ("hurricane-michael_00000001", "hurricane-michael_00000002", "flood_00000003", "fire_00000004",
+                 "fire_00000005"):
+        for t in ("pre", "post"):
+            if (stem, t) != ("flood_00000003", "pre"):  # a post without its pre -> skip
+                write_image(root / "images" / f"{stem}_{t}_disaster.png", 64, 64)
+    _xbd_label(root / "labels" / "hurricane-michael_00000001_post_disaster.json",
+               [("b", "minor-damage", sq), ("a", "destroyed", tri), ("c", "un-classified", tri)])
+    _xbd_label(root / "labels" / "hurricane-michael_00000002_post_disaster.json", [])
+    _xbd_label(root / "labels" / "flood_00000003_post_disaster.json", [("a", "no-damage", sq)], "flooding")
+    _xbd_label(root / "labels" / "fire_00000004_post_disaster.json", [("a", "no-damage", "POLYGON ((1 2, 3")], "fire")
+    _xbd_label(root / "labels" / "fire_00000005_post_disaster.json", [("a", "burnt", sq)], "fire")
+    (root / "labels" / "hurricane-michael_00000001_pre_disaster.json").write_text("{}")  # pre labels are not read
+    rows, skips = run("xbd", root)
+    assert sorted(s.reason for s in skips) == ["malformed WKT", "missing image", "unknown class"]
+    cd = [r for r in rows if r["task"] == "change_detection"]
+    dmg = [r for r in rows if r["task"] == "damage"]
+    assert [r["id"] for r in cd] == ["s/hold/hurricane-michael_00000001", "s/hold/hurricane-michael_00000002"]
+    t = cd[0]["target"]
+    assert [o["label"] for o in t["objects"]] == ["minor-damage", "destroyed"] and t["n_unclassified"] == 1
+    assert t["classes"] == ["no-damage", "minor-damage", "major-damage", "destroyed"] and t["disaster_type"] == "wind"
+    assert t["objects"][0]["shape"] == [10.5, 20.0, 40.0, 20.0, 40.0, 50.0, 10.5, 50.0]
+    assert sorted(t["objects"][0]["poly"][0::2]) == [10.5, 10.5, 40.0, 40.0]  # the rectangle of the square
+    assert cd[1]["target"]["objects"] == []
+    # per pair: the disaster type, then buildings by uid (a before b); no building question for un-classified
+    assert [(r["id"], r["target"]["answer"]) for r in dmg] == [
+        ("s/hold/hurricane-michael_00000001/type", "wind"), ("s/hold/hurricane-michael_00000001/a", "destroyed"),
+        ("s/hold/hurricane-michael_00000001/b", "minor-damage"), ("s/hold/hurricane-michael_00000002/type", "wind")]
+    assert dmg[2]["target"]["box"] == [10.5, 20.0, 40.0, 50.0] and dmg[0]["target"]["classes"] is None
+    only, _ = run("xbd", root, task="damage", extra={"max_buildings": 1})
+    assert [r["id"].rsplit("/", 1)[1] for r in only] == ["type", "a", "type"]
+
+
+def test_xbd_damage_prompt_writes_the_box_in_the_model_frame(tmp_path):
+    from data_engine.render import render_grpo
+
+    write_image(tmp_path / "pre.png", 200, 100)
+    write_image(tmp_path / "post.png", 200, 100)
+    target = {"question": "What is the damage level of the building in the box {box}?", "answer": "destroyed",
+              "box": [20, 10, 100, 50], "classes": ["no-damage", "minor-damage", "major-damage", "destroyed"],
+              "qtype": "damage_level"}
+    row = {"id": "x", "source": "s", "task": "damage", "split": None, "images": [str(tmp_path / "pre.png"),
+           str(tmp_path / "post.png")], "width": 200, "height": 100, "target": json.dumps(target)}
+    q3 = render_grpo(row, "qwen3_vl", min_pixels=0, max_pixels=10**7)["prompt"][-1]["content"][-1]["text"]
+    assert "in the box [100, 100, 500, 500]?" in q3  # 0-1000 grid of the first image
+    assert q3.endswith("Answer with one of: no-damage, minor-damage, major-damage, destroyed.")
+    q2 = render_grpo(row, "qwen2_5_vl", min_pixels=0, max_pixels=2 * 56 * 112)
+    w = q2["images"][0].width  # each frame gets half the budget: 112x56 -> 0.56 of the original
+    assert w == 112 and "in the box [11, 6, 56, 28]?" in q2["prompt"][-1]["content"][-1]["text"]

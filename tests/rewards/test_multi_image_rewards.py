@@ -1,4 +1,4 @@
-"""The change-caption reward: CIDEr-D with the training change captions' df, gated by the no-change verdict."""
+"""Multi-image rewards: change captions (CIDEr-D gated by the no-change verdict) and xBD damage (ordinal credit)."""
 
 from __future__ import annotations
 
@@ -57,4 +57,28 @@ def test_hostile_completions_never_raise():
                  [{"role": "assistant", "content": [{"type": "text", "text": "two buildings are built"}]}]]:
         for sample in (CHANGED, SAME, {"task": "change_caption", "target": "{broken"}, {}):
             out = change_cider_d_batch([comp], [sample])[0]
+            assert all(math.isfinite(v) for v in out.values()) and 0.0 <= out["overall"] <= 1.0
+
+
+LEVELS = ["no-damage", "minor-damage", "major-damage", "destroyed"]
+
+
+@pytest.mark.parametrize("answer,expected", [("major-damage", 1.0), ("Major damage", 1.0), ("destroyed", 0.5),
+                                             ("minor-damage", 0.5), ("no-damage", 0.0), ("", 0.0), ("fire", 0.0)])
+def test_damage_ordinal_credit(answer, expected):
+    from rewards.damage import damage_ordinal
+
+    sample = {"task": "damage", "target": {"question": "q", "answer": "major-damage", "classes": LEVELS}}
+    assert damage_ordinal(answer, sample)["overall"] == expected
+    assert damage_ordinal(answer, sample, credit=[1.0, 0.25])["overall"] == (0.25 if expected == 0.5 else expected)
+
+
+def test_damage_disaster_type_is_class_match_and_hostile_inputs_are_safe():
+    from rewards.damage import damage_ordinal
+
+    s = {"task": "damage", "target": {"question": "q", "answer": "wind", "classes": ["fire", "flooding", "wind"]}}
+    assert damage_ordinal("wind", s)["overall"] == 1.0 and damage_ordinal("fire", s)["overall"] == 0.0
+    for comp in ["", None, 7, "\x00", [{"role": "assistant", "content": "wind"}], "destroyed " * 300]:
+        for sample in (s, {"task": "damage", "target": "{bad"}, {}, {"target": {"answer": 3, "classes": "x"}}):
+            out = damage_ordinal(comp, sample, credit="nonsense")
             assert all(math.isfinite(v) for v in out.values()) and 0.0 <= out["overall"] <= 1.0
