@@ -43,7 +43,7 @@ from data_engine.tasks import get_task
 
 SUMMARY_FILE = "build_summary.json"
 SOURCE_KEYS = ("name", "format", "root", "annotations", "image_root", "split", "task", "weight", "classes", "patches",
-               "min_area", "max_buildings")
+               "min_area", "max_buildings", "max_frames")
 PATCH_KEYS = ("size", "gap", "iof_thr", "keep_empty")
 
 
@@ -119,6 +119,10 @@ def _spec(path: Path, i: int, src: Any, check_roots: bool = True) -> SourceSpec:
         if isinstance(src["max_buildings"], bool) or not isinstance(src["max_buildings"], int) or src["max_buildings"] < 0:
             raise UserError(f"{where}: max_buildings must be a non-negative integer, got {src['max_buildings']!r}")
         extra["max_buildings"] = src["max_buildings"]
+    if "max_frames" in src:  # fmow: frames per site (2-4 in GeoVLM-R1 / TEOChat)
+        if isinstance(src["max_frames"], bool) or not isinstance(src["max_frames"], int) or src["max_frames"] < 2:
+            raise UserError(f"{where}: max_frames must be an integer >= 2, got {src['max_frames']!r}")
+        extra["max_frames"] = src["max_frames"]
     return SourceSpec(
         name=str(src["name"]),
         format=str(src["format"]),

@@ -23,6 +23,20 @@ DAMAGE_PREFIX = "Image 1 was taken before image 2, after a disaster, over the sa
 DISASTER_TYPE_QUESTION = "What type of disaster happened?"
 DAMAGE_LEVEL_QUESTION = "What is the damage level of the building in the box {box}?"
 ANSWER_WITH = " Answer with one of: {classes}."
+# fMoW (docs/multi-image.md §6): frames of one site, oldest first.
+TEMPORAL_PREFIX = "The images show the same site at different times, in chronological order (image 1 is the oldest). "
+FMOW_CATEGORIES = (  # the 62 categories, in the fMoW dataset README's order
+    "airport", "airport_hangar", "airport_terminal", "amusement_park", "aquaculture", "archaeological_site", "barn",
+    "border_checkpoint", "burial_site", "car_dealership", "construction_site", "crop_field", "dam", "debris_or_rubble",
+    "educational_institution", "electric_substation", "factory_or_powerplant", "fire_station", "flooded_road",
+    "fountain", "gas_station", "golf_course", "ground_transportation_station", "helipad", "hospital",
+    "impoverished_settlement", "interchange", "lake_or_pond", "lighthouse", "military_facility",
+    "multi-unit_residential", "nuclear_powerplant", "office_building", "oil_or_gas_facility", "park",
+    "parking_lot_or_garage", "place_of_worship", "police_station", "port", "prison", "race_track", "railway_bridge",
+    "recreational_facility", "road_bridge", "runway", "shipyard", "shopping_mall", "single-unit_residential",
+    "smokestack", "solar_farm", "space_facility", "stadium", "storage_tank", "surface_mine", "swimming_pool",
+    "toll_booth", "tower", "tunnel_opening", "waste_disposal", "water_treatment_facility", "wind_farm", "zoo",
+)
 # LEVIR-CC's no-change sentence (RSICC / Change-Agent preprocessing), docs/multi-image.md §3.
 LEVIR_NO_CHANGE = "the scene is the same as before"
 

@@ -26,6 +26,8 @@ One row per sample, stored as a Hugging Face `datasets` Arrow dataset (`save_to_
 - change_detection: ``{"objects": [{"label", "poly"}], "classes": [...]}`` (images: before, after, co-registered;
   the changed regions, none when nothing changed; LEVIR-CD adds ``"mask"``, the label PNG's path; xBD labels are the
   damage levels and objects add ``"shape"``, the building polygon)
+- temporal_classification: ``{"label", "classes": [...], "timestamps": [...]}`` (2-4 frames of one site, oldest
+  first; frames may differ in size)
 - damage: ``{"question", "answer", "classes", "qtype"}`` plus ``"box": [x1,y1,x2,y2]`` for a building's damage
   level (images: pre, post; co-registered)
 """
@@ -120,6 +122,7 @@ TARGET_TYPES: dict[str, dict[str, type | tuple]] = {
     "change_caption": {"references": list, "changed": bool},
     "change_detection": {"objects": list},
     "damage": {"question": str, "answer": str},
+    "temporal_classification": {"label": str, "timestamps": list},
 }
 
 

@@ -154,3 +154,8 @@ def damage_prompt(target: dict, n_images: int, box_type: str, mode: str, frame: 
 def damage_answer(target: dict, frame: Frame, box_type: str, mode: str, rng: Any = None) -> str:
     """The class name of the answer (`answers.format_classification`)."""
     return A.format_classification(target["answer"])
+
+
+def temporal_classification_prompt(target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
+    """`change_text.TEMPORAL_PREFIX` + ``Classify the image within one of the given classes:{classes}.``"""
+    return _turns(None, n_images, C.TEMPORAL_PREFIX + A.classification_user_prompt(target["classes"]))

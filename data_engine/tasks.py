@@ -179,6 +179,14 @@ _DECLARED = (
         sample_score="correct", default_rewards=(("damage_ordinal", 1.0), ("format", 0.1)), min_images=2,
         coregistered=True, region_box=True,
     ),
+    TaskDef(
+        "temporal_classification", ("label", "classes", "timestamps"),
+        "the class of a site seen in 2-4 frames over time (oldest first)",
+        prompt=R.temporal_classification_prompt, answer=R.classification_answer, class_labels=_label,
+        parser="classification", parse_target_keys=("classes",), scorer="classification",
+        headline_metric="accuracy", sample_score="correct",
+        default_rewards=(("classification_match", 1.0), ("format", 0.1)), min_images=2,
+    ),
 )
 
 TASKS: dict[str, TaskDef] = {t.name: t for t in _DECLARED}

@@ -14,6 +14,7 @@ from data_engine.adapters.dior_r import iter_dior_r
 from data_engine.adapters.dior_rsvg import iter_dior_rsvg
 from data_engine.adapters.dota import iter_dota
 from data_engine.adapters.fair1m import iter_fair1m
+from data_engine.adapters.fmow import iter_fmow
 from data_engine.adapters.folder_classification import iter_folder_classification
 from data_engine.adapters.levir_cc import iter_levir_cc
 from data_engine.adapters.levir_cd import iter_levir_cd
@@ -40,6 +41,7 @@ for _name, _fn in (
     ("levir_cc", iter_levir_cc),
     ("levir_cd", iter_levir_cd),
     ("xbd", iter_xbd),
+    ("fmow", iter_fmow),
 ):
     FORMATS.add(_name, _fn)
 

@@ -199,3 +199,43 @@ def test_xbd_damage_prompt_writes_the_box_in_the_model_frame(tmp_path):
     q2 = render_grpo(row, "qwen2_5_vl", min_pixels=0, max_pixels=2 * 56 * 112)
     w = q2["images"][0].width  # each frame gets half the budget: 112x56 -> 0.56 of the original
     assert w == 112 and "in the box [11, 6, 56, 28]?" in q2["prompt"][-1]["content"][-1]["text"]
+
+
+# ----------------------------------------------------------------------------------------------------------- fMoW
+def _fmow_frame(site, n, ts, size=(40, 30), image=True):
+    stem = f"{site.name}_{n}_rgb"
+    site.mkdir(parents=True, exist_ok=True)
+    (site / f"{stem}.json").write_text(json.dumps({"timestamp": ts, "gsd": 0.5, "img_width": size[0],
+                                                   "img_height": size[1], "bounding_boxes": {"box": [1, 1, 5, 5]}}))
+    (site / f"{site.name}_{n}_msrgb.json").write_text("{not read")
+    if image:
+        write_image(site / f"{stem}.jpg", *size)
+
+
+def test_fmow_sites_sorted_by_time_max_frames_and_skips(tmp_path):
+    a = tmp_path / "train" / "construction_site" / "construction_site_0"
+    for n, ts in enumerate(["2017-03-01T10:00:00Z", "2015-01-01T10:00:00Z", "2016-05-01T10:00:00Z",
+                            "2018-01-01T10:00:00Z", "2015-06-01T10:00:00Z"]):
+        _fmow_frame(a, n, ts, size=(40 + n, 30))
+    b = tmp_path / "val" / "airport" / "airport_7"
+    _fmow_frame(b, 0, "2016-01-01T00:00:00Z")
+    _fmow_frame(b, 1, "2014-01-01T00:00:00Z")
+    _fmow_frame(tmp_path / "val" / "airport" / "airport_8", 0, "2016-01-01T00:00:00Z")  # one frame
+    _fmow_frame(tmp_path / "val" / "airport" / "airport_9", 0, "yesterday")
+    _fmow_frame(tmp_path / "val" / "airport" / "airport_9", 1, "2016-01-01T00:00:00Z")
+    c = tmp_path / "val" / "airport" / "airport_10"
+    _fmow_frame(c, 0, "2016-01-01T00:00:00Z")
+    _fmow_frame(c, 1, "2017-01-01T00:00:00Z", image=False)
+    _fmow_frame(tmp_path / "val" / "spaceport" / "spaceport_1", 0, "2016-01-01T00:00:00Z")
+    rows, skips = run("fmow", tmp_path)
+    assert [r["id"] for r in rows] == ["s/train/construction_site_0", "s/val/airport_7"]
+    t = rows[0]["target"]
+    # five frames by time: n = 1, 4, 2, 0, 3; four evenly spaced, first and last kept: indices 0, 1, 3, 4
+    assert t["timestamps"] == ["2015-01-01T10:00:00Z", "2015-06-01T10:00:00Z", "2017-03-01T10:00:00Z",
+                               "2018-01-01T10:00:00Z"]
+    assert [p.rsplit("_", 2)[-2] for p in rows[0]["images"]] == ["1", "4", "0", "3"]
+    assert (rows[0]["width"], rows[0]["height"]) == (41, 30) and len(t["classes"]) == 62
+    assert rows[1]["target"]["label"] == "airport" and rows[1]["target"]["timestamps"][0].startswith("2014")
+    assert sorted(s.reason for s in skips) == ["malformed JSON", "missing image", "too few frames", "unknown class"]
+    two, _ = run("fmow", tmp_path, split=["train"], extra={"max_frames": 2})
+    assert two[0]["target"]["timestamps"] == ["2015-01-01T10:00:00Z", "2018-01-01T10:00:00Z"]

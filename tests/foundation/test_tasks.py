@@ -43,6 +43,8 @@ EXAMPLES = {
     "damage": {"question": "What is the damage level of the building in the box {box}?", "answer": "minor-damage",
                "box": [10, 10, 60, 40], "classes": ["no-damage", "minor-damage", "major-damage", "destroyed"],
                "qtype": "damage_level"},
+    "temporal_classification": {"label": "construction_site", "classes": ["construction_site", "office_building"],
+                                "timestamps": ["2015-01-01T10:00:00Z", "2017-06-01T10:00:00Z"]},
 }
 W, H = 200, 100
 
