@@ -21,7 +21,7 @@ CHANGE_DETECTION_PREFIX = "Image 1 was taken before image 2 over the same area. 
 DAMAGE_LEVELS = ("no-damage", "minor-damage", "major-damage", "destroyed")
 DAMAGE_PREFIX = "Image 1 was taken before image 2, after a disaster, over the same area. "
 DISASTER_TYPE_QUESTION = "What type of disaster happened?"
-DAMAGE_LEVEL_QUESTION = "What is the damage level of the building in the box {box}?"
+DAMAGE_LEVEL_QUESTION = "What is the damage level of the building at {box}?"
 ANSWER_WITH = " Answer with one of: {classes}."
 # fMoW (docs/multi-image.md §6): frames of one site, oldest first.
 TEMPORAL_PREFIX = "The images show the same site at different times, in chronological order (image 1 is the oldest). "

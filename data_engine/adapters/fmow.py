@@ -6,7 +6,8 @@ site (``<category>_<loc>`` folder): its frames sorted by the JSON ``timestamp`` 
 ``max_frames`` of them (recipe key, default 4; evenly spaced over the sorted frames, first and last kept), label =
 the category folder (one of the 62 fMoW categories, `change_text.FMOW_CATEGORIES`; another name is an "unknown
 class" skip). A site with fewer than 2 frames is a "too few frames" skip; a frame whose JSON is malformed or has
-no ISO ``timestamp``, or whose image is missing, makes the site a counted skip. Frames may differ in size; the row's
+no ISO ``timestamp``, or whose image is missing, makes the site a counted skip. A recipe ``classes:`` list
+replaces the 62 categories (a subset study; other sites are "unknown class" skips). Frames may differ in size; the row's
 ``width``/``height`` are the oldest frame's.
 
 Target (task ``temporal_classification``): ``{"label", "classes": the 62 categories, "timestamps": [...]}``.
@@ -60,8 +61,9 @@ def iter_fmow(spec: SourceSpec) -> Iterator[dict | Skip]:
         for cat_dir in sorted(d for d in folder.iterdir() if d.is_dir()):
             for site in sorted(d for d in cat_dir.iterdir() if d.is_dir()):
                 jsons = sorted(site.glob("*_rgb.json"))
-                if cat_dir.name not in FMOW_CATEGORIES:
-                    yield Skip("unknown class", str(site), None, f"{cat_dir.name!r} is not an fMoW category")
+                if cat_dir.name not in (spec.classes or FMOW_CATEGORIES):
+                    yield Skip("unknown class", str(site), None,
+                               f"{cat_dir.name!r} is not one of the {'recipe' if spec.classes else 'fMoW'} classes")
                     continue
                 frames, bad = [], None
                 for j in jsons:
@@ -84,7 +86,7 @@ def iter_fmow(spec: SourceSpec) -> Iterator[dict | Skip]:
                 if isinstance(sizes, Skip):
                     yield sizes
                     continue
-                target = {"label": cat_dir.name, "classes": list(FMOW_CATEGORIES),
+                target = {"label": cat_dir.name, "classes": list(spec.classes or FMOW_CATEGORIES),
                           "timestamps": [t for t, _ in frames]}
                 native = f"{split}/{site.name}" if split else site.name
                 yield make_row(spec, native, "temporal_classification", split, images, *sizes[0], target)

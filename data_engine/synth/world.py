@@ -10,6 +10,8 @@
 | `lrs_vqa/` | LRS-VQA-Zoom records (`lrs_vqa`) | zoom_vqa | 2000-2600 px scenes, small objects, colour and count questions with evidence boxes |
 | `levir_cc/` | LEVIR-CC (`levir_cc`) | change_caption | before/after pairs, template change captions, a third "no change" (`data_engine.synth.change`) |
 | `levir_cd/` | LEVIR-CD `<split>/{A,B,label}` (`levir_cd`) | change_detection | buildings appear / vanish, 0/255 masks, a third unchanged |
+| `xbd/` | xBD (`xbd`) | change_detection, damage | pre/post pairs, visible damage levels and disaster types |
+| `fmow/` | fMoW-rgb (`fmow`) | temporal_classification | 3-4 frames per site, 4 classes that show over time |
 
 Every task has a `train` and a `val` split. Each sample is drawn from its own generator seeded by
 ``(seed, task, split, index)``, so the world is identical for a given seed and size whatever the order of drawing.
@@ -24,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from data_engine.errors import UserError
-from data_engine.synth.change import write_change_caption, write_change_detection
+from data_engine.synth.change import write_change_caption, write_change_detection, write_damage, write_temporal
 from data_engine.synth.draw import CLASSES, NAMES, PLURALS, VEHICLE_COLOURS, Obj, scene
 
 NUMBERS = ("no", "one", "two", "three", "four", "five", "six")
@@ -325,6 +327,8 @@ WRITERS = (
     ("lrs_vqa", write_zoom),
     ("levir_cc", write_change_caption),  # bi-temporal writers: data_engine/synth/change.py
     ("levir_cd", write_change_detection),
+    ("xbd", write_damage),
+    ("fmow", write_temporal),
 )
 
 

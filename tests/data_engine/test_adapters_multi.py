@@ -188,17 +188,17 @@ def test_xbd_damage_prompt_writes_the_box_in_the_model_frame(tmp_path):
 
     write_image(tmp_path / "pre.png", 200, 100)
     write_image(tmp_path / "post.png", 200, 100)
-    target = {"question": "What is the damage level of the building in the box {box}?", "answer": "destroyed",
+    target = {"question": "What is the damage level of the building at {box}?", "answer": "destroyed",
               "box": [20, 10, 100, 50], "classes": ["no-damage", "minor-damage", "major-damage", "destroyed"],
               "qtype": "damage_level"}
     row = {"id": "x", "source": "s", "task": "damage", "split": None, "images": [str(tmp_path / "pre.png"),
            str(tmp_path / "post.png")], "width": 200, "height": 100, "target": json.dumps(target)}
     q3 = render_grpo(row, "qwen3_vl", min_pixels=0, max_pixels=10**7)["prompt"][-1]["content"][-1]["text"]
-    assert "in the box [100, 100, 500, 500]?" in q3  # 0-1000 grid of the first image
+    assert "at [100, 100, 500, 500]?" in q3  # 0-1000 grid of the first image
     assert q3.endswith("Answer with one of: no-damage, minor-damage, major-damage, destroyed.")
     q2 = render_grpo(row, "qwen2_5_vl", min_pixels=0, max_pixels=2 * 56 * 112)
     w = q2["images"][0].width  # each frame gets half the budget: 112x56 -> 0.56 of the original
-    assert w == 112 and "in the box [11, 6, 56, 28]?" in q2["prompt"][-1]["content"][-1]["text"]
+    assert w == 112 and "at [11, 6, 56, 28]?" in q2["prompt"][-1]["content"][-1]["text"]
 
 
 # ----------------------------------------------------------------------------------------------------------- fMoW

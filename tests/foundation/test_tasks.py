@@ -40,7 +40,7 @@ EXAMPLES = {
     "change_caption": {"references": ["two buildings are built .", "two new buildings appear ."], "changed": True},
     "change_detection": {"objects": [{"label": "change", "poly": [10, 10, 60, 10, 60, 40, 10, 40]}],
                          "classes": ["change"]},
-    "damage": {"question": "What is the damage level of the building in the box {box}?", "answer": "minor-damage",
+    "damage": {"question": "What is the damage level of the building at {box}?", "answer": "minor-damage",
                "box": [10, 10, 60, 40], "classes": ["no-damage", "minor-damage", "major-damage", "destroyed"],
                "qtype": "damage_level"},
     "temporal_classification": {"label": "construction_site", "classes": ["construction_site", "office_building"],
