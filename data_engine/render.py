@@ -42,6 +42,7 @@ from data_engine.images import open_image, resize_to, smart_size
 from data_engine.options import ANSWER_MODES, BOX_TYPES, check_choice
 from data_engine.schema import load_target
 from data_engine.task_render import text_block as _text
+from data_engine.task_render import user_turn
 from data_engine.tasks import get_task
 
 
@@ -175,7 +176,7 @@ def _chat_messages(target: dict, n_images: int) -> list[dict]:
     for m in target["messages"]:
         content = [_text(str(m["content"]))]
         if m["role"] == "user" and not placed:
-            content = [{"type": "image"} for _ in range(n_images)] + content
+            content = user_turn(n_images, str(m["content"]))["content"]  # several frames: named "Image k: "
             placed = True
         msgs.append({"role": m["role"], "content": content})
     return msgs

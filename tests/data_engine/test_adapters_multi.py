@@ -239,3 +239,33 @@ def test_fmow_sites_sorted_by_time_max_frames_and_skips(tmp_path):
     assert sorted(s.reason for s in skips) == ["malformed JSON", "missing image", "too few frames", "unknown class"]
     two, _ = run("fmow", tmp_path, split=["train"], extra={"max_frames": 2})
     assert two[0]["target"]["timestamps"] == ["2015-01-01T10:00:00Z", "2018-01-01T10:00:00Z"]
+
+
+def test_llava_teochatlas_video_records(tmp_path):
+    for name in ("a.png", "b.png", "c.png"):
+        write_image(tmp_path / "imgs" / name, 32, 32)
+    conv = [{"from": "human", "value": "This is a sequence of satellite images: <video> What changed?"},
+            {"from": "gpt", "value": "A road was built."}]
+    recs = [{"id": "v1", "video": ["imgs/b.png", "imgs/a.png", "imgs/c.png"],
+             "timestamp": ["2018-05-01", "2016-01-01", "2019-01-01"], "conversations": conv},
+            {"id": "v2", "video": ["imgs/a.png", "imgs/b.png"], "conversations": conv},
+            {"id": "v3", "video": ["imgs/a.png", "imgs/b.png"], "timestamp": ["2018-05-01"], "conversations": conv},
+            {"id": "v4", "video": ["imgs/a.png", "imgs/b.png"], "timestamp": ["2018-13-01", "2018-01-01"],
+             "conversations": conv},
+            {"id": "v5", "video": ["imgs/a.png", "imgs/missing.png"], "conversations": conv}]
+    (tmp_path / "instruct_fMoW.json").write_text(json.dumps(recs))
+    rows, skips = run("llava", tmp_path, annotations="instruct_*.json")
+    assert [r["id"] for r in rows] == ["s/v1", "s/v2"]
+    assert [p.rsplit("/", 1)[1] for p in rows[0]["images"]] == ["a.png", "b.png", "c.png"]  # oldest first
+    assert rows[0]["target"]["timestamps"] == ["2016-01-01", "2018-05-01", "2019-01-01"]
+    assert rows[0]["target"]["messages"][0]["content"] == "This is a sequence of satellite images:  What changed?"
+    assert "timestamps" not in rows[1]["target"]
+    assert sorted(s.reason for s in skips) == ["malformed JSON", "malformed JSON", "missing image"]
+
+    from data_engine.render import render_sft
+
+    row = dict(rows[0], target=json.dumps(rows[0]["target"]))
+    out = render_sft(row, "qwen2_5_vl", min_pixels=0, max_pixels=3 * 28 * 28 * 4)
+    user = out["messages"][0]["content"]
+    assert [b.get("text") for b in user if b["type"] == "text"][:3] == ["Image 1: ", "Image 2: ", "Image 3: "]
+    assert len(out["images"]) == 3
