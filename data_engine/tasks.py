@@ -12,6 +12,7 @@ imports:
 | ``parser``, ``parse_target_keys``, ``box_answers`` | `eval.parsers.parse`, `eval.runner.parse_kwargs`, `rewards.format` | `eval.parsers.PARSERS` |
 | ``scorer``, ``headline_metric``, ``sample_score`` | `eval.runner_score.score_rows`, `eval.report.tables` | `eval.runner_score.SCORERS` |
 | ``default_rewards`` | `rewards.config.default_rewards` | `rewards.registry.REWARDS` |
+| ``baselines`` | `eval.runner_baselines` (trivial policies beside every eval) | `eval.baselines.POLICIES` |
 | ``overlay`` | `dashboard.overlay.sample_shapes`, `eval.report.figures` | `dashboard.overlay.OVERLAYS` |
 | ``rewardable``, ``evaluable`` | `rl.data` (GRPO mixture), `rewards.registry` (``format``), `eval.suite` | here |
 
@@ -67,6 +68,8 @@ class TaskDef:
             ``frame=`` (the first image's) and writes the box in the model's frame.
         overlay: dashboard / report figure kind (`OVERLAY_KINDS`): "objects" (class-aware polygons, matched at
             IoU 0.5), "box" (one grounding box), "zoom" (evidence boxes and zoom crops), "none" (text only).
+        baselines: names in `eval.baselines.POLICIES` of the trivial policies (fitted on the training split,
+            never looking at the image) that every eval scores beside the checkpoint; empty: none.
     """
 
     name: str
@@ -87,6 +90,7 @@ class TaskDef:
     min_images: int = 1
     coregistered: bool = False
     region_box: bool = False
+    baselines: tuple[str, ...] = ()
 
     @property
     def has_classes(self) -> bool:
@@ -124,24 +128,27 @@ _DECLARED = (
         parser="detection", parse_target_keys=("classes",), box_answers=True,
         scorer="detection", headline_metric="mAP", sample_score="f1",
         default_rewards=(("rotated_iou_f1", 1.0), ("format", 0.1)), overlay="objects",
+        baselines=("no_objects",),
     ),
     TaskDef(
         "grounding", ("expression", "box"), "one box for a referring expression",
         prompt=R.grounding_prompt, answer=R.grounding_answer,
         parser="grounding", scorer="grounding", headline_metric="acc@0.5", sample_score="iou",
         default_rewards=(("grounding_iou", 1.0), ("format", 0.1)), overlay="box",
+        baselines=("constant_box",),
     ),
     TaskDef(
         "vqa", ("question", "answer"), "a short answer to a question (multiple choice with `choices`)",
         prompt=R.vqa_prompt, answer=R.vqa_answer,
         parser="vqa", parse_target_keys=("choices",), scorer="vqa", headline_metric="accuracy",
         sample_score="correct", default_rewards=(("vqa_match", 1.0), ("format", 0.1)),
+        baselines=("majority_answer", "random_answer"),
     ),
     TaskDef(
         "caption", ("references",), "one sentence describing the image",
         prompt=R.caption_prompt, answer=R.caption_answer,
         parser="caption", scorer="caption", headline_metric="cider_d", sample_score="cider_d",
-        default_rewards=(("cider_d", 1.0), ("format", 0.1)),
+        default_rewards=(("cider_d", 1.0), ("format", 0.1)), baselines=("common_caption",),
     ),
     TaskDef(
         "classification", ("label", "classes"), "the scene class, one of a class list",
@@ -149,19 +156,21 @@ _DECLARED = (
         parser="classification", parse_target_keys=("classes",), scorer="classification",
         headline_metric="accuracy", sample_score="correct",
         default_rewards=(("classification_match", 1.0), ("format", 0.1)),
+        baselines=("majority_class", "random_class"),
     ),
     TaskDef(
         "zoom_vqa", ("question", "answer", "evidence"), "ultra-high-resolution VQA through a zoom-in tool chain",
         interaction="zoom_chain", prompt=R.zoom_vqa_prompt, answer=R.vqa_answer,
         parser="zoom_vqa", parse_target_keys=("choices",), scorer="zoom_vqa", headline_metric="accuracy_zoom",
         sample_score="correct", default_rewards=(("zoom_chain", 1.0), ("format", 0.1)), overlay="zoom",
+        baselines=("majority_answer", "random_answer"),
     ),
     TaskDef("chat", ("messages",), "instruction conversations (SFT only)", interaction="chat"),
     TaskDef(
         "change_caption", ("references", "changed"), "one sentence describing what changed between two images",
         prompt=R.change_caption_prompt, answer=R.caption_answer,
         parser="caption", scorer="change_caption", headline_metric="cider_d", sample_score="cider_d",
-        default_rewards=(("change_cider_d", 1.0), ("format", 0.1)), min_images=2,
+        default_rewards=(("change_cider_d", 1.0), ("format", 0.1)), min_images=2, baselines=("common_caption",),
     ),
     TaskDef(
         "change_detection", ("objects", "classes"), "the regions that changed between two co-registered images",
@@ -169,7 +178,7 @@ _DECLARED = (
         parser="detection", parse_target_keys=("classes",), box_answers=True,
         scorer="change_detection", headline_metric="pixel_f1", sample_score="f1",
         default_rewards=(("rotated_iou_f1", 1.0), ("format", 0.1)), overlay="objects", min_images=2,
-        coregistered=True,
+        coregistered=True, baselines=("no_objects",),
     ),
     TaskDef(
         "damage", ("question", "answer", "classes"),
@@ -177,7 +186,7 @@ _DECLARED = (
         prompt=R.damage_prompt, answer=R.damage_answer, class_labels=_answer,
         parser="classification", parse_target_keys=("classes",), scorer="damage", headline_metric="accuracy",
         sample_score="correct", default_rewards=(("damage_ordinal", 1.0), ("format", 0.1)), min_images=2,
-        coregistered=True, region_box=True,
+        coregistered=True, region_box=True, baselines=("majority_answer", "random_answer"),
     ),
     TaskDef(
         "temporal_classification", ("label", "classes", "timestamps"),
@@ -186,6 +195,7 @@ _DECLARED = (
         parser="classification", parse_target_keys=("classes",), scorer="classification",
         headline_metric="accuracy", sample_score="correct",
         default_rewards=(("classification_match", 1.0), ("format", 0.1)), min_images=2,
+        baselines=("majority_class", "random_class"),
     ),
 )
 
