@@ -17,6 +17,14 @@ Prompts are the same at training and evaluation time: each task's declared promp
 | classification | - | ``Classify the image within one of the given classes:{classes}.`` | `format_classification` |
 | zoom_vqa | zoom tool block | question + zoom instruction | tool call(s), crop turn(s), answer (`data_engine.zoom`) |
 | chat | - | the conversation's turns (images in the first user turn) | its assistant turns |
+| change_caption | - | `change_text.CHANGE_CAPTION_PROMPT` | one reference (`format_caption`) |
+| change_detection | as detection | `change_text.CHANGE_DETECTION_PREFIX` + ``find the {categories}`` | `format_detection` |
+| damage | - | `change_text.DAMAGE_PREFIX` + question (box in the model frame) + class list | the class name |
+| temporal_classification | - | `change_text.TEMPORAL_PREFIX` + the classification prompt | `format_classification` |
+
+Multi-image rows (the last four, chat with several images) name each frame before its image block
+(``Image 1: ``, ``Image 2: `` ...) and share one pixel budget across their frames (`frame_budget`,
+docs/multi-image.md §1).
 
 JSON answer mode uses the JSON prompts and no system prompt. Content blocks follow TRL: ``{"type": "image"}`` and
 ``{"type": "text", "text": ...}``.
