@@ -88,7 +88,7 @@ def main(cfg: GRPORunConfig) -> dict:
     """
     from models.loading import load_model, load_processor, lora_config, resolve_family, resume_checkpoint
     from rewards.adapter import check_rewards, make_reward_funcs, needs_doc_freq
-    from rewards.caption import training_df
+    from rewards.caption import training_dfs
     from rl.data import build_grpo_dataset
     from rl.trainer import GeoGRPOTrainer, RolloutRecorder, parse_prediction
     from rl.zoom import with_zoom_turns
@@ -116,9 +116,10 @@ def main(cfg: GRPORunConfig) -> dict:
     zoom = zoom_setup(cfg, family, processor, data.tasks)
 
     # Rewards per task from config; every reward runs once on a real row before the first rollout.
-    # CIDEr-D needs document frequencies from the training references (cached on disk by dataset fingerprint).
+    # CIDEr-D needs document frequencies from the training references, one table per captioning task (cached on
+    # disk by fingerprint).
     rewards = cfg.run_rewards(data.tasks)
-    caption_df = training_df(captions, out / "cache") if needs_doc_freq(rewards) and captions else None
+    caption_df = training_dfs(captions, out / "cache") if needs_doc_freq(rewards) and captions else None
     reward_funcs, weights = make_reward_funcs(rewards, caption_df=caption_df)
     check_rewards(rewards, (train_dataset[i] for i in range(min(len(train_dataset), 512))), caption_df)
     args = trl_config(cfg, weights, suppress=vision_token_ids(processor), extra=zoom["args"],
