@@ -8,12 +8,14 @@ class-aware, greedy by descending IoU, a pair counts at rotated IoU >= 0.5 (`eva
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from data_engine.boxes import hbb_to_poly
+from data_engine.tasks import TASKS
 from eval.geometry import rotated_iou
 
 IOU_MATCH = 0.5
@@ -104,18 +106,25 @@ def match_objects(gt: list[tuple[str, list[float]]], pred: list[tuple[str, list[
     return gt_match, pred_match
 
 
+def overlay_kind(task: Any) -> str:
+    """The overlay kind a task declares (`data_engine.tasks`: objects / box / zoom / none); "none" when unknown."""
+    decl = TASKS.get(task) if isinstance(task, str) else None
+    return decl.overlay if decl is not None else "none"
+
+
 def _objects(task: str, payload: Any, gt: bool) -> list[tuple[str, list[float]]]:
-    """(label, poly) list of a detection / grounding target or prediction; [] for tasks without boxes."""
+    """(label, poly) list of an "objects" / "box" target or prediction; [] for tasks without boxes."""
     if not isinstance(payload, dict):
         return []
-    if task == "detection":
+    kind = overlay_kind(task)
+    if kind == "objects":
         out = []
         for o in payload.get("objects") or []:
             poly = _valid_poly(o.get("poly")) if isinstance(o, dict) else None
             if poly is not None:
                 out.append((str(o.get("label", "")), poly))
         return out
-    if task == "grounding":
+    if kind == "box":
         poly = _box_poly(payload.get("box"))
         label = str(payload.get("expression", "target")) if gt else "prediction"
         return [(label, poly)] if poly is not None else []
@@ -125,11 +134,12 @@ def _objects(task: str, payload: Any, gt: bool) -> list[tuple[str, list[float]]]
 def detection_shapes(task: str, target: Any, prediction: Any) -> list[Shape]:
     """GT and predicted shapes of one sample with statuses (match / miss / false_alarm).
 
-    Grounding is matched class-agnostically (one expression, one box).
+    A "box" task (grounding) is matched class-agnostically (one expression, one box).
     """
     gt = _objects(task, target, gt=True)
     pred = _objects(task, prediction, gt=False)
-    if task == "grounding":
+    one_box = overlay_kind(task) == "box"
+    if one_box:
         gt = [("target", p) for _, p in gt][:1]
         pred = [("target", p) for _, p in pred][:1]
         gt_labels = [str(target.get("expression", "target"))] if isinstance(target, dict) else ["target"]
@@ -140,7 +150,7 @@ def detection_shapes(task: str, target: Any, prediction: Any) -> list[Shape]:
     for (_label, poly), m, shown in zip(gt, gt_match, gt_labels, strict=False):
         shapes.append(Shape(poly, "gt", "match" if m >= 0 else "miss", f"GT {shown}" + ("" if m >= 0 else " (missed)")))
     for (label, poly), m in zip(pred, pred_match, strict=True):
-        name = "prediction" if task == "grounding" else label
+        name = "prediction" if one_box else label
         shapes.append(Shape(poly, "pred", "match" if m >= 0 else "false_alarm",
                             f"pred {name}" + ("" if m >= 0 else " (false alarm)")))
     return shapes
@@ -165,13 +175,19 @@ def turn_shape(turn: Any, k: int) -> list[Shape]:
     return [Shape(poly, "pred", "crop", f"turn {k + 1} crop")] if poly is not None else []
 
 
+# Shape builders by overlay kind (the ``overlay`` a task declares in `data_engine.tasks`):
+# fn(task, target, prediction, turns) -> shapes.
+OVERLAYS: dict[str, Callable[[str, Any, Any, Any], list[Shape]]] = {
+    "objects": lambda task, target, prediction, turns: detection_shapes(task, target, prediction),
+    "box": lambda task, target, prediction, turns: detection_shapes(task, target, prediction),
+    "zoom": lambda task, target, prediction, turns: zoom_shapes(target, turns),
+    "none": lambda task, target, prediction, turns: [],
+}
+
+
 def sample_shapes(task: str, target: Any, prediction: Any, turns: Any = None) -> list[Shape]:
     """Every shape to draw for one sample of any task (empty for text-only tasks)."""
-    if task in ("detection", "grounding"):
-        return detection_shapes(task, target, prediction)
-    if task == "zoom_vqa":
-        return zoom_shapes(target, turns)
-    return []
+    return OVERLAYS[overlay_kind(task)](task, target, prediction, turns)
 
 
 def parse_failed(prediction: Any) -> bool:

@@ -5,17 +5,26 @@ Every image is decoded and smart-resized HERE, to sides that are multiples of th
 tokens. The coordinate frame of the shown image is built once (`Frame.for_family`) and used for the answer text;
 GRPO rows carry it as the JSON `frame` column so rewards parse with the very frame the prompt was rendered with.
 
-Prompts are the same at training and evaluation time (`data_engine.answers`):
+Prompts are the same at training and evaluation time: each task's declared prompt and answer functions
+(`data_engine.tasks`, written in `data_engine.task_render` from the strings of `data_engine.answers`):
 
 | task | system | user text (after the image block) | answer |
 |---|---|---|---|
 | detection | RSCoVLM prompt of the box type (text mode) | ``find the {categories}`` | `format_detection` |
 | grounding | RSCoVLM HBB prompt (text mode) | ``find the {expression}`` | `format_grounding` |
 | vqa | - | the question verbatim (MCQ rewrite with `choices`) | `format_vqa` |
-| caption | - | `CAPTION_PROMPT` | one reference (`format_caption`) |
+| caption | - | `task_render.CAPTION_PROMPT` | one reference (`format_caption`) |
 | classification | - | ``Classify the image within one of the given classes:{classes}.`` | `format_classification` |
 | zoom_vqa | zoom tool block | question + zoom instruction | tool call(s), crop turn(s), answer (`data_engine.zoom`) |
 | chat | - | the conversation's turns (images in the first user turn) | its assistant turns |
+| change_caption | - | `change_text.CHANGE_CAPTION_PROMPT` | one reference (`format_caption`) |
+| change_detection | as detection | `change_text.CHANGE_DETECTION_PREFIX` + ``find the {categories}`` | `format_detection` |
+| damage | - | `change_text.DAMAGE_PREFIX` + question (box in the model frame) + class list | the class name |
+| temporal_classification | - | `change_text.TEMPORAL_PREFIX` + the classification prompt | `format_classification` |
+
+Multi-image rows (the last four, chat with several images) name each frame before its image block
+(``Image 1: ``, ``Image 2: `` ...) and share one pixel budget across their frames (`frame_budget`,
+docs/multi-image.md §1).
 
 JSON answer mode uses the JSON prompts and no system prompt. Content blocks follow TRL: ``{"type": "image"}`` and
 ``{"type": "text", "text": ...}``.
@@ -34,23 +43,19 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from data_engine import answers as A
 from data_engine.errors import UserError
 from data_engine.families import Family, get_family
 from data_engine.frames import Frame
-from data_engine.images import resize_to, smart_size
+from data_engine.images import open_image, resize_to, smart_size
+from data_engine.options import ANSWER_MODES, BOX_TYPES, check_choice
 from data_engine.schema import load_target
-
-# Our wording: RSCoVLM has no caption prompt in its plain-text recipe.
-CAPTION_PROMPT = "Describe the image in one sentence."
+from data_engine.task_render import text_block as _text
+from data_engine.task_render import user_turn
+from data_engine.tasks import get_task
 
 
 def _family(family: Family | str) -> Family:
     return get_family(family) if isinstance(family, str) else family
-
-
-def _text(t: str) -> dict:
-    return {"type": "text", "text": t}
 
 
 def _resize_scale(rng: np.random.Generator | None, random_resize: Any) -> float:
@@ -76,7 +81,7 @@ def load_view(path: str | Path, region: tuple[int, int, int, int] | None, size: 
     JPEGs are decoded at a reduced DCT scale when the whole image is shown smaller (several times faster on large
     images). Raises ValueError when the file's size differs from the recorded one (the build is stale).
     """
-    im = Image.open(path)
+    im = open_image(path)  # header only: an image over the pixel limit is refused before any decode
     if im.size != tuple(expect):
         raise ValueError(f"{path}: image is {im.size[0]}x{im.size[1]}, the dataset recorded {expect[0]}x{expect[1]}")
     if region is None:
@@ -91,9 +96,30 @@ def load_view(path: str | Path, region: tuple[int, int, int, int] | None, size: 
     return resize_to(im, size)
 
 
+def frame_budget(n_frames: int, min_pixels: int, max_pixels: int, factor: int) -> tuple[int, int]:
+    """The (min_pixels, max_pixels) each frame of an ``n_frames``-image sample is smart-resized within.
+
+    The sample's budget is shared: each frame gets ``1/n`` of it (never less than one ``factor x factor`` token),
+    so the frames of a sample together never hold more than ``max_pixels`` pixels and N frames never cost N times
+    the image tokens of one (docs/multi-image.md §1).
+    """
+    n = int(n_frames)
+    if n <= 1:
+        return int(min_pixels), int(max_pixels)
+    hi = max(factor * factor, int(max_pixels) // n)
+    lo = min(hi, max(factor * factor, int(min_pixels) // n)) if min_pixels > 0 else 0
+    return lo, hi
+
+
 def prepare_images(sample: dict, target: dict, fam: Family, min_pixels: int, max_pixels: int,
                    scale: float = 1.0) -> tuple[list[Image.Image], Frame]:
-    """The shown images of a row (first one cut to its patch window when it is a patch) and the first one's frame."""
+    """The shown images of a row and the first one's frame.
+
+    The first image is cut to its patch window when the row is a patch. A multi-image row (bi-temporal pair,
+    time series) shares one pixel budget across its frames (`frame_budget`); each frame is smart-resized on its own
+    inside its share (frames of one sample may differ in size) with the same random-resize ``scale``, so
+    co-registered frames of equal size come out equal and the first image's frame holds for all of them.
+    """
     patch = target.get("patch")
     w, h = int(sample["width"]), int(sample["height"])
     region = None
@@ -102,68 +128,55 @@ def prepare_images(sample: dict, target: dict, fam: Family, min_pixels: int, max
         x, y, s = int(patch["x"]), int(patch["y"]), int(patch["size"])
         region, (w, h) = (x, y, x + s, y + s), (s, s)
         first_expect = None
-    size = smart_size(max(1, round(w * scale)), max(1, round(h * scale)), fam.factor, min_pixels, max_pixels)
+    lo, hi = frame_budget(len(sample["images"]), min_pixels, max_pixels, fam.factor)
+    size = smart_size(max(1, round(w * scale)), max(1, round(h * scale)), fam.factor, lo, hi)
     images = []
     for k, path in enumerate(sample["images"]):
         if k == 0:
             if first_expect is None:
-                im = Image.open(path).convert("RGB").crop(region)
+                im = open_image(path).convert("RGB").crop(region)
                 images.append(resize_to(im, size))
             else:
                 images.append(load_view(path, None, size, first_expect))
             continue
-        with Image.open(path) as probe:
+        with open_image(path) as probe:
             ow, oh = probe.size
-        sz = smart_size(max(1, round(ow * scale)), max(1, round(oh * scale)), fam.factor, min_pixels, max_pixels)
+        sz = size if (ow, oh) == first_expect else smart_size(max(1, round(ow * scale)), max(1, round(oh * scale)),
+                                                               fam.factor, lo, hi)
         images.append(load_view(path, None, sz, (ow, oh)))
     return images, Frame.for_family(fam.coord_frame, w, h, size[0], size[1])
 
 
-def _user(n_images: int, text: str) -> dict:
-    return {"role": "user", "content": [{"type": "image"} for _ in range(n_images)] + [_text(text)]}
+def _check_format(box_type: str, mode: str) -> None:
+    """A configuration mistake (a UserError, never a counted skip): validated configs never reach it."""
+    check_choice(box_type, BOX_TYPES, "box_type")
+    check_choice(mode, ANSWER_MODES, "answer mode")
 
 
-def task_prompt(task: str, target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
-    """System (when the task has one) and user messages of a single-turn task."""
-    system = None
-    if task == "detection":
-        text = A.detection_user_prompt(target["classes"], box_type, mode)
-        system = A.SYSTEM_PROMPTS[box_type] if mode == "text" else None
-    elif task == "grounding":
-        text = A.grounding_user_prompt(target["expression"], mode)
-        system = A.SYSTEM_PROMPTS["hbb"] if mode == "text" else None
-    elif task == "vqa":
-        q = str(target["question"])
-        text = A.mcq_prompt(q, target["choices"]) if target.get("choices") else q
-    elif task == "caption":
-        text = CAPTION_PROMPT
-    elif task == "classification":
-        text = A.classification_user_prompt(target["classes"])
-    elif task == "zoom_vqa":
-        from data_engine.zoom import zoom_prompt
+def task_prompt(task: str, target: dict, n_images: int, box_type: str, mode: str,
+                frame: Frame | None = None) -> list[dict]:
+    """System (when the task has one) and user messages of a task's first turn (its declared prompt function).
 
-        return zoom_prompt(str(target["question"]))
-    else:
+    ``frame`` (the first image's) reaches the prompt function of a task that declares ``region_box``, which writes
+    its region box in the model's frame.
+    """
+    _check_format(box_type, mode)
+    t = get_task(task)
+    if t.prompt is None:
         raise UserError(f"task {task!r} has no single-turn prompt")
-    msgs = [{"role": "system", "content": [_text(system)]}] if system else []
-    return msgs + [_user(n_images, text)]
+    if t.region_box:
+        return t.prompt(target, n_images, box_type, mode, frame=frame)
+    return t.prompt(target, n_images, box_type, mode)
 
 
 def task_answer(task: str, target: dict, frame: Frame, box_type: str, mode: str,
                 rng: np.random.Generator | None = None) -> str:
-    """The assistant text of a single-turn task."""
-    if task == "detection":
-        return A.format_detection(target["objects"], target["classes"], frame, box_type, mode)
-    if task == "grounding":
-        return A.format_grounding(target["box"], target["expression"], frame, mode)
-    if task in ("vqa", "zoom_vqa"):
-        return A.format_vqa(target["answer"])
-    if task == "caption":
-        refs = target["references"]
-        return A.format_caption(refs[int(rng.integers(len(refs))) if rng is not None else 0])
-    if task == "classification":
-        return A.format_classification(target["label"])
-    raise UserError(f"task {task!r} has no single-turn answer")
+    """The assistant text of a single-turn task (a zoom chain's final answer) — its declared answer function."""
+    _check_format(box_type, mode)
+    fn = get_task(task).answer
+    if fn is None:
+        raise UserError(f"task {task!r} has no single-turn answer")
+    return fn(target, frame, box_type, mode, rng)
 
 
 def _chat_messages(target: dict, n_images: int) -> list[dict]:
@@ -171,7 +184,7 @@ def _chat_messages(target: dict, n_images: int) -> list[dict]:
     for m in target["messages"]:
         content = [_text(str(m["content"]))]
         if m["role"] == "user" and not placed:
-            content = [{"type": "image"} for _ in range(n_images)] + content
+            content = user_turn(n_images, str(m["content"]))["content"]  # several frames: named "Image k: "
             placed = True
         msgs.append({"role": m["role"], "content": content})
     return msgs
@@ -195,17 +208,18 @@ def render_sft(sample: dict, family: Family | str, *, min_pixels: int, max_pixel
     fam = _family(family)
     target = load_target(sample)
     task = sample["task"]
+    interaction = get_task(task).interaction
     scale = _resize_scale(rng, random_resize)
-    if task == "zoom_vqa":
+    if interaction == "zoom_chain":
         from data_engine.zoom import build_zoom_conversation
 
         conv = build_zoom_conversation(sample, fam, min_pixels=min_pixels, max_pixels=max_pixels, steps=zoom_steps,
                                        multi_evidence=multi_evidence, scale=scale)
         return {"messages": conv["messages"], "images": conv["images"]}
     images, frame = prepare_images(sample, target, fam, min_pixels, max_pixels, scale)
-    if task == "chat":
+    if interaction == "chat":
         return {"messages": _chat_messages(target, len(images)), "images": images}
-    messages = task_prompt(task, target, len(images), box_type, mode)
+    messages = task_prompt(task, target, len(images), box_type, mode, frame)
     messages.append({"role": "assistant", "content": [_text(task_answer(task, target, frame, box_type, mode, rng))]})
     return {"messages": messages, "images": images}
 
@@ -222,11 +236,11 @@ def render_grpo(sample: dict, family: Family | str, *, min_pixels: int, max_pixe
     fam = _family(family)
     target = load_target(sample)
     task = sample["task"]
-    if task == "chat":
-        raise UserError(f"sample {sample.get('id')!r}: chat rows have no reward target; leave them out of GRPO")
+    if not get_task(task).rewardable:
+        raise UserError(f"sample {sample.get('id')!r}: {task} rows have no reward target; leave them out of GRPO")
     images, frame = prepare_images(sample, target, fam, min_pixels, max_pixels, _resize_scale(rng, random_resize))
     return {
-        "prompt": task_prompt(task, target, len(images), box_type, mode),
+        "prompt": task_prompt(task, target, len(images), box_type, mode, frame),
         "images": images,
         "task": task,
         "target": json.dumps(target, ensure_ascii=False),  # a patch row's objects are in patch pixels

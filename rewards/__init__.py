@@ -1,10 +1,11 @@
 """Task-aware rewards for GRPO: pure functions of one completion and one sample, built on `eval` parsing and
 geometry (one scoring path with evaluation).
 
-Contract: ``fn(completion, sample, frame=None, **kwargs) -> {"overall": float in [0, 1], <part>: float, ...}``
-where ``sample`` is a data-engine schema row (``task``, ``target``, ``width``, ``height``, ...) and ``frame`` the
-model's coordinate frame (None: the completion is in original-image pixels). No completion makes a reward raise
-or return a non-finite value; parse failures are returned as count parts (``n_failed``, ``format``).
+Contract (`rewards.contract`: `RewardInput`, `RewardOutput`, `RewardFn`): ``fn(completion, sample, frame=None,
+**kwargs) -> {"overall": float in [0, 1], <part>: float, ...}`` where ``sample`` is a data-engine schema row
+(``task``, ``target``, ``width``, ``height``, ...) and ``frame`` the model's coordinate frame (None: the completion
+is in original-image pixels). No completion makes a reward raise or return a non-finite value; parse failures are
+returned as count parts (``n_failed``, ``format``).
 
 Entry points: `score` (one completion, standalone), `make_reward_funcs` (TRL GRPOTrainer adapter),
 `check_rewards` (pre-flight), `RewardSpec` (config), `REWARDS` (registry; ``georft rewards list``).

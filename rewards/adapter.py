@@ -6,7 +6,9 @@
 rows of its task and ``None`` (not applicable) for other rows. Every part is logged through ``log_metric`` as
 ``<task>/<part>`` (mean over this call's rows of the task) and per row through ``log_extra`` as
 ``<task>/<reward>/<part>``. GRPO rows carry ``task``, ``target`` (JSON), ``frame`` (JSON of `Frame.to_dict`),
-``sample_id``, ``source``, ``images``; a zoom rollout may add ``turns`` (see `rewards.zoom`).
+``sample_id``, ``source``, ``images``; a zoom rollout may add ``turns`` (see `rewards.zoom`). What a reward gets and
+returns is `rewards.contract`; what it needs beyond the row (``turns``, a document-frequency table) it declares on
+its `RewardDef` (``needs_turns``, ``needs_doc_freq``), and `needs_doc_freq` tells the trainer whether to build one.
 
 `check_rewards` runs every configured reward once on a real row of its task before training starts, so a
 missing column or a crashing user reward fails at startup with the reward's name and the sample id.
@@ -45,7 +47,7 @@ def call_reward(rdef: RewardDef, completion: Any, sample: dict, kwargs: dict) ->
     """Call one reward on one sample; results are made finite, user-reward crashes name the reward and sample."""
     frame = frame_of(sample.get("frame"))
     extra = dict(kwargs)
-    if sample.get("turns") is not None and rdef.name == "zoom_chain":
+    if rdef.needs_turns and sample.get("turns") is not None:
         extra.setdefault("turns", sample["turns"])
     try:
         out = rdef.fn(completion, sample, frame, **extra)
@@ -54,22 +56,37 @@ def call_reward(rdef: RewardDef, completion: Any, sample: dict, kwargs: dict) ->
             f"reward {rdef.name!r} raised on sample {sample.get('id', sample.get('sample_id'))!r} "
             f"(task {sample.get('task')!r}): {type(e).__name__}: {e}"
         ) from e
-    return _finite_result(rdef, out)
+    return _finite_result(rdef, out, sample)
 
 
-def _finite_result(rdef: RewardDef, out: Any) -> dict:
+def _finite_result(rdef: RewardDef, out: Any, sample: dict) -> dict:
+    """The reward's result as {name: float}, `overall` clamped to [-1, 1].
+
+    Raises:
+        UserError: naming the reward and the sample, when the result or any part is not a finite number (NaN, inf,
+            a string): such a value is a broken reward, never silently trained on as 0.
+    """
     if not isinstance(out, dict):
         out = {"overall": out}
     if "overall" not in out:
         raise UserError(f"reward {rdef.name!r} returned no 'overall' (got keys {sorted(out)})")
     clean = {}
     for k, v in out.items():
-        try:
-            f = float(v)
-        except (TypeError, ValueError):
-            continue
-        clean[k] = f if math.isfinite(f) else 0.0
-    clean["overall"] = finite01(clean.get("overall", 0.0), -1.0, 1.0)
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        if not ok and hasattr(v, "item") and getattr(v, "size", 1) == 1:  # a numpy / torch scalar
+            try:
+                v = v.item()
+                ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            except (TypeError, ValueError):
+                ok = False
+        if not ok:
+            raise UserError(
+                f"reward {rdef.name!r} returned {'its result' if k == 'overall' else f'part {k!r}'} = {v!r} on sample "
+                f"{sample.get('id', sample.get('sample_id'))!r} (task {sample.get('task')!r}): rewards must return "
+                "finite numbers"
+            )
+        clean[k] = float(v)
+    clean["overall"] = finite01(clean["overall"], -1.0, 1.0)
     return clean
 
 
@@ -80,8 +97,8 @@ def make_reward_funcs(
 
     Args:
         reward_cfg: ``{task: [RewardSpec | {name, weight, kwargs}]}``.
-        caption_df: document-frequency table for ``cider_d`` (`rewards.caption.training_df`); passed as the
-            ``df`` kwarg to caption rewards that do not set ``df``/``df_path`` themselves.
+        caption_df: the training references' document-frequency table (`rewards.caption.training_df`), or
+            ``{task: table}`` (`rewards.caption.training_dfs`, one per captioning task); passed as the ``df`` kwarg to rewards declaring ``needs_doc_freq`` whose kwargs set no ``df``/``df_path``.
 
     Returns:
         (funcs, weights) for ``GRPOTrainer(reward_funcs=funcs)`` and ``GRPOConfig(reward_weights=weights)``.
@@ -93,11 +110,18 @@ def make_reward_funcs(
             if task not in rdef.tasks:
                 raise UserError(f"reward {spec.name!r} does not score task {task!r} (it scores {list(rdef.tasks)})")
             kwargs = dict(spec.kwargs)
-            if rdef.name == "cider_d" and caption_df is not None and not ({"df", "df_path"} & kwargs.keys()):
-                kwargs["df"] = caption_df
+            if rdef.needs_doc_freq and caption_df is not None and not ({"df", "df_path"} & kwargs.keys()):
+                table = caption_df.get(task) if isinstance(caption_df, dict) else caption_df
+                if table is not None:
+                    kwargs["df"] = table
             funcs.append(_trl_function(task, rdef, kwargs))
             weights.append(float(spec.weight))
     return funcs, weights
+
+
+def needs_doc_freq(reward_cfg: Any) -> bool:
+    """True when a configured reward declares ``needs_doc_freq`` (the trainer then builds the training df table)."""
+    return any(get_reward(s.name).needs_doc_freq for specs in as_specs(reward_cfg).values() for s in specs)
 
 
 def _trl_function(task: str, rdef: RewardDef, kwargs: dict) -> Callable[..., list[float | None]]:
@@ -148,7 +172,9 @@ def _batch_results(rdef: RewardDef, kwargs: dict, completions: list, samples: li
     except Exception as e:  # noqa: BLE001 - re-raised with context
         ids = [s.get("id") for s in samples[:3]]
         raise UserError(f"reward {rdef.name!r} raised on samples {ids}...: {type(e).__name__}: {e}") from e
-    return [_finite_result(rdef, o) for o in outs]
+    if len(outs) != len(samples):
+        raise UserError(f"reward {rdef.name!r} returned {len(outs)} results for {len(samples)} completions")
+    return [_finite_result(rdef, o, s) for o, s in zip(outs, samples, strict=True)]
 
 
 def check_rewards(reward_cfg: Any, dataset_rows: Iterable[dict], caption_df: Any = None) -> dict[str, int]:
@@ -206,4 +232,4 @@ def _probe_completion(row: dict) -> list[dict]:
     return [{"role": "assistant", "content": text}]
 
 
-__all__ = ["RewardSpec", "call_reward", "check_rewards", "make_reward_funcs"]
+__all__ = ["RewardSpec", "call_reward", "check_rewards", "make_reward_funcs", "needs_doc_freq"]

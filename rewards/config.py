@@ -1,17 +1,18 @@
 """Typed reward configuration: which rewards score which task, with weights and keyword arguments.
 
-YAML shape (a section of the GRPO config; the lead's schema embeds ``rewards: Dict[str, List[RewardSpec]]``)::
+A GRPO config names one reward SET and overrides it per task::
 
-    rewards:
-      detection:
-        - {name: rotated_iou_f1, weight: 1.0}
-        - {name: format, weight: 0.1}
+    reward_set: default          # or `accuracy`, or a YAML file mapping task -> [RewardSpec]
+    rewards:                     # per-task overrides: a listed task's rewards replace the set's for that task
       caption:
         - {name: cider_d, weight: 1.0, kwargs: {scale: 3.0}}
       vqa:
         - {name: ./my_rewards.py:strict_match, weight: 1.0, kwargs: {threshold: 0.5}}
+      classification: []         # an empty list: this task gets no reward (left out of GRPO's rewards)
 
-``name`` is a registered reward (``georft rewards list``) or a user function ``path/to/file.py:function`` /
+Built-in sets, derived from each task's declared ``default_rewards`` (`data_engine.tasks`): ``default`` (the
+accuracy reward at 1.0 plus a 0.1-weighted ``format`` term) and ``accuracy`` (the accuracy reward alone, its first
+entry). ``name`` is a registered reward (``georft rewards list``) or a user function ``path/to/file.py:function`` /
 ``package.module:function``.
 """
 
@@ -37,16 +38,52 @@ class RewardSpec:
 
 
 def default_rewards() -> dict[str, list[RewardSpec]]:
-    """The reward set used when a config names none: each task's accuracy reward plus a 0.1-weighted format term."""
-    main = {
-        "detection": "rotated_iou_f1",
-        "grounding": "grounding_iou",
-        "vqa": "vqa_match",
-        "classification": "classification_match",
-        "caption": "cider_d",
-        "zoom_vqa": "zoom_chain",
-    }
-    return {task: [RewardSpec(name), RewardSpec("format", 0.1)] for task, name in main.items()}
+    """The reward set used when a config names none: each task's declared ``default_rewards`` (`data_engine.tasks`:
+    its accuracy reward, then a 0.1-weighted format term)."""
+    from data_engine.tasks import TASKS
+
+    return {t.name: [RewardSpec(name, weight) for name, weight in t.default_rewards]
+            for t in TASKS.values() if t.rewardable}
+
+
+REWARD_SETS = ("default", "accuracy")
+
+
+def reward_set(name: str) -> dict[str, list[RewardSpec]]:
+    """A named reward set (`REWARD_SETS`) or one read from a YAML file (``{task: [{name, weight, kwargs}]}``).
+
+    Raises:
+        UserError: an unknown set name (with "did you mean"), a missing or malformed file.
+    """
+    from data_engine.errors import UserError
+
+    if name == "default":
+        return default_rewards()
+    if name == "accuracy":
+        return {task: specs[:1] for task, specs in default_rewards().items()}
+    if not name.endswith((".yaml", ".yml")):
+        from data_engine.registry import did_you_mean
+
+        raise UserError(f"reward_set {name!r} is neither a built-in set ({', '.join(REWARD_SETS)}) nor a .yaml file."
+                        f"{did_you_mean(name, REWARD_SETS)}")
+    from pathlib import Path
+
+    import yaml
+
+    path = Path(name)
+    if not path.is_file():
+        raise UserError(f"reward_set file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise UserError(f"reward_set {path}: invalid YAML: {str(e).splitlines()[0]}") from None
+    return as_specs(data)
+
+
+def resolve_rewards(set_name: str, overrides: Any) -> dict[str, list[RewardSpec]]:
+    """The rewards a run optimises: the set, with each task listed in `overrides` replaced by its list (an empty
+    list keeps the task with no reward, so resolving the result again gives the same result)."""
+    return {**reward_set(set_name), **as_specs(overrides or {})}
 
 
 def as_specs(cfg: Any) -> dict[str, list[RewardSpec]]:

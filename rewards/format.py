@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from data_engine.frames import Frame
+from data_engine.tasks import TASKS
 from eval.parsers import parse
 from rewards.common import target_of
 
@@ -21,15 +22,14 @@ PARTS = ("format", "n_parsed", "n_failed")
 def format_reward(completion: Any, sample: dict, frame: Frame | None = None, box_type: str | None = None,
                   **_: Any) -> dict:
     """``{"overall": 0 | 1, "format", "n_parsed", "n_failed"}`` for the sample's task."""
-    task = sample.get("task")
-    target = target_of(sample)
-    kw: dict[str, Any] = {}
-    if task == "detection":
-        kw["box_type"] = box_type
-    if task in ("detection", "classification"):
-        kw["classes"] = target.get("classes") or None
-    if task not in ("detection", "grounding", "vqa", "classification", "caption", "zoom_vqa"):
+    decl = TASKS.get(sample.get("task")) if isinstance(sample.get("task"), str) else None
+    if decl is None or not decl.rewardable:
         return {"overall": 0.0, "format": 0.0, "n_parsed": 0.0, "n_failed": 0.0}
-    out = parse(task, completion, frame=frame, **kw)
+    target = target_of(sample)
+    # The parser options the task declares (`choices` names the letter only; it never changes the format verdict).
+    kw: dict[str, Any] = {k: target.get(k) or None for k in decl.parse_target_keys}
+    if decl.box_answers:
+        kw["box_type"] = box_type
+    out = parse(decl.name, completion, frame=frame, **kw)
     ok = float(out["format_ok"])
     return {"overall": ok, "format": ok, "n_parsed": float(out["n_parsed"]), "n_failed": float(out["n_failed"])}

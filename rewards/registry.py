@@ -1,9 +1,9 @@
-"""Reward registry: every built-in reward by name, with the tasks it scores, its parts and the columns it needs.
+"""Reward registry: every built-in reward by name, with the tasks it scores, its parts and what it needs.
 
-A reward is a plain function ``fn(completion, sample, frame=None, **kwargs) -> dict`` returning ``"overall"`` plus
-named parts (all finite floats). ``sample`` is a schema row (``task``, ``target``, ``width``, ``height``, ...).
-User rewards (``file.py:function`` or ``module:function``) follow the same contract and may also return a bare
-float; they may declare the dataset columns they read as a ``columns`` attribute (default: task, target).
+A reward follows the contract of `rewards.contract` (``fn(completion, sample, frame=None, **kwargs)`` ->
+``{"overall", <part>: ...}``). User rewards (``file.py:function`` or ``module:function``) follow the same contract
+and may also return a bare float; they may declare the dataset columns they read as a ``columns`` attribute
+(default: task, target) and their needs as ``needs_turns`` / ``needs_doc_freq`` attributes.
 """
 
 from __future__ import annotations
@@ -14,13 +14,17 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from data_engine.errors import UserError
 from data_engine.registry import Registry
-from rewards import caption, detection, grounding, text_match, zoom
+from data_engine.tasks import rewardable_tasks
+from rewards import caption, change_caption, damage, detection, grounding, text_match, zoom
 from rewards import format as format_mod
+from rewards.contract import BatchRewardFn, RewardFn
 
-ALL_TASKS = ("detection", "grounding", "vqa", "classification", "caption", "zoom_vqa")
+# Every task GRPO can reward (declared in `data_engine.tasks`): what task-agnostic and user rewards score.
+ALL_TASKS = rewardable_tasks()
 
 
 @dataclass(frozen=True)
@@ -29,27 +33,32 @@ class RewardDef:
 
     Attributes:
         name: registry name used in configs.
-        fn: ``fn(completion, sample, frame=None, **kwargs) -> dict``.
+        fn: the reward (`rewards.contract.RewardFn`).
         tasks: tasks it can score.
         parts: names of the parts it returns besides "overall".
         description: one line for ``georft rewards list``.
         columns: dataset columns its adapter reads from each GRPO row.
-        batch: optional ``batch(completions, samples, **kwargs) -> list[dict]`` giving the same results as ``fn``
-            row by row, used by the TRL adapter for speed.
+        batch: optional `rewards.contract.BatchRewardFn` giving the same results as ``fn`` row by row, used by the
+            TRL adapter for speed.
+        needs_turns: it reads the rollout's zoom steps: the adapter passes the row's ``turns`` as ``turns=``.
+        needs_doc_freq: it reads a corpus document-frequency table: the adapter passes the training references'
+            table as ``df=`` unless the config's kwargs set ``df`` or ``df_path``.
     """
 
     name: str
-    fn: Callable[..., dict]
+    fn: RewardFn | Callable[..., Any]
     tasks: tuple[str, ...]
     parts: tuple[str, ...]
     description: str
     columns: tuple[str, ...] = ("task", "target")
-    batch: Callable[..., list[dict]] | None = None
+    batch: BatchRewardFn | Callable[..., list[dict]] | None = None
+    needs_turns: bool = False
+    needs_doc_freq: bool = False
 
 
 REWARDS: Registry[RewardDef] = Registry("reward")
 for _d in (
-    RewardDef("rotated_iou_f1", detection.rotated_iou_f1, ("detection",), detection.PARTS,
+    RewardDef("rotated_iou_f1", detection.rotated_iou_f1, ("detection", "change_detection"), detection.PARTS,
               "rotated-polygon IoU, Hungarian class-aware matching, mixed with F1 at IoU 0.5",
               ("task", "target", "frame")),
     RewardDef("grounding_iou", grounding.grounding_iou, ("grounding",), grounding.PARTS,
@@ -57,14 +66,20 @@ for _d in (
               ("task", "target", "frame")),
     RewardDef("vqa_match", text_match.vqa_match, ("vqa",), text_match.PARTS,
               "normalised exact match (articles, punctuation, yes/no, numbers, choice letters)"),
-    RewardDef("classification_match", text_match.classification_match, ("classification",), text_match.PARTS,
+    RewardDef("classification_match", text_match.classification_match, ("classification", "temporal_classification"),
+              text_match.PARTS,
               "the named class equals the label (cut-off fuzzy label matching)"),
     RewardDef("cider_d", caption.cider_d_reward, ("caption",), caption.PARTS,
               "per-completion CIDEr-D with training-set document frequencies, min(x, 3) / 3",
-              ("task", "target"), caption.cider_d_batch),
+              ("task", "target"), caption.cider_d_batch, needs_doc_freq=True),
+    RewardDef("change_cider_d", change_caption.change_cider_d, ("change_caption",), change_caption.PARTS,
+              "change-caption CIDEr-D (training df) times 1 when the caption's no-change verdict matches the pair",
+              ("task", "target"), change_caption.change_cider_d_batch, needs_doc_freq=True),
+    RewardDef("damage_ordinal", damage.damage_ordinal, ("damage",), damage.PARTS,
+              "damage level: 1 exact, 0.5 one level off, 0 otherwise (kwarg credit); disaster type: class match"),
     RewardDef("zoom_chain", zoom.zoom_chain, ("zoom_vqa",), zoom.PARTS,
               "answer accuracy; valid in-view zoom steps and evidence coverage as a bonus gated on a correct answer",
-              ("task", "target", "frame")),
+              ("task", "target", "frame"), needs_turns=True),
     RewardDef("format", format_mod.format_reward, ALL_TASKS, format_mod.PARTS,
               "1 when the completion has exactly the task's answer format (lines / JSON / tool calls), else 0",
               ("task", "target", "frame")),
@@ -107,7 +122,9 @@ def load_user_reward(name: str) -> RewardDef:
         raise UserError(f"user reward {name!r}: {target} has no function {attr!r}")
     columns = tuple(getattr(fn, "columns", ("task", "target")))
     doc = (fn.__doc__ or "user reward").strip().splitlines()[0]
-    return RewardDef(name, fn, ALL_TASKS, tuple(getattr(fn, "parts", ())), doc, columns)
+    return RewardDef(name, fn, ALL_TASKS, tuple(getattr(fn, "parts", ())), doc, columns,
+                     needs_turns=bool(getattr(fn, "needs_turns", False)),
+                     needs_doc_freq=bool(getattr(fn, "needs_doc_freq", False)))
 
 
 def get_reward(name: str) -> RewardDef:

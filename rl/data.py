@@ -14,8 +14,11 @@ from data_engine.mixture import load_sources
 
 
 def _render_row(row: dict, pos: int, *, family: Family, data: DataSection) -> dict:
+    from data_engine.images import set_max_image_pixels
     from data_engine.render import render_grpo
     from rl.zoom import add_zoom_columns
+
+    set_max_image_pixels(data.max_image_pixels)  # per call: data-loader workers may be fresh processes
 
     rng = np.random.default_rng([data.seed, pos])  # the same prompt renders identically on every rank
     out = render_grpo(row, family, min_pixels=data.min_pixels, max_pixels=data.max_pixels, box_type=data.box_type,
@@ -30,7 +33,7 @@ class GRPOData(NamedTuple):
 
     dataset: Any
     skipped: Any  # SkipCounter filled while rendering
-    captions: list[dict]  # distinct caption rows (CIDEr-D document frequencies)
+    captions: list[dict]  # distinct caption / change_caption rows (CIDEr-D document frequencies, one table per task)
     tasks: set[str]  # tasks present in the mixture
 
 
@@ -45,16 +48,19 @@ def build_grpo_dataset(data: DataSection, family: Family) -> GRPOData:
 
 
 def caption_rows(sources, order) -> list[dict]:
-    """The distinct caption rows of the mixture: their references are the CIDEr-D document-frequency corpus."""
+    """The distinct rows of the captioning tasks (`rewards.caption.DOC_FREQ_TASKS`) in the mixture: their references
+    are the CIDEr-D document-frequency corpora (one table per task)."""
+    from rewards.caption import DOC_FREQ_TASKS
+
     seen = sorted({(s, r) for s, r in order})
-    return [row for s, r in seen if (row := sources[s][r])["task"] == "caption"]
+    return [row for s, r in seen if (row := sources[s][r])["task"] in DOC_FREQ_TASKS]
 
 
 def _without_chat(section):
     from copy import copy
 
-    from data_engine.schema import TASKS
+    from data_engine.tasks import TASKS
 
     sec = copy(section)
-    sec.tasks = [t for t in (section.tasks or TASKS) if t != "chat"]
+    sec.tasks = [t for t in (section.tasks or TASKS) if t not in TASKS or TASKS[t].rewardable]
     return sec

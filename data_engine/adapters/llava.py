@@ -11,16 +11,29 @@ stripped (the image has its own field); inner text and case are kept. `image` ma
 without an image are out of scope and reported ("text-only record"). Split = a train/val/test token of the file
 name, else null.
 
-Target: ``{"messages": [{"role", "content"}]}``.
+TEOChatlas-style multi-image records (docs/multi-image.md §7): ``video`` is the list of frame paths (used instead of
+``image``), ``<video>`` tokens are removed like ``<image>``, and an optional ``timestamp`` list (``%Y-%m-%d``, one
+per frame) orders the frames oldest first and is kept in the target; a ``timestamp`` list of another length or
+with a malformed date is a "malformed JSON" skip.
+
+Target: ``{"messages": [{"role", "content"}]}`` (plus ``"timestamps"`` when the record has them).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from data_engine.adapters.base import Skip, SourceSpec, make_row, read_json, read_size, read_text, split_from_name
+from data_engine.adapters.base import (
+    Skip,
+    SourceSpec,
+    json_line,
+    make_row,
+    read_json,
+    read_lines,
+    read_size,
+    split_from_name,
+)
 
 ROLES = {"human": "user", "gpt": "assistant"}
 
@@ -28,18 +41,17 @@ ROLES = {"human": "user", "gpt": "assistant"}
 def _records(file: Path):
     """(index or line, record) pairs, or a single Skip."""
     if file.suffix == ".jsonl":
-        text = read_text(file)
-        if isinstance(text, Skip):
-            yield None, text
-            return
-        for lineno, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    yield lineno, json.loads(line)
-                except json.JSONDecodeError as e:
-                    yield lineno, Skip("malformed line", str(file), lineno, e.msg)
+        for item in read_lines(file):
+            if isinstance(item, Skip):
+                yield item.line, item
+                continue
+            lineno, line = item
+            try:
+                yield lineno, json_line(line)
+            except ValueError as e:
+                yield lineno, Skip("malformed line", str(file), lineno, str(e))
         return
-    data = read_json(file)
+    data = read_json(file, records=len)
     if isinstance(data, Skip) or not isinstance(data, list):
         yield None, data if isinstance(data, Skip) else Skip("malformed JSON", str(file), None, "expected a list")
         return
@@ -56,7 +68,8 @@ def convert_turns(conversations) -> list[dict] | str:
         expected = "user" if i % 2 == 0 else "assistant"
         if role != expected:
             return f"turn {i} is from {turn.get('from') if isinstance(turn, dict) else turn!r}, expected {expected}"
-        messages.append({"role": role, "content": str(turn.get("value", "")).replace("<image>", "").strip()})
+        text = str(turn.get("value", "")).replace("<image>", "").replace("<video>", "")
+        messages.append({"role": role, "content": text.strip()})
     if messages[-1]["role"] != "assistant":
         return "last turn is not from gpt"
     return messages
@@ -74,14 +87,25 @@ def iter_llava(spec: SourceSpec) -> Iterator[dict | Skip]:
             if not isinstance(rec, dict):
                 yield Skip("malformed JSON", str(file), k, "record is not an object")
                 continue
-            if not rec.get("image"):
+            field = "video" if rec.get("video") else "image"
+            if not rec.get(field):
                 yield Skip("text-only record", str(file), k, f"id {rec.get('id')!r} has no image")
                 continue
             messages = convert_turns(rec.get("conversations"))
             if isinstance(messages, str):
                 yield Skip("malformed conversation", str(file), k, messages)
                 continue
-            rels = rec["image"] if isinstance(rec["image"], list) else [rec["image"]]
+            rels = rec[field] if isinstance(rec[field], list) else [rec[field]]
+            if not all(isinstance(r, str) and r for r in rels):
+                yield Skip("malformed JSON", str(file), k, f"{field} must be a path or a list of paths, got {rec[field]!r}")
+                continue
+            stamps = _timestamps(rec.get("timestamp"), len(rels))
+            if isinstance(stamps, str):
+                yield Skip("malformed JSON", str(file), k, stamps)
+                continue
+            if stamps:
+                order = sorted(range(len(rels)), key=lambda i: stamps[i])
+                rels, stamps = [rels[i] for i in order], [stamps[i] for i in order]
             images = [spec.images / r for r in rels]
             sizes = [read_size(p, file, k) for p in images]
             bad = next((s for s in sizes if isinstance(s, Skip)), None)
@@ -89,4 +113,21 @@ def iter_llava(spec: SourceSpec) -> Iterator[dict | Skip]:
                 yield bad
                 continue
             native = str(rec.get("id", f"{file.stem}:{k}"))
-            yield make_row(spec, native, "chat", split, images, *sizes[0], {"messages": messages})
+            target = {"messages": messages, **({"timestamps": stamps} if stamps else {})}
+            yield make_row(spec, native, "chat", split, images, *sizes[0], target)
+
+
+def _timestamps(value, n: int) -> list[str] | str | None:
+    """TEOChat's per-frame ``%Y-%m-%d`` dates, None when absent, or the reason they are unusable."""
+    from datetime import datetime
+
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != n:
+        return f"timestamp must be a list of {n} dates (one per frame), got {value!r}"
+    try:
+        for v in value:
+            datetime.strptime(str(v), "%Y-%m-%d")
+    except ValueError as e:
+        return f"timestamp: {e}"
+    return [str(v) for v in value]

@@ -3,11 +3,15 @@
 | folder | format (adapter) | task | content |
 |---|---|---|---|
 | `dota/{train,val}/` | DOTA labelTxt (`dota`) | detection | 0-4 objects; header lines on some files, 0-byte files for some empty images |
-| `dior_rsvg/` | DIOR-RSVG XML (`dior_rsvg`) | grounding | 2-3 objects, each with a short unique expression ("the left plane") |
+| `dior_rsvg/` | DIOR-RSVG XML (`dior_rsvg`) | grounding | 2-3 objects, each with a short unique expression ("left plane") |
 | `rsvqa/` | RSVQA-LR triplets (`rsvqa`) | vqa | presence / count / comp / color questions, answers balanced by construction |
 | `captions/` | Karpathy JSON (`captions_karpathy`) | caption | five template references per image |
 | `scenes/{train,val}/<class>/` | folder per class (`folder_classification`) | classification | airport, harbor, parking lot, tank farm, bare land |
 | `lrs_vqa/` | LRS-VQA-Zoom records (`lrs_vqa`) | zoom_vqa | 2000-2600 px scenes, small objects, colour and count questions with evidence boxes |
+| `levir_cc/` | LEVIR-CC (`levir_cc`) | change_caption | before/after pairs, template change captions, a third "no change" (`data_engine.synth.change`) |
+| `levir_cd/` | LEVIR-CD `<split>/{A,B,label}` (`levir_cd`) | change_detection | buildings appear / vanish, 0/255 masks, a third unchanged |
+| `xbd/` | xBD (`xbd`) | change_detection, damage | pre/post pairs, visible damage levels and disaster types |
+| `fmow/` | fMoW-rgb (`fmow`) | temporal_classification | 3-4 frames per site, 4 classes that show over time |
 
 Every task has a `train` and a `val` split. Each sample is drawn from its own generator seeded by
 ``(seed, task, split, index)``, so the world is identical for a given seed and size whatever the order of drawing.
@@ -22,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from data_engine.errors import UserError
+from data_engine.synth.change import write_change_caption, write_change_detection, write_damage, write_temporal
 from data_engine.synth.draw import CLASSES, NAMES, PLURALS, VEHICLE_COLOURS, Obj, scene
 
 NUMBERS = ("no", "one", "two", "three", "four", "five", "six")
@@ -83,17 +88,20 @@ def write_detection(out: Path, seed: int, size: WorldSize) -> dict:
 
 # --------------------------------------------------------------------------------------------------------- grounding
 def expressions(objs: list[Obj]) -> list[str]:
-    """A short expression per object, unique within the image: "the ship", or "the left plane" for a pair."""
+    """A short expression per object, unique within the image: "ship", or "left plane" for a pair.
+
+    No leading article: the grounding prompt template already supplies it ("find the left plane").
+    """
     out = []
     for o in objs:
         same = [p for p in objs if p.label == o.label]
         if len(same) == 1:
-            out.append(f"the {NAMES[o.label]}")
+            out.append(NAMES[o.label])
             continue
         other = same[1] if same[0] is o else same[0]
         dx, dy = o.cx - other.cx, o.cy - other.cy
         word = ("right" if dx > 0 else "left") if abs(dx) >= abs(dy) else ("lower" if dy > 0 else "upper")
-        out.append(f"the {word} {NAMES[o.label]}")
+        out.append(f"{word} {NAMES[o.label]}")
     return out
 
 
@@ -319,6 +327,10 @@ WRITERS = (
     ("captions", write_captions),
     ("scenes", write_classification),
     ("lrs_vqa", write_zoom),
+    ("levir_cc", write_change_caption),  # bi-temporal writers: data_engine/synth/change.py
+    ("levir_cd", write_change_detection),
+    ("xbd", write_damage),
+    ("fmow", write_temporal),
 )
 
 

@@ -1,10 +1,10 @@
 """Output parsers: model text -> structured prediction in original-image pixels, plus failure counts.
 
-One parser per task, shared by evaluation and rewards (one scoring path). Every parser accepts any string (or any
+One parser per task (the ``parser`` name a task declares in `data_engine.tasks`; several tasks may share one), shared by evaluation and rewards (one scoring path). Every parser accepts any string (or any
 object: non-strings read as ""), never raises, and returns a dict with the prediction and the counts
 ``n_parsed``, ``n_failed`` and ``format_ok``:
 
-| task | parser | prediction keys |
+| `PARSERS` name | parser | prediction keys |
 |---|---|---|
 | detection | `parse_detection` | ``objects`` [{label, raw_label, poly, box_type}], ``empty`` |
 | grounding | `parse_grounding` | ``box``, ``label``, ``n_boxes`` |
@@ -23,6 +23,7 @@ from typing import Any
 
 from data_engine.errors import UserError
 from data_engine.frames import Frame
+from data_engine.tasks import TASKS
 from eval.parsers.common import completion_text
 from eval.parsers.detection import parse_detection
 from eval.parsers.grounding import parse_grounding
@@ -30,6 +31,7 @@ from eval.parsers.labels import match_label, norm_label
 from eval.parsers.text_answers import parse_caption, parse_classification, parse_vqa
 from eval.parsers.zoom import is_canonical_call, parse_tool_calls, parse_zoom
 
+# Parsers by the name a task declares as its ``parser``.
 PARSERS: dict[str, Callable[..., dict]] = {
     "detection": parse_detection,
     "grounding": parse_grounding,
@@ -46,7 +48,7 @@ def parse(
     """Parse ``text`` (a string or a TRL completion) as an answer to ``task``.
 
     Args:
-        task: one of `PARSERS` (the schema's tasks except "chat").
+        task: a declared task with a parser (`data_engine.tasks`; every task but "chat"), or a `PARSERS` name.
         text: model output: a string, or a message list / content blocks (see `completion_text`).
         frame: model coordinate frame; None = original pixels.
         classes: class list for detection / classification label matching.
@@ -55,9 +57,12 @@ def parse(
     Raises:
         UserError: unknown task (a configuration mistake, never caused by model text).
     """
-    fn = PARSERS.get(task)
+    decl = TASKS.get(task) if isinstance(task, str) else None
+    name = decl.parser if decl is not None else task
+    fn = PARSERS.get(name) if isinstance(name, str) else None
     if fn is None:
-        raise UserError(f"no output parser for task {task!r}; known: {', '.join(PARSERS)}")
+        known = [t.name for t in TASKS.values() if t.parser in PARSERS]
+        raise UserError(f"no output parser for task {task!r}; known: {', '.join(known)}")
     return fn(completion_text(text), frame=frame, classes=classes, **kw)
 
 

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from data_engine.errors import UserError
+from data_engine.tasks import TASKS
 
-# The per-sample score that ranks "won / lost" samples, and the headline metric, per task.
-PRIMARY_SCORE = {"detection": "f1", "grounding": "iou", "vqa": "correct", "classification": "correct",
-                 "caption": "cider_d", "zoom_vqa": "correct"}
-HEADLINE = {"detection": "mAP", "grounding": "acc@0.5", "vqa": "accuracy", "classification": "accuracy",
-            "caption": "cider_d", "zoom_vqa": "accuracy_zoom"}
+# The per-sample score that ranks "won / lost" samples, and the headline metric, per task (declared in
+# `data_engine.tasks`).
+PRIMARY_SCORE = {t.name: t.sample_score for t in TASKS.values() if t.evaluable}
+HEADLINE = {t.name: t.headline_metric for t in TASKS.values() if t.evaluable}
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter
 
 import numpy as np
@@ -15,7 +16,8 @@ from data_engine.synth.world import expressions, vqa_item
 def test_tiny_world_builds_every_task_with_both_splits(tiny_world, tiny_rows):
     got = Counter((r["task"], r["split"]) for r in tiny_rows)
     tasks = {t for t, _ in got}
-    assert tasks == {"detection", "grounding", "vqa", "caption", "classification", "zoom_vqa"}
+    assert tasks == {"detection", "grounding", "vqa", "caption", "classification", "zoom_vqa", "change_caption",
+                     "change_detection", "damage", "temporal_classification"}
     for t in tasks:
         assert got[(t, "train")] > 0 and got[(t, "val")] > 0, t
     summary = json.loads((tiny_world[1] / "build_summary.json").read_text())
@@ -60,7 +62,51 @@ def test_expressions_are_unique_and_short():
 
     objs = [Obj("plane", 50, 50, 40, 36, 0, "white"), Obj("plane", 150, 60, 40, 36, 0, "white"),
             Obj("ship", 100, 180, 40, 12, 0, "red")]
-    assert expressions(objs) == ["the left plane", "the right plane", "the ship"]
+    assert expressions(objs) == ["left plane", "right plane", "ship"]
+
+
+def _repeated_word(text: str) -> str | None:
+    words = re.findall(r"[a-z0-9'-]+", text.lower())
+    return next((a for a, b in zip(words, words[1:], strict=False) if a == b), None)
+
+
+def test_no_word_is_immediately_repeated_in_any_prompt(tiny_rows):
+    """Every grounding expression, VQA / zoom question and the rendered user prompt of every task ("find the
+    {expression}", ...) of the tiny world: no word follows itself ("find the the lower ship" was the bug)."""
+    from data_engine.render import task_prompt
+
+    assert _repeated_word("find the the lower ship") == "the" and _repeated_word("find the lower ship") is None
+    seen = Counter()
+    for r in tiny_rows:
+        target = json.loads(r["target"])
+        texts = [str(target[k]) for k in ("expression", "question") if target.get(k)]
+        if r["task"] != "zoom_vqa":
+            texts += [c["text"] for m in task_prompt(r["task"], target, 1, "poly", "text") for c in m["content"]
+                      if c.get("type") == "text"]
+        for t in texts:
+            assert _repeated_word(t) is None, (r["task"], t)
+        seen[r["task"]] += len(texts)
+    assert seen["grounding"] > 0 and seen["vqa"] > 0 and seen["zoom_vqa"] > 0, seen
+
+
+def test_bitemporal_pairs_captions_and_masks():
+    import numpy as np
+
+    from data_engine.change_text import is_no_change_caption
+    from data_engine.synth.change import bitemporal_pair, change_captions
+
+    pairs = [bitemporal_pair(np.random.default_rng([0, i])) for i in range(90)]
+    unchanged = [p for p in pairs if not p.changed]
+    assert 0.2 < len(unchanged) / len(pairs) < 0.45  # about a third "no change"
+    for p in pairs:
+        refs = change_captions(p)
+        assert len(refs) == 5 and all(is_no_change_caption(r) != p.changed for r in refs)
+        assert p.before.size == p.after.size == p.mask.shape[::-1]
+        assert set(np.unique(p.mask)) <= {0, 255}
+        assert (p.mask.any()) == bool(p.added or p.removed)
+        diff = np.abs(np.asarray(p.before, np.int16) - np.asarray(p.after, np.int16)).max()
+        assert diff > 0  # illumination and grain differ even without change
+
 
 
 def _vqa_and_detection_objects(n: int):

@@ -76,3 +76,28 @@ def test_caption_batch_path_equals_single_scores():
     assert got[1] is None and got[2] == 0.0
     for i in (0, 3):
         assert got[i] == pytest.approx(score("caption", texts[i], row, df=df)["overall"])
+
+
+def test_rewards_get_turns_and_the_df_table_only_when_they_declare_the_need(tmp_path):
+    """The adapter passes `turns` / `df` by what a reward declares (`needs_turns`, `needs_doc_freq`), never by name."""
+    mod = tmp_path / "needy.py"
+    mod.write_text(
+        "def plain(completion, sample, frame=None, **kw):\n"
+        "    return {'overall': 0.5, 'got_turns': float('turns' in kw), 'got_df': float('df' in kw)}\n"
+        "def needy(completion, sample, frame=None, **kw):\n"
+        "    return {'overall': 0.5, 'got_turns': float(kw.get('turns') == [{'box': None}]),\n"
+        "            'got_df': float(kw.get('df') == 'TABLE')}\n"
+        "needy.needs_turns = True\n"
+        "needy.needs_doc_freq = True\n"
+    )
+    from rewards.adapter import needs_doc_freq
+
+    row = dict(VQA_ROW, turns=[{"box": None}])
+    for name, expect in (("plain", 0.0), ("needy", 1.0)):
+        cfg = {"vqa": [{"name": f"{mod}:{name}"}]}
+        assert needs_doc_freq(cfg) is bool(expect)
+        (fn,), _ = make_reward_funcs(cfg, caption_df="TABLE")
+        extras = {}
+        fn(prompts=[None], completions=["yes"], log_extra=extras.__setitem__, **_columns([row]))
+        assert extras[f"vqa/{name}/got_turns"] == [expect] and extras[f"vqa/{name}/got_df"] == [expect]
+    assert needs_doc_freq({"caption": [{"name": "cider_d"}]}) and not needs_doc_freq({"vqa": [{"name": "vqa_match"}]})
