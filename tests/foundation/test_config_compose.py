@@ -91,3 +91,11 @@ def test_demo_view_written_once_and_shared_by_training_and_eval():
                                                  "eval/demo.yaml", "data/demo_cpu_view.yaml")]
     holders = [f.name for f in demo_files if re.search(r"min_pixels\W+\d", f.read_text())]
     assert holders == ["demo_cpu_view.yaml"]
+
+
+def test_renamed_zoom_key_names_its_new_name(tmp_path):
+    from rl.config import GRPORunConfig
+
+    f = _w(tmp_path / "g.yaml", "zoom: {max_steps: 2}\n")
+    with pytest.raises(UserError, match=r"unknown key 'zoom\.max_steps'\. It was renamed to 'zoom\.max_calls'"):
+        load_config(GRPORunConfig, f)
