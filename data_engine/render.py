@@ -17,6 +17,7 @@ Prompts are the same at training and evaluation time: each task's declared promp
 | classification | - | ``Classify the image within one of the given classes:{classes}.`` | `format_classification` |
 | zoom_vqa | zoom tool block | question + zoom instruction | tool call(s), crop turn(s), answer (`data_engine.zoom`) |
 | chat | - | the conversation's turns (images in the first user turn) | its assistant turns |
+| referring_segmentation | - | ``Locate the {expression}, output the segmentation mask`` | `seg_answers.format_seg_grid` |
 
 JSON answer mode uses the JSON prompts and no system prompt. Content blocks follow TRL: ``{"type": "image"}`` and
 ``{"type": "text", "text": ...}``.
@@ -111,7 +112,7 @@ def prepare_images(sample: dict, target: dict, fam: Family, min_pixels: int, max
             ow, oh = probe.size
         sz = smart_size(max(1, round(ow * scale)), max(1, round(oh * scale)), fam.factor, min_pixels, max_pixels)
         images.append(load_view(path, None, sz, (ow, oh)))
-    return images, Frame.for_family(fam.coord_frame, w, h, size[0], size[1])
+    return images, Frame.for_family(fam.coord_frame, w, h, size[0], size[1], fam.factor)
 
 
 def task_prompt(task: str, target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:

@@ -22,6 +22,8 @@ One row per sample, stored as a Hugging Face `datasets` Arrow dataset (`save_to_
 - classification: ``{"label", "classes": [...]}``
 - zoom_vqa: ``{"question", "answer", "evidence": [[x1,y1,x2,y2], ...]}`` (plus ``"choices"`` for multiple choice)
 - chat: ``{"messages": [{"role", "content"}]}``
+- referring_segmentation: ``{"expression", "mask": {"size": [h, w], "counts": str}, "box"?: [x1,y1,x2,y2]}`` (the
+  mask as COCO RLE of the original image, `data_engine.masks.encode_mask`)
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from data_engine import answers as A
+from data_engine import seg_answers as S
 from data_engine.frames import Frame
 
 # Our wording: RSCoVLM has no caption prompt in its plain-text recipe.
@@ -73,6 +74,11 @@ def zoom_vqa_prompt(target: dict, n_images: int, box_type: str, mode: str) -> li
     return zoom_prompt(str(target["question"]))
 
 
+def referring_segmentation_prompt(target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
+    """``Locate the {expression}, output the segmentation mask`` (`seg_answers.referring_seg_user_prompt`)."""
+    return _turns(None, n_images, S.referring_seg_user_prompt(target["expression"]))
+
+
 # ---------------------------------------------------------------- answers
 
 
@@ -101,3 +107,8 @@ def caption_answer(target: dict, frame: Frame, box_type: str, mode: str,
 def classification_answer(target: dict, frame: Frame, box_type: str, mode: str, rng: Any = None) -> str:
     """The class name (`answers.format_classification`)."""
     return A.format_classification(target["label"])
+
+
+def referring_segmentation_answer(target: dict, frame: Frame, box_type: str, mode: str, rng: Any = None) -> str:
+    """The mask on the shown image's grid (`seg_answers.format_seg_grid`), ``There is none.`` when empty."""
+    return S.format_seg_grid(target.get("mask"), frame)

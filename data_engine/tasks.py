@@ -145,6 +145,12 @@ _DECLARED = (
         sample_score="correct", default_rewards=(("zoom_chain", 1.0), ("format", 0.1)), overlay="zoom",
     ),
     TaskDef("chat", ("messages",), "instruction conversations (SFT only)", interaction="chat"),
+    TaskDef(
+        "referring_segmentation", ("expression", "mask"), "the mask of a referring expression (a grid answer)",
+        prompt=R.referring_segmentation_prompt, answer=R.referring_segmentation_answer,
+        parser="segmentation", scorer="referring_segmentation", headline_metric="mIoU", sample_score="iou",
+        default_rewards=(("mask_iou", 1.0), ("format", 0.1)),
+    ),
 )
 
 TASKS: dict[str, TaskDef] = {t.name: t for t in _DECLARED}

@@ -13,6 +13,7 @@ reported ``format_ok = False``) and ``truncated_rate`` (share that hit ``max_new
 | vqa | ``accuracy``, ``acc/<qtype>``, ``mean_over_types``, ``mean_over_non_count_types`` | ``correct`` |
 | classification | ``accuracy``, ``mean_class_accuracy`` | ``correct`` |
 | caption | ``bleu_1`` … ``bleu_4``, ``rouge_l``, ``cider_d`` (corpus df), ``meteor`` (only with java) | ``rouge_l``, ``cider_d`` |
+| referring_segmentation | ``mIoU``, ``cIoU``, ``pr@0.5`` … ``pr@0.9`` (mask IoU in original pixels) | ``iou``, ``correct`` (IoU at 0.5) |
 | zoom_vqa | ``accuracy_zoom``, ``accuracy_direct``, ``delta``, ``zoom_rate``, ``mean_steps``, ``invalid_call_rate`` | ``correct``, ``correct_direct``, ``n_steps`` |
 
 Detection predictions are scored with every score 1.0 (VLM output has none), so mAP follows the stable emitted
@@ -35,6 +36,7 @@ from eval.metrics.cider import cider_d
 from eval.metrics.classification import classification_accuracy
 from eval.metrics.dota_map import dota_map
 from eval.metrics.grounding import grounding_metrics
+from eval.metrics.segmentation import referring_metrics
 from eval.metrics.vlm_detection import map_nc, mean_f1
 from eval.metrics.vqa import extract_choice_letter, vqa_accuracy, zoom_accuracy
 from eval.suite import DatasetEntry, SuiteConfig
@@ -131,6 +133,17 @@ def score_grounding(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -
         scores.append({"iou": one["mean_iou"], "correct": one["acc@0.5"]})
     metrics = {k: v for k, v in out.items() if k != "n"}
     return metrics, scores
+
+
+# ---------------------------------------------------------------- segmentation
+
+
+def score_referring_segmentation(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scored:
+    # a prediction whose mask is None ("There is none.", malformed) is the empty mask
+    preds = [(r.get("prediction") or {}).get("mask") for r in rows]
+    out = referring_metrics(preds, [r["target"]["mask"] for r in rows])
+    scores = [{"iou": v, "correct": float(v >= 0.5)} for v in out["iou"]]
+    return {k: v for k, v in out.items() if k not in ("n", "iou", "inter", "union")}, scores
 
 
 # ---------------------------------------------------------------- vqa / zoom
@@ -230,6 +243,7 @@ SCORERS: dict[str, Callable[[list[dict], DatasetEntry, SuiteConfig], Scored]] = 
     "classification": score_classification,
     "caption": score_caption,
     "zoom_vqa": score_zoom_vqa,
+    "referring_segmentation": score_referring_segmentation,
 }
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 
 from dashboard.overlay import OVERLAYS, sample_shapes
 from data_engine import schema
 from data_engine.errors import UserError
 from data_engine.frames import Frame
+from data_engine.masks import encode_mask
 from data_engine.render import task_answer, task_prompt
 from data_engine.tasks import TASKS, TaskDef, evaluable_tasks, get_task, rewardable_tasks, validate_declarations
 from eval.parsers import PARSERS, parse
@@ -37,6 +39,8 @@ EXAMPLES = {
     "classification": {"label": "forest", "classes": ["beach", "forest", "river"]},
     "zoom_vqa": {"question": "What colour is the roof?", "answer": "red", "evidence": [[40, 20, 90, 70]]},
     "chat": {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]},
+    "referring_segmentation": {"expression": "the left ship", "mask": encode_mask(np.pad(np.ones((40, 60)),
+                                                                                        ((30, 30), (20, 120))))},
 }
 W, H = 200, 100
 
@@ -71,7 +75,7 @@ def test_a_rendered_answer_parses_scores_and_earns_the_default_rewards(name, mon
     monkeypatch.setattr("eval.runner_score.java_metrics", lambda *a, **k: {})  # METEOR starts a JVM (~20 s)
     t = TASKS[name]
     target = EXAMPLES[name]
-    frame = Frame.for_family("norm1000", W, H, 224, 112)  # Qwen3-VL 0-1000 frame: coordinates really convert
+    frame = Frame.for_family("norm1000", W, H, 224, 112, 32)  # Qwen3-VL 0-1000 frame: coordinates really convert
     msgs = task_prompt(name, target, 1, "poly", "text")
     assert msgs[-1]["role"] == "user" and msgs[-1]["content"][0] == {"type": "image"}
     answer = task_answer(name, target, frame, "poly", "text")

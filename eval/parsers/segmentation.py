@@ -1,0 +1,85 @@
+"""Mask answers -> a mask in original pixels (COCO RLE), by the ``seg_grid`` grammar of docs/formats.md §6.
+
+The parser accepts exactly what `data_engine.seg_answers.format_seg_grid` writes (surrounding whitespace and the
+usual ``<think>``/``<answer>`` wrappers aside): ``<seg>`` + rows joined by ``;``, each row runs ``bit*count``
+(bit 0 or 1, count a positive integer without leading zeros) joined by ``,`` with alternating bits and counts
+summing to the grid width, every row the same width, + ``</seg>``; or ``There is none.``. Anything else is
+malformed (``format_ok`` False, no mask). When the frame records the shown grid, a grid of another shape is
+malformed too. Hostile strings never raise: oversized input is rejected by length before any regex runs.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from data_engine.frames import Frame
+from data_engine.masks import encode_mask, grid_to_mask
+from data_engine.seg_answers import NO_MASK_ANSWER, SEG_CLOSE, SEG_OPEN
+from eval.parsers.common import strip_wrappers
+
+# A 1000 x 1000 grid of alternating cells is ~4 M characters; nothing a model emits for a real image is longer.
+MAX_CHARS = 4_000_000
+MAX_CELLS = 1_000_000
+_RUN_RE = re.compile(r"([01])\*([1-9][0-9]{0,6})\Z")
+
+
+def read_seg_grid(text: Any) -> tuple[str, np.ndarray | None]:
+    """The grammar alone: ``("none", None)``, ``("grid", (gh, gw) bool array)`` or ``("malformed", None)``."""
+    if not isinstance(text, str) or len(text) > MAX_CHARS:
+        return "malformed", None
+    body = strip_wrappers(text).strip()
+    if body == NO_MASK_ANSWER:
+        return "none", None
+    if not (body.startswith(SEG_OPEN) and body.endswith(SEG_CLOSE)):
+        return "malformed", None
+    inner = body[len(SEG_OPEN): len(body) - len(SEG_CLOSE)]
+    if not inner:
+        return "malformed", None
+    rows: list[np.ndarray] = []
+    width = None
+    for row in inner.split(";"):
+        bits, counts = [], []
+        for run in row.split(","):
+            m = _RUN_RE.match(run)
+            if m is None:
+                return "malformed", None
+            bit = m.group(1) == "1"
+            if bits and bits[-1] == bit:  # runs alternate: "1*2,1*3" is not how the renderer writes it
+                return "malformed", None
+            bits.append(bit)
+            counts.append(int(m.group(2)))
+        n = sum(counts)
+        if width is None:
+            width = n
+        if n != width or width * (len(rows) + 1) > MAX_CELLS:
+            return "malformed", None
+        rows.append(np.repeat(np.asarray(bits, dtype=bool), counts))
+    return "grid", np.stack(rows)
+
+
+def parse_segmentation(text: str, frame: Frame | None = None, **_: Any) -> dict:
+    """Parse a mask answer.
+
+    Args:
+        text: the model's answer (any string).
+        frame: the shown image's frame (original size and grid); None: the grid is read but not mapped to pixels.
+
+    Returns:
+        ``{"mask": RLE | None, "empty": bool, "grid": [gh, gw] | None, "n_parsed": 0 | 1, "n_failed": 0 | 1,
+        "format_ok": bool}``; ``mask`` is COCO RLE of the original image (None for ``There is none.``, a malformed
+        answer, or no frame), ``empty`` is True when the answer says the target is absent or its grid is all off.
+    """
+    status, grid = read_seg_grid(text)
+    if status == "none":
+        return {"mask": None, "empty": True, "grid": None, "n_parsed": 1, "n_failed": 0, "format_ok": True}
+    if status == "malformed" or (frame is not None and frame.grid_w and frame.grid_h
+                                 and grid.shape != (frame.grid_h, frame.grid_w)):
+        return {"mask": None, "empty": False, "grid": None, "n_parsed": 0, "n_failed": 1, "format_ok": False}
+    mask = None
+    if frame is not None:
+        mask = encode_mask(grid_to_mask(grid, int(round(frame.orig_h)), int(round(frame.orig_w))))
+    return {"mask": mask, "empty": not grid.any(), "grid": [int(grid.shape[0]), int(grid.shape[1])],
+            "n_parsed": 1, "n_failed": 0, "format_ok": True}
