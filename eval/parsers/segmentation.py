@@ -23,7 +23,8 @@ from eval.parsers.common import strip_wrappers
 # A 1000 x 1000 grid of alternating cells is ~4 M characters; nothing a model emits for a real image is longer.
 MAX_CHARS = 4_000_000
 MAX_CELLS = 1_000_000
-_RUN_RE = re.compile(r"([01])\*([1-9][0-9]{0,6})\Z")
+_RUN = r"[01]\*[1-9][0-9]{0,6}"
+_INNER_RE = re.compile(rf"{_RUN}(?:[,;]{_RUN})*")
 
 
 def read_seg_grid(text: Any) -> tuple[str, np.ndarray | None]:
@@ -36,28 +37,20 @@ def read_seg_grid(text: Any) -> tuple[str, np.ndarray | None]:
     if not (body.startswith(SEG_OPEN) and body.endswith(SEG_CLOSE)):
         return "malformed", None
     inner = body[len(SEG_OPEN): len(body) - len(SEG_CLOSE)]
-    if not inner:
+    if _INNER_RE.fullmatch(inner) is None:  # linear: every token is unambiguous, so nothing backtracks
         return "malformed", None
-    rows: list[np.ndarray] = []
-    width = None
-    for row in inner.split(";"):
-        bits, counts = [], []
-        for run in row.split(","):
-            m = _RUN_RE.match(run)
-            if m is None:
-                return "malformed", None
-            bit = m.group(1) == "1"
-            if bits and bits[-1] == bit:  # runs alternate: "1*2,1*3" is not how the renderer writes it
-                return "malformed", None
-            bits.append(bit)
-            counts.append(int(m.group(2)))
-        n = sum(counts)
-        if width is None:
-            width = n
-        if n != width or width * (len(rows) + 1) > MAX_CELLS:
-            return "malformed", None
-        rows.append(np.repeat(np.asarray(bits, dtype=bool), counts))
-    return "grid", np.stack(rows)
+    rows = inner.split(";")
+    runs = inner.replace(";", ",").split(",")
+    bits = np.frombuffer("".join(r[0] for r in runs).encode("ascii"), dtype=np.uint8) == ord("1")
+    counts = np.fromiter(map(int, (r[2:] for r in runs)), dtype=np.int64, count=len(runs))
+    starts = np.cumsum([0] + [row.count(",") + 1 for row in rows[:-1]])
+    same = bits[1:] == bits[:-1]
+    same[starts[1:] - 1] = False  # a row may start with either bit
+    widths = np.add.reduceat(counts, starts)
+    # runs alternate within a row ("1*2,1*3" is not how the renderer writes it) and every row has one width
+    if same.any() or (widths != widths[0]).any() or int(widths[0]) * len(rows) > MAX_CELLS:
+        return "malformed", None
+    return "grid", np.repeat(bits, counts).reshape(len(rows), int(widths[0]))
 
 
 def parse_segmentation(text: str, frame: Frame | None = None, **_: Any) -> dict:
