@@ -8,6 +8,7 @@
 | `captions/` | Karpathy JSON (`captions_karpathy`) | caption | five template references per image |
 | `scenes/{train,val}/<class>/` | folder per class (`folder_classification`) | classification | airport, harbor, parking lot, tank farm, bare land |
 | `lrs_vqa/` | LRS-VQA-Zoom records (`lrs_vqa`) | zoom_vqa | 2000-2600 px scenes, small objects, colour and count questions with evidence boxes |
+| `refgeo/` | refGeo JSONL + masks (`refgeo`, `data_engine.synth.refseg`) | referring_segmentation | 2 large objects, each expression's rasterised rotated rectangle |
 
 Every task has a `train` and a `val` split. Each sample is drawn from its own generator seeded by
 ``(seed, task, split, index)``, so the world is identical for a given seed and size whatever the order of drawing.
@@ -320,6 +321,13 @@ WRITERS = (
 )
 
 
+def _more_writers() -> tuple:
+    # new-task writers live in their own files (they import this module's helpers)
+    from data_engine.synth.refseg import write_referring_segmentation
+
+    return (("refgeo", write_referring_segmentation),)
+
+
 def synthesize(out_dir: str | Path, seed: int = 0, size: str = "small") -> Path:
     """Write the synthetic world into `out_dir` and return the path of its `recipe.yaml`.
 
@@ -338,7 +346,7 @@ def synthesize(out_dir: str | Path, seed: int = 0, size: str = "small") -> Path:
         raise UserError(f"{out} exists and is not empty (and holds no synthetic world); choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     ws = SIZES[size]
-    sources = [writer(out / folder, seed, ws) for folder, writer in WRITERS]
+    sources = [writer(out / folder, seed, ws) for folder, writer in WRITERS + _more_writers()]
     recipe = out / "recipe.yaml"
     header = (f"# Synthetic remote-sensing world (seed {seed}, size {size}) written by `georft data synth`.\n"
               f"# Build it with: georft data build --recipe {recipe} --out <DIR>\n")
