@@ -1,6 +1,14 @@
-"""Mask reward throughput: ``mask_iou`` rewards per second on 512 x 512 masks with 32 x 32 grid answers, one core.
+"""Mask answers: ``mask_iou`` rewards per second, and answer tokens of the grid vs a polygon answer.
 
-Run: ``OMP_NUM_THREADS=1 python benchmarks/bench_masks.py [--seconds 3]``. Target (issue 15): >= 2,000 rewards/s.
+Run: ``OMP_NUM_THREADS=1 python benchmarks/bench_masks.py [--seconds 3]``.
+
+1. Rewards/s on 512 x 512 masks with 32 x 32 grid answers, one core (target, issue 15: >= 2,000/s).
+2. Tokens of the ``seg_grid`` answer of the synthetic world's referring masks (`data_engine.synth.refseg`: rotated
+   rectangles on 224-px scenes) at several views, for both families, against the polygon answer of the same object
+   (its 4 vertices in the model frame, the detection polygon line ``x1,y1,...,x4,y4``, which is what a polygon mask
+   answer writes for these shapes). Tokens are counted as Qwen2's pre-tokenizer splits the text (digits one by one,
+   punctuation apart): for answers made only of digits, ``*``, ``,``, ``;`` and the two tags this is the real Qwen
+   token count up to the tags' few tokens, since BPE merges only inside a pre-token.
 
 Targets are random rotated ellipses; each is scored against ``--group`` completions (a GRPO group shares one target,
 so the target's per-cell counts are computed once per group, `data_engine.masks.grid_intersection_union`), each a
@@ -76,6 +84,36 @@ def main() -> None:
         _cell_table.cache_clear()
         mask_iou(text, s, frame)
     print(f"mask_iou, a new target every completion: {len(items) / (time.perf_counter() - t0):,.0f}/s")
+    token_table()
+
+
+def token_table(n_scenes: int = 100) -> None:
+    import regex
+
+    from data_engine.answers import box_values
+    from data_engine.families import get_family
+    from data_engine.images import smart_size
+    from data_engine.seg_answers import format_seg_grid
+    from data_engine.synth.draw import scene
+    from data_engine.synth.refseg import LABELS, object_mask
+    from models.tokenizer import QWEN_SPLIT_PATTERN
+
+    split = regex.compile(QWEN_SPLIT_PATTERN)
+    masks = []
+    for i in range(n_scenes):
+        rng = np.random.default_rng([0, 15, 9, i])
+        img, objs, _ = scene(rng, [str(c) for c in rng.choice(LABELS, size=2)], scale=2.4)
+        masks += [(o.poly, encode_mask(np.asarray(object_mask(o.poly, *img.size)) > 1)) for o in objs]
+    print(f"answer tokens (Qwen2 pre-tokens), {len(masks)} synthetic referring masks, 224-px images, mean [max]:")
+    for fam_name in ("qwen2_5_vl", "qwen3_vl"):
+        fam = get_family(fam_name)
+        for side in (112, 224, 448):
+            w, h = smart_size(224, 224, fam.factor, side * side, side * side)
+            frame = Frame.for_family(fam.coord_frame, 224, 224, w, h, fam.factor)
+            grid = [len(split.findall(format_seg_grid(rle, frame))) for _, rle in masks]
+            poly = [len(split.findall(",".join(map(str, box_values(p, frame, "poly"))))) for p, _ in masks]
+            print(f"  {fam_name:10s} view {w}x{h} grid {frame.grid_w}x{frame.grid_h}: seg_grid {np.mean(grid):6.1f} "
+                  f"[{max(grid)}]   polygon {np.mean(poly):5.1f} [{max(poly)}]")
 
 
 if __name__ == "__main__":
