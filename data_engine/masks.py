@@ -81,6 +81,15 @@ def intersection_union(pred: dict | None, gt: dict) -> tuple[int, int]:
     return inter, union
 
 
+def semantic_areas(pred: dict | None, gt: dict, ignore: dict | None = None) -> tuple[int, int, int]:
+    """(|P ∩ G|, |P|, |G|) in pixels with the ``ignore`` pixels dropped from P (G holds none by construction)."""
+    inter = intersection_union(pred, gt)[0] if pred is not None else 0
+    area_p = mask_area(pred) if pred is not None else 0
+    if pred is not None and ignore is not None:
+        area_p -= intersection_union(pred, ignore)[0]
+    return inter, area_p, mask_area(gt)
+
+
 def mask_iou(pred: dict | None, gt: dict) -> float:
     """IoU of two RLE masks of one size (pycocotools); two empty masks score 1 (nothing to find, nothing found)."""
     inter, union = intersection_union(pred, gt)

@@ -18,6 +18,7 @@ Prompts are the same at training and evaluation time: each task's declared promp
 | zoom_vqa | zoom tool block | question + zoom instruction | tool call(s), crop turn(s), answer (`data_engine.zoom`) |
 | chat | - | the conversation's turns (images in the first user turn) | its assistant turns |
 | referring_segmentation | - | ``Locate the {expression}, output the segmentation mask`` | `seg_answers.format_seg_grid` |
+| semantic_segmentation | - | ``Locate the {class}, output the segmentation mask`` | `seg_answers.format_seg_grid` |
 
 JSON answer mode uses the JSON prompts and no system prompt. Content blocks follow TRL: ``{"type": "image"}`` and
 ``{"type": "text", "text": ...}``.

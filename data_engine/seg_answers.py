@@ -29,6 +29,11 @@ def referring_seg_user_prompt(expression: str) -> str:
     return SEG_PROMPT.format(expression=_ARTICLE_RE.sub("", str(expression)).strip())
 
 
+def semantic_seg_user_prompt(class_name: str) -> str:
+    """``Locate the {class}, output the segmentation mask`` (the class as the model writes labels: "low vegetation")."""
+    return SEG_PROMPT.format(expression=str(class_name).replace("_", " ").replace("-", " ").lower().strip())
+
+
 def grid_rows(grid: np.ndarray) -> str:
     """The runs of a (gh, gw) bool grid: ``bit*count`` joined by ``,``, rows joined by ``;``."""
     g = np.asarray(grid, dtype=bool)

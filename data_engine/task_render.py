@@ -79,6 +79,11 @@ def referring_segmentation_prompt(target: dict, n_images: int, box_type: str, mo
     return _turns(None, n_images, S.referring_seg_user_prompt(target["expression"]))
 
 
+def semantic_segmentation_prompt(target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
+    """``Locate the {class}, output the segmentation mask`` (`seg_answers.semantic_seg_user_prompt`)."""
+    return _turns(None, n_images, S.semantic_seg_user_prompt(target["class"]))
+
+
 # ---------------------------------------------------------------- answers
 
 

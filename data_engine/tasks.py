@@ -104,6 +104,10 @@ def _label(target: dict) -> list[str]:
     return [target["label"]]
 
 
+def _class(target: dict) -> list[str]:
+    return [target["class"]]
+
+
 # Order matters where tasks are listed (error messages, eval generation order): keep new tasks at the end.
 _DECLARED = (
     TaskDef(
@@ -149,6 +153,13 @@ _DECLARED = (
         "referring_segmentation", ("expression", "mask"), "the mask of a referring expression (a grid answer)",
         prompt=R.referring_segmentation_prompt, answer=R.referring_segmentation_answer,
         parser="segmentation", scorer="referring_segmentation", headline_metric="mIoU", sample_score="iou",
+        default_rewards=(("mask_iou", 1.0), ("format", 0.1)),
+    ),
+    TaskDef(
+        "semantic_segmentation", ("class", "mask", "classes"),
+        "the mask of one land-cover class (a grid answer; `There is none.` when absent)",
+        prompt=R.semantic_segmentation_prompt, answer=R.referring_segmentation_answer, class_labels=_class,
+        parser="segmentation", scorer="semantic_segmentation", headline_metric="mIoU", sample_score="iou",
         default_rewards=(("mask_iou", 1.0), ("format", 0.1)),
     ),
 )

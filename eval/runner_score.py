@@ -14,6 +14,7 @@ reported ``format_ok = False``) and ``truncated_rate`` (share that hit ``max_new
 | classification | ``accuracy``, ``mean_class_accuracy`` | ``correct`` |
 | caption | ``bleu_1`` … ``bleu_4``, ``rouge_l``, ``cider_d`` (corpus df), ``meteor`` (only with java) | ``rouge_l``, ``cider_d`` |
 | referring_segmentation | ``mIoU``, ``cIoU``, ``pr@0.5`` … ``pr@0.9`` (mask IoU in original pixels) | ``iou``, ``correct`` (IoU at 0.5) |
+| semantic_segmentation | ``mIoU``, ``mAcc``, ``mFscore``, ``aAcc``, ``IoU/<class>`` … (mmseg's IoUMetric over the rows' per-class pixel totals, ignore pixels dropped) | ``iou``, ``correct`` |
 | zoom_vqa | ``accuracy_zoom``, ``accuracy_direct``, ``delta``, ``zoom_rate``, ``mean_steps``, ``invalid_call_rate`` | ``correct``, ``correct_direct``, ``n_steps`` |
 
 Detection predictions are scored with every score 1.0 (VLM output has none), so mAP follows the stable emitted
@@ -29,6 +30,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
+from data_engine.masks import semantic_areas
 from data_engine.tasks import get_task
 from eval.geometry import merge_patches
 from eval.metrics.captions import bleu, java_metrics, rouge_l
@@ -36,7 +40,7 @@ from eval.metrics.cider import cider_d
 from eval.metrics.classification import classification_accuracy
 from eval.metrics.dota_map import dota_map
 from eval.metrics.grounding import grounding_metrics
-from eval.metrics.segmentation import referring_metrics
+from eval.metrics.segmentation import metrics_from_areas, referring_metrics
 from eval.metrics.vlm_detection import map_nc, mean_f1
 from eval.metrics.vqa import extract_choice_letter, vqa_accuracy, zoom_accuracy
 from eval.suite import DatasetEntry, SuiteConfig
@@ -146,6 +150,21 @@ def score_referring_segmentation(rows: list[dict], entry: DatasetEntry, suite: S
     return {k: v for k, v in out.items() if k not in ("n", "iou", "inter", "union")}, scores
 
 
+def score_semantic_segmentation(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scored:
+    # one row per (image, class): per-class pixel totals over the rows are mmseg's IoUMetric areas
+    classes = sorted({c for r in rows for c in r["target"].get("classes") or [r["target"]["class"]]})
+    index = {c: k for k, c in enumerate(classes)}
+    areas = np.zeros((3, len(classes)))
+    scores = []
+    for r in rows:
+        t = r["target"]
+        inter, pred, label = semantic_areas((r.get("prediction") or {}).get("mask"), t["mask"], t.get("ignore"))
+        areas[:, index[t["class"]]] += (inter, pred, label)
+        union = pred + label - inter
+        scores.append({"iou": inter / union if union else 1.0, "correct": float(union == 0 or inter / union >= 0.5)})
+    return metrics_from_areas(*areas, class_names=classes), scores
+
+
 # ---------------------------------------------------------------- vqa / zoom
 
 
@@ -244,6 +263,7 @@ SCORERS: dict[str, Callable[[list[dict], DatasetEntry, SuiteConfig], Scored]] = 
     "caption": score_caption,
     "zoom_vqa": score_zoom_vqa,
     "referring_segmentation": score_referring_segmentation,
+    "semantic_segmentation": score_semantic_segmentation,
 }
 
 

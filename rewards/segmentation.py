@@ -1,4 +1,4 @@
-"""Mask reward ``mask_iou``: IoU of the answer's mask with the target mask in original pixels (docs/rewards-and-metrics.md §8).
+"""Mask reward ``mask_iou`` (referring and semantic segmentation): IoU of the answer's mask with the target mask in original pixels (docs/rewards-and-metrics.md §8).
 
 The answer is read by the ``seg_grid`` grammar (`eval.parsers.segmentation.read_seg_grid`); its grid is upsampled
 to the original image (`data_engine.masks.grid_to_mask`) and compared with the target's COCO RLE. The value equals
@@ -47,6 +47,9 @@ def mask_iou(completion: Any, sample: dict, frame: Frame | None = None, **_: Any
         return {"overall": 0.0, "iou": 0.0, "format": 1.0, "says_none": 0.0}
     try:
         inter, union = grid_intersection_union(grid, gt)
+        ignore = target_of(sample).get("ignore")
+        if ignore is not None:  # ignore_index pixels count in no union (mmseg's rule)
+            union -= grid_intersection_union(grid, ignore)[0]
     except Exception:  # noqa: BLE001 - a corrupt stored RLE
         return zero
     iou = finite01(inter / union) if union else 1.0

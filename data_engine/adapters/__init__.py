@@ -16,7 +16,9 @@ from data_engine.adapters.dota import iter_dota
 from data_engine.adapters.fair1m import iter_fair1m
 from data_engine.adapters.folder_classification import iter_folder_classification
 from data_engine.adapters.llava import iter_llava
+from data_engine.adapters.loveda import iter_loveda
 from data_engine.adapters.lrs_vqa import iter_lrs_vqa
+from data_engine.adapters.mmseg import iter_mmseg
 from data_engine.adapters.refgeo import iter_refgeo
 from data_engine.adapters.rsvqa import iter_rsvqa
 from data_engine.registry import Registry
@@ -34,6 +36,8 @@ for _name, _fn in (
     ("lrs_vqa", iter_lrs_vqa),
     ("llava", iter_llava),
     ("coco", iter_coco),
+    ("mmseg", iter_mmseg),
+    ("loveda", iter_loveda),
 ):
     FORMATS.add(_name, _fn)
 

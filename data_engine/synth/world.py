@@ -8,6 +8,7 @@
 | `captions/` | Karpathy JSON (`captions_karpathy`) | caption | five template references per image |
 | `scenes/{train,val}/<class>/` | folder per class (`folder_classification`) | classification | airport, harbor, parking lot, tank farm, bare land |
 | `lrs_vqa/` | LRS-VQA-Zoom records (`lrs_vqa`) | zoom_vqa | 2000-2600 px scenes, small objects, colour and count questions with evidence boxes |
+| `landcover_mmseg/`, `landcover_loveda/` | mmseg / LoveDA label maps (`mmseg`, `loveda`; `data_engine.synth.landcover`) | semantic_segmentation | bare ground, vegetation, water, roads, buildings |
 | `refgeo/` | refGeo JSONL + masks (`refgeo`, `data_engine.synth.refseg`) | referring_segmentation | 2 large objects, each expression's rasterised rotated rectangle |
 
 Every task has a `train` and a `val` split. Each sample is drawn from its own generator seeded by
@@ -323,9 +324,11 @@ WRITERS = (
 
 def _more_writers() -> tuple:
     # new-task writers live in their own files (they import this module's helpers)
+    from data_engine.synth.landcover import write_landcover_loveda, write_landcover_mmseg
     from data_engine.synth.refseg import write_referring_segmentation
 
-    return (("refgeo", write_referring_segmentation),)
+    return (("refgeo", write_referring_segmentation), ("landcover_mmseg", write_landcover_mmseg),
+            ("landcover_loveda", write_landcover_loveda))
 
 
 def synthesize(out_dir: str | Path, seed: int = 0, size: str = "small") -> Path:

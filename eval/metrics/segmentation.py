@@ -84,7 +84,14 @@ def semantic_metrics(pairs, num_classes: int, ignore_index: int = 255,
     tot = np.zeros((4, num_classes), dtype=np.float64)
     for pred, label in pairs:
         tot += np.stack(intersect_and_union(pred, label, num_classes, ignore_index))
-    inter, union, area_p, area_l = tot
+    return metrics_from_areas(tot[0], tot[2], tot[3], class_names)
+
+
+def metrics_from_areas(inter, area_p, area_l, class_names: list[str] | None = None) -> dict:
+    """`semantic_metrics` from per-class totals ``area_intersect``, ``area_pred``, ``area_label`` ((C,) each)."""
+    inter, area_p, area_l = (np.asarray(a, dtype=np.float64) for a in (inter, area_p, area_l))
+    num_classes = inter.size
+    union = area_p + area_l - inter
     with np.errstate(divide="ignore", invalid="ignore"):
         iou = inter / union
         acc = inter / area_l

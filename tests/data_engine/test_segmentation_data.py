@@ -91,3 +91,82 @@ def test_synthetic_masks_are_the_rasterised_objects_and_render_to_grids(tiny_row
             assert frame["grid_w"] * {"qwen2_5_vl": 28, "qwen3_vl": 32}[fam] == g["images"][0].size[0]
             pred = parse("referring_segmentation", answer, frame=Frame.from_dict(frame))
             assert pred["format_ok"] and answer.startswith("<seg>")
+
+
+# ------------------------------------------------------------------------------------------- semantic segmentation
+def _label_png(path, array, mode="L"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.asarray(array, dtype=np.uint8), mode=None).convert(mode).save(path)
+
+
+def _semantic(root, fmt, **kw):
+    spec = SourceSpec(name="s", format=fmt, root=root, **kw)
+    items = list(FORMATS.get(fmt)(spec))
+    rows = [dict(i, target=json.loads(i["target"])) for i in items if isinstance(i, dict)]
+    return rows, [i for i in items if isinstance(i, Skip)]
+
+
+def test_mmseg_layout_reduce_zero_label_and_counted_skips(tmp_path):
+    label = np.array([[0, 1, 1, 2], [3, 3, 2, 255], [1, 1, 1, 1]])  # 0 and 255 -> ignore; 1..3 -> classes 0..2
+    write_image(tmp_path / "img_dir" / "val" / "a.png", 4, 3)
+    _label_png(tmp_path / "ann_dir" / "val" / "a.png", label)
+    write_image(tmp_path / "img_dir" / "val" / "b.png", 4, 3)  # no label map
+    write_image(tmp_path / "img_dir" / "val" / "c.png", 5, 3)
+    _label_png(tmp_path / "ann_dir" / "val" / "c.png", np.ones((3, 4)))  # wrong size
+    write_image(tmp_path / "img_dir" / "val" / "d.png", 4, 3)
+    _label_png(tmp_path / "ann_dir" / "val" / "d.png", np.full((3, 4), 9))  # id 9 -> 8: unknown
+    write_image(tmp_path / "img_dir" / "val" / "e.png", 4, 3)
+    write_image(tmp_path / "ann_dir" / "val" / "e.png", 4, 3)  # an RGB colour map, not ids
+    write_image(tmp_path / "img_dir" / "train" / "f.png", 4, 3)
+    _label_png(tmp_path / "ann_dir" / "train" / "f.png", np.ones((3, 4)))
+    rows, skips = _semantic(tmp_path, "mmseg", classes=["road", "tree", "car"], split=["val"],
+                            extra={"reduce_zero_label": True, "ignore_index": 255})
+    assert [r["id"] for r in rows] == ["s/val/a/road", "s/val/a/tree", "s/val/a/car"]
+    masks = {r["target"]["class"]: decode_mask(r["target"]["mask"]) for r in rows}
+    assert masks["road"].sum() == 6 and masks["tree"].sum() == 2 and masks["car"].sum() == 2
+    assert decode_mask(rows[0]["target"]["ignore"]).tolist() == [[1, 0, 0, 0], [0, 0, 0, 1], [0, 0, 0, 0]]
+    assert all(r["target"]["classes"] == ["road", "tree", "car"] and r["split"] == "val" for r in rows)
+    assert [s.reason for s in skips] == ["missing label map", "label map size differs", "unknown class id",
+                                         "label map is not single-channel"]
+    assert "ids [8]" in skips[2].detail and skips[0].file.endswith("ann_dir/val/b.png")
+
+
+def test_loveda_layout_ids_and_the_unlabelled_test_split(tmp_path):
+    for folder, domain in (("Train", "Urban"), ("Val", "Rural"), ("Test", "Urban")):
+        write_image(tmp_path / folder / domain / "images_png" / "7.png", 3, 2)
+    _label_png(tmp_path / "Train" / "Urban" / "masks_png" / "7.png", [[0, 1, 2], [7, 7, 3]])
+    _label_png(tmp_path / "Val" / "Rural" / "masks_png" / "7.png", [[4, 5, 6], [1, 1, 1]])
+    rows, skips = _semantic(tmp_path, "loveda")
+    assert len(rows) == 14 and {r["split"] for r in rows} == {"train", "val"}
+    first = {r["target"]["class"]: int(decode_mask(r["target"]["mask"]).sum()) for r in rows[:7]}
+    assert first == {"background": 1, "building": 1, "road": 1, "water": 0, "barren": 0, "forest": 0,
+                     "agriculture": 2}
+    assert rows[0]["id"] == "s/Train/Urban/7/background" and "ignore" in rows[0]["target"]
+    assert "ignore" not in rows[7]["target"]
+    assert [s.reason for s in skips] == ["unlabelled split"] and "Test" in skips[0].file
+
+
+def test_recipe_label_map_options_fail_at_load_time(tmp_path):
+    import pytest
+
+    from data_engine.build import load_recipe
+    from data_engine.errors import UserError
+
+    (tmp_path / "r.yaml").write_text("sources:\n  - {name: p, format: mmseg, root: ., classes: [a],"
+                                     " reduce_zero_label: yes-please}\n")
+    with pytest.raises(UserError, match="reduce_zero_label must be true or false"):
+        load_recipe(tmp_path / "r.yaml")
+
+
+def test_synthetic_landcover_rows_cover_every_class_per_image(tiny_rows):
+    rows = [r for r in tiny_rows if r["source"] == "synth_landcover"]
+    by_image: dict = {}
+    for r in rows:
+        by_image.setdefault(r["images"][0], []).append(json.loads(r["target"]))
+    assert len(by_image) == 6 + 4
+    for targets in by_image.values():
+        assert [t["class"] for t in targets] == ["bare_ground", "building", "road", "water", "vegetation"]
+        stacked = np.stack([decode_mask(t["mask"]) for t in targets] + [decode_mask(targets[0]["ignore"])])
+        assert (stacked.sum(0) == 1).all()  # the classes and the ignored outline partition the image
+    loveda = [r for r in tiny_rows if r["source"] == "synth_loveda"]
+    assert len(loveda) == 7 * (6 + 4)

@@ -192,3 +192,52 @@ def test_semantic_metrics_hand_case_with_absent_class():
     assert got["aAcc"] == pytest.approx(2 / 3)
     ai, au, ap, al = intersect_and_union(pred, label, 3, 255)
     assert ai.tolist() == [1, 1, 0] and au.tolist() == [2, 2, 0] and ap.tolist() == [1, 2, 0]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_semantic_scorer_over_rows_equals_the_label_map_metric(seed):
+    """One row per (image, class), predictions as per-class grids of a predicted label map: the scorer's totals
+    give mmseg's metrics of the label maps themselves."""
+    from eval.runner_score import SCORERS
+    from eval.suite import DatasetEntry, SuiteConfig
+
+    rng = np.random.default_rng(seed)
+    classes = ["a", "b", "c", "d"]
+    rows, pairs = [], []
+    for k in range(3):
+        h, w = 40 + 8 * k, 56
+        label = rng.integers(0, 4, (h // 8, w // 8)).repeat(8, 0).repeat(8, 1)
+        label[rng.random(label.shape) < 0.1] = 255
+        pred_grid = np.where(rng.random((h // 8, w // 8)) < 0.7, label[::8, ::8], rng.integers(0, 4, (h // 8, w // 8)))
+        pred_grid[pred_grid == 255] = 0
+        pred = pred_grid.repeat(8, 0).repeat(8, 1)
+        pairs.append((pred, label))
+        frame = Frame("absolute", w, h, w // 8 * 28, h // 8 * 28, w // 8, h // 8)
+        for c, name in enumerate(classes):
+            target = {"class": name, "mask": encode_mask(label == c), "classes": classes,
+                      "ignore": encode_mask(label == 255)}
+            text = "<seg>" + grid_rows(pred_grid == c) + "</seg>" if (pred_grid == c).any() else NO_MASK_ANSWER
+            rows.append({"id": f"{k}/{name}", "task": "semantic_segmentation", "target": target,
+                         "prediction": parse("semantic_segmentation", text, frame=frame)})
+    metrics, scores = SCORERS["semantic_segmentation"](rows, DatasetEntry(name="d", path="."), SuiteConfig())
+    want = semantic_metrics(pairs, 4, 255, classes)
+    for key in ("aAcc", "mIoU", "mAcc", "mFscore", "IoU/a", "IoU/d", "Fscore/b"):
+        assert metrics[key] == pytest.approx(want[key], abs=1e-12), key
+    assert len(scores) == 12 and all(0 <= s["iou"] <= 1 for s in scores)
+
+
+def test_mask_iou_reward_drops_ignored_pixels_from_the_union():
+    from rewards import score
+
+    label = np.zeros((20, 20), int)
+    label[:10] = 1
+    label[10:, :10] = 255  # ignored quarter
+    frame = Frame("absolute", 20, 20, 56, 56, 2, 2)  # 10-px cells
+    sample = {"task": "semantic_segmentation", "target": {"class": "x", "classes": ["y", "x"],
+                                                          "mask": encode_mask(label == 1),
+                                                          "ignore": encode_mask(label == 255)}}
+    # top row right, plus the ignored bottom-left cell: the ignored cell costs nothing
+    assert score("semantic_segmentation", "<seg>1*2;1*1,0*1</seg>", sample, frame, name="mask_iou")["overall"] == 1.0
+    # the bottom-right cell is a real false positive: IoU 200 / 300
+    assert score("semantic_segmentation", "<seg>1*2;0*1,1*1</seg>", sample, frame,
+                 name="mask_iou")["overall"] == pytest.approx(2 / 3)

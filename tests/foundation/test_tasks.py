@@ -41,6 +41,8 @@ EXAMPLES = {
     "chat": {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]},
     "referring_segmentation": {"expression": "the left ship", "mask": encode_mask(np.pad(np.ones((40, 60)),
                                                                                         ((30, 30), (20, 120))))},
+    "semantic_segmentation": {"class": "building", "classes": ["building", "road"],
+                              "mask": encode_mask(np.pad(np.ones((50, 100)), ((0, 50), (0, 100))))},
 }
 W, H = 200, 100
 

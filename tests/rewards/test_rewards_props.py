@@ -35,6 +35,9 @@ SAMPLES = {
     "caption": {"target": {"references": REFS}},
     "referring_segmentation": {"width": 200, "height": 200, "target": {"expression": "the ship", "mask": encode_mask(
         np.pad(np.ones((100, 100)), ((50, 50), (20, 80))))}},
+    "semantic_segmentation": {"width": 200, "height": 200, "target": {"class": "road", "classes": ["road", "x"],
+        "mask": encode_mask(np.pad(np.ones((100, 100)), ((0, 100), (0, 100)))),
+        "ignore": encode_mask(np.pad(np.ones((10, 200)), ((190, 0), (0, 0))))}},
     "zoom_vqa": {"width": 1000, "height": 1000, "target": {"question": "q", "answer": "red", "evidence": [[1, 1, 90, 90]]}},
 }
 FRAMES = [None, Frame("absolute", 200, 200, 112, 112), Frame("norm1000", 200, 200, 1000, 1000)]
