@@ -20,7 +20,7 @@ from data_engine.synth.world import SPLIT_CODES, WorldSize, expressions
 
 TASK_CODE = 15  # distinct from world.TASK_CODES, so these scenes are not copies of another task's
 LABELS = ("plane", "storage-tank")  # compact shapes: a thin ship covers no half of a coarse grid's cell
-MAX_TRAIN, MAX_VAL = 400, 200  # enough for the demo; keeps the writer within its few-seconds budget
+MAX_TRAIN, MAX_VAL = 200, 100  # images (2 expressions each): 400 / 200 rows, ~3 s to write
 DATASET = "synth"
 
 
