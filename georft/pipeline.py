@@ -4,8 +4,8 @@
 
 One run directory holds every stage's output and resolved config. A stage whose output is complete (a
 `.complete` marker written as its last act) is skipped, so a re-run resumes where the last one stopped; an
-interrupted GRPO stage restarts from its last checkpoint (`resume_from_checkpoint`) with the rollout store trimmed to
-that checkpoint. `--from STAGE` redoes that stage and everything after it; `--only STAGE` redoes one stage.
+interrupted SFT or GRPO stage restarts from its newest complete checkpoint (`resume_from_checkpoint`; a checkpoint
+half-written by a kill is skipped with a warning), GRPO with the rollout store trimmed to that checkpoint. `--from STAGE` redoes that stage and everything after it; `--only STAGE` redoes one stage.
 A complete stage whose config section changed since it ran is still skipped (a finished multi-hour stage is not
 thrown away for an edit), with a warning naming the changed keys and the `--from` that applies them.
 """
@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from data_engine.errors import UserError
+from data_engine.options import PIPELINE_CHECKPOINTS, check_choice
+from data_engine.ranks import is_main_process
 from models.tiny import TinyModelConfig
 from rl.config import GRPORunConfig
 from sft.config import SFTRunConfig
@@ -73,8 +75,7 @@ class PipelineConfig:
         self.sft.validate()
         self.grpo.validate()
         for name in self.eval.checkpoints:
-            if name not in ("base", "sft", "rl"):
-                raise UserError(f"eval.checkpoints: {name!r} is not base, sft or rl")
+            check_choice(name, PIPELINE_CHECKPOINTS, "eval.checkpoints")
 
     @property
     def stage_dirs(self) -> dict[str, Path]:
@@ -124,12 +125,6 @@ def _say(msg: str) -> None:
     print(f"[georft pipeline] {msg}", file=sys.stderr, flush=True)
 
 
-def _is_main_process() -> bool:
-    import os
-
-    return os.environ.get("RANK", "0") == "0"
-
-
 def run_pipeline(cfg: PipelineConfig, from_stage: str | None = None, only: str | None = None,
                  stages: list[str] | None = None) -> dict:
     """Run the stages in order, skipping complete ones. Returns {stage: "done" | "skipped" | "not run"}.
@@ -146,7 +141,7 @@ def run_pipeline(cfg: PipelineConfig, from_stage: str | None = None, only: str |
     for name in stages or []:
         _stages_to_redo(name, None)  # validates the name
     chosen = _stages_to_redo(from_stage, only)
-    main_process = _is_main_process()
+    main_process = is_main_process()
     if main_process:
         for stage in chosen:
             _reset(dirs[stage])  # only ever our own run folders (a user's base checkpoint is never one of them)
@@ -239,26 +234,37 @@ def _run_data(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
     return {"recipe": str(recipe), "samples": summary.get("total")}
 
 
+def _resumed(stage_cfg, out: Path, name: str):
+    """The stage config, set to continue an interrupted run from its newest COMPLETE checkpoint (incomplete ones,
+    left by a kill while a checkpoint was written, are skipped with a one-line warning). A copy: the pipeline's own
+    config (recorded in the stage marker) stays as the user wrote it."""
+    from dataclasses import replace
+
+    from models.loading import last_complete_checkpoint
+
+    last = last_complete_checkpoint(out, report=_say)
+    if not last:
+        return stage_cfg
+    _say(f"{name}: resuming from {last}")
+    return replace(stage_cfg, trainer={**stage_cfg.trainer, "resume_from_checkpoint": last})
+
+
 def _run_sft(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
     from georft.config import save_config
     from sft.train import main
 
-    if _is_main_process():
-        save_config(cfg.sft, dirs["sft"] / "config.yaml")
-    return {"summary": main(cfg.sft)}
+    sft = _resumed(cfg.sft, dirs["sft"], "sft")
+    if is_main_process():
+        save_config(sft, dirs["sft"] / "config.yaml")
+    return {"summary": main(sft)}
 
 
 def _run_grpo(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
-    from transformers.trainer_utils import get_last_checkpoint
-
     from georft.config import save_config
     from rl.train import main
 
-    grpo = cfg.grpo
-    if dirs["grpo"].is_dir() and get_last_checkpoint(str(dirs["grpo"])):
-        _say(f"grpo: resuming from {get_last_checkpoint(str(dirs['grpo']))}")
-        grpo.trainer = {**grpo.trainer, "resume_from_checkpoint": True}
-    if _is_main_process():
+    grpo = _resumed(cfg.grpo, dirs["grpo"], "grpo")
+    if is_main_process():
         save_config(grpo, dirs["grpo"] / "config.yaml")
     return {"summary": main(grpo)}
 

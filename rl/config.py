@@ -15,12 +15,11 @@ class ZoomSection:
     """Multi-turn zoom-in chains for `zoom_vqa` rows.
 
     Attributes:
-        max_steps: zoom calls allowed per chain (TRL's `max_tool_calling_iterations`).
-        min_side: crops smaller than this many original pixels per side are grown to it.
+        max_steps: zoom calls allowed per chain (TRL's `max_tool_calling_iterations`). Crops smaller than
+            `data_engine.zoom.MIN_CROP_SIDE` original pixels a side are grown to it.
     """
 
     max_steps: int = 2
-    min_side: int = 28
 
 
 @dataclass
@@ -51,17 +50,25 @@ class GRPORunConfig:
         reward_set(self.reward_set)  # an unknown set or a broken set file fails at load time
         as_specs(self.rewards)
         self.model.validate()
-        if not self.data.sources:
-            raise UserError("data.sources is empty: list at least one built dataset")
+        self.data.validate(need_sources=True)
+        if self.zoom.max_steps < 0:
+            raise UserError(f"zoom.max_steps must be >= 0, got {self.zoom.max_steps}")
         if "reward_weights" in self.trainer:
             raise UserError("trainer.reward_weights is derived from the rewards: section; set weights there")
-        g = int(self.trainer.get("num_generations", 8))
+        g = _int(self.trainer, "num_generations", 8)
         if g < 2:
             raise UserError(f"trainer.num_generations must be >= 2 (GRPO compares completions), got {g}")
-        per_device = int(self.trainer.get("per_device_train_batch_size", 8))
-        steps = int(self.trainer.get("steps_per_generation") or self.trainer.get("gradient_accumulation_steps", 1))
+        per_device = _int(self.trainer, "per_device_train_batch_size", 8)
+        steps = _int(self.trainer, "steps_per_generation", None) or _int(self.trainer, "gradient_accumulation_steps", 1)
         if (per_device * steps) % g:
             raise UserError(
                 f"per_device_train_batch_size x steps_per_generation ({per_device} x {steps}) must be divisible by "
                 f"num_generations ({g}) on one process (multiply by the number of processes on many)"
             )
+
+
+def _int(section: dict, key: str, default: int | None) -> int | None:
+    value = section.get(key, default)
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise UserError(f"trainer.{key}: expected an integer, got {value!r}")

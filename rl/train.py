@@ -105,7 +105,8 @@ def main(cfg: GRPORunConfig) -> dict:
     )
 
     start = time.time()
-    result = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    # The resolved complete checkpoint, never `True`: the Trainer's own lookup takes the newest, complete or not.
+    result = trainer.train(resume_from_checkpoint=resume)
     elapsed = time.time() - start
 
     trainer.save_model(str(out))

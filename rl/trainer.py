@@ -22,6 +22,7 @@ from typing import Any
 from transformers import TrainerCallback
 from trl import GRPOTrainer
 
+from data_engine.filenames import safe_filename
 from eval.parsers import completion_text
 from rollout.store import RolloutWriter
 
@@ -134,7 +135,7 @@ class RolloutRecorder:
             if not hasattr(img, "save"):
                 paths.append(str(img))
                 continue
-            p = self.image_dir / f"{_safe(row.get('sample_id', 'x'))}_{k}_{img.width}x{img.height}.png"
+            p = self.image_dir / f"{safe_filename(row.get('sample_id', 'x'))}_{k}_{img.width}x{img.height}.png"
             if p not in self._queued:
                 self._queued.add(p)
                 if not p.exists():  # a resumed run keeps the files it already wrote
@@ -248,5 +249,3 @@ def _save_png(img, path: Path) -> None:
     tmp.replace(path)
 
 
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name))[:120]

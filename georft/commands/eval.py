@@ -64,11 +64,11 @@ def make_reward_fn(suite):
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
     import sys
     from pathlib import Path
 
     from data_engine.errors import UserError
+    from data_engine.ranks import is_main_process
     from eval.runner import EvalRequest, finish, generate_predictions, score_predictions_file, summary_table
     from rollout.generate import BACKENDS
 
@@ -86,13 +86,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.predictions:
         req = EvalRequest(suite, entries, args.model or f"predictions:{args.predictions}", out, args.backend)
-        doc = score_predictions_file(req, Path(args.predictions), reward_fn)
+        doc = score_predictions_file(req, Path(args.predictions), reward_fn, log)
     else:
         if not args.model:
             raise UserError("--model is required (or --predictions FILE to score existing predictions)")
         req = EvalRequest(suite, entries, args.model, out, args.backend, args.limit, args.dtype)
         selected = generate_predictions(req, reward_fn, log)
         doc = finish(req, selected, reward_fn, log)
-    if doc is not None and os.environ.get("RANK", "0") == "0":
+    if doc is not None and is_main_process():
         print(summary_table(doc))  # noqa: T201 - the CLI prints
     return 0
