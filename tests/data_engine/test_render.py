@@ -64,7 +64,8 @@ def test_every_task_renders_for_both_families(tiny_rows):
     seen = {}
     for row in tiny_rows:
         seen.setdefault(row["task"], row)
-    assert sorted(seen) == ["caption", "classification", "detection", "grounding", "vqa", "zoom_vqa"]
+    assert sorted(seen) == ["caption", "classification", "detection", "grounding", "referring_segmentation",
+                            "semantic_segmentation", "vqa", "zoom_vqa"]
     for fam in ("qwen2_5_vl", "qwen3_vl"):
         f = get_family(fam)
         for task, row in seen.items():
@@ -80,6 +81,7 @@ def test_every_task_renders_for_both_families(tiny_rows):
             fr = Frame.from_dict(json.loads(g["frame"]))
             assert fr.kind == ("absolute" if fam == "qwen2_5_vl" else "norm1000")
             assert (fr.orig_w, fr.orig_h) == (row["width"], row["height"])
+            assert (fr.grid_w * f.factor, fr.grid_h * f.factor) == g["images"][0].size  # the mask answers' grid
 
 
 def test_detection_prompt_answer_and_json_mode(tiny_rows):
