@@ -20,6 +20,7 @@ from data_engine.adapters.loveda import iter_loveda
 from data_engine.adapters.lrs_vqa import iter_lrs_vqa
 from data_engine.adapters.mmseg import iter_mmseg
 from data_engine.adapters.refgeo import iter_refgeo
+from data_engine.adapters.rrsisd import iter_rrsisd
 from data_engine.adapters.rsvqa import iter_rsvqa
 from data_engine.registry import Registry
 
@@ -38,6 +39,7 @@ for _name, _fn in (
     ("coco", iter_coco),
     ("mmseg", iter_mmseg),
     ("loveda", iter_loveda),
+    ("rrsisd", iter_rrsisd),
 ):
     FORMATS.add(_name, _fn)
 

@@ -170,3 +170,76 @@ def test_synthetic_landcover_rows_cover_every_class_per_image(tiny_rows):
         assert (stacked.sum(0) == 1).all()  # the classes and the ignored outline partition the image
     loveda = [r for r in tiny_rows if r["source"] == "synth_loveda"]
     assert len(loveda) == 7 * (6 + 4)
+
+
+# ----------------------------------------------------------------------------------------------------------- RRSIS-D
+def _rrsisd(tmp_path, refs, anns, images=None, pickle_bytes=None):
+    import pickle
+
+    from pycocotools import mask as mu
+
+    images = images or [{"id": 1, "file_name": "00001.jpg", "height": 40, "width": 50},
+                        {"id": 2, "file_name": "00002.jpg", "height": 40, "width": 50}]
+    for im in images:
+        write_image(tmp_path / "JPEGImages" / im["file_name"], im["width"], im["height"])
+    full = np.zeros((40, 50), np.uint8)
+    full[10:20, 5:25] = 1
+    rle = mu.encode(np.asfortranarray(full))
+    coded = {"size": [40, 50], "counts": rle["counts"].decode()}
+    for a in anns:
+        if a.get("segmentation") == "RLE":
+            a["segmentation"] = coded
+    (tmp_path / "instances.json").write_text(json.dumps({"images": images, "annotations": anns,
+                                                         "categories": [{"id": 1, "name": "bridge"}]}))
+    (tmp_path / "refs(unc).p").write_bytes(pickle_bytes if pickle_bytes is not None else pickle.dumps(refs, protocol=2))
+    items = list(FORMATS.get("rrsisd")(SourceSpec(name="s", format="rrsisd", root=tmp_path,
+                                                  image_root=tmp_path / "JPEGImages", split=["test", "val"])))
+    rows = [dict(i, target=json.loads(i["target"])) for i in items if isinstance(i, dict)]
+    return rows, [i for i in items if isinstance(i, Skip)]
+
+
+def _ref(ref_id, ann_id, image_id=1, split="test", sents=("the bridge",)):
+    return {"ref_id": ref_id, "ann_id": ann_id, "image_id": image_id, "category_id": 1, "split": split,
+            "sentences": [{"raw": t, "sent": t, "sent_id": 10 * ref_id + k, "tokens": t.split()}
+                          for k, t in enumerate(sents)], "sent_ids": []}
+
+
+def test_rrsisd_polygons_and_rle_rows_and_skips(tmp_path):
+    anns = [{"id": 1, "image_id": 1, "bbox": [5, 10, 20, 10], "segmentation": [[5, 10, 25, 10, 25, 20, 5, 20]]},
+            {"id": 2, "image_id": 1, "bbox": [5, 10, 20, 10], "segmentation": "RLE"},
+            {"id": 3, "image_id": 2, "bbox": [0, 0, 1, 1], "segmentation": {"size": [10, 10], "counts": "PP"}},
+            {"id": 4, "image_id": 2, "bbox": [0, 0, 1, 1], "segmentation": [[0, 0, 0, 0, 0, 0]]},
+            {"id": 5, "image_id": 2, "bbox": [0, 0, 1, 1], "segmentation": [[1, 2, 3]]}]
+    refs = [_ref(1, 1, sents=("the long bridge", "bridge on the left")), _ref(2, 2, split="val"),
+            _ref(3, 3), _ref(4, 4), _ref(5, 5), _ref(6, 99), _ref(7, 1, split="train"), _ref(8, 1, image_id=7),
+            {"ref_id": 9}]
+    rows, skips = _rrsisd(tmp_path, refs, anns)
+    assert [(r["id"], r["split"], r["target"]["expression"]) for r in rows] == [
+        ("s/1/10", "test", "the long bridge"), ("s/1/11", "test", "bridge on the left"), ("s/2/20", "val", "the bridge")]
+    poly_mask, rle_mask = decode_mask(rows[0]["target"]["mask"]), decode_mask(rows[2]["target"]["mask"])
+    assert rle_mask.sum() == 200 and rle_mask[10:20, 5:25].all()
+    assert abs(int(poly_mask.sum()) - 200) <= 30 and (poly_mask & rle_mask).sum() >= 180  # COCO's rasteriser
+    assert rows[0]["target"]["box"] == [5, 10, 25, 20]
+    assert [s.reason for s in skips] == ["mask size differs", "empty mask", "bad segmentation", "missing annotation",
+                                         "missing image", "malformed refs"]
+
+
+def test_rrsisd_pickle_that_names_a_global_is_refused_and_never_run(tmp_path):
+    import os
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    rows, skips = _rrsisd(tmp_path, None, [], pickle_bytes=pickle.dumps([Evil()]))
+    assert rows == [] and [s.reason for s in skips] == ["unsafe or malformed pickle"]
+    assert "refusing global" in skips[0].detail and not marker.exists()
+    rows, skips = _rrsisd(tmp_path, None, [], pickle_bytes=b"\x80\x02garbage")
+    assert rows == [] and [s.reason for s in skips] == ["unsafe or malformed pickle"]
+    from data_engine.adapters.rrsisd import load_refs_pickle
+
+    assert load_refs_pickle(pickle.dumps([{"a": (1, 2.5, None, True, b"x", {3})}], protocol=2)) == [
+        {"a": (1, 2.5, None, True, b"x", {3})}]
