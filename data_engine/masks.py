@@ -43,10 +43,58 @@ def encode_mask(mask: np.ndarray) -> dict:
     return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
 
 
+MAX_MASK_PIXELS = 1 << 31
+
+
+@lru_cache(maxsize=4096)
+def rle_problem(counts: str, h: int, w: int) -> str | None:
+    """Why a compressed RLE cannot be decoded safely, or None. pycocotools' C decoder trusts its input (a corrupt
+    string or runs that do not add up to h*w make it write out of bounds and crash the process), so every stored
+    or read RLE is checked here first: pycocotools' own string format (`rleFrString`), decoded in Python."""
+    if not (0 < h and 0 < w and h * w <= MAX_MASK_PIXELS):
+        return f"bad mask size {h}x{w}"
+    runs: list[int] = []
+    p, n = 0, len(counts)
+    while p < n:
+        x, k, more = 0, 0, True
+        while more:
+            if p >= n:
+                return "truncated counts"
+            c = ord(counts[p]) - 48
+            if not 0 <= c < 64:
+                return f"character {counts[p]!r} outside the RLE alphabet"
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p += 1
+            k += 1
+            if not more and c & 0x10:
+                x |= -1 << (5 * k)
+        if len(runs) > 2:
+            x += runs[-2]
+        if x < 0 or k > 7:
+            return "negative or oversized run"
+        runs.append(x)
+    if sum(runs) != h * w:
+        return f"runs cover {sum(runs)} pixels, the mask has {h * w}"
+    return None
+
+
 def _coco(rle: dict) -> dict:
-    """RLE with bytes counts, as pycocotools' C functions want it."""
-    counts = rle["counts"]
-    return {"size": list(rle["size"]), "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+    """RLE with bytes counts, as pycocotools' C functions want it, after `rle_problem` found it safe.
+
+    Raises:
+        UserError: a malformed RLE (wrong types, size, or counts that would crash pycocotools).
+    """
+    try:
+        h, w = (int(v) for v in rle["size"])
+        counts = rle["counts"]
+        text = counts.decode("ascii") if isinstance(counts, bytes) else counts
+        problem = rle_problem(text, h, w) if isinstance(text, str) else f"counts must be text, got {type(text)}"
+    except (KeyError, TypeError, ValueError, UnicodeError) as e:
+        raise UserError(f"malformed mask RLE: {type(e).__name__}: {e}") from None
+    if problem:
+        raise UserError(f"malformed mask RLE: {problem}")
+    return {"size": [h, w], "counts": text.encode("ascii")}
 
 
 def decode_mask(rle: dict) -> np.ndarray:
@@ -61,7 +109,7 @@ def mask_area(rle: dict) -> int:
 
 def mask_size(rle: dict) -> tuple[int, int]:
     """(w, h) of a stored RLE (its ``size`` is [h, w])."""
-    h, w = (int(v) for v in rle["size"])
+    h, w = _coco(rle)["size"]
     return w, h
 
 
@@ -73,9 +121,9 @@ def intersection_union(pred: dict | None, gt: dict) -> tuple[int, int]:
     """
     if pred is None:
         return 0, mask_area(gt)
-    if list(pred["size"]) != list(gt["size"]):
-        raise UserError(f"mask sizes differ: {pred['size']} vs {gt['size']}")
     p, g = _coco(pred), _coco(gt)
+    if p["size"] != g["size"]:
+        raise UserError(f"mask sizes differ: {p['size']} vs {g['size']}")
     inter = int(mask_utils.area(mask_utils.merge([p, g], intersect=True)))
     union = int(mask_utils.area(mask_utils.merge([p, g], intersect=False)))
     return inter, union
@@ -141,7 +189,7 @@ def grid_to_mask(grid: np.ndarray, height: int, width: int) -> np.ndarray:
 
 @lru_cache(maxsize=1024)
 def _cell_table(counts: str, h: int, w: int, grid_h: int, grid_w: int) -> tuple[np.ndarray, np.ndarray, int]:
-    m = mask_utils.decode({"size": [h, w], "counts": counts.encode("ascii")}).astype(np.float32)
+    m = mask_utils.decode(_coco({"size": [h, w], "counts": counts})).astype(np.float32)
     rows, cols = _one_hot(h, grid_h), _one_hot(w, grid_w)
     on = np.rint(rows @ m @ cols.T).astype(np.int64)
     count = np.outer(rows.sum(1), cols.sum(1)).astype(np.int64)
@@ -161,3 +209,40 @@ def grid_intersection_union(grid: np.ndarray, gt: dict) -> tuple[int, int]:
     on, count, area = _cell_table(counts, h, w, g.shape[0], g.shape[1])
     inter = int(on[g].sum())
     return inter, int(count[g].sum()) + area - inter
+
+
+def grid_rectangles(grid: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """The on-cells of a (gh, gw) bool grid as disjoint rectangles ``(row0, col0, row1, col1)`` (ends exclusive):
+    each row's runs, a run extending the rectangle above it when their columns match (for drawing a mask as a few
+    polygons)."""
+    g = np.asarray(grid, dtype=bool)
+    done: list[list[int]] = []
+    open_: dict[tuple[int, int], list[int]] = {}
+    for r, row in enumerate(g):
+        edges = np.flatnonzero(np.diff(np.r_[0, row.astype(np.int8), 0]))
+        runs = {(int(a), int(b)) for a, b in zip(edges[0::2], edges[1::2], strict=True)}
+        for key in list(open_):
+            if key not in runs:
+                done.append(open_.pop(key))
+        for a, b in sorted(runs):
+            if (a, b) in open_:
+                open_[(a, b)][2] = r + 1
+            else:
+                open_[(a, b)] = [r, a, r + 1, b]
+    done.extend(open_.values())
+    return sorted((r0, c0, r1, c1) for r0, c0, r1, c1 in done)
+
+
+def mask_polygons(rle: dict, max_cells: int = 96) -> list[list[float]]:
+    """A mask as 4-point polygons in original pixels for drawing: the mask on a grid of at most ``max_cells`` cells
+    on its longer side (a cell on when >= half covered; exact for smaller masks), its on-cells as rectangles."""
+    w, h = mask_size(rle)
+    scale = min(1.0, max_cells / max(w, h, 1))
+    gw, gh = max(1, round(w * scale)), max(1, round(h * scale))
+    m = decode_mask(rle)
+    grid = m if (gw, gh) == (w, h) else mask_to_grid(m, gh, gw)
+    # cell c spans the pixels whose centre falls in it: [ceil(c n / g - 1/2), ...) -> use the exact pixel bounds
+    xs = np.r_[np.searchsorted(cell_index(w, gw), np.arange(gw)), w].astype(float)
+    ys = np.r_[np.searchsorted(cell_index(h, gh), np.arange(gh)), h].astype(float)
+    return [[float(v) for v in (xs[c0], ys[r0], xs[c1], ys[r0], xs[c1], ys[r1], xs[c0], ys[r1])]
+            for r0, c0, r1, c1 in grid_rectangles(grid)]

@@ -34,7 +34,7 @@ AnswerFn = Callable[..., str]
 """``answer(target, frame, box_type, mode, rng=None) -> str``: the assistant text, coordinates through ``frame``."""
 
 INTERACTIONS = ("single_turn", "zoom_chain", "chat")
-OVERLAY_KINDS = ("none", "objects", "box", "zoom")
+OVERLAY_KINDS = ("none", "objects", "box", "zoom", "mask")
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,8 @@ class TaskDef:
         default_rewards: ``((reward name, weight), ...)`` used when a GRPO config names no rewards (names in
             `rewards.registry.REWARDS`; empty: the task is not rewarded in GRPO).
         overlay: dashboard / report figure kind (`OVERLAY_KINDS`): "objects" (class-aware polygons, matched at
-            IoU 0.5), "box" (one grounding box), "zoom" (evidence boxes and zoom crops), "none" (text only).
+            IoU 0.5), "box" (one grounding box), "zoom" (evidence boxes and zoom crops), "mask" (translucent
+            ground-truth and predicted masks), "none" (text only).
     """
 
     name: str
@@ -153,14 +154,14 @@ _DECLARED = (
         "referring_segmentation", ("expression", "mask"), "the mask of a referring expression (a grid answer)",
         prompt=R.referring_segmentation_prompt, answer=R.referring_segmentation_answer,
         parser="segmentation", scorer="referring_segmentation", headline_metric="mIoU", sample_score="iou",
-        default_rewards=(("mask_iou", 1.0), ("format", 0.1)),
+        default_rewards=(("mask_iou", 1.0), ("format", 0.1)), overlay="mask",
     ),
     TaskDef(
         "semantic_segmentation", ("class", "mask", "classes"),
         "the mask of one land-cover class (a grid answer; `There is none.` when absent)",
         prompt=R.semantic_segmentation_prompt, answer=R.referring_segmentation_answer, class_labels=_class,
         parser="segmentation", scorer="semantic_segmentation", headline_metric="mIoU", sample_score="iou",
-        default_rewards=(("mask_iou", 1.0), ("format", 0.1)),
+        default_rewards=(("mask_iou", 1.0), ("format", 0.1)), overlay="mask",
     ),
 )
 

@@ -241,3 +241,33 @@ def test_mask_iou_reward_drops_ignored_pixels_from_the_union():
     # the bottom-right cell is a real false positive: IoU 200 / 300
     assert score("semantic_segmentation", "<seg>1*2;0*1,1*1</seg>", sample, frame,
                  name="mask_iou")["overall"] == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("counts", ["\x00\x01", "PP", "0" * 3, "o", "1", "ic0z" * 3, "", 5, None])
+def test_corrupt_rle_is_a_clean_error_never_a_pycocotools_crash(counts):
+    from data_engine.errors import UserError
+    from data_engine.masks import intersection_union, mask_area
+    from rewards import score
+
+    bad = {"size": [10, 10], "counts": counts}
+    good = encode_mask(np.ones((10, 10)))
+    for fn in (lambda: decode_mask(bad), lambda: mask_area(bad), lambda: intersection_union(bad, good),
+               lambda: intersection_union(good, bad)):
+        with pytest.raises(UserError, match="malformed mask RLE"):
+            fn()
+    out = score("referring_segmentation", "<seg>1*1</seg>", {"task": "referring_segmentation",
+                                                            "target": {"expression": "x", "mask": bad}},
+                None, name="mask_iou")
+    assert out["overall"] == 0.0
+
+
+def test_rle_check_accepts_everything_pycocotools_writes():
+    from data_engine.masks import rle_problem
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        h, w = rng.integers(1, 40, 2)
+        m = rng.random((h, w)) < rng.random()
+        rle = encode_mask(m)
+        assert rle_problem(rle["counts"], int(h), int(w)) is None
+        assert np.array_equal(decode_mask(rle), m)
