@@ -113,6 +113,16 @@ def mask_size(rle: dict) -> tuple[int, int]:
     return w, h
 
 
+def same_size(pred: dict | None, gt: dict) -> dict | None:
+    """``pred`` when it is a mask of ``gt``'s size, else None (a prediction of another size counts as empty)."""
+    if pred is None:
+        return None
+    try:
+        return pred if _coco(pred)["size"] == _coco(gt)["size"] else None
+    except UserError:
+        return None
+
+
 def intersection_union(pred: dict | None, gt: dict) -> tuple[int, int]:
     """(|P ∩ G|, |P ∪ G|) in pixels (pycocotools merge); ``pred`` None is the empty mask.
 

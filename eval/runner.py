@@ -317,13 +317,16 @@ def finish(req: EvalRequest, selected: dict[str, list[dict]], reward_fn: RewardF
     missing = len(wanted) - len(rows)
     if missing:
         raise UserError(f"{missing} samples have no prediction in {out}; rerun to generate them")
-    doc = score_and_write(req, rows, reward_fn)
+    doc = score_and_write(req, rows, reward_fn, log=log)
     log(f"wrote {out / runner_io.METRICS} and {out / runner_io.PREDICTIONS} ({len(rows)} rows)")
     return doc
 
 
-def score_and_write(req: EvalRequest, rows: list[dict], reward_fn: RewardFn | None, extra: dict | None = None) -> dict:
-    """Score rows (grouped by dataset), write them back with scores, and write metrics.json."""
+def score_and_write(req: EvalRequest, rows: list[dict], reward_fn: RewardFn | None, extra: dict | None = None,
+                    log: Log | None = None) -> dict:
+    """Score rows (grouped by dataset), write them back with scores, score the trivial baselines on the same rows
+    (`eval.runner_baselines`, unless the suite turns them off), and write metrics.json (``baselines``: policy kind ->
+    its eval directory relative to the output; `extra` keys are added as they are)."""
     by_ds: dict[str, list[dict]] = {}
     for r in rows:
         add_rewards(r, reward_fn)
@@ -337,6 +340,11 @@ def score_and_write(req: EvalRequest, rows: list[dict], reward_fn: RewardFn | No
                       "path": str(req.suite.dataset_path(entry)) if entry.path else "", "split": entry.split,
                       "patches": entry.patches}
     runner_io.write_rows_atomic(req.out / runner_io.PREDICTIONS, rows)
+    baselines = {}
+    if req.suite.baselines:
+        from eval.runner_baselines import write_baselines
+
+        baselines = write_baselines(req, rows, reward_fn, log or (lambda msg: None))
     doc = {
         "model": req.model,
         "suite": req.suite.name,
@@ -346,6 +354,7 @@ def score_and_write(req: EvalRequest, rows: list[dict], reward_fn: RewardFn | No
         "git_commit": git_commit(),
         "metrics": metrics,
         "datasets": info,
+        "baselines": baselines,
         **(extra or {}),
     }
     runner_io.write_json_atomic(req.out / runner_io.METRICS, doc)
@@ -409,7 +418,8 @@ def score_predictions_file(req: EvalRequest, path: Path, reward_fn: RewardFn | N
                         f"{bad[0][0] if bad else '-'}: {bad[0][1] if bad else 'the file is empty'})")
     req.out.mkdir(parents=True, exist_ok=True)
     extra = {"bad_prediction_lines": {"count": len(bad), "lines": [{"line": k, "reason": m} for k, m in bad]}}
-    return score_and_write(req, runner_io.sort_rows(rows, [e.name for e in req.entries]), reward_fn, extra)
+    return score_and_write(req, runner_io.sort_rows(rows, [e.name for e in req.entries]), reward_fn, extra,
+                          log)
 
 
 def _stderr(msg: str) -> None:

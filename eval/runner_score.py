@@ -32,7 +32,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from data_engine.masks import semantic_areas
+from data_engine.masks import same_size, semantic_areas
 from data_engine.tasks import get_task
 from eval.geometry import merge_patches
 from eval.metrics.captions import bleu, java_metrics, rouge_l
@@ -144,7 +144,8 @@ def score_grounding(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -
 
 def score_referring_segmentation(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scored:
     # a prediction whose mask is None ("There is none.", malformed) is the empty mask
-    preds = [(r.get("prediction") or {}).get("mask") for r in rows]
+    # a mask of another size than the target's (or a corrupt one) is the empty mask too
+    preds = [same_size((r.get("prediction") or {}).get("mask"), r["target"]["mask"]) for r in rows]
     out = referring_metrics(preds, [r["target"]["mask"] for r in rows])
     scores = [{"iou": v, "correct": float(v >= 0.5)} for v in out["iou"]]
     return {k: v for k, v in out.items() if k not in ("n", "iou", "inter", "union")}, scores
@@ -158,7 +159,8 @@ def score_semantic_segmentation(rows: list[dict], entry: DatasetEntry, suite: Su
     scores = []
     for r in rows:
         t = r["target"]
-        inter, pred, label = semantic_areas((r.get("prediction") or {}).get("mask"), t["mask"], t.get("ignore"))
+        pred_mask = same_size((r.get("prediction") or {}).get("mask"), t["mask"])
+        inter, pred, label = semantic_areas(pred_mask, t["mask"], t.get("ignore"))
         areas[:, index[t["class"]]] += (inter, pred, label)
         union = pred + label - inter
         scores.append({"iou": inter / union if union else 1.0, "correct": float(union == 0 or inter / union >= 0.5)})
@@ -247,7 +249,7 @@ def score_caption(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> 
     rl = rouge_l(cands, refs) if rows else {"rouge_l": 0.0, "per_id": {}}
     cd, cd_per = cider_d(cands, refs) if rows else (0.0, {})
     metrics.update(rouge_l=rl["rouge_l"], cider_d=cd)
-    java = java_metrics(cands, refs) if rows else {}
+    java = java_metrics(cands, refs) if rows and suite.java_metrics else {}
     if java.get("meteor") is not None:
         metrics["meteor"] = java["meteor"]
     scores = [{"rouge_l": rl["per_id"].get(k, 0.0), "cider_d": cd_per.get(k, 0.0)} for k in ids]

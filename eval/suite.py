@@ -43,6 +43,8 @@ class DatasetEntry:
             (rotated NMS) and scored against the full-image ground truth rebuilt from the patches.
         zoom_chain: answer the dataset's vqa rows with the zoom-in chain too (they are evaluated as zoom_vqa rows
             without evidence boxes, e.g. the LRS-VQA benchmark).
+        baseline_split: the split the trivial baselines are fitted on (`eval.baselines`; same path, tasks and
+            sources); null: no baselines for this dataset.
     """
 
     name: str = "???"
@@ -53,6 +55,7 @@ class DatasetEntry:
     limit: int | None = None
     patches: bool = False
     zoom_chain: bool = False
+    baseline_split: str | None = "train"
 
 
 @dataclass
@@ -102,6 +105,10 @@ class SuiteConfig:
         detection, zoom: task sections.
         report_rewards: score every sample with the configured rewards too (the `rewards` field in predictions).
         rewards: ``{task: [{name, weight, kwargs}]}`` as in a GRPO config; empty: the default reward set.
+        baselines: also score the trivial policies of `eval.baselines` on the same samples (``baselines/`` in the
+            output directory).
+        java_metrics: caption METEOR through Java when ``java`` is on the PATH (one JVM start per dataset, tens of
+            seconds on a small CPU); the baselines never compute it.
         max_image_pixels: the pixel limit (None: `data_engine.images.DEFAULT_MAX_IMAGE_PIXELS`); raise it for UHR
             benchmarks such as LRS-VQA (~27k px a side).
     """
@@ -122,6 +129,8 @@ class SuiteConfig:
     zoom: ZoomSection = field(default_factory=ZoomSection)
     report_rewards: bool = True
     rewards: dict[str, Any] = field(default_factory=dict)
+    baselines: bool = True
+    java_metrics: bool = True
     max_image_pixels: int | None = None
 
     def validate(self) -> None:

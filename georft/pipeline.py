@@ -263,10 +263,98 @@ def _run_grpo(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
     from georft.config import save_config
     from rl.train import main
 
+    if cfg.grpo.schedule == "per_task":
+        return _run_grpo_per_task(cfg, dirs)
     grpo = _resumed(cfg.grpo, dirs["grpo"], "grpo")
     if is_main_process():
         save_config(grpo, dirs["grpo"] / "config.yaml")
     return {"summary": main(grpo)}
+
+
+STAGE_DONE = ".stage_complete"  # an intermediate per-task GRPO stage finished (the last one is the grpo stage)
+
+
+def grpo_task_stages(grpo: GRPORunConfig, out: Path, present: set[str] | None = None) -> list[tuple[str, GRPORunConfig]]:
+    """``schedule: per_task``: one plain GRPO run config per task group, in order (GeoVLM-R1's successive stages).
+
+    Stage k trains on the data sources restricted to its tasks, with the reward overrides of those tasks (the
+    reward set applies as in any run), for its share of ``trainer.max_steps`` (split evenly, the first stages
+    taking the remainder), starting from stage k-1's model (stage 0 from ``grpo.model.path``). Intermediate stages
+    write to ``<grpo>/stages/<k>_<tasks>/``; the last one writes to ``<grpo>`` itself, so the RL checkpoint is where
+    the mixed schedule puts it.
+
+    Args:
+        present: the tasks the data holds (`grpo_data_tasks`); without ``grpo.stages`` there is one stage per
+            rewarded task present, in declaration order.
+
+    Returns:
+        [(stage name, its config with ``schedule: mixed``)].
+    """
+    from dataclasses import replace
+
+    groups = [list(g) for g in grpo.stages] or [[t] for t in grpo.rewarded_tasks()
+                                                 if present is None or t in present]
+    if not groups:
+        raise UserError("grpo.schedule per_task: no rewarded task in the data")
+    total = int(grpo.trainer.get("max_steps", -1))
+    if total < len(groups):
+        raise UserError(f"grpo.schedule per_task shares trainer.max_steps over {len(groups)} stages: set max_steps "
+                        f">= {len(groups)}, got {total}")
+    steps = [total // len(groups) + (k < total % len(groups)) for k in range(len(groups))]
+    out_cfgs, model_path = [], grpo.model.path
+    for k, group in enumerate(groups):
+        name = f"{k}_{'+'.join(group)}"
+        sources = [replace(src, tasks=[t for t in group if src.tasks is None or t in src.tasks])
+                   for src in grpo.data.sources]
+        sources = [src for src in sources if src.tasks]
+        if not sources:
+            raise UserError(f"grpo.stages: stage {name} has no data source with tasks {group}")
+        stage_dir = out if k == len(groups) - 1 else out / "stages" / name
+        out_cfgs.append((name, replace(
+            grpo, output_dir=str(stage_dir), model=replace(grpo.model, path=str(model_path)),
+            data=replace(grpo.data, sources=sources), rewards={t: v for t, v in grpo.rewards.items() if t in group},
+            trainer={**grpo.trainer, "max_steps": steps[k]}, schedule="mixed", stages=[])))
+        model_path = stage_dir
+    return out_cfgs
+
+
+def grpo_data_tasks(grpo: GRPORunConfig) -> set[str]:
+    """The tasks the GRPO data sources hold after their split / tasks / names filters (task column only read)."""
+    from datasets import load_from_disk
+
+    found: set[str] = set()
+    for src in grpo.data.sources:
+        try:
+            meta = load_from_disk(src.path).select_columns(["task", "split", "source"]).to_dict()
+        except (FileNotFoundError, ValueError) as e:
+            raise UserError(f"grpo.data.sources: {src.path} is not a built dataset: {str(e).splitlines()[0]}") from None
+        found |= {t for t, sp, so in zip(meta["task"], meta["split"], meta["source"], strict=True)
+                  if (src.split is None or sp == src.split) and (src.tasks is None or t in src.tasks)
+                  and (src.names is None or so in src.names)}
+    return found
+
+
+def _run_grpo_per_task(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
+    """Run the per-task GRPO stages in order; a finished stage is skipped, an interrupted one resumes from its
+    newest complete checkpoint (`_resumed`)."""
+    from georft.config import save_config
+    from rl.train import main
+
+    summaries = {}
+    present = None if cfg.grpo.stages else grpo_data_tasks(cfg.grpo)
+    for name, stage in grpo_task_stages(cfg.grpo, dirs["grpo"], present):
+        out = Path(stage.output_dir)
+        if (out / STAGE_DONE).is_file():
+            _say(f"grpo stage {name}: complete, skipped ({out})")
+            continue
+        _say(f"grpo stage {name}: {stage.trainer['max_steps']} steps -> {out}")
+        stage = _resumed(stage, out, f"grpo stage {name}")
+        if is_main_process():
+            save_config(stage, out / "config.yaml")
+        summaries[name] = main(stage)
+        if is_main_process() and out != dirs["grpo"]:
+            (out / STAGE_DONE).write_text(json.dumps({"finished": time.strftime("%Y-%m-%d %H:%M:%S")}))
+    return {"schedule": "per_task", "stages": summaries}
 
 
 def _checkpoint_paths(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict[str, Path]:

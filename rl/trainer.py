@@ -24,6 +24,7 @@ from trl import GRPOTrainer
 
 from data_engine.filenames import safe_filename
 from eval.parsers import completion_text
+from rl.task_scaling import TaskScaledRewards
 from rollout.store import RolloutWriter
 
 
@@ -36,7 +37,7 @@ def conversation_json(messages: Any) -> str:
     return json.dumps(strip_images_from_messages(messages), ensure_ascii=False, default=str)
 
 
-class GeoGRPOTrainer(GRPOTrainer):
+class GeoGRPOTrainer(TaskScaledRewards, GRPOTrainer):
     """GRPOTrainer that records every completion in the rollout store.
 
     Args:

@@ -58,12 +58,13 @@ def parse_segmentation(text: str, frame: Frame | None = None, **_: Any) -> dict:
 
     Args:
         text: the model's answer (any string).
-        frame: the shown image's frame (original size and grid); None: the grid is read but not mapped to pixels.
+        frame: the shown image's frame (original size and grid); None: the text is in original pixels, so the grid
+            is the mask itself (one cell per pixel; trivial baselines answer this way).
 
     Returns:
         ``{"mask": RLE | None, "empty": bool, "grid": [gh, gw] | None, "n_parsed": 0 | 1, "n_failed": 0 | 1,
-        "format_ok": bool}``; ``mask`` is COCO RLE of the original image (None for ``There is none.``, a malformed
-        answer, or no frame), ``empty`` is True when the answer says the target is absent or its grid is all off.
+        "format_ok": bool}``; ``mask`` is COCO RLE of the original image (None for ``There is none.`` or a
+        malformed answer), ``empty`` is True when the answer says the target is absent or its grid is all off.
     """
     status, grid = read_seg_grid(text)
     if status == "none":
@@ -71,8 +72,9 @@ def parse_segmentation(text: str, frame: Frame | None = None, **_: Any) -> dict:
     if status == "malformed" or (frame is not None and frame.grid_w and frame.grid_h
                                  and grid.shape != (frame.grid_h, frame.grid_w)):
         return {"mask": None, "empty": False, "grid": None, "n_parsed": 0, "n_failed": 1, "format_ok": False}
-    mask = None
-    if frame is not None:
+    if frame is None:  # the text is in original pixels: the grid IS the mask (one cell per pixel)
+        mask = encode_mask(grid)
+    else:
         mask = encode_mask(grid_to_mask(grid, int(round(frame.orig_h)), int(round(frame.orig_w))))
     return {"mask": mask, "empty": not grid.any(), "grid": [int(grid.shape[0]), int(grid.shape[1])],
             "n_parsed": 1, "n_failed": 0, "format_ok": True}

@@ -55,3 +55,34 @@ def test_tiny_model_on_the_demo_suite_refseg_dataset(tmp_path, tiny_world):
     assert doc["n"] == 8 and doc["parse_fail_rate"] == 1.0 and 0 <= doc["mIoU"] <= 1
     rows = [json.loads(x) for x in (tmp_path / "o" / "predictions.jsonl").read_text().splitlines()]
     assert all(r["frame"]["grid_w"] == 4 and "iou" in r["scores"] for r in rows)
+
+
+def test_mask_baselines_answer_in_original_pixels_and_score_their_share():
+    from eval.baselines import POLICIES
+    from eval.runner_score import SCORERS
+    from eval.suite import DatasetEntry, SuiteConfig
+
+    target = np.zeros((30, 40), bool)
+    target[:10, :12] = True  # 120 of 1200 pixels
+    row = {"id": "r", "task": "referring_segmentation", "width": 40, "height": 30,
+           "target": {"expression": "x", "mask": encode_mask(target)}}
+    p = POLICIES["whole_image_mask"]
+    text = p.answer(p.fit([row]), row, None)
+    from eval.parsers import parse
+
+    pred = parse("referring_segmentation", text, frame=None)
+    assert pred["format_ok"] and pred["mask"]["size"] == [30, 40]
+    m, _ = SCORERS["referring_segmentation"]([dict(row, prediction=pred)], DatasetEntry(name="d", path="."),
+                                             SuiteConfig())
+    assert m["mIoU"] == pytest.approx(0.1)
+    classes = ["road", "water"]
+    rows = [{"id": c, "task": "semantic_segmentation", "width": 40, "height": 30,
+             "target": {"class": c, "classes": classes, "mask": encode_mask(target if c == "road" else ~target)}}
+            for c in classes]
+    q = POLICIES["majority_class_mask"]
+    state = q.fit(rows)
+    assert state["majority"] == "water" and state["share"] == pytest.approx(0.9)
+    assert q.answer(state, rows[0], None) == "There is none."
+    preds = [dict(r, prediction=parse("semantic_segmentation", q.answer(state, r, None))) for r in rows]
+    m, _ = SCORERS["semantic_segmentation"](preds, DatasetEntry(name="d", path="."), SuiteConfig())
+    assert m["aAcc"] == pytest.approx(0.9) and m["IoU/water"] == pytest.approx(0.9) and m["IoU/road"] == 0.0
