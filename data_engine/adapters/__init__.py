@@ -15,6 +15,7 @@ from data_engine.adapters.dior_rsvg import iter_dior_rsvg
 from data_engine.adapters.dota import iter_dota
 from data_engine.adapters.fair1m import iter_fair1m
 from data_engine.adapters.folder_classification import iter_folder_classification
+from data_engine.adapters.isprs import iter_isprs
 from data_engine.adapters.llava import iter_llava
 from data_engine.adapters.loveda import iter_loveda
 from data_engine.adapters.lrs_vqa import iter_lrs_vqa
@@ -40,6 +41,7 @@ for _name, _fn in (
     ("mmseg", iter_mmseg),
     ("loveda", iter_loveda),
     ("rrsisd", iter_rrsisd),
+    ("isprs", iter_isprs),
 ):
     FORMATS.add(_name, _fn)
 

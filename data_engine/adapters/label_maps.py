@@ -11,21 +11,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from data_engine.adapters.base import Skip, SourceSpec, make_row
+from data_engine.images import ImageTooLarge, open_image
 from data_engine.masks import encode_mask
 
 
 def read_label_map(path: Path, file: Path, line: int | None = None) -> np.ndarray | Skip:
     """The label ids of a single-channel label image, or a Skip naming the file."""
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:
             if im.mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L"):
                 return Skip("label map is not single-channel", str(file), line, f"{path}: mode {im.mode}")
             return np.asarray(im).astype(np.int64)
     except FileNotFoundError:
         return Skip("missing label map", str(file), line, f"{path} does not exist")
+    except ImageTooLarge as e:
+        return Skip("image over pixel limit", str(file), line, str(e))
     except (OSError, ValueError) as e:
         return Skip("unreadable label map", str(file), line, f"{path}: {e}")
 
@@ -40,11 +42,12 @@ def reduce_zero_label(label: np.ndarray) -> np.ndarray:
 
 def class_rows(spec: SourceSpec, native_id: str, split: str | None, image: Path, size: tuple[int, int],
                label: np.ndarray, classes: list[str], ignore_index: int, file: Path,
-               line: int | None = None) -> list[dict] | Skip:
+               line: int | None = None, patch: dict | None = None) -> list[dict] | Skip:
     """One ``semantic_segmentation`` row per class of a label map (ids 0..C-1), or the Skip saying why it is bad.
 
     Skips: ``label map size differs`` (from the image) and ``unknown class id`` (an id outside 0..C-1 that is not
-    ``ignore_index``).
+    ``ignore_index``). With ``patch`` (``{"parent", "x", "y", "size"}``, `data_engine.patches`) the rows are a window
+    of the image: ``label`` and ``size`` are the window's and the target records the window.
     """
     if (label.shape[1], label.shape[0]) != tuple(size):
         return Skip("label map size differs", str(file), line,
@@ -60,5 +63,7 @@ def class_rows(spec: SourceSpec, native_id: str, split: str | None, image: Path,
         target = {"class": name, "mask": encode_mask(label == k), "classes": list(classes)}
         if ignore.any():
             target["ignore"] = encode_mask(ignore)
+        if patch is not None:
+            target["patch"] = patch
         rows.append(make_row(spec, f"{native_id}/{name}", "semantic_segmentation", split, [image], *size, target))
     return rows

@@ -23,7 +23,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from data_engine.adapters.base import (
     Skip,
@@ -38,7 +37,7 @@ from data_engine.adapters.base import (
     read_size,
     split_from_name,
 )
-from data_engine.images import find_image
+from data_engine.images import ImageTooLarge, find_image, open_image
 from data_engine.masks import encode_mask
 
 
@@ -126,10 +125,12 @@ def read_refgeo_mask(spec: SourceSpec, rec: dict, image: Path, size: tuple[int, 
     if flag is False or (flag is None and not path.is_file()):
         return Skip("no mask", str(file), lineno, f"mask_exists is {flag!r} ({path})")
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:
             grey = np.asarray(im.convert("L"))
     except FileNotFoundError:
         return Skip("missing mask", str(file), lineno, f"{path} does not exist")
+    except ImageTooLarge as e:
+        return Skip("image over pixel limit", str(file), lineno, str(e))
     except (OSError, ValueError) as e:
         return Skip("unreadable mask", str(file), lineno, f"{path}: {e}")
     if (grey.shape[1], grey.shape[0]) != tuple(size):

@@ -243,3 +243,39 @@ def test_rrsisd_pickle_that_names_a_global_is_refused_and_never_run(tmp_path):
 
     assert load_refs_pickle(pickle.dumps([{"a": (1, 2.5, None, True, b"x", {3})}], protocol=2)) == [
         {"a": (1, 2.5, None, True, b"x", {3})}]
+
+
+# ------------------------------------------------------------------------------------------------------------ ISPRS
+def _colour_tif(path, ids, table):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.asarray([[table[k] for k in row] for row in ids], dtype=np.uint8)).save(path)
+
+
+def test_isprs_colour_labels_windows_splits_and_skips(tmp_path):
+    from data_engine.adapters.isprs import COLOURS, tile_split
+
+    table = {v: k for k, v in COLOURS.items()} | {9: (0, 0, 0), 8: (10, 20, 30)}
+    ids = [[0, 0, 1, 1, 2, 2], [3, 3, 4, 4, 5, 5], [0, 1, 2, 3, 4, 5], [1, 1, 1, 1, 1, 1], [9, 9, 9, 0, 0, 0]]
+    write_image(tmp_path / "top" / "top_potsdam_2_13_RGB.tif", 6, 5)  # val tile
+    _colour_tif(tmp_path / "top_potsdam_2_13_label.tif", ids, table)
+    write_image(tmp_path / "top" / "top_potsdam_2_10_RGB.tif", 6, 5)
+    _colour_tif(tmp_path / "top_potsdam_2_10_label.tif", [[8] * 6] * 5, table)  # unknown colour
+    write_image(tmp_path / "top" / "top_potsdam_6_7_RGB.tif", 7, 5)
+    _colour_tif(tmp_path / "top_potsdam_6_7_label.tif", ids, table)  # size differs
+    _colour_tif(tmp_path / "top_potsdam_7_7_label.tif", ids, table)  # no tile
+    rows, skips = _semantic(tmp_path, "isprs", image_root=tmp_path / "top", patches={"size": 4, "gap": 0})
+    assert len(rows) == 4 * 6 and {r["split"] for r in rows} == {"val"}
+    first = rows[:6]
+    assert [r["target"]["class"] for r in first] == ["impervious_surface", "building", "low_vegetation", "tree", "car",
+                                                     "clutter"]
+    assert first[0]["id"] == "s/top_potsdam_2_13_RGB__4__0___0/impervious_surface"
+    assert first[0]["target"]["patch"] == {"parent": "s/top_potsdam_2_13_RGB", "x": 0, "y": 0, "size": 4}
+    assert first[0]["width"] == first[0]["height"] == 4
+    assert decode_mask(first[1]["target"]["mask"]).sum() == 2 + 1 + 4  # building in the 4x4 top-left window
+    last = rows[-6:]  # window x 2, y 1: holds the black boundary pixels, ignored
+    assert last[0]["target"]["patch"]["x"] == 2 and decode_mask(last[0]["target"]["ignore"]).sum() == 1
+    assert [s.reason for s in skips] == ["unknown colour", "label map size differs", "missing image"]
+    assert "(10, 20, 30)" in skips[0].detail
+    assert tile_split("top_mosaic_09cm_area1.tif") == "train" and tile_split("top_mosaic_09cm_area9.tif") is None
+    whole, _ = _semantic(tmp_path, "isprs", image_root=tmp_path / "top", split=["val"])
+    assert len(whole) == 6 and whole[0]["id"] == "s/top_potsdam_2_13_RGB/impervious_surface"
