@@ -13,11 +13,15 @@ colours with per-pixel noise. Two writers share the scenes' generator:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
-from data_engine.synth.world import SPLIT_CODES, WorldSize
+if TYPE_CHECKING:
+    from data_engine.synth.world import WorldSize
+
+SPLIT_CODES = {"train": 0, "val": 1}  # as the world's (`data_engine.synth.world.SPLIT_CODES`)
 
 CLASSES = ("bare_ground", "building", "road", "water", "vegetation")  # ids 1..5 in the mmseg label maps
 COLOURS = np.array([(0, 0, 0), (172, 156, 118), (196, 92, 72), (92, 92, 96), (38, 78, 140), (64, 128, 60)],

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from data_engine.synth.draw import scene
-from data_engine.synth.world import SPLIT_CODES, WorldSize, expressions
+
+if TYPE_CHECKING:
+    from data_engine.synth.world import WorldSize
 
 TASK_CODE = 15  # distinct from world.TASK_CODES, so these scenes are not copies of another task's
 LABELS = ("plane", "storage-tank")  # compact shapes: a thin ship covers no half of a coarse grid's cell
@@ -33,6 +36,8 @@ def object_mask(poly: list[float], width: int, height: int) -> Image.Image:
 
 def write_referring_segmentation(out: Path, seed: int, size: WorldSize) -> dict:
     """refGeo-layout records with masks; returns the recipe source (task referring_segmentation)."""
+    from data_engine.synth.world import SPLIT_CODES, expressions  # world lists this writer in its WRITERS
+
     for sub in ("metainfo_v2", "metainfo", f"images/{DATASET}", f"masks/{DATASET}"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     qid = 0

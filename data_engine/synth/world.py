@@ -25,6 +25,8 @@ import numpy as np
 
 from data_engine.errors import UserError
 from data_engine.synth.draw import CLASSES, NAMES, PLURALS, VEHICLE_COLOURS, Obj, scene
+from data_engine.synth.landcover import write_landcover_loveda, write_landcover_mmseg
+from data_engine.synth.refseg import write_referring_segmentation
 
 NUMBERS = ("no", "one", "two", "three", "four", "five", "six")
 SCENE_CLASSES = ("airport", "bare-land", "harbor", "parking-lot", "tank-farm")
@@ -322,16 +324,10 @@ WRITERS = (
     ("captions", write_captions),
     ("scenes", write_classification),
     ("lrs_vqa", write_zoom),
+    ("refgeo", write_referring_segmentation),
+    ("landcover_mmseg", write_landcover_mmseg),
+    ("landcover_loveda", write_landcover_loveda),
 )
-
-
-def _more_writers() -> tuple:
-    # new-task writers live in their own files (they import this module's helpers)
-    from data_engine.synth.landcover import write_landcover_loveda, write_landcover_mmseg
-    from data_engine.synth.refseg import write_referring_segmentation
-
-    return (("refgeo", write_referring_segmentation), ("landcover_mmseg", write_landcover_mmseg),
-            ("landcover_loveda", write_landcover_loveda))
 
 
 def synthesize(out_dir: str | Path, seed: int = 0, size: str = "small") -> Path:
@@ -352,7 +348,7 @@ def synthesize(out_dir: str | Path, seed: int = 0, size: str = "small") -> Path:
         raise UserError(f"{out} exists and is not empty (and holds no synthetic world); choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     ws = SIZES[size]
-    sources = [writer(out / folder, seed, ws) for folder, writer in WRITERS + _more_writers()]
+    sources = [writer(out / folder, seed, ws) for folder, writer in WRITERS]
     recipe = out / "recipe.yaml"
     header = (f"# Synthetic remote-sensing world (seed {seed}, size {size}) written by `georft data synth`.\n"
               f"# Build it with: georft data build --recipe {recipe} --out <DIR>\n")
