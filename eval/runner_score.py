@@ -13,6 +13,8 @@ reported ``format_ok = False``) and ``truncated_rate`` (share that hit ``max_new
 | vqa | ``accuracy``, ``acc/<qtype>``, ``mean_over_types``, ``mean_over_non_count_types`` | ``correct`` |
 | classification | ``accuracy``, ``mean_class_accuracy`` | ``correct`` |
 | caption | ``bleu_1`` … ``bleu_4``, ``rouge_l``, ``cider_d`` (corpus df), ``meteor`` (only with java) | ``rouge_l``, ``cider_d`` |
+| referring_segmentation | ``mIoU``, ``cIoU``, ``pr@0.5`` … ``pr@0.9`` (mask IoU in original pixels) | ``iou``, ``correct`` (IoU at 0.5) |
+| semantic_segmentation | ``mIoU``, ``mAcc``, ``mFscore``, ``aAcc``, ``IoU/<class>`` … (mmseg's IoUMetric over the rows' per-class pixel totals, ignore pixels dropped) | ``iou``, ``correct`` |
 | change_caption | caption's + ``rouge_1_f``, ``rouge_l_f`` (`rouge-score`, stemmed), ``change_accuracy``; ``skipped/meteor`` = 1 without Java | caption's + ``rouge_1_f``, ``rouge_l_f``, ``change_correct`` |
 | change_detection | detection's + ``pixel_precision``, ``pixel_recall``, ``pixel_f1``, ``pixel_iou`` (change class, rasterised polygons vs the label mask, summed over the set); xBD rows also ``xview2_score``, ``localization_f1``, ``damage_f1``, ``damage_f1/<1-4>`` | detection's + ``pixel_f1`` |
 | damage | ``accuracy``, ``acc/<qtype>``, ``ordinal_credit`` (mean of 1 / 0.5 / 0 on damage levels) | ``correct`` |
@@ -36,6 +38,7 @@ import numpy as np
 from PIL import Image
 
 from data_engine.change_text import DAMAGE_LEVELS, is_no_change_caption
+from data_engine.masks import same_size, semantic_areas
 from data_engine.tasks import get_task
 from eval.geometry import merge_patches
 from eval.metrics.captions import bleu, java_metrics, java_skip_reason, rouge_f, rouge_l
@@ -44,6 +47,7 @@ from eval.metrics.cider import cider_d
 from eval.metrics.classification import classification_accuracy
 from eval.metrics.dota_map import dota_map
 from eval.metrics.grounding import grounding_metrics
+from eval.metrics.segmentation import metrics_from_areas, referring_metrics
 from eval.metrics.vlm_detection import map_nc, mean_f1
 from eval.metrics.vqa import extract_choice_letter, vqa_accuracy, zoom_accuracy
 from eval.suite import DatasetEntry, SuiteConfig
@@ -140,6 +144,34 @@ def score_grounding(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -
         scores.append({"iou": one["mean_iou"], "correct": one["acc@0.5"]})
     metrics = {k: v for k, v in out.items() if k != "n"}
     return metrics, scores
+
+
+# ---------------------------------------------------------------- segmentation
+
+
+def score_referring_segmentation(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scored:
+    # a prediction whose mask is None ("There is none.", malformed) is the empty mask
+    # a mask of another size than the target's (or a corrupt one) is the empty mask too
+    preds = [same_size((r.get("prediction") or {}).get("mask"), r["target"]["mask"]) for r in rows]
+    out = referring_metrics(preds, [r["target"]["mask"] for r in rows])
+    scores = [{"iou": v, "correct": float(v >= 0.5)} for v in out["iou"]]
+    return {k: v for k, v in out.items() if k not in ("n", "iou", "inter", "union")}, scores
+
+
+def score_semantic_segmentation(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scored:
+    # one row per (image, class): per-class pixel totals over the rows are mmseg's IoUMetric areas
+    classes = sorted({c for r in rows for c in r["target"].get("classes") or [r["target"]["class"]]})
+    index = {c: k for k, c in enumerate(classes)}
+    areas = np.zeros((3, len(classes)))
+    scores = []
+    for r in rows:
+        t = r["target"]
+        pred_mask = same_size((r.get("prediction") or {}).get("mask"), t["mask"])
+        inter, pred, label = semantic_areas(pred_mask, t["mask"], t.get("ignore"))
+        areas[:, index[t["class"]]] += (inter, pred, label)
+        union = pred + label - inter
+        scores.append({"iou": inter / union if union else 1.0, "correct": float(union == 0 or inter / union >= 0.5)})
+    return metrics_from_areas(*areas, class_names=classes), scores
 
 
 # ---------------------------------------------------------------- vqa / zoom
@@ -342,6 +374,8 @@ SCORERS: dict[str, Callable[[list[dict], DatasetEntry, SuiteConfig], Scored]] = 
     "classification": score_classification,
     "caption": score_caption,
     "zoom_vqa": score_zoom_vqa,
+    "referring_segmentation": score_referring_segmentation,
+    "semantic_segmentation": score_semantic_segmentation,
     "change_caption": score_change_caption,
     "change_detection": score_change_detection,
     "damage": score_damage,

@@ -19,7 +19,7 @@ from typing import Any
 from data_engine.errors import UserError
 from data_engine.registry import Registry
 from data_engine.tasks import rewardable_tasks
-from rewards import caption, change_caption, damage, detection, grounding, text_match, zoom
+from rewards import caption, change_caption, damage, detection, grounding, segmentation, text_match, zoom
 from rewards import format as format_mod
 from rewards.contract import BatchRewardFn, RewardFn
 
@@ -80,6 +80,9 @@ for _d in (
     RewardDef("zoom_chain", zoom.zoom_chain, ("zoom_vqa",), zoom.PARTS,
               "answer accuracy; valid in-view zoom steps and evidence coverage as a bonus gated on a correct answer",
               ("task", "target", "frame"), needs_turns=True),
+    RewardDef("mask_iou", segmentation.mask_iou, ("referring_segmentation", "semantic_segmentation"), segmentation.PARTS,
+              "mask IoU in original pixels of the grid answer (pycocotools-equal); 'There is none.' right only on "
+              "an empty target", ("task", "target", "frame")),
     RewardDef("format", format_mod.format_reward, ALL_TASKS, format_mod.PARTS,
               "1 when the completion has exactly the task's answer format (lines / JSON / tool calls), else 0",
               ("task", "target", "frame")),

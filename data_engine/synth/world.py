@@ -12,6 +12,8 @@
 | `levir_cd/` | LEVIR-CD `<split>/{A,B,label}` (`levir_cd`) | change_detection | buildings appear / vanish, 0/255 masks, a third unchanged |
 | `xbd/` | xBD (`xbd`) | change_detection, damage | pre/post pairs, visible damage levels and disaster types |
 | `fmow/` | fMoW-rgb (`fmow`) | temporal_classification | 3-4 frames per site, 4 classes that show over time |
+| `landcover_mmseg/`, `landcover_loveda/` | mmseg / LoveDA label maps (`mmseg`, `loveda`; `data_engine.synth.landcover`) | semantic_segmentation | bare ground, vegetation, water, roads, buildings |
+| `refgeo/` | refGeo JSONL + masks (`refgeo`, `data_engine.synth.refseg`) | referring_segmentation | 2 large objects, each expression's rasterised rotated rectangle |
 
 Every task has a `train` and a `val` split. Each sample is drawn from its own generator seeded by
 ``(seed, task, split, index)``, so the world is identical for a given seed and size whatever the order of drawing.
@@ -28,6 +30,8 @@ import numpy as np
 from data_engine.errors import UserError
 from data_engine.synth.change import write_change_caption, write_change_detection, write_damage, write_temporal
 from data_engine.synth.draw import CLASSES, NAMES, PLURALS, VEHICLE_COLOURS, Obj, scene
+from data_engine.synth.landcover import write_landcover_loveda, write_landcover_mmseg
+from data_engine.synth.refseg import write_referring_segmentation
 
 NUMBERS = ("no", "one", "two", "three", "four", "five", "six")
 SCENE_CLASSES = ("airport", "bare-land", "harbor", "parking-lot", "tank-farm")
@@ -331,6 +335,9 @@ WRITERS = (
     ("levir_cd", write_change_detection),
     ("xbd", write_damage),
     ("fmow", write_temporal),
+    ("refgeo", write_referring_segmentation),
+    ("landcover_mmseg", write_landcover_mmseg),
+    ("landcover_loveda", write_landcover_loveda),
 )
 
 

@@ -12,6 +12,7 @@ object: non-strings read as ""), never raises, and returns a dict with the predi
 | classification | `parse_classification` | ``answer``, ``label`` |
 | caption | `parse_caption` | ``caption`` |
 | zoom_vqa | `parse_zoom` | ``calls`` [{name, bbox_model, box, valid_syntax}], ``answer``, ``choice`` |
+| segmentation | `parse_segmentation` | ``mask`` (COCO RLE, original pixels), ``empty``, ``grid`` |
 
 ``frame`` (a `data_engine.frames.Frame`) is the model's coordinate frame; None means the text is in original pixels.
 """
@@ -28,6 +29,7 @@ from eval.parsers.common import completion_text
 from eval.parsers.detection import parse_detection
 from eval.parsers.grounding import parse_grounding
 from eval.parsers.labels import match_label, norm_label
+from eval.parsers.segmentation import parse_segmentation
 from eval.parsers.text_answers import parse_caption, parse_classification, parse_vqa
 from eval.parsers.zoom import is_canonical_call, parse_tool_calls, parse_zoom
 
@@ -39,6 +41,7 @@ PARSERS: dict[str, Callable[..., dict]] = {
     "classification": parse_classification,
     "caption": parse_caption,
     "zoom_vqa": parse_zoom,
+    "segmentation": parse_segmentation,
 }
 
 
@@ -77,6 +80,7 @@ __all__ = [
     "parse_classification",
     "parse_detection",
     "parse_grounding",
+    "parse_segmentation",
     "parse_tool_calls",
     "parse_vqa",
     "parse_zoom",

@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from data_engine.frames import Frame
+from data_engine.masks import decode_mask
 from eval.parsers import PARSERS, parse
 
 FRAGMENTS = [
@@ -15,6 +16,7 @@ FRAGMENTS = [
     "plane", "small-vehicle", "Harbour", "There are none.", "none", "```json\n", "```", "<tool_call>",
     "</tool_call>", '{"name": "image_zoom_in", "arguments": {"bbox": [', "]}}", "<answer>", "</answer>",
     "<think>", "\u00e9\u6f22\u0000", "A", "yes", "1,2,3,4 plane\n", "10,20,30,40,50 plane\n",
+    "<seg>", "</seg>", "1*4", "0*2,", "1*2", ";", "There is none.", "*", "0*1,1*1",
 ]
 HOSTILE = st.one_of(
     st.text(max_size=300),
@@ -45,6 +47,10 @@ def check_output(task, out):
         assert isinstance(out["answer"], str)
     elif task == "caption":
         assert isinstance(out["caption"], str)
+    elif task == "segmentation":
+        assert isinstance(out["empty"], bool)
+        if out["mask"] is not None:  # a valid RLE (pycocotools can decode it) in original pixels
+            assert out["format_ok"] and decode_mask(out["mask"]).ndim == 2
     else:
         assert isinstance(out["answer"], str)
 

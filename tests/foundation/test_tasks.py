@@ -10,12 +10,14 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 
 from dashboard.overlay import OVERLAYS, sample_shapes
 from data_engine import schema
 from data_engine.errors import UserError
 from data_engine.frames import Frame
+from data_engine.masks import encode_mask
 from data_engine.render import task_answer, task_prompt
 from data_engine.tasks import TASKS, TaskDef, evaluable_tasks, get_task, rewardable_tasks, validate_declarations
 from eval.baselines import POLICIES as BASELINE_POLICIES
@@ -46,6 +48,10 @@ EXAMPLES = {
                "qtype": "damage_level"},
     "temporal_classification": {"label": "construction_site", "classes": ["construction_site", "office_building"],
                                 "timestamps": ["2015-01-01T10:00:00Z", "2017-06-01T10:00:00Z"]},
+    "referring_segmentation": {"expression": "the left ship", "mask": encode_mask(np.pad(np.ones((40, 60)),
+                                                                                        ((30, 30), (20, 120))))},
+    "semantic_segmentation": {"class": "building", "classes": ["building", "road"],
+                              "mask": encode_mask(np.pad(np.ones((50, 100)), ((0, 50), (0, 100))))},
 }
 W, H = 200, 100
 
@@ -85,7 +91,7 @@ def test_a_rendered_answer_parses_scores_and_earns_the_default_rewards(name, mon
     monkeypatch.setattr("eval.runner_score.java_metrics", lambda *a, **k: {})  # METEOR starts a JVM (~20 s)
     t = TASKS[name]
     target = EXAMPLES[name]
-    frame = Frame.for_family("norm1000", W, H, 224, 112)  # Qwen3-VL 0-1000 frame: coordinates really convert
+    frame = Frame.for_family("norm1000", W, H, 224, 112, 32)  # Qwen3-VL 0-1000 frame: coordinates really convert
     msgs = task_prompt(name, target, t.min_images, "poly", "text")
     assert msgs[-1]["role"] == "user"
     assert [b for b in msgs[-1]["content"] if b["type"] == "image"] == [{"type": "image"}] * t.min_images

@@ -3,11 +3,13 @@
 import json
 import math
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from data_engine.frames import Frame
+from data_engine.masks import encode_mask
 from rewards import REWARDS, score
 from rewards.caption import build_df
 
@@ -16,6 +18,7 @@ FRAGMENTS = [
     '"bbox_2d": ', '"quadrant bbox": ', '"label": "plane"', "plane", "ship", "There are none.", "```json\n", "```",
     "<tool_call>", "</tool_call>", '{"name": "image_zoom_in", "arguments": {"bbox": [', "]}}", "red", "yes", "C",
     "0,0,10,10 plane\n", "1,2,3,4,5,6,7,8 ship\n", "\u00e9\u6f22\u0000", "<answer>", "</answer>",
+    "<seg>", "</seg>", "1*4", "0*2,", "1*2", ";", "There is none.", "*", "1*999999999",
 ]
 HOSTILE = st.one_of(
     st.text(max_size=300),
@@ -30,6 +33,11 @@ SAMPLES = {
     "vqa": {"target": {"question": "q", "answer": "yes"}},
     "classification": {"target": {"label": "plane", "classes": ["plane", "ship"]}},
     "caption": {"target": {"references": REFS}},
+    "referring_segmentation": {"width": 200, "height": 200, "target": {"expression": "the ship", "mask": encode_mask(
+        np.pad(np.ones((100, 100)), ((50, 50), (20, 80))))}},
+    "semantic_segmentation": {"width": 200, "height": 200, "target": {"class": "road", "classes": ["road", "x"],
+        "mask": encode_mask(np.pad(np.ones((100, 100)), ((0, 100), (0, 100)))),
+        "ignore": encode_mask(np.pad(np.ones((10, 200)), ((190, 0), (0, 0))))}},
     "zoom_vqa": {"width": 1000, "height": 1000, "target": {"question": "q", "answer": "red", "evidence": [[1, 1, 90, 90]]}},
     "change_caption": {"target": {"references": ["two buildings are built", "the scene is the same as before"],
                                   "changed": True}},
