@@ -45,6 +45,9 @@ class DataSection:
         min_pixels, max_pixels: pixel budget of the smart resize (done by the data engine before TRL sees images).
         box_type: "poly", "obb" or "hbb" answer lines for detection.
         answer_mode: "text" (RSCoVLM plain-text lines) or "json".
+        reasoning: "none" or "think_answer": every single-turn task's prompt asks for ``<think>…</think>`` then
+            ``<answer>…</answer>`` and parsers read the answer block only (`data_engine.reasoning`).
+        reasoning_tasks: the tasks the think-answer frame applies to (None: every single-turn task).
         temperature: temperature sampling over sources (1 = proportional to size x weight).
         seed: mixture and augmentation seed (the same on every rank).
     """
@@ -55,6 +58,8 @@ class DataSection:
     max_pixels: int = 256 * 28 * 28
     box_type: str = "poly"
     answer_mode: str = "text"
+    reasoning: str = "none"
+    reasoning_tasks: list | None = None
     temperature: float = 1.0
     seed: int = 0
     random_resize: RandomResizeSection = field(default_factory=RandomResizeSection)

@@ -4,7 +4,9 @@ Every number comes from the pure functions of `eval.metrics` (nothing is re-deri
 gathers their inputs from prediction rows (``target`` and ``prediction`` dicts, original pixels) and flattens their
 outputs into ``{metric_name: number}``. A task's scorer is the `SCORERS` entry its declaration names
 (`data_engine.tasks`). Common to every task: ``n`` (rows), ``parse_fail_rate`` (share whose parser
-reported ``format_ok = False``) and ``truncated_rate`` (share that hit ``max_new_tokens``).
+reported ``format_ok = False``) and ``truncated_rate`` (share that hit ``max_new_tokens``); rows rendered in
+think-then-answer mode add ``think_format_rate`` (share of well-formed completions) and ``reasoning_chars_mean``
+(`eval.parsers.reasoning`).
 
 | task | dataset metrics | per-sample scores |
 |---|---|---|
@@ -37,6 +39,7 @@ from eval.metrics.dota_map import dota_map
 from eval.metrics.grounding import grounding_metrics
 from eval.metrics.vlm_detection import map_nc, mean_f1
 from eval.metrics.vqa import extract_choice_letter, vqa_accuracy, zoom_accuracy
+from eval.parsers.reasoning import is_well_formed, reasoning_chars
 from eval.suite import DatasetEntry, SuiteConfig
 
 Scored = tuple[dict[str, float], list[dict[str, float]]]
@@ -46,7 +49,12 @@ def _common(rows: list[dict]) -> dict[str, float]:
     n = len(rows)
     failed = sum(not (r.get("prediction") or {}).get("format_ok", False) for r in rows)
     truncated = sum(bool(r.get("truncated")) for r in rows)
-    return {"n": n, "parse_fail_rate": failed / n if n else 0.0, "truncated_rate": truncated / n if n else 0.0}
+    out = {"n": n, "parse_fail_rate": failed / n if n else 0.0, "truncated_rate": truncated / n if n else 0.0}
+    framed = [str(r.get("completion", "")) for r in rows if r.get("reasoning") == "think_answer"]
+    if framed:  # think-then-answer rows: share of well-formed completions and mean reasoning length (chars)
+        out["think_format_rate"] = sum(map(is_well_formed, framed)) / len(framed)
+        out["reasoning_chars_mean"] = sum(map(reasoning_chars, framed)) / len(framed)
+    return out
 
 
 # ---------------------------------------------------------------- detection

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from data_engine.errors import UserError
+from data_engine.reasoning import check_reasoning
 from data_engine.registry import did_you_mean
 from data_engine.tasks import evaluable_tasks
 
@@ -93,6 +94,8 @@ class SuiteConfig:
         min_pixels, max_pixels: pixel budget of every image shown (as in training).
         box_type: detection answer box type, "hbb", "obb" or "poly".
         answer_mode: "text" (RSCoVLM plain text) or "json".
+        reasoning: "none" or "think_answer" (`data_engine.reasoning`), as the model was trained.
+        reasoning_tasks: the tasks the think-answer frame applies to (None: every single-turn task).
         max_new_tokens: generation budget per turn.
         batch_size: prompts per generate call.
         temperature: 0 = greedy.
@@ -110,6 +113,8 @@ class SuiteConfig:
     max_pixels: int = 50176
     box_type: str = "poly"
     answer_mode: str = "text"
+    reasoning: str = "none"
+    reasoning_tasks: list | None = None
     max_new_tokens: int = 512
     batch_size: int = 8
     temperature: float = 0.0
@@ -140,6 +145,7 @@ class SuiteConfig:
             raise UserError(f"box_type must be hbb, obb or poly, got {self.box_type!r}")
         if self.answer_mode not in ("text", "json"):
             raise UserError(f"answer_mode must be text or json, got {self.answer_mode!r}")
+        check_reasoning(self.reasoning, "reasoning", self.reasoning_tasks)
         if self.max_new_tokens < 1 or self.batch_size < 1:
             raise UserError("max_new_tokens and batch_size must be >= 1")
         if self.detection.protocol not in ("dota_devkit", "mmrotate"):

@@ -18,13 +18,15 @@ from typing import Any
 
 from data_engine.errors import UserError
 from data_engine.registry import Registry
-from data_engine.tasks import rewardable_tasks
-from rewards import caption, detection, grounding, text_match, zoom
+from data_engine.tasks import TASKS, rewardable_tasks
+from rewards import caption, detection, grounding, text_match, think, zoom
 from rewards import format as format_mod
 from rewards.contract import BatchRewardFn, RewardFn
 
 # Every task GRPO can reward (declared in `data_engine.tasks`): what task-agnostic and user rewards score.
 ALL_TASKS = rewardable_tasks()
+# Tasks the think-then-answer frame applies to (`data_engine.reasoning.row_reasoning`: single-turn ones).
+SINGLE_TURN_TASKS = tuple(t for t in ALL_TASKS if TASKS[t].interaction == "single_turn")
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class RewardDef:
         needs_turns: it reads the rollout's zoom steps: the adapter passes the row's ``turns`` as ``turns=``.
         needs_doc_freq: it reads a corpus document-frequency table: the adapter passes the training references'
             table as ``df=`` unless the config's kwargs set ``df`` or ``df_path``.
+        full_completion: it reads the whole completion even in think-then-answer rows (``think_format``); every
+            other reward gets the answer block only there (`rewards.adapter.reward_view`).
     """
 
     name: str
@@ -54,6 +58,7 @@ class RewardDef:
     batch: BatchRewardFn | Callable[..., list[dict]] | None = None
     needs_turns: bool = False
     needs_doc_freq: bool = False
+    full_completion: bool = False
 
 
 REWARDS: Registry[RewardDef] = Registry("reward")
@@ -77,6 +82,9 @@ for _d in (
     RewardDef("format", format_mod.format_reward, ALL_TASKS, format_mod.PARTS,
               "1 when the completion has exactly the task's answer format (lines / JSON / tool calls), else 0",
               ("task", "target", "frame")),
+    RewardDef("think_format", think.think_format, SINGLE_TURN_TASKS, think.PARTS,
+              "1 when the whole completion is exactly one <think> block then one <answer> block, else 0",
+              ("task",), full_completion=True),
 ):
     REWARDS.add(_d.name, _d)
 
@@ -118,7 +126,8 @@ def load_user_reward(name: str) -> RewardDef:
     doc = (fn.__doc__ or "user reward").strip().splitlines()[0]
     return RewardDef(name, fn, ALL_TASKS, tuple(getattr(fn, "parts", ())), doc, columns,
                      needs_turns=bool(getattr(fn, "needs_turns", False)),
-                     needs_doc_freq=bool(getattr(fn, "needs_doc_freq", False)))
+                     needs_doc_freq=bool(getattr(fn, "needs_doc_freq", False)),
+                     full_completion=bool(getattr(fn, "full_completion", False)))
 
 
 def get_reward(name: str) -> RewardDef:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from data_engine.data_config import DataSection
 from data_engine.errors import UserError
+from data_engine.reasoning import check_reasoning
 from models.loading import ModelSection
 from rewards.config import RewardSpec, as_specs, reward_set
 
@@ -53,6 +54,7 @@ class GRPORunConfig:
         self.model.validate()
         if not self.data.sources:
             raise UserError("data.sources is empty: list at least one built dataset")
+        check_reasoning(self.data.reasoning, "data.reasoning", self.data.reasoning_tasks)
         if "reward_weights" in self.trainer:
             raise UserError("trainer.reward_weights is derived from the rewards: section; set weights there")
         g = int(self.trainer.get("num_generations", 8))

@@ -160,6 +160,7 @@ class RolloutRecorder:
                 "source": str(x.get("source", "")),
                 "target": x.get("target") if isinstance(x.get("target"), str) else json.dumps(x.get("target")),
                 "frame": x.get("frame"),
+                "reasoning": str(x.get("reasoning") or "none"),
                 "images": self._image_paths(x),
                 "width": _orig_size(x.get("frame"))[0],
                 "height": _orig_size(x.get("frame"))[1],
@@ -196,7 +197,8 @@ class RolloutRecorder:
                 "prompt": prompts[j],
                 "completion": text,
                 "turns": r["turns"],
-                "prediction": json.dumps(self.parse(r["task"], text, r["frame"], r["target"]), default=str),
+                "prediction": json.dumps(self.parse(r["task"], text, r["frame"], r["target"], r["reasoning"]),
+                                         default=str),
                 "target": r["target"],
                 "reward": sum(w * v for w, v in applied) if applied else None,
                 "advantage": advantages[j],
@@ -205,6 +207,7 @@ class RolloutRecorder:
                 "height": r["height"],
                 "length": r["length"],
                 "truncated": r["truncated"],
+                **think_columns(text, r["reasoning"]),
             }
             rec.update({f"reward/{name}": v for name, v in r["parts"].items()})
             out.append(rec)
@@ -215,7 +218,16 @@ class RolloutRecorder:
         self._submit(self.writer.write_step, step, list(self._step_rows[step]))
 
 
-def parse_prediction(task: str, text: str, frame: Any, target: Any) -> dict:
+def think_columns(text: str, reasoning: str) -> dict:
+    """The store's think-then-answer columns of one completion (nulls when the row is not in that frame)."""
+    from eval.parsers import is_well_formed, reasoning_chars
+
+    if reasoning != "think_answer":
+        return {"reasoning": reasoning, "think_ok": None, "reasoning_chars": None}
+    return {"reasoning": reasoning, "think_ok": is_well_formed(text), "reasoning_chars": reasoning_chars(text)}
+
+
+def parse_prediction(task: str, text: str, frame: Any, target: Any, reasoning: str = "none") -> dict:
     """The parsed prediction of a completion, in original pixels, as the eval parsers see it (never raises)."""
     from data_engine.frames import Frame
     from eval.parsers import parse
@@ -228,7 +240,7 @@ def parse_prediction(task: str, text: str, frame: Any, target: Any) -> dict:
     classes = tgt.get("classes") if isinstance(tgt, dict) else None
     choices = tgt.get("choices") if isinstance(tgt, dict) else None
     try:
-        return parse(task, text, frame=fr, classes=classes, choices=choices)
+        return parse(task, text, frame=fr, classes=classes, choices=choices, reasoning=reasoning)
     except Exception as e:  # noqa: BLE001 - an unknown task must not kill a training step; recorded instead
         return {"format_ok": False, "error": f"{type(e).__name__}: {e}"}
 

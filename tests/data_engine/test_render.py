@@ -75,7 +75,7 @@ def test_every_task_renders_for_both_families(tiny_rows):
             assert all(BUDGET["min_pixels"] <= im.width * im.height <= BUDGET["max_pixels"] for im in r["images"])
             assert r["messages"][-1]["role"] == "assistant"
             g = render_grpo(row, fam, **BUDGET)
-            assert set(g) == {"prompt", "images", "task", "target", "frame", "sample_id", "source"}
+            assert set(g) == {"prompt", "images", "task", "target", "frame", "sample_id", "source", "reasoning"}
             assert g["prompt"][-1]["role"] == "user" and g["task"] == task and g["sample_id"] == row["id"]
             fr = Frame.from_dict(json.loads(g["frame"]))
             assert fr.kind == ("absolute" if fam == "qwen2_5_vl" else "norm1000")

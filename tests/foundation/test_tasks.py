@@ -91,6 +91,33 @@ def test_a_rendered_answer_parses_scores_and_earns_the_default_rewards(name, mon
         assert 0 < out["overall"] <= 1, (reward, out)
 
 
+@pytest.mark.parametrize("name", [t for t in TASKS if TASKS[t].interaction == "single_turn"])
+def test_think_answer_frame_parses_scores_and_earns_the_rewards_of_every_single_turn_task(name):
+    """In think-then-answer mode every single-turn task (a new one too) gets the instruction in its prompt, its answer
+    inside the frame parses as before, earns its default rewards and `think_format`; the bare answer earns none."""
+    from data_engine.reasoning import THINK_ANSWER_INSTRUCTION, add_instruction, wrap_answer
+
+    t = TASKS[name]
+    target = EXAMPLES[name]
+    frame = Frame.for_family("norm1000", W, H, 224, 112)
+    msgs = add_instruction(task_prompt(name, target, 1, "poly", "text"))
+    assert msgs[-1]["content"][-1]["text"].endswith(THINK_ANSWER_INSTRUCTION)
+    answer = task_answer(name, target, frame, "poly", "text")
+    framed = wrap_answer(answer, think="The image shows it.")
+    kw = {k: target.get(k) for k in t.parse_target_keys}
+    if t.box_answers:
+        kw["box_type"] = "poly"
+    assert parse(name, framed, frame=frame, reasoning="think_answer", **kw) == parse(name, answer, frame=frame, **kw)
+    assert not parse(name, answer, frame=frame, reasoning="think_answer", **kw)["format_ok"]
+    sample = {"task": name, "target": target, "frame": frame.to_dict(), "width": W, "height": H, "id": "x",
+              "reasoning": "think_answer"}
+    for reward, _ in t.default_rewards:
+        assert call_reward(get_reward(reward), framed, sample, {})["overall"] > 0, reward
+        assert call_reward(get_reward(reward), answer, sample, {})["overall"] == 0, reward
+    assert call_reward(get_reward("think_format"), framed, sample, {})["overall"] == 1
+    assert call_reward(get_reward("think_format"), answer, sample, {})["overall"] == 0
+
+
 def test_unknown_tasks_and_broken_declarations_fail_clearly():
     with pytest.raises(UserError, match="unknown task 'detectoin'.*Did you mean \"detection\""):
         get_task("detectoin")

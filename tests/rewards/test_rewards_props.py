@@ -16,6 +16,7 @@ FRAGMENTS = [
     '"bbox_2d": ', '"quadrant bbox": ', '"label": "plane"', "plane", "ship", "There are none.", "```json\n", "```",
     "<tool_call>", "</tool_call>", '{"name": "image_zoom_in", "arguments": {"bbox": [', "]}}", "red", "yes", "C",
     "0,0,10,10 plane\n", "1,2,3,4,5,6,7,8 ship\n", "\u00e9\u6f22\u0000", "<answer>", "</answer>",
+    "<think>", "</think>", "<think>x</think>\n<answer>", "<answer>yes</answer>",
 ]
 HOSTILE = st.one_of(
     st.text(max_size=300),
@@ -36,13 +37,13 @@ FRAMES = [None, Frame("absolute", 200, 200, 112, 112), Frame("norm1000", 200, 20
 DF = build_df([REFS, ["a forest"]])
 
 
-def _check_all(completion, frame_i, turns=None):
+def _check_all(completion, frame_i, turns=None, think=False):
     for name, rdef in REWARDS.items():
         for task in rdef.tasks:
             kw = {"df": DF} if name == "cider_d" else {}
             if name == "zoom_chain" and turns is not None:
                 kw["turns"] = turns
-            out = score(task, completion, dict(SAMPLES[task], task=task), FRAMES[frame_i], name=name, **kw)
+            out = score(task, completion, dict(SAMPLES[task], task=task, reasoning="think_answer" if think else "none"), FRAMES[frame_i], name=name, **kw)
             assert 0.0 <= out["overall"] <= 1.0, (name, task, out)
             assert all(isinstance(v, float) and math.isfinite(v) for v in out.values()), (name, task, out)
 
@@ -53,16 +54,16 @@ TURNS = st.none() | st.lists(st.fixed_dictionaries({
 
 
 @settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
-@given(HOSTILE, st.integers(0, 2), TURNS)
-def test_rewards_never_raise(completion, frame_i, turns):
-    _check_all(completion, frame_i, turns)
+@given(HOSTILE, st.integers(0, 2), TURNS, st.booleans())
+def test_rewards_never_raise(completion, frame_i, turns, think):
+    _check_all(completion, frame_i, turns, think)
 
 
 @pytest.mark.slow
 @settings(max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck))
-@given(HOSTILE, st.integers(0, 2), TURNS)
-def test_rewards_never_raise_10k(completion, frame_i, turns):
-    _check_all(completion, frame_i, turns)
+@given(HOSTILE, st.integers(0, 2), TURNS, st.booleans())
+def test_rewards_never_raise_10k(completion, frame_i, turns, think):
+    _check_all(completion, frame_i, turns, think)
 
 
 @pytest.mark.parametrize("completion", [
@@ -71,3 +72,4 @@ def test_rewards_never_raise_10k(completion, frame_i, turns):
 ])
 def test_bad_inputs(completion):
     _check_all(completion, 1)
+    _check_all(completion, 1, think=True)
