@@ -128,6 +128,16 @@ def grounding_user_prompt(expression: str, mode: str = "text") -> str:
     return f"Locate the {expression}, output the bbox coordinates using JSON format"
 
 
+def referring_user_prompt(expression: str, mode: str = "text") -> str:
+    """User text of a referring-detection sample (zero or more objects): ``find all the {expression}`` or the JSON
+    form (our wording: RSCoVLM's grounding prompts ask for one box)."""
+    _check(mode=mode)
+    expression = str(expression).strip()
+    if mode == "text":
+        return f"find all the {expression}"
+    return f"Locate every {expression} in the image, output the bbox coordinates using JSON format"
+
+
 def classification_user_prompt(classes: Sequence[str]) -> str:
     """RSCoVLM's classification prompt with the class list as the model writes labels."""
     return f"Classify the image within one of the given classes:{category_prompt(classes)}."
@@ -264,6 +274,32 @@ def format_grounding(box, expression: str, frame: Frame, mode: str = "text") -> 
     if mode == "text":
         return f"{','.join(str(v) for v in vals)} {expression}"
     return _json_block([{"bbox_2d": vals, "label": expression}])
+
+
+def format_referring(boxes: Sequence, expression: str, frame: Frame, mode: str = "text") -> str:
+    """Serialise a referring-detection target: one grounding line (or JSON item) per box, sorted by the written
+    ``(y1, x1, x2, y2)``, or ``There are none.`` when the expression matches nothing (docs/geochat-tasks.md §1).
+
+    Args:
+        boxes: ``[[x1, y1, x2, y2], ...]`` in original pixels (may be empty).
+        expression: the referring expression (the label of every line).
+        frame: the model's coordinate frame.
+        mode: "text" or "json".
+    """
+    _check(mode=mode)
+    rows = []
+    for box in boxes:
+        b = np.asarray(box, dtype=np.float64).reshape(-1)
+        if b.size != 4 or not np.all(np.isfinite(b)):
+            raise UserError(f"referring box must be 4 finite numbers [x1, y1, x2, y2], got {box!r}")
+        rows.append([int(v) for v in _model_ints(b, frame)])
+    if not rows:
+        return EMPTY_ANSWER
+    rows.sort(key=lambda v: (v[1], v[0], v[3], v[2]))
+    expression = str(expression).strip()
+    if mode == "text":
+        return "\n".join(f"{','.join(str(v) for v in vals)} {expression}" for vals in rows)
+    return _json_block([{"bbox_2d": vals, "label": expression} for vals in rows])
 
 
 def format_zoom_call(box_in_model_frame: Sequence[int]) -> str:

@@ -50,6 +50,12 @@ def grounding_prompt(target: dict, n_images: int, box_type: str, mode: str) -> l
     return _turns(system, n_images, A.grounding_user_prompt(target["expression"], mode))
 
 
+def referring_detection_prompt(target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
+    """RSCoVLM HBB system prompt (text mode) + ``find all the {expression}``."""
+    system = A.SYSTEM_PROMPTS["hbb"] if mode == "text" else None
+    return _turns(system, n_images, A.referring_user_prompt(target["expression"], mode))
+
+
 def vqa_prompt(target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
     """The question verbatim (the multiple-choice rewrite when the target has ``choices``)."""
     q = str(target["question"])
@@ -84,6 +90,11 @@ def detection_answer(target: dict, frame: Frame, box_type: str, mode: str, rng: 
 def grounding_answer(target: dict, frame: Frame, box_type: str, mode: str, rng: Any = None) -> str:
     """`answers.format_grounding` of the box."""
     return A.format_grounding(target["box"], target["expression"], frame, mode)
+
+
+def referring_detection_answer(target: dict, frame: Frame, box_type: str, mode: str, rng: Any = None) -> str:
+    """`answers.format_referring` of the boxes (``There are none.`` when there are none)."""
+    return A.format_referring(target["boxes"], target["expression"], frame, mode)
 
 
 def vqa_answer(target: dict, frame: Frame, box_type: str, mode: str, rng: Any = None) -> str:

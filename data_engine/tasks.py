@@ -34,7 +34,7 @@ AnswerFn = Callable[..., str]
 """``answer(target, frame, box_type, mode, rng=None) -> str``: the assistant text, coordinates through ``frame``."""
 
 INTERACTIONS = ("single_turn", "zoom_chain", "chat")
-OVERLAY_KINDS = ("none", "objects", "box", "zoom")
+OVERLAY_KINDS = ("none", "objects", "box", "boxes", "zoom")
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,8 @@ class TaskDef:
         default_rewards: ``((reward name, weight), ...)`` used when a GRPO config names no rewards (names in
             `rewards.registry.REWARDS`; empty: the task is not rewarded in GRPO).
         overlay: dashboard / report figure kind (`OVERLAY_KINDS`): "objects" (class-aware polygons, matched at
-            IoU 0.5), "box" (one grounding box), "zoom" (evidence boxes and zoom crops), "none" (text only).
+            IoU 0.5), "box" (one grounding box), "boxes" (several class-agnostic boxes), "zoom" (evidence boxes and
+            zoom crops), "none" (text only).
     """
 
     name: str
@@ -145,6 +146,12 @@ _DECLARED = (
         sample_score="correct", default_rewards=(("zoom_chain", 1.0), ("format", 0.1)), overlay="zoom",
     ),
     TaskDef("chat", ("messages",), "instruction conversations (SFT only)", interaction="chat"),
+    TaskDef(
+        "referring_detection", ("expression", "boxes"), "zero or more boxes for a referring expression",
+        prompt=R.referring_detection_prompt, answer=R.referring_detection_answer,
+        parser="referring_detection", scorer="referring_detection", headline_metric="precision@0.5",
+        sample_score="f1@0.5", default_rewards=(("referring_iou_f1", 1.0), ("format", 0.1)), overlay="boxes",
+    ),
 )
 
 TASKS: dict[str, TaskDef] = {t.name: t for t in _DECLARED}

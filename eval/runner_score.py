@@ -15,6 +15,7 @@ think-then-answer mode add ``think_format_rate`` (share of well-formed completio
 | vqa | ``accuracy``, ``acc/<qtype>``, ``mean_over_types``, ``mean_over_non_count_types`` | ``correct`` |
 | classification | ``accuracy``, ``mean_class_accuracy`` | ``correct`` |
 | caption | ``bleu_1`` … ``bleu_4``, ``rouge_l``, ``cider_d`` (corpus df), ``meteor`` (only with java) | ``rouge_l``, ``cider_d`` |
+| referring_detection | ``precision@0.5``, ``precision@0.25``, ``recall@0.5``, ``f1@0.5``, ``mean_iou``, ``precision@0.5/<group>`` and ``@0.25`` for single / multi / none and small / medium / large, ``n/<group>`` (`eval.metrics.referring`) | ``precision@0.5``, ``f1@0.5``, ``mean_iou`` |
 | zoom_vqa | ``accuracy_zoom``, ``accuracy_direct``, ``delta``, ``zoom_rate``, ``mean_steps``, ``invalid_call_rate`` | ``correct``, ``correct_direct``, ``n_steps`` |
 
 Detection predictions are scored with every score 1.0 (VLM output has none), so mAP follows the stable emitted
@@ -37,6 +38,7 @@ from eval.metrics.cider import cider_d
 from eval.metrics.classification import classification_accuracy
 from eval.metrics.dota_map import dota_map
 from eval.metrics.grounding import grounding_metrics
+from eval.metrics.referring import referring_metrics, sample_scores, size_group
 from eval.metrics.vlm_detection import map_nc, mean_f1
 from eval.metrics.vqa import extract_choice_letter, vqa_accuracy, zoom_accuracy
 from eval.parsers.reasoning import is_well_formed, reasoning_chars
@@ -230,6 +232,22 @@ def score_caption(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> 
     return metrics, scores
 
 
+# ---------------------------------------------------------------- referring detection
+
+
+def score_referring_detection(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scored:
+    samples, groups = [], []
+    for r in rows:
+        pred = r.get("prediction") or {}
+        gt = r["target"].get("boxes") or []
+        samples.append(sample_scores(pred.get("boxes") or [], gt, bool(pred.get("empty"))))
+        count = "none" if not gt else "single" if len(gt) == 1 else "multi"
+        size = size_group(gt, r["target"].get("size_group"))
+        groups.append((count,) if size is None else (count, size))
+    return referring_metrics(samples, groups), [{k: s[k] for k in ("precision@0.5", "f1@0.5", "mean_iou")}
+                                                 for s in samples]
+
+
 # Scorers by the name a task declares as its ``scorer`` (`data_engine.tasks`).
 SCORERS: dict[str, Callable[[list[dict], DatasetEntry, SuiteConfig], Scored]] = {
     "detection": score_detection,
@@ -238,6 +256,7 @@ SCORERS: dict[str, Callable[[list[dict], DatasetEntry, SuiteConfig], Scored]] = 
     "classification": score_classification,
     "caption": score_caption,
     "zoom_vqa": score_zoom_vqa,
+    "referring_detection": score_referring_detection,
 }
 
 

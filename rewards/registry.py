@@ -19,7 +19,7 @@ from typing import Any
 from data_engine.errors import UserError
 from data_engine.registry import Registry
 from data_engine.tasks import TASKS, rewardable_tasks
-from rewards import caption, detection, grounding, text_match, think, zoom
+from rewards import caption, detection, grounding, referring, text_match, think, zoom
 from rewards import format as format_mod
 from rewards.contract import BatchRewardFn, RewardFn
 
@@ -81,6 +81,9 @@ for _d in (
               ("task", "target", "frame"), needs_turns=True),
     RewardDef("format", format_mod.format_reward, ALL_TASKS, format_mod.PARTS,
               "1 when the completion has exactly the task's answer format (lines / JSON / tool calls), else 0",
+              ("task", "target", "frame")),
+    RewardDef("referring_iou_f1", referring.referring_iou_f1, ("referring_detection",), referring.PARTS,
+              "several boxes: Hungarian-matched IoU over max(n_pred, n_true) mixed with F1 at IoU 0.5",
               ("task", "target", "frame")),
     RewardDef("think_format", think.think_format, SINGLE_TURN_TASKS, think.PARTS,
               "1 when the whole completion is exactly one <think> block then one <answer> block, else 0",

@@ -12,6 +12,7 @@ object: non-strings read as ""), never raises, and returns a dict with the predi
 | classification | `parse_classification` | ``answer``, ``label`` |
 | caption | `parse_caption` | ``caption`` |
 | zoom_vqa | `parse_zoom` | ``calls`` [{name, bbox_model, box, valid_syntax}], ``answer``, ``choice`` |
+| referring_detection | `parse_referring` | ``boxes`` [[x1, y1, x2, y2], ...], ``empty`` |
 
 ``frame`` (a `data_engine.frames.Frame`) is the model's coordinate frame; None means the text is in original pixels.
 
@@ -33,6 +34,7 @@ from eval.parsers.detection import parse_detection
 from eval.parsers.grounding import parse_grounding
 from eval.parsers.labels import match_label, norm_label
 from eval.parsers.reasoning import answer_block, answer_view, is_well_formed, reasoning_chars
+from eval.parsers.referring import parse_referring
 from eval.parsers.text_answers import parse_caption, parse_classification, parse_vqa
 from eval.parsers.zoom import is_canonical_call, parse_tool_calls, parse_zoom
 
@@ -44,6 +46,7 @@ PARSERS: dict[str, Callable[..., dict]] = {
     "classification": parse_classification,
     "caption": parse_caption,
     "zoom_vqa": parse_zoom,
+    "referring_detection": parse_referring,
 }
 
 
@@ -91,6 +94,7 @@ __all__ = [
     "parse_classification",
     "parse_detection",
     "parse_grounding",
+    "parse_referring",
     "parse_tool_calls",
     "parse_vqa",
     "parse_zoom",

@@ -37,6 +37,7 @@ EXAMPLES = {
     "classification": {"label": "forest", "classes": ["beach", "forest", "river"]},
     "zoom_vqa": {"question": "What colour is the roof?", "answer": "red", "evidence": [[40, 20, 90, 70]]},
     "chat": {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]},
+    "referring_detection": {"expression": "red ships", "boxes": [[10, 10, 60, 40], [100, 50, 150, 90]]},
 }
 W, H = 200, 100
 

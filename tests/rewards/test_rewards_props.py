@@ -31,6 +31,8 @@ SAMPLES = {
     "vqa": {"target": {"question": "q", "answer": "yes"}},
     "classification": {"target": {"label": "plane", "classes": ["plane", "ship"]}},
     "caption": {"target": {"references": REFS}},
+    "referring_detection": {"width": 200, "height": 200, "target": {"expression": "red ships", "boxes": [
+        [0, 0, 10, 10], [50, 50, 70, 60]]}},
     "zoom_vqa": {"width": 1000, "height": 1000, "target": {"question": "q", "answer": "red", "evidence": [[1, 1, 90, 90]]}},
 }
 FRAMES = [None, Frame("absolute", 200, 200, 112, 112), Frame("norm1000", 200, 200, 1000, 1000)]
