@@ -1,0 +1,100 @@
+"""GeoChat-Instruct, GeoChat-Bench referring.jsonl and NWPU VHR-10 adapters on files in their real layouts,
+including broken records: right rows and counted skips (records in = rows out + skips)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.data_engine.conftest import write_image
+from tests.data_engine.test_adapters import run
+
+
+def test_geochat_refer_turns_become_referring_rows_the_rest_stays_chat(tmp_path):
+    write_image(tmp_path / "imgs" / "P0001_0001.png", 200, 100)
+    write_image(tmp_path / "imgs" / "floodnet" / "b.tif", 50, 50)
+    data = [
+        {"id": "g1", "image": "P0001_0001.png", "conversations": [
+            {"from": "human", "value": "<image>\n[refer] give me the location of <p>small white car</p>"},
+            {"from": "gpt", "value": "{<12><40><15><44>|<0>}{<30><41><33><45>|<90>}"},
+            {"from": "human", "value": "What is in the image?"}, {"from": "gpt", "value": "Two cars."}]},
+        {"id": "g2", "image": "floodnet/b.tif", "conversations": [
+            {"from": "human", "value": "<image>\n[refer] <p>house</p>"}, {"from": "gpt", "value": "{<0><0><100><50>}"},
+            {"from": "human", "value": "[refer] <p>pool</p>"}, {"from": "gpt", "value": "{<10><10><120><50>|<0>}"},
+            {"from": "human", "value": "[refer] <p>road</p>"}, {"from": "gpt", "value": "no box here"}]},
+        {"id": "g3", "image": "missing.png", "conversations": [
+            {"from": "human", "value": "[refer] <p>x</p>"}, {"from": "gpt", "value": "{<1><1><2><2>|<0>}"}]},
+        {"id": "g4", "image": "P0001_0001.png", "conversations": [{"from": "gpt", "value": "x"}]},
+    ]
+    (tmp_path / "GeoChat_Instruct.json").write_text(json.dumps(data))
+    rows, skips = run("geochat", tmp_path, annotations="GeoChat_Instruct.json", image_root=tmp_path / "imgs")
+    ref = [r for r in rows if r["task"] == "referring_detection"]
+    chat = [r for r in rows if r["task"] == "chat"]
+    assert [r["id"] for r in ref] == ["s/g1:0", "s/g2:0"]
+    # 0-100 grid -> pixels of the 200 x 100 image
+    assert ref[0]["target"] == {"expression": "small white car", "boxes": [[24, 40, 30, 44], [60, 41, 66, 45]],
+                                "angles": [0.0, 90.0]}
+    assert ref[1]["target"]["boxes"] == [[0, 0, 50, 25]] and ref[1]["target"]["angles"] == [0.0]
+    assert [r["id"] for r in chat] == ["s/g1"]
+    assert chat[0]["target"]["messages"] == [{"role": "user", "content": "What is in the image?"},
+                                             {"role": "assistant", "content": "Two cars."}]
+    assert [(s.reason, s.line) for s in skips] == [("malformed box", 1), ("malformed box", 1), ("missing image", 2),
+                                                   ("malformed conversation", 3)]
+    assert "outside 0-100" in skips[0].detail and "no {" in skips[1].detail
+    # the 4 [refer] turns of records with images: 2 rows + 2 "malformed box" skips; the other turns are chat rows
+
+
+def test_geochat_bench_referring_jsonl(tmp_path):
+    write_image(tmp_path / "images" / "0001.png", 100, 100)
+    recs = [
+        {"question_id": 7, "image_id": "0001", "question": "[refer] give me the location of <p>all ships</p>",
+         "ground_truth": [[[10, 10], [30, 10], [30, 20], [10, 20]], [[50, 50], [60, 45], [70, 55], [60, 60]]],
+         "type": "multi", "dataset": "DOTA", "obj_ids": [1, 2], "size_group": "small"},
+        {"question_id": 8, "image_id": "0001", "question": "[refer] <p>plane</p>", "ground_truth": [[[1, 2], [3]]]},
+        {"question_id": 9, "image_id": "0002", "question": "[refer] <p>plane</p>",
+         "ground_truth": [[[1, 1], [5, 1], [5, 5], [1, 5]]]},
+        {"question_id": 10, "question": "no image"},
+    ]
+    lines = [json.dumps(r) for r in recs] + ["{not json"]
+    (tmp_path / "referring.jsonl").write_text("\n".join(lines) + "\n")
+    rows, skips = run("geochat_referring", tmp_path, annotations="referring.jsonl", image_root=tmp_path / "images")
+    assert len(rows) == 1 and rows[0]["id"] == "s/7" and rows[0]["task"] == "referring_detection"
+    t = rows[0]["target"]
+    assert t["expression"] == "all ships" and t["boxes"] == [[10, 10, 30, 20], [50, 45, 70, 60]]
+    assert t["polys"][1] == [50, 50, 60, 45, 70, 55, 60, 60] and t["size_group"] == "small" and t["type"] == "multi"
+    assert [(s.reason, s.line) for s in skips] == [("malformed box", 2), ("missing image", 3), ("malformed record", 4),
+                                                   ("malformed line", 5)]
+
+
+def _nwpu(tmp_path):
+    write_image(tmp_path / "positive image set" / "001.jpg", 300, 200)
+    write_image(tmp_path / "positive image set" / "002.jpg", 300, 200)
+    write_image(tmp_path / "positive image set" / "004.jpg", 300, 200)
+    gt = tmp_path / "ground truth"
+    gt.mkdir()
+    (gt / "001.txt").write_text("(10,20),(50,60),2\n(100, 20),(150,60),2\n(5,5),(25,30),1\n\n")
+    (gt / "002.txt").write_text("(10,20),(50,60),11\n")
+    (gt / "003.txt").write_text("(10,20),(50,60),1\n")
+    (gt / "004.txt").write_text("(10,20),(5,60),1\n")
+
+
+def test_nwpu_vhr10_detection_rows_and_skips(tmp_path):
+    _nwpu(tmp_path)
+    rows, skips = run("nwpu_vhr10", tmp_path)
+    assert [r["id"] for r in rows] == ["s/001"] and rows[0]["task"] == "detection"
+    objs = rows[0]["target"]["objects"]
+    assert [o["label"] for o in objs] == ["ship", "ship", "airplane"]
+    assert objs[0]["poly"] == [10, 20, 50, 20, 50, 60, 10, 60] and len(rows[0]["target"]["classes"]) == 10
+    assert [(s.reason, s.line) for s in skips] == [("unknown class", 1), ("missing image", None),
+                                                   ("degenerate box", 1)]
+
+
+@pytest.mark.parametrize("task", ["referring_detection"])
+def test_nwpu_vhr10_referring_rows_pick_every_object_of_a_class(tmp_path, task):
+    _nwpu(tmp_path)
+    rows, skips = run("nwpu_vhr10", tmp_path, task=task)
+    assert [(r["id"], r["target"]["expression"]) for r in rows] == [("s/001:airplane", "all airplanes"),
+                                                                    ("s/001:ship", "all ships")]
+    assert rows[1]["target"]["boxes"] == [[10, 20, 50, 60], [100, 20, 150, 60]]
+    assert len(skips) == 3
