@@ -8,6 +8,7 @@
 | `captions/` | Karpathy JSON (`captions_karpathy`) | caption | five template references per image |
 | `scenes/{train,val}/<class>/` | folder per class (`folder_classification`) | classification | airport, harbor, parking lot, tank farm, bare land |
 | `lrs_vqa/` | LRS-VQA-Zoom records (`lrs_vqa`) | zoom_vqa | 2000-2600 px scenes, small objects, colour and count questions with evidence boxes |
+| `geochat/` | GeoChat-Instruct JSON (`geochat`) | referring_detection | "all red ships": 1-3 named objects among 1-3 distractors (`data_engine.synth.geochat`; at most 300 train / 200 val) |
 
 Every task has a `train` and a `val` split. Each sample is drawn from its own generator seeded by
 ``(seed, task, split, index)``, so the world is identical for a given seed and size whatever the order of drawing.
@@ -23,6 +24,7 @@ import numpy as np
 
 from data_engine.errors import UserError
 from data_engine.synth.draw import CLASSES, NAMES, PLURALS, VEHICLE_COLOURS, Obj, scene
+from data_engine.synth.geochat import write_referring
 
 NUMBERS = ("no", "one", "two", "three", "four", "five", "six")
 SCENE_CLASSES = ("airport", "bare-land", "harbor", "parking-lot", "tank-farm")
@@ -317,6 +319,7 @@ WRITERS = (
     ("captions", write_captions),
     ("scenes", write_classification),
     ("lrs_vqa", write_zoom),
+    ("geochat", write_referring),
 )
 
 

@@ -15,7 +15,7 @@ from data_engine.synth.world import expressions, vqa_item
 def test_tiny_world_builds_every_task_with_both_splits(tiny_world, tiny_rows):
     got = Counter((r["task"], r["split"]) for r in tiny_rows)
     tasks = {t for t, _ in got}
-    assert tasks == {"detection", "grounding", "vqa", "caption", "classification", "zoom_vqa"}
+    assert tasks == {"detection", "grounding", "vqa", "caption", "classification", "zoom_vqa", "referring_detection"}
     for t in tasks:
         assert got[(t, "train")] > 0 and got[(t, "val")] > 0, t
     summary = json.loads((tiny_world[1] / "build_summary.json").read_text())
@@ -61,3 +61,24 @@ def test_expressions_are_unique_and_short():
     objs = [Obj("plane", 50, 50, 40, 36, 0, "white"), Obj("plane", 150, 60, 40, 36, 0, "white"),
             Obj("ship", 100, 180, 40, 12, 0, "red")]
     assert expressions(objs) == ["the left plane", "the right plane", "the ship"]
+
+
+def test_referring_expressions_name_every_matching_object_and_no_distractor():
+    from data_engine.synth.geochat import referring_scene
+
+    n_multi = 0
+    for i in range(60):
+        _img, objs, expression, hits = referring_scene(np.random.default_rng([0, i]))
+        words = expression.split()
+        named = [k for k, o in enumerate(objs) if expression.endswith(_plural(o.label))
+                 and (len(words) == 2 or o.colour == words[1])]
+        assert hits == named and hits, expression
+        assert len(objs) > len(hits)  # at least one distractor
+        n_multi += len(hits) > 1
+    assert n_multi > 20  # most expressions pick several objects
+
+
+def _plural(label):
+    from data_engine.synth.draw import PLURALS
+
+    return PLURALS[label]
