@@ -14,7 +14,7 @@ FRAGMENTS = [
     "(", ")", ":", '"', "'", '"bbox_2d": ', '"oriented bbox": ', '"quadrant bbox": ', '"label": ', '"plane"',
     "plane", "small-vehicle", "Harbour", "There are none.", "none", "```json\n", "```", "<tool_call>",
     "</tool_call>", '{"name": "image_zoom_in", "arguments": {"bbox": [', "]}}", "<answer>", "</answer>",
-    "<think>", "\u00e9\u6f22\u0000", "A", "yes", "1,2,3,4 plane\n", "10,20,30,40,50 plane\n",
+    "<think>", "</think>", "{<12><40><15><44>|<0>}", "\u00e9\u6f22\u0000", "A", "yes", "1,2,3,4 plane\n", "10,20,30,40,50 plane\n",
 ]
 HOSTILE = st.one_of(
     st.text(max_size=300),
@@ -45,13 +45,17 @@ def check_output(task, out):
         assert isinstance(out["answer"], str)
     elif task == "caption":
         assert isinstance(out["caption"], str)
+    elif task == "referring_detection":
+        assert isinstance(out["empty"], bool) and all(_finite_list(b, 4) for b in out["boxes"])
     else:
         assert isinstance(out["answer"], str)
 
 
 def _run(text, frame_i):
     for task in PARSERS:
-        check_output(task, parse(task, text, FRAMES[frame_i], CLASSES, choices=CHOICES if task == "vqa" else None))
+        for reasoning in ("none", "think_answer"):
+            check_output(task, parse(task, text, FRAMES[frame_i], CLASSES, choices=CHOICES if task == "vqa" else None,
+                                     reasoning=reasoning))
 
 
 @settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
