@@ -138,6 +138,32 @@ def referring_user_prompt(expression: str, mode: str = "text") -> str:
     return f"Locate every {expression} in the image, output the bbox coordinates using JSON format"
 
 
+MULTILABEL_SEPARATOR = "; "  # class names may hold commas (BigEarthNet: "Transitional woodland, shrub")
+
+
+def multilabel_user_prompt(classes: Sequence[str]) -> str:
+    """User text of a multi-label sample: the class list (as labels are written, ``; ``-separated) and the ask for
+    every class that applies (our wording)."""
+    names = MULTILABEL_SEPARATOR.join(sorted_labels(classes))
+    return (f"Which of these classes are present in the image? Classes: {names}. "
+            "Answer with every class that applies, separated by semicolons.")
+
+
+def format_multilabel(labels: Sequence[str], classes: Sequence[str]) -> str:
+    """A multi-label answer: the labels as written (`label_text`), de-duplicated, in class-list order, joined by
+    ``; ``; ``There are none.`` for an empty label set.
+
+    Raises:
+        UserError: a label is not in ``classes``.
+    """
+    names = sorted_labels(classes)
+    got = {label_text(lab) for lab in labels}
+    unknown = sorted(got - set(names))
+    if unknown:
+        raise UserError(f"multi-label labels {unknown} are not in the class list {list(classes)}")
+    return MULTILABEL_SEPARATOR.join(n for n in names if n in got) or EMPTY_ANSWER
+
+
 def classification_user_prompt(classes: Sequence[str]) -> str:
     """RSCoVLM's classification prompt with the class list as the model writes labels."""
     return f"Classify the image within one of the given classes:{category_prompt(classes)}."

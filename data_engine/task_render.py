@@ -72,6 +72,11 @@ def classification_prompt(target: dict, n_images: int, box_type: str, mode: str)
     return _turns(None, n_images, A.classification_user_prompt(target["classes"]))
 
 
+def multilabel_classification_prompt(target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
+    """`answers.multilabel_user_prompt` of the class list."""
+    return _turns(None, n_images, A.multilabel_user_prompt(target["classes"]))
+
+
 def zoom_vqa_prompt(target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
     """The zoom chain's opening: tool system block + question with the zoom instruction (one image)."""
     from data_engine.zoom import zoom_prompt  # zoom imports the schema, which imports the task declarations
@@ -107,6 +112,11 @@ def caption_answer(target: dict, frame: Frame, box_type: str, mode: str,
     """One reference: drawn with ``rng``, the first one without."""
     refs = target["references"]
     return A.format_caption(refs[int(rng.integers(len(refs))) if rng is not None else 0])
+
+
+def multilabel_classification_answer(target: dict, frame: Frame, box_type: str, mode: str, rng: Any = None) -> str:
+    """`answers.format_multilabel` of the labels."""
+    return A.format_multilabel(target["labels"], target["classes"])
 
 
 def classification_answer(target: dict, frame: Frame, box_type: str, mode: str, rng: Any = None) -> str:

@@ -105,6 +105,10 @@ def _label(target: dict) -> list[str]:
     return [target["label"]]
 
 
+def _labels(target: dict) -> list[str]:
+    return list(target["labels"])
+
+
 # Order matters where tasks are listed (error messages, eval generation order): keep new tasks at the end.
 _DECLARED = (
     TaskDef(
@@ -151,6 +155,13 @@ _DECLARED = (
         prompt=R.referring_detection_prompt, answer=R.referring_detection_answer,
         parser="referring_detection", scorer="referring_detection", headline_metric="precision@0.5",
         sample_score="f1@0.5", default_rewards=(("referring_iou_f1", 1.0), ("format", 0.1)), overlay="boxes",
+    ),
+    TaskDef(
+        "multilabel_classification", ("labels", "classes"), "every class of a class list present in the image",
+        prompt=R.multilabel_classification_prompt, answer=R.multilabel_classification_answer, class_labels=_labels,
+        parser="multilabel_classification", parse_target_keys=("classes",), scorer="multilabel_classification",
+        headline_metric="sample_f1", sample_score="f1",
+        default_rewards=(("multilabel_f1", 1.0), ("format", 0.1)),
     ),
 )
 

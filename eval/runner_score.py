@@ -12,10 +12,11 @@ think-then-answer mode add ``think_format_rate`` (share of well-formed completio
 |---|---|---|
 | detection | ``mAP`` (VOC07, ``detection.protocol``), ``mAP_area``, ``mAP_nc``, ``mF1``, ``precision``, ``recall``, ``f1``, ``ap/<class>`` | ``precision``, ``recall``, ``f1`` of the image |
 | grounding | ``acc@0.5`` … ``acc@0.9``, ``mean_iou``, ``cum_iou`` | ``iou``, ``correct`` (IoU at 0.5) |
-| vqa | ``accuracy``, ``acc/<qtype>``, ``mean_over_types``, ``mean_over_non_count_types`` | ``correct`` |
+| vqa | ``accuracy``, ``acc/<qtype>``, ``mean_over_types``, ``mean_over_non_count_types``; for ``count`` questions with a numeric answer ``count_accuracy``, ``count_mae``, ``count_rmse``, ``count_n`` | ``correct`` |
 | classification | ``accuracy``, ``mean_class_accuracy`` | ``correct`` |
 | caption | ``bleu_1`` … ``bleu_4``, ``rouge_l``, ``cider_d`` (corpus df), ``meteor`` (only with java) | ``rouge_l``, ``cider_d`` |
 | referring_detection | ``precision@0.5``, ``precision@0.25``, ``recall@0.5``, ``f1@0.5``, ``mean_iou``, ``precision@0.5/<group>`` and ``@0.25`` for single / multi / none and small / medium / large, ``n/<group>`` (`eval.metrics.referring`) | ``precision@0.5``, ``f1@0.5``, ``mean_iou`` |
+| multilabel_classification | ``sample_f1``, ``micro_f1``, ``macro_f1``, ``mAP`` (`eval.metrics.multilabel`, scikit-learn's definitions) | ``f1`` |
 | zoom_vqa | ``accuracy_zoom``, ``accuracy_direct``, ``delta``, ``zoom_rate``, ``mean_steps``, ``invalid_call_rate`` | ``correct``, ``correct_direct``, ``n_steps`` |
 
 Detection predictions are scored with every score 1.0 (VLM output has none), so mAP follows the stable emitted
@@ -38,9 +39,10 @@ from eval.metrics.cider import cider_d
 from eval.metrics.classification import classification_accuracy
 from eval.metrics.dota_map import dota_map
 from eval.metrics.grounding import grounding_metrics
+from eval.metrics.multilabel import indicators, multilabel_metrics, sample_f1
 from eval.metrics.referring import referring_metrics, sample_scores, size_group
 from eval.metrics.vlm_detection import map_nc, mean_f1
-from eval.metrics.vqa import extract_choice_letter, vqa_accuracy, zoom_accuracy
+from eval.metrics.vqa import counting_metrics, extract_choice_letter, vqa_accuracy, zoom_accuracy
 from eval.parsers.reasoning import is_well_formed, reasoning_chars
 from eval.suite import DatasetEntry, SuiteConfig
 
@@ -175,6 +177,8 @@ def score_vqa(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scor
         metrics.update({f"acc/{t}": v for t, v in sorted(out["per_type"].items())})
         metrics["mean_over_types"] = out["mean_over_types"]
         metrics["mean_over_non_count_types"] = out["mean_over_non_count_types"]
+        count = [k for k, t in enumerate(qtypes) if t.lower() == "count"]
+        metrics.update(counting_metrics([preds[k] for k in count], [gts[k] for k in count]))
     scores = [{"correct": vqa_accuracy([p], [g])["accuracy"]} for p, g in pairs]
     return metrics, scores
 
@@ -248,6 +252,17 @@ def score_referring_detection(rows: list[dict], entry: DatasetEntry, suite: Suit
                                                  for s in samples]
 
 
+# ---------------------------------------------------------------- multi-label classification
+
+
+def score_multilabel_classification(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scored:
+    classes = sorted({str(c) for r in rows for c in r["target"].get("classes") or []})
+    y_true = indicators([r["target"].get("labels") for r in rows], classes)
+    y_pred = indicators([(r.get("prediction") or {}).get("labels") for r in rows], classes)
+    f1 = sample_f1(y_true, y_pred)
+    return multilabel_metrics(y_true, y_pred), [{"f1": float(v)} for v in f1]
+
+
 # Scorers by the name a task declares as its ``scorer`` (`data_engine.tasks`).
 SCORERS: dict[str, Callable[[list[dict], DatasetEntry, SuiteConfig], Scored]] = {
     "detection": score_detection,
@@ -257,6 +272,7 @@ SCORERS: dict[str, Callable[[list[dict], DatasetEntry, SuiteConfig], Scored]] = 
     "caption": score_caption,
     "zoom_vqa": score_zoom_vqa,
     "referring_detection": score_referring_detection,
+    "multilabel_classification": score_multilabel_classification,
 }
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from data_engine.errors import UserError
 from data_engine.registry import Registry
 from data_engine.tasks import TASKS, rewardable_tasks
-from rewards import caption, detection, grounding, referring, text_match, think, zoom
+from rewards import caption, detection, grounding, multilabel, referring, text_match, think, zoom
 from rewards import format as format_mod
 from rewards.contract import BatchRewardFn, RewardFn
 
@@ -85,6 +85,10 @@ for _d in (
     RewardDef("referring_iou_f1", referring.referring_iou_f1, ("referring_detection",), referring.PARTS,
               "several boxes: Hungarian-matched IoU over max(n_pred, n_true) mixed with F1 at IoU 0.5",
               ("task", "target", "frame")),
+    RewardDef("multilabel_f1", multilabel.multilabel_f1, ("multilabel_classification",), multilabel.PARTS,
+              "sample F1 of the named classes (not recall: naming every class pays in precision)"),
+    RewardDef("count_error", text_match.count_error, ("vqa",), text_match.COUNT_PARTS,
+              "counting: 1 - min(|pred - true| / max(true, 1), 1) on a numeric answer"),
     RewardDef("think_format", think.think_format, SINGLE_TURN_TASKS, think.PARTS,
               "1 when the whole completion is exactly one <think> block then one <answer> block, else 0",
               ("task",), full_completion=True),

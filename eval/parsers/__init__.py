@@ -13,6 +13,7 @@ object: non-strings read as ""), never raises, and returns a dict with the predi
 | caption | `parse_caption` | ``caption`` |
 | zoom_vqa | `parse_zoom` | ``calls`` [{name, bbox_model, box, valid_syntax}], ``answer``, ``choice`` |
 | referring_detection | `parse_referring` | ``boxes`` [[x1, y1, x2, y2], ...], ``empty`` |
+| multilabel_classification | `parse_multilabel` | ``labels`` [class, ...], ``empty`` |
 
 ``frame`` (a `data_engine.frames.Frame`) is the model's coordinate frame; None means the text is in original pixels.
 
@@ -33,6 +34,7 @@ from eval.parsers.common import completion_text
 from eval.parsers.detection import parse_detection
 from eval.parsers.grounding import parse_grounding
 from eval.parsers.labels import match_label, norm_label
+from eval.parsers.multilabel import parse_multilabel
 from eval.parsers.reasoning import answer_block, answer_view, is_well_formed, reasoning_chars
 from eval.parsers.referring import parse_referring
 from eval.parsers.text_answers import parse_caption, parse_classification, parse_vqa
@@ -47,6 +49,7 @@ PARSERS: dict[str, Callable[..., dict]] = {
     "caption": parse_caption,
     "zoom_vqa": parse_zoom,
     "referring_detection": parse_referring,
+    "multilabel_classification": parse_multilabel,
 }
 
 
@@ -94,6 +97,7 @@ __all__ = [
     "parse_classification",
     "parse_detection",
     "parse_grounding",
+    "parse_multilabel",
     "parse_referring",
     "parse_tool_calls",
     "parse_vqa",

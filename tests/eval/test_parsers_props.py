@@ -45,6 +45,8 @@ def check_output(task, out):
         assert isinstance(out["answer"], str)
     elif task == "caption":
         assert isinstance(out["caption"], str)
+    elif task == "multilabel_classification":
+        assert isinstance(out["empty"], bool) and all(isinstance(x, str) for x in out["labels"])
     elif task == "referring_detection":
         assert isinstance(out["empty"], bool) and all(_finite_list(b, 4) for b in out["boxes"])
     else:

@@ -38,6 +38,8 @@ EXAMPLES = {
     "zoom_vqa": {"question": "What colour is the roof?", "answer": "red", "evidence": [[40, 20, 90, 70]]},
     "chat": {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]},
     "referring_detection": {"expression": "red ships", "boxes": [[10, 10, 60, 40], [100, 50, 150, 90]]},
+    "multilabel_classification": {"labels": ["Transitional woodland, shrub", "Inland waters"],
+                                  "classes": ["Arable land", "Inland waters", "Transitional woodland, shrub"]},
 }
 W, H = 200, 100
 
