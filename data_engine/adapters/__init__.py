@@ -8,6 +8,7 @@ register it here.
 from __future__ import annotations
 
 from data_engine.adapters.base import Skip, SourceSpec
+from data_engine.adapters.bigearthnet import iter_bigearthnet, iter_bigearthnet19
 from data_engine.adapters.captions_karpathy import iter_captions_karpathy
 from data_engine.adapters.coco import iter_coco
 from data_engine.adapters.dior_r import iter_dior_r
@@ -39,6 +40,8 @@ for _name, _fn in (
     ("geochat", iter_geochat),
     ("geochat_referring", iter_geochat_referring),
     ("nwpu_vhr10", iter_nwpu_vhr10),
+    ("bigearthnet", iter_bigearthnet),
+    ("bigearthnet19", iter_bigearthnet19),
 ):
     FORMATS.add(_name, _fn)
 

@@ -9,6 +9,7 @@
 | `scenes/{train,val}/<class>/` | folder per class (`folder_classification`) | classification | airport, harbor, parking lot, tank farm, bare land |
 | `lrs_vqa/` | LRS-VQA-Zoom records (`lrs_vqa`) | zoom_vqa | 2000-2600 px scenes, small objects, colour and count questions with evidence boxes |
 | `geochat/` | GeoChat-Instruct JSON (`geochat`) | referring_detection | "all red ships": 1-3 named objects among 1-3 distractors (`data_engine.synth.geochat`; at most 300 train / 200 val) |
+| `bigearthnet/` | BigEarthNet v1 patch folders (`bigearthnet`) | multilabel_classification | 120-px patches, 1-5 CORINE labels from what the scene shows (`data_engine.synth.bigearthnet`; at most 300 train / 200 val) |
 
 Every task has a `train` and a `val` split. Each sample is drawn from its own generator seeded by
 ``(seed, task, split, index)``, so the world is identical for a given seed and size whatever the order of drawing.
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from data_engine.errors import UserError
+from data_engine.synth.bigearthnet import write_bigearthnet
 from data_engine.synth.draw import CLASSES, NAMES, PLURALS, VEHICLE_COLOURS, Obj, scene
 from data_engine.synth.geochat import write_referring
 
@@ -320,6 +322,7 @@ WRITERS = (
     ("scenes", write_classification),
     ("lrs_vqa", write_zoom),
     ("geochat", write_referring),
+    ("bigearthnet", write_bigearthnet),
 )
 
 

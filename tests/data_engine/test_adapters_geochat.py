@@ -98,3 +98,60 @@ def test_nwpu_vhr10_referring_rows_pick_every_object_of_a_class(tmp_path, task):
                                                                     ("s/001:ship", "all ships")]
     assert rows[1]["target"]["boxes"] == [[10, 20, 50, 60], [100, 20, 150, 60]]
     assert len(skips) == 3
+
+
+def _patch(root, name, labels, shapes=((4, 6),) * 3, values=(1000, 3000, 0), bands=("B04", "B03", "B02")):
+    import numpy as np
+    import tifffile
+
+    folder = root / name
+    folder.mkdir(parents=True)
+    for band, shape, v in zip(bands, shapes, values, strict=False):
+        tifffile.imwrite(folder / f"{name}_{band}.tif", np.full(shape, v, dtype=np.uint16))
+    if labels is not None:
+        (folder / f"{name}_labels_metadata.json").write_text(
+            labels if isinstance(labels, str) else json.dumps({"labels": labels}))
+
+
+def _bigearthnet(tmp_path):
+    _patch(tmp_path, "P1", ["Sea and ocean", "Rice fields", "Airports"])
+    _patch(tmp_path, "P2", ["Airports", "Port areas"])  # both dropped by the 19-class map
+    _patch(tmp_path, "P3", ["Atlantis"])
+    _patch(tmp_path, "P4", ["Pastures"], bands=("B04", "B03"))
+    _patch(tmp_path, "P5", ["Pastures"], shapes=((4, 6), (4, 6), (2, 3)))
+    _patch(tmp_path, "P6", "{broken")
+    (tmp_path / "train.csv").write_text("P1,S1_x\nP2\nP3\nP4\n")
+    (tmp_path / "test.csv").write_text("P5\nP6\nP7\n")
+
+
+def test_bigearthnet_rgb_scaling_labels_splits_and_skips(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    _bigearthnet(tmp_path)
+    rows, skips = run("bigearthnet", tmp_path)
+    assert [(r["id"], r["split"], r["width"], r["height"]) for r in rows] == [("s/P1", "train", 6, 4),
+                                                                             ("s/P2", "train", 6, 4)]
+    assert rows[0]["target"]["labels"] == ["Sea and ocean", "Rice fields", "Airports"]
+    assert len(rows[0]["target"]["classes"]) == 43
+    # B04, B03, B02 = 1000, 3000, 0 -> round(clip(x / 2000, 0, 1) * 255) = 128, 255, 0
+    assert np.asarray(Image.open(rows[0]["images"][0])).reshape(-1, 3)[0].tolist() == [128, 255, 0]
+    assert rows[0]["images"][0].endswith("rgb/P1.png")
+    assert [(s.reason, s.line) for s in skips] == [("unknown class", None), ("missing image", 4),
+                                                   ("band size mismatch", 1), ("malformed label file", None),
+                                                   ("missing label file", 3)]
+    rows19, skips19 = run("bigearthnet19", tmp_path, split=["train"])
+    assert [r["target"]["labels"] for r in rows19] == [["Arable land", "Marine waters"]]
+    assert len(rows19[0]["target"]["classes"]) == 19
+    assert [s.reason for s in skips19] == ["no label in the 19-class set", "unknown class", "missing image"]
+
+
+def test_bigearthnet_43_to_19_map_matches_the_published_index_map():
+    from data_engine.adapters.bigearthnet import LABELS_19, LABELS_43, MAP_43_TO_19
+
+    assert len(LABELS_43) == 43 and len(LABELS_19) == 19 and len(set(MAP_43_TO_19.values())) == 19
+    dropped = sorted(LABELS_43.index(x) for x in LABELS_43 if x not in MAP_43_TO_19)
+    assert dropped == [3, 4, 5, 6, 7, 8, 9, 10, 30, 32, 37]
+    assert MAP_43_TO_19["Natural grassland"] == MAP_43_TO_19["Sparsely vegetated areas"] == LABELS_19[11]
+    assert MAP_43_TO_19["Annual crops associated with permanent crops"] == "Permanent crops"
+    assert MAP_43_TO_19["Estuaries"] == "Marine waters" and MAP_43_TO_19["Water courses"] == "Inland waters"

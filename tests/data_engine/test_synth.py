@@ -15,7 +15,8 @@ from data_engine.synth.world import expressions, vqa_item
 def test_tiny_world_builds_every_task_with_both_splits(tiny_world, tiny_rows):
     got = Counter((r["task"], r["split"]) for r in tiny_rows)
     tasks = {t for t, _ in got}
-    assert tasks == {"detection", "grounding", "vqa", "caption", "classification", "zoom_vqa", "referring_detection"}
+    assert tasks == {"detection", "grounding", "vqa", "caption", "classification", "zoom_vqa", "referring_detection",
+                     "multilabel_classification"}
     for t in tasks:
         assert got[(t, "train")] > 0 and got[(t, "val")] > 0, t
     summary = json.loads((tiny_world[1] / "build_summary.json").read_text())

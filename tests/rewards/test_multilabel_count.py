@@ -100,7 +100,8 @@ def test_scorer_and_counting_metrics():
 
     rows = [{"id": str(i), "task": "multilabel_classification",
              "target": {"labels": [CLASSES[k] for k in ts], "classes": CLASSES[:4]},
-             "prediction": {"labels": [CLASSES[k] for k in ps]}} for i, (ts, ps) in enumerate(zip(*HELD_OUT[0]))]
+             "prediction": {"labels": [CLASSES[k] for k in ps]}} for i, (ts, ps) in
+            enumerate(zip(*HELD_OUT[0], strict=True))]
     m, s = SCORERS["multilabel_classification"](rows, DatasetEntry(name="d", path="."), SuiteConfig())
     assert m["sample_f1"] == pytest.approx(7 / 12) and [x["f1"] for x in s] == pytest.approx([2 / 3, 2 / 3, 1, 0])
     # counting: errors 0, 1, 3 (the non-number counts as 0), and a yes/no row left out
