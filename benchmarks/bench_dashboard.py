@@ -5,8 +5,9 @@
 Builds a synthetic run with `RolloutWriter` (rows spread over `--steps` steps, all six tasks, realistic prompt,
 completion, prediction and target JSON, one PIL image) plus a second run holding the same rows in ONE step (the
 worst case for the step view), then times requests in-process through Starlette's test client on a fresh app:
-app start, the overview page, each overview plot (first draw, then cached), the first group page of a step,
-filtered group pages and one sample page. "First page" = overview HTML and first group page; target < 1 s each.
+app start, the overview page, its charts (`charts.json`: first build, then cached), the first group page of a
+step, filtered group pages and one sample page. "First page" = overview HTML and first group page; target < 1 s
+each (the charts arrive after the page, in one request).
 Exit status 1 when a first page misses the target.
 """
 
@@ -76,16 +77,13 @@ def bench(run: Path, label: str) -> list[tuple[str, str, float, int]]:
 
     app = create_app([run])
     out = [(label, "app start (imports on first run + create_app)", time.perf_counter() - t, 0)]
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1:8765") as c:
         first_step = app.state.dash.runs[0].reader.steps()[0]
         for name, url in [
             ("overview page (first page)", "/run/0"),
             ("first group page (first page)", f"/run/0/step/{first_step}"),
-            ("plot reward (first draw)", "/run/0/plot/reward.svg"),
-            ("plot parts", "/run/0/plot/parts.svg"),
-            ("plot length", "/run/0/plot/length.svg"),
-            ("plot health", "/run/0/plot/health.svg"),
-            ("plot reward (cached)", "/run/0/plot/reward.svg"),
+            ("overview charts.json (first build)", "/run/0/charts.json"),
+            ("overview charts.json (cached)", "/run/0/charts.json"),
             ("group page, task=detection", f"/run/0/step/{first_step}?task=detection"),
             ("group page, parse failed", f"/run/0/step/{first_step}?failed=1"),
             ("group page, reward >= 0.9, page 3", f"/run/0/step/{first_step}?rmin=0.9&page=3"),

@@ -2,8 +2,8 @@
 
 Routes (all GET, all read-only):
     /                                  runs, their rollout stores and eval dirs
-    /run/{r}                           overview plots and the step table
-    /run/{r}/plot/{name}.svg           one overview plot (reward, parts, length, health)
+    /run/{r}                           overview charts (Plotly, EMA smoothing control) and the step table
+    /run/{r}/charts.json               the overview charts as Plotly figures (`dashboard.charts`)
     /run/{r}/step/{step}               groups of a step: filters, G completions side by side, pages
     /run/{r}/rollout?step=&group=&gen= one completion: image with boxes, completion, prediction, parts, zoom turns
     /eval/{key}                        an eval dir: metrics and paged predictions
@@ -11,32 +11,49 @@ Routes (all GET, all read-only):
     /compare?a=&b=&metric=&order=      two eval dirs on the same samples, sorted by score difference
     /thumb/{root}/{path}?w=            a thumbnail of a file under an allowed root
 
-Handlers are plain functions, which Starlette runs in its thread pool, so Parquet reads and matplotlib never
-block the event loop.
+    /static/plotly.min.js              Plotly's bundle, served from the installed `plotly` package (offline)
+
+Handlers are plain functions, which Starlette runs in its thread pool, so Parquet reads never block the event
+loop. Every response carries `dashboard.security.SECURITY_HEADERS`; a foreign `Host` is refused.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from markupsafe import Markup, escape
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from dashboard import views
+from dashboard.charts import build as build_charts
 from dashboard.evals import EvalStore
-from dashboard.files import THUMB_WIDTHS, Forbidden, Roots, ThumbnailCache, image_size
+from dashboard.files import (
+    MAX_DECODE_PIXELS,
+    THUMB_WIDTHS,
+    Forbidden,
+    Roots,
+    ThumbnailCache,
+    TooLarge,
+    image_size,
+    preview_refusal,
+)
 from dashboard.overlay import turn_shape
-from dashboard.plots import render as render_plot
 from dashboard.rollouts import RunQueries
 from dashboard.runs import Run, discover
+from dashboard.security import HeaderGuard
+from data_engine.errors import UserError
 from rollout.store import INDEX_NAME
 
 _HERE = Path(__file__).parent
@@ -51,16 +68,18 @@ class Dashboard:
             reference); nothing outside the run dirs and these is ever served.
     """
 
-    def __init__(self, run_dirs: list[str | Path], images_roots: list[str | Path] = ()) -> None:
+    def __init__(self, run_dirs: list[str | Path], images_roots: list[str | Path] = (),
+                 max_image_pixels: int = MAX_DECODE_PIXELS) -> None:
         self.runs: list[Run] = discover(run_dirs)
         self.roots = Roots([r.path for r in self.runs] + [Path(p) for p in images_roots])
         self.queries = [RunQueries(r.reader) for r in self.runs]
         self.evals = EvalStore()
-        self.thumbs = ThumbnailCache()
+        self.thumbs = ThumbnailCache(max_pixels=max_image_pixels)
         self.templates = Jinja2Templates(directory=str(_HERE / "templates"))
-        self._plots: dict[tuple[int, str], tuple[tuple, str]] = {}
-        self._plot_lock = threading.Lock()
+        self._charts: dict[int, tuple[tuple, bytes]] = {}
+        self._chart_lock = threading.Lock()
         self.templates.env.globals.update(image_ref=self.image_ref, turn_shape=turn_shape, with_page=with_page)
+        self.templates.env.filters["breakable"] = breakable
 
     def run(self, r: int) -> Run:
         if not 0 <= r < len(self.runs):
@@ -75,31 +94,42 @@ class Dashboard:
         raise HTTPException(404, f"no eval dir {key!r}")
 
     def image_ref(self, path: str, run: int, width: int | None = None, height: int | None = None) -> dict[str, Any]:
-        """What a template needs to show a data-referenced image: thumbnail URL (None when not servable) and the
-        original size for the SVG overlay (the row's width/height when known, else the file header)."""
+        """What a template needs to show a data-referenced image: thumbnail URL (None when not servable), the
+        original size for the SVG overlay (the row's width/height when known, else the file header) and the
+        refusal message when the image is over the decode limit (header only, nothing decoded)."""
         loc = self.roots.locate(path, self.runs[run].path)
         size = (width, height) if width and height else None
-        if loc is not None and size is None:
-            size = image_size(self.roots.roots[loc[0]] / loc[1])
-        return {"path": path, "url": f"/thumb/{loc[0]}/{loc[1]}" if loc else None,
-                "width": size[0] if size else None, "height": size[1] if size else None}
+        refused = None
+        if loc is not None:
+            real = self.roots.roots[loc[0]] / loc[1]
+            refused = preview_refusal(real, self.thumbs.max_pixels)
+            if size is None:
+                size = image_size(real)
+        return {"path": path, "url": f"/thumb/{loc[0]}/{loc[1]}" if loc and not refused else None,
+                "refused": refused, "width": size[0] if size else None, "height": size[1] if size else None}
 
-    def plot(self, r: int, name: str) -> str:
-        """SVG of overview plot `name` of run `r`, re-drawn only when the rollout store changed."""
+    def charts(self, r: int) -> bytes:
+        """JSON of run `r`'s overview charts, rebuilt only when the rollout store changed."""
         reader = self.runs[r].reader
         index = reader.dir / INDEX_NAME
         stamp = (index.stat().st_mtime_ns if index.is_file() else 0, tuple(reader.steps()))
-        with self._plot_lock:
-            hit = self._plots.get((r, name))
+        with self._chart_lock:
+            hit = self._charts.get(r)
         if hit and hit[0] == stamp:
             return hit[1]
-        svg = render_plot(name, self.queries[r].series())
-        with self._plot_lock:
-            self._plots[(r, name)] = (stamp, svg)
-        return svg
+        body = json.dumps(build_charts(self.queries[r].series()), separators=(",", ":")).encode()
+        with self._chart_lock:
+            self._charts[r] = (stamp, body)
+        return body
 
     def render(self, request: Request, name: str, **context: Any) -> Response:
         return self.templates.TemplateResponse(request, name, {"runs": self.runs, **context})
+
+
+def breakable(text: Any) -> Markup:
+    """`text` escaped, with line-break opportunities (<wbr>) after each "/" and "_" so long reward-part names wrap
+    at their separators; the tags go into the escaped text, so nothing of `text` is ever raw HTML."""
+    return Markup(str(escape(str(text))).replace("/", "/<wbr>").replace("_", "_<wbr>"))
 
 
 def with_page(query: dict[str, str], page: int) -> str:
@@ -118,31 +148,61 @@ def thumb(request: Request) -> Response:
         data, media = dash.thumbs.get(path, width)
     except Forbidden:
         return PlainTextResponse("forbidden", status_code=403)
+    except TooLarge as e:
+        return PlainTextResponse(str(e), status_code=413)
     except (FileNotFoundError, NotADirectoryError, ValueError, OSError):
         return PlainTextResponse("not found", status_code=404)
     return Response(data, media_type=media, headers={"Cache-Control": "max-age=3600"})
 
 
-def create_app(run_dirs: list[str | Path], images_roots: list[str | Path] = ()) -> Starlette:
-    """The ASGI app over `run_dirs` (raises `UserError` when one is not a directory)."""
-    # pyarrow loads its dataset module on the first filtered read (~0.5 s) and matplotlib takes as long to import;
-    # paying both at start keeps the first page of a freshly opened run fast.
-    import matplotlib.backends.backend_svg  # noqa: F401
+def plotly_bundle() -> Path:
+    """Path of `plotly.min.js` inside the installed `plotly` package (found without importing plotly)."""
+    spec = importlib.util.find_spec("plotly")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError("the dashboard needs the `plotly` package for its charts: pip install -e . (plotly>=6)")
+    path = Path(next(iter(spec.submodule_search_locations))) / "package_data" / "plotly.min.js"
+    if not path.is_file():
+        raise UserError(f"plotly is installed but its bundle is missing: {path}")
+    return path
+
+
+def create_app(run_dirs: list[str | Path], images_roots: list[str | Path] = (), host: str = "127.0.0.1",
+               max_image_pixels: int = MAX_DECODE_PIXELS) -> Starlette:
+    """The ASGI app over `run_dirs` (raises `UserError` when one is not a directory).
+
+    Args:
+        run_dirs: run directories to show.
+        images_roots: extra directories whose images may be served.
+        host: the address the server binds; requests whose `Host` header names anything else are refused
+            (DNS rebinding), see `dashboard.security`.
+        max_image_pixels: decode limit of one thumbnail (pixels after draft reduction).
+    """
+    # pyarrow loads its dataset module on the first filtered read (~0.5 s): paying it at start keeps the first page
+    # of a freshly opened run fast.
+    import numpy as np
     import pyarrow.dataset  # noqa: F401
 
-    dash = Dashboard(run_dirs, images_roots)
+    from eval.geometry import rotated_iou
+
+    # numba loads its compiled IoU kernels on the first call (~0.4 s): the step view's boxes need them.
+    rotated_iou(np.zeros((1, 8)) + [0, 0, 1, 0, 1, 1, 0, 1], np.zeros((1, 8)) + [0, 0, 1, 0, 1, 1, 0, 1])
+
+    bundle = plotly_bundle()
+    dash = Dashboard(run_dirs, images_roots, max_image_pixels)
     routes = [
         Route("/", views.home),
         Route("/run/{r:int}", views.overview),
-        Route("/run/{r:int}/plot/{name}.svg", views.plot),
+        Route("/run/{r:int}/charts.json", views.charts),
         Route("/run/{r:int}/step/{step:int}", views.step_page),
         Route("/run/{r:int}/rollout", views.rollout_sample),
         Route("/eval/{key}", views.eval_page),
         Route("/eval/{key}/sample", views.eval_sample),
         Route("/compare", views.compare_page),
         Route("/thumb/{root:int}/{path:path}", thumb),
+        Route("/static/plotly.min.js", lambda request: FileResponse(
+            bundle, media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})),
         Mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static"),
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, middleware=[Middleware(HeaderGuard, host=host)])
     app.state.dash = dash
     return app

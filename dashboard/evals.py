@@ -37,6 +37,7 @@ class PredictionIndex:
     entries: list[Entry] = field(default_factory=list)
     by_id: dict[str, int] = field(default_factory=dict)
     bad_lines: int = 0
+    out_of_run: bool = False  # predictions.jsonl is a symlink leading out of the run: not read
 
     def metric_names(self) -> list[str]:
         """Score names, most frequent first."""
@@ -87,7 +88,10 @@ class EvalStore:
         self._lock = threading.Lock()
 
     def index(self, ev: EvalDir) -> PredictionIndex:
+        """The index of `ev`'s predictions (empty when missing or when the file leads out of the run)."""
         path = ev.predictions_path
+        if not ev.contained(path):
+            return PredictionIndex(out_of_run=True)
         try:
             st = path.stat()
             stamp = (st.st_size, st.st_mtime_ns)
@@ -105,6 +109,8 @@ class EvalStore:
     @staticmethod
     def row(ev: EvalDir, entry: Entry) -> dict[str, Any]:
         """The full prediction row of `entry`."""
+        if not ev.contained(ev.predictions_path):
+            raise FileNotFoundError(f"{ev.name}/predictions.jsonl leads out of the run directory")
         with ev.predictions_path.open("rb") as f:
             f.seek(entry.offset)
             row = json.loads(f.readline())

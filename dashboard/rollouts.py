@@ -62,20 +62,30 @@ class RunQueries:
         self._lock = threading.Lock()
 
     def step_stats(self, step: int) -> dict[str, dict[str, float]]:
-        """Per task: parse-failure rate and mean zoom steps per chain (zoom tasks only) of one step."""
+        """Per task of one step: parse-failure rate, mean reward std within groups (population std, the spread
+        GRPO normalises by), mean |advantage| and mean zoom steps per chain (zoom tasks only)."""
         path = self.reader.dir / f"step_{step:08d}.parquet"
         mtime = path.stat().st_mtime_ns
         with self._lock:
             hit = self._step_stats.get(step)
         if hit and hit[0] == mtime:
             return hit[1]
-        t = self.reader.read_step(step, columns=["task", "prediction", "turns"])
+        t = self.reader.read_step(step, columns=["task", "group", "reward", "advantage", "prediction", "turns"])
         failed = _failed_mask(t["prediction"]).to_numpy(zero_copy_only=False)
         tasks = t["task"].to_numpy(zero_copy_only=False)
         out: dict[str, dict[str, float]] = {}
         for task in sorted(set(tasks.tolist())):
             sel = tasks == task
             out[task] = {"parse_fail": float(failed[sel].mean())}
+        signal = t.select(["task", "group", "reward", "advantage"]).filter(pc.is_valid(t["task"]))
+        per_group = signal.group_by(["task", "group"]).aggregate([("reward", "stddev", pc.VarianceOptions(ddof=0))])
+        for row in per_group.group_by("task").aggregate([("reward_stddev", "mean")]).to_pylist():
+            if row["reward_stddev_mean"] is not None:
+                out[row["task"]]["group_reward_std"] = float(row["reward_stddev_mean"])
+        abs_adv = signal.append_column("abs", pc.abs(signal["advantage"]))
+        for row in abs_adv.group_by("task").aggregate([("abs", "mean")]).to_pylist():
+            if row["abs_mean"] is not None:
+                out[row["task"]]["abs_advantage"] = float(row["abs_mean"])
         zoom = t.filter(pc.equal(t["task"], "zoom_vqa"))
         if zoom.num_rows:
             lengths = [len(x) if isinstance(x := load_json(s), list) else 0 for s in zoom["turns"].to_pylist()]
@@ -88,7 +98,7 @@ class RunQueries:
         """Overview series per task over steps: `{"steps": [...], "tasks": {task: {metric: [(step, mean, std)]}}}`.
 
         Metrics: reward, advantage, length, each `reward/<part>` (mean and std over completions), truncated,
-        frac_zero_std_groups, parse_fail and zoom_steps (value, std 0).
+        frac_zero_std_groups, parse_fail, group_reward_std, abs_advantage and zoom_steps (value, std 0).
         """
         idx = self.reader.index()["steps"]
         steps = sorted(int(s) for s in idx)
@@ -166,7 +176,7 @@ def _group_view(group: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
         if hi is not None and hi != lo and r["reward"] is not None:
             r["mark"] = "best" if r["reward"] == hi else "worst" if r["reward"] == lo else ""
     first = rows[0] if rows else {}
-    return {"group": group, "rows": rows, "prompt": first.get("prompt"), "images": first.get("images") or [],
+    return {"group": group, "rows": rows, "prompt": first.get("prompt"), "images": list(first.get("images") or []),
             "task": first.get("task"), "source": first.get("source"), "sample_id": first.get("sample_id"),
             "target": first.get("target")}
 

@@ -1,7 +1,9 @@
 """What the dashboard shows: the run directories, their rollout stores and the eval output dirs inside them.
 
-A run may have a rollout store (`rollouts/`, or `<stage>/rollouts/` in a pipeline run), any number of eval dirs (folders holding `metrics.json`, found
-recursively), both or neither; a missing piece shows as "none" instead of an error.
+A run may have a rollout store (`rollouts/`, or `<stage>/rollouts/` in a pipeline run), any number of eval dirs
+(folders holding `metrics.json`, found recursively), both or neither; a missing piece shows as "none" instead of an
+error. Every file read here (step files, `index.jsonl`, `metrics.json`, `predictions.jsonl`) must resolve, symlinks
+followed, inside its run directory; one that leads out is treated as absent, never read.
 """
 
 from __future__ import annotations
@@ -11,8 +13,50 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
+from dashboard.files import inside
 from data_engine.errors import UserError
-from rollout.store import RolloutReader
+from rollout.store import INDEX_NAME, RolloutReader, _summarise, make_table
+
+
+class ContainedReader(RolloutReader):
+    """A `RolloutReader` that sees only the store files lying, symlinks followed, inside the run directory.
+
+    A step file or a whole `rollouts/` folder that is a symlink out of the run is left out of `steps()` and
+    refused by `read_step`; an `index.jsonl` leading out is ignored (each step is then summarised from its file).
+
+    Args:
+        store_dir: the folder holding `rollouts/`.
+        root: the run directory (resolved).
+    """
+
+    def __init__(self, store_dir: Path, root: Path) -> None:
+        super().__init__(store_dir)
+        self.root = root
+
+    def _step_path(self, step: int) -> Path:
+        return self.dir / f"step_{int(step):08d}.parquet"
+
+    def steps(self) -> list[int]:
+        return [s for s in super().steps() if inside(self._step_path(s), self.root)]
+
+    def index(self) -> dict[str, Any]:
+        path = self.dir / INDEX_NAME
+        if not path.exists() or inside(path, self.root):
+            return super().index()
+        # The store's own per-step summary, as `RolloutReader.index` computes it for a step its index lacks.
+        return {"version": 2, "steps": {str(s): {"file": self._step_path(s).name,
+                                                 **_summarise(self.read_step(s).to_pylist())} for s in self.steps()}}
+
+    def read_step(self, step: int, columns=None, filters=None) -> pa.Table:
+        if self._step_path(step).exists() and not inside(self._step_path(step), self.root):
+            raise FileNotFoundError(f"step {step}: its file leads out of the run directory")
+        return super().read_step(step, columns, filters)
+
+    def read_all(self, columns=None) -> pa.Table:
+        tables = [self.read_step(s, columns) for s in self.steps()]
+        return pa.concat_tables(tables, promote_options="default") if tables else make_table([])
 
 
 @dataclass
@@ -23,11 +67,19 @@ class EvalDir:
     run: int
     path: Path
     name: str  # path relative to the run dir, e.g. "eval/sft"
+    root: Path | None = None  # the run directory its files must stay in (None: the eval dir itself)
+
+    def contained(self, path: Path) -> bool:
+        """Whether `path` resolves inside the run directory (a symlink out of it is never read)."""
+        return inside(path, self.root or self.path.resolve())
 
     def metrics(self) -> dict[str, Any]:
-        """`metrics.json`, or {} with an "error" entry when it is unreadable."""
+        """`metrics.json`, or {} with an "error" entry when it is unreadable or leads out of the run."""
+        path = self.path / "metrics.json"
+        if not self.contained(path):
+            return {"error": "metrics.json unreadable: it leads out of the run directory"}
         try:
-            return json.loads((self.path / "metrics.json").read_text())
+            return json.loads(path.read_text())
         except (OSError, ValueError) as e:
             return {"error": f"metrics.json unreadable: {e}"}
 
@@ -76,12 +128,12 @@ def discover(run_dirs: list[str | Path]) -> list[Run]:
         path = Path(d).resolve()
         if not path.is_dir():
             raise UserError(f"{d}: not a run directory")
-        run = Run(k, path, RolloutReader(_store_dir(path)))
+        run = Run(k, path, ContainedReader(_store_dir(path), path))
         # rglob does not descend into symlinked folders; a symlinked metrics.json leading out of the run is skipped.
         metric_files = sorted(p for p in path.rglob("metrics.json")
                               if "rollouts" not in p.relative_to(path).parts and p.resolve().is_relative_to(path))
         for j, m in enumerate(metric_files):
             rel = m.parent.relative_to(path).as_posix()
-            run.evals.append(EvalDir(f"{k}.{j}", k, m.parent, rel if rel != "." else path.name))
+            run.evals.append(EvalDir(f"{k}.{j}", k, m.parent, rel if rel != "." else path.name, path))
         runs.append(run)
     return runs

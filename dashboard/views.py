@@ -12,9 +12,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from dashboard.chat import conversation, prompt_messages
 from dashboard.overlay import COLOURS, compare_shapes, sample_shapes
-from dashboard.plots import PLOT_NAMES
 from dashboard.rollouts import GroupFilter
+from eval.report.figures import DEFAULT_SMOOTHING
 
 GROUPS_PER_PAGE = 8
 ROWS_PER_PAGE = 25
@@ -83,18 +84,15 @@ def overview(request: Request) -> Response:
         n = sum(t.get("reward", {}).get("n", 0) for t in tasks.values())
         mean = sum(t["reward"]["mean"] * t["reward"]["n"] for t in tasks.values() if "reward" in t) / n if n else None
         table.append({"step": int(s), "rows": info.get("rows", 0), "reward": mean, "tasks": sorted(tasks)})
-    return dash.render(request, "overview.html", run=run, table=table, plots=PLOT_NAMES,
+    return dash.render(request, "overview.html", run=run, table=table, smoothing=DEFAULT_SMOOTHING,
                        pg=_pages(len(steps), STEPS_PER_PAGE, page))
 
 
-def plot(request: Request) -> Response:
+def charts(request: Request) -> Response:
     dash = _dash(request)
-    r, name = request.path_params["r"], request.path_params["name"]
+    r = request.path_params["r"]
     dash.run(r)
-    if name not in PLOT_NAMES:
-        raise HTTPException(404, f"no plot {name!r}")
-    svg = dash.plot(r, name)
-    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-cache"})
+    return Response(dash.charts(r), media_type="application/json", headers={"Cache-Control": "no-cache"})
 
 
 def step_page(request: Request) -> Response:
@@ -109,11 +107,24 @@ def step_page(request: Request) -> Response:
     page = query_int(request, "page", 1, 1, 10**9)
     per = query_int(request, "per", GROUPS_PER_PAGE, 1, 100)
     result = dash.queries[r].groups(step, flt, (page - 1) * per, per)
+    for g in result.groups:
+        _small_multiples(dash, r, g)
     steps = run.reader.steps()
     k = steps.index(step)
     nav = {"prev": steps[k - 1] if k else None, "next": steps[k + 1] if k + 1 < len(steps) else None}
     return dash.render(request, "step.html", run=run, step=step, flt=flt, result=result, nav=nav,
                        pg=_pages(result.total_groups, per, page), query=dict(request.query_params))
+
+
+def _small_multiples(dash, r: int, g: dict[str, Any]) -> None:
+    """Add to a group what the step view draws: its prompt as chat messages and, for tasks with boxes, the group
+    image (one header read) with each completion's shapes (`row["shapes"]`) for the small multiples."""
+    g["chat"], _ = prompt_messages(g["prompt"], g["images"])
+    first = g["rows"][0] if g["rows"] else {}
+    g["image"] = dash.image_ref(g["images"][0], r, first.get("width"), first.get("height")) if g["images"] else None
+    for row in g["rows"]:
+        row["shapes"] = sample_shapes(row["task"], row["target"], row["prediction"], row["turns"])
+    g["multiples"] = bool(g["image"] and g["image"]["width"] and any(row["shapes"] for row in g["rows"]))
 
 
 def rollout_sample(request: Request) -> Response:
@@ -131,7 +142,8 @@ def rollout_sample(request: Request) -> Response:
     if row is None:
         raise HTTPException(404, f"no completion {group!r}/{gen} at step {step}")
     shapes = sample_shapes(row["task"], row["target"], row["prediction"], row["turns"])
-    return dash.render(request, "sample.html", run=run, row=row, shapes=shapes, colours=COLOURS,
+    conv = conversation(row.get("prompt"), row.get("images"), row.get("completion"), row.get("turns"))
+    return dash.render(request, "sample.html", run=run, row=row, shapes=shapes, colours=COLOURS, conv=conv,
                        title=f"step {step} · group {group} · completion {gen}", source="rollout")
 
 
@@ -160,8 +172,9 @@ def eval_sample(request: Request) -> Response:
     row = dash.evals.row(ev, idx.entries[idx.by_id[sid]])
     row.setdefault("parts", row.get("rewards") or {})
     shapes = sample_shapes(row.get("task", ""), row.get("target"), row.get("prediction"), row.get("turns"))
+    conv = conversation(row.get("prompt"), row.get("images"), row.get("completion"), row.get("turns"))
     return dash.render(request, "sample.html", run=dash.runs[ev.run], row=row, shapes=shapes, colours=COLOURS,
-                       title=f"{ev.name} · {sid}", source="eval", ev=ev)
+                       conv=conv, title=f"{ev.name} · {sid}", source="eval", ev=ev)
 
 
 def compare_page(request: Request) -> Response:

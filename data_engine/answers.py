@@ -17,6 +17,7 @@ RSCoVLM checkpoints: do not edit them. The parser side lives in `eval/parsers/`.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -128,14 +129,19 @@ def grounding_user_prompt(expression: str, mode: str = "text") -> str:
     return f"Locate the {expression}, output the bbox coordinates using JSON format"
 
 
+_DETERMINER_RE = re.compile(r"^(all|every|each|any|the)\b", re.IGNORECASE)
+
+
 def referring_user_prompt(expression: str, mode: str = "text") -> str:
-    """User text of a referring-detection sample (zero or more objects): ``find all the {expression}`` or the JSON
-    form (our wording: RSCoVLM's grounding prompts ask for one box)."""
+    """User text of a referring-detection sample (zero or more objects): ``find all the {expression}``, or
+    ``find {expression}`` when it starts with a determiner ("all red ships"), or the JSON form (our wording:
+    RSCoVLM's grounding prompts ask for one box)."""
     _check(mode=mode)
     expression = str(expression).strip()
+    lead = "" if _DETERMINER_RE.match(expression) else "all the "
     if mode == "text":
-        return f"find all the {expression}"
-    return f"Locate every {expression} in the image, output the bbox coordinates using JSON format"
+        return f"find {lead}{expression}"
+    return f"Locate {lead or ''}{expression} in the image, output the bbox coordinates using JSON format"
 
 
 MULTILABEL_SEPARATOR = "; "  # class names may hold commas (BigEarthNet: "Transitional woodland, shrub")

@@ -13,6 +13,13 @@ Formula (ours; combines Visual-RFT's ``ΣIoU / max(n_GT, n_pred)`` with an F1 te
    ``f1 = 2 tp / (n_pred + n_GT)``;
 5. ``overall = (1 - f1_weight) · iou + f1_weight · f1`` with ``f1_weight = 0.5``.
 
+Self-intersecting answers: a predicted quad whose corners are written out of order (a "bow-tie",
+`eval.geometry.quad_shape`) is a malformed box: it matches nothing, still counts in ``n_pred``, is counted in
+``n_failed`` and sets ``format`` to 0. Its convex hull could be the right box, but crediting it would teach corner
+orders that the DOTA devkit, which evaluates the quad as written, scores near 0; a dart (one reflex corner) is
+a polygon, not a malformed one, and is scored as its convex hull like every other quad
+(docs/detection-protocols.md#quad-policies-elsewhere).
+
 Why each hack loses: duplicates and box spam raise ``n_pred`` (one-to-one matching leaves the copies unmatched),
 so both terms shrink as ``1/n_pred``; a whole-image box has IoU ≈ (object area / image area) with one object and
 matches only one; predicting every class adds wrongly labelled boxes that match nothing. Empty ground truth:
@@ -30,7 +37,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from data_engine.frames import Frame
-from eval.geometry import rotated_iou_sparse
+from eval.geometry import BOWTIE, quad_shape, rotated_iou_sparse
 from eval.parsers import completion_text
 from eval.parsers.detection import parse_detection_arrays
 from rewards.common import finite01, target_of
@@ -177,7 +184,13 @@ def rotated_iou_f1(
         ok = float(out["empty"])
         return {"overall": ok, "iou": ok, "precision": ok, "recall": ok, "f1": ok, **parts}
     if labels:
-        matched = _match_coded(out["polys"], _pred_codes(labels, pred_code), gt_polys, gt_codes)
+        codes = _pred_codes(labels, pred_code)
+        bowtie = quad_shape(out["polys"]) == BOWTIE
+        if bowtie.any():  # malformed boxes (module docstring): wrong boxes that match nothing
+            codes[bowtie] = -1
+            parts["n_failed"] += float(np.count_nonzero(bowtie))
+            parts["format"] = 0.0
+        matched = _match_coded(out["polys"], codes, gt_polys, gt_codes)
     else:
         matched = np.zeros(0)
     iou = float(matched.sum()) / max(n_gt, n_pred)

@@ -3,7 +3,7 @@
 | folder | format (adapter) | task | content |
 |---|---|---|---|
 | `dota/{train,val}/` | DOTA labelTxt (`dota`) | detection | 0-4 objects; header lines on some files, 0-byte files for some empty images |
-| `dior_rsvg/` | DIOR-RSVG XML (`dior_rsvg`) | grounding | 2-3 objects, each with a short unique expression ("the left plane") |
+| `dior_rsvg/` | DIOR-RSVG XML (`dior_rsvg`) | grounding | 2-3 objects, each with a short unique expression ("left plane") |
 | `rsvqa/` | RSVQA-LR triplets (`rsvqa`) | vqa | presence / count / comp / color questions, answers balanced by construction |
 | `captions/` | Karpathy JSON (`captions_karpathy`) | caption | five template references per image |
 | `scenes/{train,val}/<class>/` | folder per class (`folder_classification`) | classification | airport, harbor, parking lot, tank farm, bare land |
@@ -87,17 +87,20 @@ def write_detection(out: Path, seed: int, size: WorldSize) -> dict:
 
 # --------------------------------------------------------------------------------------------------------- grounding
 def expressions(objs: list[Obj]) -> list[str]:
-    """A short expression per object, unique within the image: "the ship", or "the left plane" for a pair."""
+    """A short expression per object, unique within the image: "ship", or "left plane" for a pair.
+
+    No leading article: the grounding prompt template already supplies it ("find the left plane").
+    """
     out = []
     for o in objs:
         same = [p for p in objs if p.label == o.label]
         if len(same) == 1:
-            out.append(f"the {NAMES[o.label]}")
+            out.append(NAMES[o.label])
             continue
         other = same[1] if same[0] is o else same[0]
         dx, dy = o.cx - other.cx, o.cy - other.cy
         word = ("right" if dx > 0 else "left") if abs(dx) >= abs(dy) else ("lower" if dy > 0 else "upper")
-        out.append(f"the {word} {NAMES[o.label]}")
+        out.append(f"{word} {NAMES[o.label]}")
     return out
 
 

@@ -11,7 +11,7 @@ taken is a false positive even if another GT would have fitted.
 
 | | ``protocol="dota_devkit"`` (default; ``dota_evaluation_task1.py``) | ``protocol="mmrotate"`` (``eval_rbbox_map``) |
 |---|---|---|
-| geometry | polygon IoU on the quads as given | IoU of minimum-area rectangles (both GT and detections) |
+| geometry | the devkit's ``polyiou`` on the quads as given (``quad_policy="devkit"``) | IoU of minimum-area rectangles (both GT and detections; any vertex order) |
 | TP test | ``iou > iou_threshold`` | ``iou >= iou_threshold`` |
 | difficult GT | not a positive; a detection matched to it is neither TP nor FP | ordinary GT |
 | mean over | all classes (a class without positives gets the devkit's arithmetic: 0 for voc07, NaN for area) | classes with at least one GT |
@@ -20,6 +20,15 @@ taken is a false positive even if another GT would have fitted.
 ``classes`` defaults to the sorted union of labels in detections and ground truths; pass the dataset's class
 list to reproduce the devkit's fixed 15-class mean. The devkit prefilters by +1-pixel horizontal overlap before
 computing polygon IoU; that only skips pairs whose polygon IoU is 0, so it is not reproduced.
+
+**Quad policy** (devkit protocol): ``quad_policy="devkit"`` (default) measures every quad as given, exactly as
+the devkit's ``polyiou`` does (`eval.geometry.iou`): a non-convex ("dart") GT has its true area, and a
+self-intersecting ("bow-tie") detection gets the devkit's signed-area value (0 for a square's corners written
+in bow-tie order, so an FP). ``quad_policy="hull"`` reads every quad as the convex hull of its corners instead
+(forgiving corner-order mistakes); it is not the devkit's number. On convex quads the two agree exactly.
+mmrotate's protocol converts every quad to its minimum-area rectangle, which depends only on the four corners,
+not their order, so a bow-tie detection counts as the rectangle of its corners there. Which reference each
+protocol matches, how it was verified and the devkit quirks not copied: docs/detection-protocols.md.
 
 **Ties.** Score-less VLM output gives every detection score 1.0, and AP then depends on the ranking among equal
 scores. We sort with a *stable* sort, so ties keep the order the detections were given in (image order, then
@@ -34,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from data_engine.boxes import obb_to_poly, poly_to_obb
-from eval.geometry.iou import rotated_iou_indexed
+from eval.geometry.iou import QUAD_POLICIES, rotated_iou_indexed
 from eval.metrics.ap import area_ap, eleven_point_ap
 from eval.metrics.pairing import same_key_pairs
 
@@ -68,7 +77,17 @@ def _polys(items: list[dict]) -> np.ndarray:
     return np.asarray([d["poly"] for d in items], dtype=np.float64).reshape(-1, 8)
 
 
-def _match(detections, ground_truths, protocol: str, classes) -> _Matched:
+def _quad_policy(protocol: str, quad_policy: str | None) -> str:
+    if quad_policy is None:
+        return "devkit" if protocol == "dota_devkit" else "hull"
+    if quad_policy not in QUAD_POLICIES:
+        raise ValueError(f"quad_policy must be one of {QUAD_POLICIES}, got {quad_policy!r}")
+    if protocol == "mmrotate":
+        raise ValueError("quad_policy applies to protocol='dota_devkit' only (mmrotate uses minimum-area rectangles)")
+    return quad_policy
+
+
+def _match(detections, ground_truths, protocol: str, classes, quad_policy: str) -> _Matched:
     labels = (
         sorted({d["label"] for d in detections} | {g["label"] for g in ground_truths})
         if classes is None
@@ -93,7 +112,7 @@ def _match(detections, ground_truths, protocol: str, classes) -> _Matched:
     if k and len(gts):
         # every (detection, GT) pair sharing image and class, GTs in input order within a key
         pair_det, pair_gt, count = same_key_pairs(det_key, gt_key)
-        iou = rotated_iou_indexed(det_poly, gt_poly, pair_det, pair_gt)
+        iou = rotated_iou_indexed(det_poly, gt_poly, pair_det, pair_gt, quad_policy)
         has = count > 0
         ovmax[has] = np.maximum.reduceat(iou, (np.cumsum(count) - count)[has])
         at_max = np.flatnonzero(iou == ovmax[pair_det])
@@ -176,6 +195,7 @@ def dota_map(
     ap_mode: str = "voc07",
     protocol: str = "dota_devkit",
     classes=None,
+    quad_policy: str | None = None,
 ) -> dict:
     """Oriented-detection mAP (see module docstring for both protocols and the tie rule).
 
@@ -186,6 +206,8 @@ def dota_map(
         ap_mode: "voc07" (11-point) or "area".
         protocol: "dota_devkit" or "mmrotate".
         classes: class labels to evaluate and average over; default the sorted union of labels seen.
+        quad_policy: devkit protocol only: "devkit" (default; the devkit's polygon IoU of the quads as given) or
+            "hull" (convex hull of each quad's corners); see module docstring.
 
     Returns:
         ``{"map", "ap": {label: AP}, "num_gt": {label: positives}, "num_det": {label: n}, "precision", "recall",
@@ -193,7 +215,7 @@ def dota_map(
         (difficult-matched detections excluded under the devkit protocol).
     """
     _check(protocol, ap_mode)
-    m = _match(detections, ground_truths, protocol, classes)
+    m = _match(detections, ground_truths, protocol, classes, _quad_policy(protocol, quad_policy))
     return _evaluate(m, np.arange(m.score.size), iou_threshold, ap_mode, protocol)
 
 
@@ -206,6 +228,7 @@ def dota_map_tie_spread(
     ap_mode: str = "voc07",
     protocol: str = "dota_devkit",
     classes=None,
+    quad_policy: str | None = None,
 ) -> dict:
     """How much mAP depends on the order among equal scores: mAP over ``n_orders`` random tie orders.
 
@@ -216,7 +239,7 @@ def dota_map_tie_spread(
         ``{"map_emitted", "map_mean", "map_std" (population std), "map_min", "map_max", "n_orders"}``.
     """
     _check(protocol, ap_mode)
-    m = _match(detections, ground_truths, protocol, classes)
+    m = _match(detections, ground_truths, protocol, classes, _quad_policy(protocol, quad_policy))
     rng = np.random.default_rng(seed)
     emitted = _evaluate(m, np.arange(m.score.size), iou_threshold, ap_mode, protocol)["map"]
     maps = np.array(

@@ -11,6 +11,12 @@
   threshold, so it is not one-to-one and duplicates are not penalised; a GT is a miss only if no same-class
   detection overlaps it; the background row/column enters the class means with TP = 0, which pulls mP and mR
   down by the factor C/(C+1); classes without predictions or GT get precision/recall 0.
+- **mF1 class list**: LMMRotate sizes the matrix from the ground truth, ``C = max GT class id + 1``
+  (``get_num_classes``), so classes after the last one with GT are not evaluated while earlier classes without
+  GT stay in the mean. `mean_f1` does the same with ``classes`` as the id order (default: the sorted GT labels).
+  Not copied: a detection whose label is outside those C classes makes LMMRotate index past the matrix (an
+  IndexError, or, for id C exactly, a count in the background column); here it is left out and counted in
+  ``n_ignored`` (docs/detection-protocols.md#mf1s-class-list).
 """
 
 from __future__ import annotations
@@ -120,6 +126,24 @@ def confusion_matrix(
     return cm
 
 
+def lmmrotate_classes(ground_truths: list[dict], classes=None) -> list:
+    """LMMRotate's evaluated classes: ids 0 .. (largest id with a ground-truth object).
+
+    Args:
+        ground_truths: dicts with ``label``.
+        classes: the dataset's class labels in id order; None: the sorted labels of ``ground_truths``.
+
+    Returns:
+        ``classes`` cut after the last class that has a ground-truth object (empty without ground truth).
+    """
+    present = {g["label"] for g in ground_truths}
+    if classes is None:
+        return sorted(present)
+    classes = list(classes)
+    last = max((i for i, c in enumerate(classes) if c in present), default=-1)
+    return classes[: last + 1]
+
+
 def mean_f1(
     detections: list[dict],
     ground_truths: list[dict],
@@ -129,12 +153,21 @@ def mean_f1(
 ) -> dict:
     """LMMRotate mF1 = 2·mP·mR / (mP + mR) from `confusion_matrix`, means over the C+1 rows incl. background.
 
+    Args:
+        detections: dicts ``image_id, label, poly (8), score?``.
+        ground_truths: dicts ``image_id, label, poly (8)``.
+        iou_threshold: overlap test ``iou >= iou_threshold``.
+        score_threshold: minimum score.
+        classes: the dataset's class labels in id order; the evaluated ones are `lmmrotate_classes` of them.
+
     Returns:
-        ``{"mf1", "mean_precision", "mean_recall", "precision": {label: p}, "recall": {label: r}}``; mF1 is 0 when
-        mP + mR = 0.
+        ``{"mf1", "mean_precision", "mean_recall", "precision": {label: p}, "recall": {label: r}, "classes",
+        "n_ignored"}``: mF1 is 0 when mP + mR = 0; ``classes`` the evaluated classes; ``n_ignored`` the
+        detections (score >= ``score_threshold``) whose label is not among them.
     """
-    if classes is None:
-        classes = sorted({d["label"] for d in detections} | {g["label"] for g in ground_truths})
+    classes = lmmrotate_classes(ground_truths, classes)
+    known = set(classes)
+    n_ignored = sum(1 for d in detections if d["label"] not in known and float(d.get("score", 1.0)) >= score_threshold)
     cm = confusion_matrix(detections, ground_truths, classes, iou_threshold, score_threshold)
     tp = np.diag(cm)
     fp = cm.sum(axis=0) - tp
@@ -148,4 +181,6 @@ def mean_f1(
         "mean_recall": mr,
         "precision": {c: float(precision[i]) for i, c in enumerate(classes)},
         "recall": {c: float(recall[i]) for i, c in enumerate(classes)},
+        "classes": classes,
+        "n_ignored": n_ignored,
     }

@@ -88,10 +88,15 @@ def build_report(dirs: list[Path], out: Path, names: list[str] | None = None, to
         for j, (task, parts) in enumerate(rewards.items()):
             doc.heading(3, task)
             R.reward_table(doc, runs, parts)
-            # counts (n_pred, n_gt, ...) stay in the table: on the chart they would flatten the [0, 1] parts
-            charted = {p: v for p, v in parts.items() if not p.rsplit("/", 1)[-1].startswith("n_")}
-            series = {r.name: [vals[k] for vals in charted.values()] for k, r in enumerate(runs)}
-            figure(F.grouped_bars(f"{task}: reward parts", list(charted), series), f"rewards_{j}", f"{task} rewards")
+            # One chart per kind of part (the dashboard's axes): counts such as n_pred would flatten [0, 1] scores.
+            for kind, (axis, _) in F.PART_KIND_AXES.items():
+                charted = {p: v for p, v in parts.items() if F.part_kind(p, v) == kind}
+                if not charted:
+                    continue
+                series = {r.name: [vals[k] for vals in charted.values()] for k, r in enumerate(runs)}
+                suffix = "" if kind == "score" else f"_{kind}"
+                figure(F.grouped_bars(f"{task}: reward parts ({kind}s)", list(charted), series, ylabel=axis),
+                       f"rewards_{j}{suffix}", f"{task} rewards ({kind}s)")
 
     if len(runs) > 1:
         doc.heading(2, "Samples that changed most")

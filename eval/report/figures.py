@@ -1,8 +1,12 @@
-"""Report figures as PNG bytes: metric bar charts, reward-part charts (matplotlib) and sample thumbnails with boxes.
+"""Charts shared by the report and the dashboard, and the report's figures as PNG bytes.
 
-Thumbnails show the sample's original image (a patch row: its window) with the ground truth in blue and each
-run's prediction in that run's colour; boxes are drawn in original pixels scaled with the image, so nothing is
-re-parsed or re-mapped here.
+Shared (the dashboard's interactive curves are built here too): the colour palette, `part_kind` (which axis a
+reward part belongs on: scores in [0, 1], counts, lengths), `ema` (TensorBoard's debiased exponential moving
+average) and `line_chart` (a Plotly figure as plain JSON: stacked panels sharing the step axis, each series drawn
+raw and faint with its EMA on top). The report's figures are PNG (Markdown needs static images; Plotly's static
+export would need a browser): metric bar charts, reward-part charts grouped by `part_kind`, and sample thumbnails
+with the ground truth in blue and each run's prediction in that run's colour, boxes drawn in original pixels
+scaled with the image, so nothing is re-parsed or re-mapped here.
 """
 
 from __future__ import annotations
@@ -11,13 +15,118 @@ import io
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image, ImageDraw
 
 from data_engine.tasks import TASKS
 
 GT_COLOUR = "#2166ac"
 RUN_COLOURS = ["#e66101", "#5e3c99", "#1a9850", "#d01c8b", "#8c510a", "#01665e"]
+# Series colours of line charts: the run colours first, then more distinct ones (colour-blind-safe order).
+SERIES_COLOURS = RUN_COLOURS + ["#2166ac", "#b2182b", "#999999", "#66a61e", "#e6ab02", "#7570b3", "#1b9e77",
+                                "#a6761d"]
 THUMB_SIDE = 320
+DEFAULT_SMOOTHING = 0.6  # the EMA weight a chart opens with (TensorBoard's default)
+# Axis of each kind of reward part: title and fixed range (None: autorange).
+PART_KIND_AXES: dict[str, tuple[str, tuple[float, float] | None]] = {
+    "score": ("score (0–1)", None), "value": ("value", None), "count": ("count", None),
+    "length": ("length (tokens)", None)}
+
+
+def part_kind(name: str, values: Any = None) -> str:
+    """Which axis a reward part is drawn on: "count" (`n_pred`, `n_gt`, `n_steps`, `*_count`), "length"
+    (`*length*`, `*_len`, `*tokens*`), "score" (everything else: `iou`, `f1`, `format`, penalties...) or, when
+    `values` show a "score" leaving [-1, 1] (CIDEr-D reaches 10), "value".
+
+    Args:
+        name: the part name, with or without its task prefix (`grounding/n_boxes` or `n_boxes`).
+        values: the part's values, if known (None entries ignored).
+    """
+    last = name.rsplit("/", 1)[-1].lower()
+    if last.startswith("n_") or last.endswith("_count"):
+        return "count"
+    if "length" in last or last.endswith("_len") or "tokens" in last:
+        return "length"
+    finite = [abs(float(v)) for v in values or [] if v is not None and np.isfinite(float(v))]
+    return "value" if finite and max(finite) > 1.0 + 1e-9 else "score"
+
+
+def ema(values: Any, weight: float) -> np.ndarray:
+    """TensorBoard's debiased exponential moving average of a series.
+
+    ``s_t = (1 - w) * sum_i w^i x_(t-i) / (1 - w^(t+1))``: the plain EMA started at zero, divided by the weight
+    it has accumulated so far, so the first points are not pulled towards 0 (equals pandas
+    ``ewm(alpha=1 - w, adjust=True).mean()``). NaN entries are skipped (the average carries over them).
+
+    Args:
+        values: shape (n,) series.
+        weight: smoothing in [0, 1); 0 returns the series unchanged.
+
+    Returns:
+        shape (n,) float64 smoothed series.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    if not 0.0 <= weight < 1.0:
+        raise ValueError(f"smoothing weight must be in [0, 1), got {weight}")
+    out = np.empty_like(x)
+    last, acc = 0.0, 0.0
+    for i, v in enumerate(x):  # a recurrence: n is the number of logged steps, small
+        if np.isfinite(v):
+            last = weight * last + (1.0 - weight) * v
+            acc = weight * acc + (1.0 - weight)
+        out[i] = last / acc if acc > 0 else np.nan
+    return out
+
+
+def line_chart(title: str, panels: list[dict[str, Any]], smoothing: float = DEFAULT_SMOOTHING,
+               height_per_panel: int = 190) -> dict[str, Any]:
+    """A Plotly figure (plain JSON: ``{"data", "layout"}``) of stacked panels sharing the x (step) axis.
+
+    Each series is two traces: the raw values, faint and without a legend entry, and their `ema` on top with
+    ``meta = {"raw": index of the raw trace}`` (so a page can re-smooth it). Both share a legend group: one click
+    on the legend hides a series in every panel. A name keeps its colour across panels.
+
+    Args:
+        title: chart title.
+        panels: [{"title": y-axis title, "range": (lo, hi) | None, "series": [(name, xs, ys), ...]}], top first.
+        smoothing: the EMA weight of the smoothed traces.
+        height_per_panel: pixels per panel.
+    """
+    n = max(1, len(panels))
+    gap = 0.06 if n > 1 else 0.0
+    span = (1.0 - gap * (n - 1)) / n
+    colours: dict[str, str] = {}
+    data: list[dict[str, Any]] = []
+    layout: dict[str, Any] = {
+        "title": {"text": title, "x": 0.01, "font": {"size": 14}}, "height": 70 + height_per_panel * n,
+        "margin": {"l": 60, "r": 10, "t": 36, "b": 30}, "hovermode": "x unified", "template": "plotly_white",
+        # Beside the panels, never over them: Plotly widens the right margin to fit it.
+        "legend": {"orientation": "v", "y": 1.0, "x": 1.01, "xanchor": "left", "yanchor": "top",
+                   "font": {"size": 11}},
+        "xaxis": {"title": {"text": "step"}, "anchor": f"y{n if n > 1 else ''}", "showspikes": True}}
+    for k, panel in enumerate(panels):
+        axis = "y" if k == 0 else f"y{k + 1}"
+        top = 1.0 - k * (span + gap)
+        ax: dict[str, Any] = {"domain": [max(0.0, top - span), top], "title": {"text": panel["title"],
+                              "font": {"size": 11}}, "anchor": "x", "zeroline": False}
+        if panel.get("range"):
+            ax["range"] = list(panel["range"])
+        layout["yaxis" if k == 0 else f"yaxis{k + 1}"] = ax
+        for name, xs, ys in panel["series"]:
+            colour = colours.setdefault(name, SERIES_COLOURS[len(colours) % len(SERIES_COLOURS)])
+            ys = [None if v is None or not np.isfinite(v) else float(v) for v in ys]
+            raw = len(data)
+            common = {"type": "scatter", "mode": "lines", "x": list(xs), "yaxis": axis, "legendgroup": name,
+                      "name": name}
+            data.append({**common, "y": ys, "opacity": 0.25, "showlegend": False, "hoverinfo": "skip",
+                         "line": {"color": colour, "width": 1}})
+            smooth = ema([np.nan if v is None else v for v in ys], smoothing)
+            data.append({**common, "y": [None if not np.isfinite(v) else round(float(v), 6) for v in smooth],
+                         "meta": {"raw": raw}, "line": {"color": colour, "width": 2}, "customdata": ys,
+                         "showlegend": not any(d.get("showlegend", True) and d.get("legendgroup") == name
+                                               for d in data[:-1]),
+                         "hovertemplate": f"{name}: %{{y:.4g}} (raw %{{customdata:.4g}})<extra></extra>"})
+    return {"data": data, "layout": layout}
 
 
 def _png(fig) -> bytes:

@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8765, help="port (default: 8765)")
     parser.add_argument("--images-root", action="append", default=[], metavar="DIR",
                         help="also serve images under DIR (e.g. the dataset folder rollouts point to); repeatable")
+    parser.add_argument("--max-image-pixels", type=int, default=None, metavar="N",
+                        help="refuse to decode a thumbnail above N pixels after JPEG draft reduction "
+                             "(default: 100000000; raise it for genuine UHR PNG/TIFF scenes)")
 
 
 def _is_loopback(host: str) -> bool:
@@ -33,8 +36,14 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from dashboard.app import create_app
+    from dashboard.files import MAX_DECODE_PIXELS
+    from data_engine.errors import UserError
 
-    app = create_app(args.run_dirs, args.images_root)
+    if args.max_image_pixels is not None and args.max_image_pixels <= 0:
+        raise UserError(f"--max-image-pixels must be a positive pixel count, got {args.max_image_pixels}")
+
+    app = create_app(args.run_dirs, args.images_root, host=args.host,
+                     max_image_pixels=args.max_image_pixels or MAX_DECODE_PIXELS)
     url = f"http://{args.host}:{args.port}/"
     scope = "this machine only" if _is_loopback(args.host) else "reachable from the network: anyone who can " \
         "reach this address can read these runs"

@@ -85,6 +85,12 @@ REWARDS = {  # per task: the G rewards (caption: all equal -> a zero-variance gr
 }
 
 
+def chat_prompt(task: str) -> str:
+    """A prompt as TRL logs a multimodal one: JSON chat messages with an image placeholder."""
+    return json.dumps([{"role": "system", "content": [{"type": "text", "text": "You are a remote-sensing assistant."}]},
+                       {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": f"Do the {task} task."}]}])
+
+
 def _rollout_rows(step: int, payloads: dict, img: Path) -> list[dict]:
     rows = []
     for task, items in payloads.items():
@@ -95,11 +101,15 @@ def _rollout_rows(step: int, payloads: dict, img: Path) -> list[dict]:
             rows.append({
                 "step": step, "group": f"{task}-s{step}", "sample_id": f"{task}-0", "task": task,
                 "source": "synth-rs" if task != "caption" else "synth-cap", "generation": gen,
-                "prompt": f"<image> Do the {task} task.", "completion": completion, "turns": json.dumps(turns),
+                # Chat-shaped prompts (as TRL logs them) for the box tasks, plain text for the others.
+                "prompt": chat_prompt(task) if task in ("detection", "grounding", "zoom_vqa")
+                else f"<image> Do the {task} task.", "completion": completion, "turns": json.dumps(turns),
                 "prediction": json.dumps(pred), "target": json.dumps(target), "reward": r,
                 "advantage": rs[gen] - mean, "images": [str(img)], "length": 10 + 5 * gen, "truncated": gen == 3,
                 f"reward/{task}/format": 0.0 if pred.get("format_ok") is False else 1.0,
                 f"reward/{task}/main": rs[gen],
+                # A long part name as the trainer writes them (<task>/<reward>/<part>): cards must wrap it.
+                f"reward/{task}/rotated_iou_f1_with_a_long_name/n_unknown_label_objects": float(gen),
             })
     return rows
 
@@ -154,5 +164,5 @@ def app(run_dirs):
 def client(app):
     from starlette.testclient import TestClient
 
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1:8765") as c:
         yield c

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 
+import numpy as np
 import pytest
 
 from data_engine.errors import UserError
@@ -22,18 +23,29 @@ def test_home_lists_runs_and_evals(client):
     assert "eval/rl" in html and "eval/sft" in html
 
 
-def test_overview_plots_and_steps(client):
+def test_overview_charts_and_steps(client):
     html = client.get("/run/0").text
-    for name in ("reward", "parts", "length", "health"):
-        assert f'src="/run/0/plot/{name}.svg"' in html
+    assert 'data-src="/run/0/charts.json"' in html and 'id="smoothing"' in html
+    assert '<script src="/static/plotly.min.js"></script>' in html
     assert html.count('href="/run/0/step/') == 3
-    svg = client.get("/run/0/plot/reward.svg")
-    assert svg.headers["content-type"].startswith("image/svg+xml")
-    assert "<svg" in svg.text and "detection" in svg.text and "zoom_vqa" in svg.text
-    health = client.get("/run/0/plot/health.svg").text
-    assert "parse-failure rate" in health and "zoom steps per chain" in health
-    parts = client.get("/run/0/plot/parts.svg").text
-    assert "detection/format" in parts
+    r = client.get("/run/0/charts.json")
+    assert r.headers["content-type"].startswith("application/json")
+    charts = {c["id"]: c for c in r.json()}
+    tasks = ["caption", "classification", "detection", "grounding", "vqa", "zoom_vqa"]
+    assert list(charts) == ["reward", "signal"] + [f"parts-{t}" for t in tasks] + ["length", "health"]
+    reward = charts["reward"]["figure"]
+    assert [t["name"] for t in reward["data"] if "meta" in t] == tasks
+    det_raw = next(t for t in reward["data"] if t["name"] == "detection" and "meta" not in t)
+    # mean of min(1, (0.5, 1, 0, 0.1) + 0.05 * step): 1.6 / 4, 1.75 / 4, 1.9 / 4
+    assert det_raw["y"] == pytest.approx([0.4, 0.4375, 0.475])
+    signal = charts["signal"]["figure"]["layout"]
+    assert [signal[k]["title"]["text"] for k in ("yaxis", "yaxis2", "yaxis3")] == [
+        "zero-variance groups", "reward std in groups", "mean |advantage|"]
+    health = charts["health"]["figure"]["layout"]
+    assert health["yaxis"]["title"]["text"] == "parse-failure rate" and health["yaxis2"]["title"]["text"] == \
+        "zoom steps per chain"
+    bundle = client.get("/static/plotly.min.js")
+    assert bundle.status_code == 200 and "plotly" in bundle.text[:2000].lower()
 
 
 def test_overview_series_values(app):
@@ -42,12 +54,18 @@ def test_overview_series_values(app):
     assert [p[1] for p in det["parse_fail"]] == [0.25, 0.25, 0.25]  # 1 of 4 completions has format_ok false
     assert [p[1] for p in series["tasks"]["zoom_vqa"]["zoom_steps"]] == [0.5, 0.5, 0.5]  # (2+0+0+0) / 4
     assert [p[1] for p in series["tasks"]["caption"]["frac_zero_std_groups"]] == [1.0, 1.0, 1.0]
+    # Learning signal, by hand from conftest.REWARDS (one group per task and step; +0.05 * step, capped at 1):
+    assert [p[1] for p in series["tasks"]["caption"]["group_reward_std"]] == [0.0, 0.0, 0.0]
+    assert [p[1] for p in series["tasks"]["vqa"]["group_reward_std"]] == pytest.approx(
+        [np.std([1, 0, 1, 1]), np.std([1, 0.05, 1, 1]), np.std([1, 0.1, 1, 1])])
+    # advantage = reward part - group mean: grounding (0.9, 0, 1, 0.2), mean 0.525 -> |adv| mean 0.425
+    assert [p[1] for p in series["tasks"]["grounding"]["abs_advantage"]] == pytest.approx([0.425] * 3)
 
 
 def test_empty_run_has_no_rollouts(client):
     r = client.get("/run/1")
     assert r.status_code == 200 and "No rollout store" in r.text
-    assert "no rollouts" in client.get("/run/1/plot/reward.svg").text
+    assert client.get("/run/1/charts.json").json() == []
 
 
 def test_step_groups_side_by_side(client):
@@ -60,8 +78,20 @@ def test_step_groups_side_by_side(client):
     cap = html[html.index('data-group="caption-s0"'):]
     cap = cap[:cap.index("</section>")]
     assert _count(cap, "best") == 0 and _count(cap, "worst") == 0  # equal rewards: nothing to highlight
-    assert "reward/" not in det and "detection/main" in det  # parts listed under their short names
-    assert det.count('src="/thumb/0/images/scene_0.png') == 1  # the group's image shown once
+    assert "reward/" not in det and '<th title="detection/main">main</th>' in det  # short name, full on hover
+    assert ('<th title="detection/rotated_iou_f1_with_a_long_name/n_unknown_label_objects">rotated_<wbr>iou_<wbr>'
+            'f1_<wbr>with_<wbr>a_<wbr>long_<wbr>name/<wbr>n_<wbr>unknown_<wbr>label_<wbr>objects</th>') in det
+    # The prompt's image once in its chat bubble, then one small multiple per completion with its own boxes.
+    assert det.count('src="/thumb/0/images/scene_0.png') == 1 + 4
+    multiples = re.findall(r'<figure class="multiple ([^"]*)" data-gen="(\d)">(.*?)</figure>', det, re.S)
+    assert [(m[0].strip(), m[1]) for m in multiples] == [("", "0"), ("best", "1"), ("worst failed", "2"), ("", "3")]
+    statuses = [re.findall(r'data-status="(\w+)"', m[2]) for m in multiples]
+    assert statuses == [["match", "miss", "match", "false_alarm"], ["match", "match", "match", "match"],
+                        ["miss", "miss"], ["miss", "miss"]]
+    assert "#1 · 1.000 · best" in det
+    assert '<div class="bubble user"><div class="who">user</div>' in det and "Do the detection task." in det
+    assert '<details class="bubble system">' in det and "raw prompt" in det
+    assert "multiples" not in cap  # captions have no boxes: no small multiples
 
 
 @pytest.mark.parametrize("query, groups", [
@@ -136,7 +166,7 @@ def test_missing_pieces_render(tmp_path, run_dirs):
     ev = tmp_path / "evalonly" / "eval" / "broken"
     ev.mkdir(parents=True)
     (ev / "metrics.json").write_text("{not json")  # and no predictions.jsonl
-    with TestClient(create_app([tmp_path / "evalonly"])) as c:
+    with TestClient(create_app([tmp_path / "evalonly"]), base_url="http://127.0.0.1") as c:
         assert c.get("/").status_code == 200
         page = c.get("/eval/0.0")
         assert page.status_code == 200 and "metrics.json unreadable" in page.text
@@ -150,7 +180,7 @@ BAD_REQUESTS = [
     ("/run/0/step/0?rmin=abc", 400), ("/run/0/step/0?per=100000", 400), ("/run/0/rollout?step=0&group=x", 400),
     ("/run/0/rollout?step=0&group=detection-s0&gen=abc", 400), ("/run/0/rollout?step=0&group=nope&gen=0", 404),
     ("/run/0/step/0?task=" + "x" * 600, 400), ("/run/9", 404), ("/run/abc", 404), ("/run/0/step/99", 404),
-    ("/run/0/plot/nope.svg", 404), ("/eval/9.9", 404), ("/compare?a=0.0&b=bogus", 404),
+    ("/run/0/plot/reward.svg", 404), ("/run/9/charts.json", 404), ("/eval/9.9", 404), ("/compare?a=0.0&b=bogus", 404),
     ("/compare?a=0.0&b=0.1&metric=nope", 400), ("/compare?a=0.0&b=0.1&order=sideways", 400),
     ("/thumb/0/images/scene_0.png?w=-5", 400), ("/thumb/0/images/missing.png", 404), ("/thumb/7/images/scene_0.png", 403),
     ("/thumb/0/escape.png", 403), ("/thumb/0/escape_dir/secret.txt", 403), ("/thumb/0/%2e%2e/outside/secret.txt", 403),
@@ -209,3 +239,38 @@ def test_cli_parses_and_defaults_to_loopback():
     assert args.run_dirs == ["a", "b"] and args.host == "127.0.0.1" and args.port == 8765
     assert _is_loopback("127.0.0.1") and _is_loopback("localhost") and _is_loopback("::1")
     assert not _is_loopback("0.0.0.0")
+    assert build_parser().parse_args(["dashboard", "a", "--max-image-pixels", "5"]).max_image_pixels == 5
+
+
+def test_cli_refuses_a_non_positive_pixel_limit(tmp_path):
+    from georft.cli import build_parser
+    from georft.commands.dashboard import run
+
+    with pytest.raises(UserError, match="--max-image-pixels must be a positive pixel count, got 0"):
+        run(build_parser().parse_args(["dashboard", str(tmp_path), "--max-image-pixels", "0"]))
+
+
+def test_sample_view_is_a_conversation(client):
+    html = client.get("/run/0/rollout?step=0&group=zoom_vqa-s0&gen=0").text
+    roles = re.findall(r'<(?:div|details) class="bubble (\w+)"', html)
+    assert roles == ["system", "user", "assistant", "tool", "assistant", "tool", "assistant"]
+    assert html.count('src="/thumb/0/crops/zoom_') >= 2 + 2  # crops in the tool bubbles and in the turn figures
+    assert "raw prompt" in html and "&#34;role&#34;: &#34;system&#34;" in html  # raw JSON behind the toggle, escaped
+    plain = client.get("/run/0/rollout?step=0&group=vqa-s0&gen=0").text
+    assert re.findall(r'<(?:div|details) class="bubble (\w+)"', plain) == ["user", "assistant"]
+
+
+def test_part_names_are_escaped(tmp_path):
+    """A hostile part name (a user reward may name its parts) is shown as text, with break points only added."""
+    from starlette.testclient import TestClient
+
+    from dashboard.app import create_app
+    from rollout.store import RolloutWriter
+
+    row = {"step": 0, "group": "g", "sample_id": "s", "task": "vqa", "source": "x", "generation": 0, "prompt": "p",
+           "completion": "c", "turns": "[]", "prediction": "{}", "target": "{}", "reward": 1.0, "advantage": 0.0,
+           "images": [], "length": 1, "truncated": False, "reward/vqa/<script>alert(1)</script>_x": 1.0}
+    RolloutWriter(tmp_path).write_step(0, [row])
+    with TestClient(create_app([tmp_path]), base_url="http://127.0.0.1") as c:
+        html = c.get("/run/0/step/0").text
+    assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/<wbr>script&gt;_<wbr>x" in html

@@ -80,14 +80,25 @@ def _open(page, url: str, shots: Path, name: str) -> None:
 
 
 def _loaded(page, selector: str) -> list[int]:
-    """naturalWidth of each matching <img> (0 = broken or not loaded)."""
+    """naturalWidth of each matching <img> (0 = broken), after scrolling each into view (they load lazily)."""
+    for k in range(page.locator(selector).count()):
+        page.locator(selector).nth(k).scroll_into_view_if_needed()
+    page.wait_for_function("s => Array.from(document.querySelectorAll(s)).every(e => e.complete)", arg=selector)
     return page.eval_on_selector_all(selector, "els => els.map(e => e.complete ? e.naturalWidth : 0)")
+
+
+def _charts_ready(page) -> None:
+    page.wait_for_selector("#charts[data-ready='1']", timeout=20000)
 
 
 def test_views_render_in_chromium(server, page, shots):
     _open(page, f"{server}/run/0", shots, "overview")
-    widths = _loaded(page, "img.plot")
-    assert len(widths) == 4 and all(w > 300 for w in widths), widths
+    _charts_ready(page)
+    page.screenshot(path=str(shots / "overview.png"), full_page=True)
+    ids = page.eval_on_selector_all("#charts div.chart", "els => els.map(e => e.id)")
+    assert ids[:2] == ["chart-reward", "chart-signal"] and len(ids) == 10, ids
+    assert page.locator("#chart-reward .main-svg").count() >= 1  # Plotly drew it
+    assert page.locator("#chart-reward .legend .traces").count() == 6  # one legend entry per task
 
     _open(page, f"{server}/run/0/step/0", shots, "step")
     group = page.locator('section.group[data-group="detection-s0"]')
@@ -124,3 +135,117 @@ def test_views_render_in_chromium(server, page, shots):
     det = page.locator("tr.pair", has_text="detection-0")
     roles = det.locator("svg polygon").evaluate_all("els => els.map(e => e.getAttribute('stroke'))")
     assert len(set(roles)) == 3  # GT, model A and model B in three colours
+
+
+def _smoothed(page, chart: str) -> list[dict]:
+    return page.evaluate("""id => document.getElementById(id).data.filter(t => t.meta && t.meta.raw !== undefined)
+        .map(t => ({name: t.name, y: t.y, raw: document.getElementById(id).data[t.meta.raw].y}))""", chart)
+
+
+def _set_smoothing(page, value: float) -> None:
+    page.eval_on_selector("#smoothing", "(el, v) => { el.value = v; el.dispatchEvent(new Event('input')); }",
+                          str(value))
+    page.wait_for_function("v => document.getElementById('charts').dataset.smoothing === v", arg=f"{value:.2f}")
+
+
+def test_smoothing_control_changes_the_plotted_series(server, page):
+    from eval.report.figures import ema
+
+    page.goto(f"{server}/run/0", wait_until="load")
+    page.evaluate("window.localStorage.clear()")
+    page.goto(f"{server}/run/0", wait_until="load")
+    _charts_ready(page)
+    assert page.eval_on_selector("#smoothing", "el => el.value") == "0.6"
+    opened = _smoothed(page, "chart-reward")
+    _set_smoothing(page, 0)
+    raw = _smoothed(page, "chart-reward")
+    for t in raw:  # no smoothing: the drawn line is the raw series
+        assert t["y"] == pytest.approx(t["raw"])
+    _set_smoothing(page, 0.9)
+    heavy = _smoothed(page, "chart-reward")
+    for t in heavy + _smoothed(page, "chart-signal"):  # the page's EMA is the report code's EMA
+        assert t["y"] == pytest.approx(list(ema(t["raw"], 0.9)), abs=1e-9), t["name"]
+    det = next(t for t in heavy if t["name"] == "detection")
+    assert det["y"] != pytest.approx(det["raw"]) and det["y"] != next(t["y"] for t in opened if t["name"] == "detection")
+    assert page.locator("#smoothing-value").text_content() == "0.90"
+    page.reload(wait_until="load")  # the choice is remembered
+    _charts_ready(page)
+    assert page.eval_on_selector("#smoothing", "el => el.value") == "0.9"
+    _set_smoothing(page, 0.6)
+
+
+def test_legend_click_hides_a_series_in_every_panel(server, page):
+    page.goto(f"{server}/run/0", wait_until="load")
+    _charts_ready(page)
+    page.locator("#chart-signal .legend .traces").first.click()
+    page.wait_for_function("""() => document.getElementById('chart-signal').data
+        .some(t => t.visible === 'legendonly')""")
+    hidden = page.evaluate("""() => document.getElementById('chart-signal').data
+        .filter(t => t.visible === 'legendonly').map(t => t.legendgroup)""")
+    assert len(hidden) == 2 * 3 and len(set(hidden)) == 1  # raw + smoothed, in each of the 3 panels
+
+
+def _inside(inner: dict, outer: dict, tol: float = 0.5) -> bool:
+    return (inner["x"] >= outer["x"] - tol and inner["y"] >= outer["y"] - tol
+            and inner["x"] + inner["width"] <= outer["x"] + outer["width"] + tol
+            and inner["y"] + inner["height"] <= outer["y"] + outer["height"] + tol)
+
+
+def _disjoint(a: dict, b: dict) -> bool:
+    return (a["x"] + a["width"] <= b["x"] + 0.5 or b["x"] + b["width"] <= a["x"] + 0.5
+            or a["y"] + a["height"] <= b["y"] + 0.5 or b["y"] + b["height"] <= a["y"] + 0.5)
+
+
+_CARD_BOXES = """cards => cards.map(c => ({
+    card: c.getBoundingClientRect().toJSON(),
+    rows: Array.from(c.querySelectorAll('table.kv tr')).map(tr => ({
+        th: tr.querySelector('th').getBoundingClientRect().toJSON(),
+        td: tr.querySelector('td').getBoundingClientRect().toJSON(),
+        thText: tr.querySelector('th').scrollWidth > tr.querySelector('th').clientWidth + 1})),
+    pre: c.querySelector('pre').getBoundingClientRect().toJSON()}))"""
+
+
+@pytest.mark.parametrize("width", [1400, 1000])
+def test_completion_cards_do_not_overlap(server, page, shots, width):
+    page.set_viewport_size({"width": width, "height": 1000})
+    try:
+        _open(page, f"{server}/run/0/step/0", shots, f"step_{width}")
+        groups = page.locator("section.group")
+        assert groups.count() == 6
+        for g in range(groups.count()):
+            cards = groups.nth(g).locator("article.completion").evaluate_all(_CARD_BOXES)
+            assert len(cards) == 4
+            for i in range(len(cards)):
+                for j in range(i + 1, len(cards)):
+                    assert _disjoint(cards[i]["card"], cards[j]["card"]), (g, i, j)
+            for c in cards:
+                assert any(len(r) for r in c["rows"])
+                rights = {round(r["td"]["x"] + r["td"]["width"]) for r in c["rows"]}
+                assert len(rights) == 1, rights  # values right-aligned in one column
+                for r in c["rows"]:
+                    # every name and value stays inside its own card, names never run into the values
+                    assert _inside(r["th"], c["card"]) and _inside(r["td"], c["card"]), r
+                    assert r["th"]["x"] + r["th"]["width"] <= r["td"]["x"] + 0.5, r
+                    assert not r["thText"], r  # the long name wraps instead of overflowing its cell
+                assert _inside(c["pre"], c["card"])
+            figs = groups.nth(g).locator("figure.multiple").evaluate_all(
+                "els => els.map(e => e.getBoundingClientRect().toJSON())")
+            for i in range(len(figs)):
+                for j in range(i + 1, len(figs)):
+                    assert _disjoint(figs[i], figs[j])
+    finally:
+        page.set_viewport_size({"width": 1400, "height": 1000})
+
+
+def test_small_multiples_show_each_completions_boxes(server, page):
+    page.goto(f"{server}/run/0/step/0", wait_until="load")
+    group = page.locator('section.group[data-group="grounding-s0"]')
+    figs = group.locator("figure.multiple")
+    assert figs.count() == 4
+    assert all(w > 0 for w in figs.locator("img").evaluate_all(
+        "els => els.map(e => e.complete ? e.naturalWidth : 0)"))
+    # grounding rewards (0.9, 0, 1, 0.2): #2 best, #1 worst; each thumbnail holds the GT and its own prediction
+    assert [figs.nth(k).get_attribute("class").split()[1:] for k in range(4)] == [[], ["worst"], ["best"], []]
+    assert figs.nth(1).locator("polygon[data-role='pred']").get_attribute("data-status") == "false_alarm"
+    assert figs.nth(2).locator("polygon[data-role='pred']").get_attribute("data-status") == "match"
+    assert "1.000" in figs.nth(2).locator("figcaption").text_content()

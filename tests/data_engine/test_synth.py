@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter
 
 import numpy as np
@@ -61,7 +62,31 @@ def test_expressions_are_unique_and_short():
 
     objs = [Obj("plane", 50, 50, 40, 36, 0, "white"), Obj("plane", 150, 60, 40, 36, 0, "white"),
             Obj("ship", 100, 180, 40, 12, 0, "red")]
-    assert expressions(objs) == ["the left plane", "the right plane", "the ship"]
+    assert expressions(objs) == ["left plane", "right plane", "ship"]
+
+
+def _repeated_word(text: str) -> str | None:
+    words = re.findall(r"[a-z0-9'-]+", text.lower())
+    return next((a for a, b in zip(words, words[1:], strict=False) if a == b), None)
+
+
+def test_no_word_is_immediately_repeated_in_any_prompt(tiny_rows):
+    """Every grounding expression, VQA / zoom question and the rendered user prompt of every task ("find the
+    {expression}", ...) of the tiny world: no word follows itself ("find the the lower ship" was the bug)."""
+    from data_engine.render import task_prompt
+
+    assert _repeated_word("find the the lower ship") == "the" and _repeated_word("find the lower ship") is None
+    seen = Counter()
+    for r in tiny_rows:
+        target = json.loads(r["target"])
+        texts = [str(target[k]) for k in ("expression", "question") if target.get(k)]
+        if r["task"] != "zoom_vqa":
+            texts += [c["text"] for m in task_prompt(r["task"], target, 1, "poly", "text") for c in m["content"]
+                      if c.get("type") == "text"]
+        for t in texts:
+            assert _repeated_word(t) is None, (r["task"], t)
+        seen[r["task"]] += len(texts)
+    assert seen["grounding"] > 0 and seen["vqa"] > 0 and seen["zoom_vqa"] > 0, seen
 
 
 def test_referring_expressions_name_every_matching_object_and_no_distractor():

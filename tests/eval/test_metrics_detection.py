@@ -176,6 +176,23 @@ def test_mean_f1_by_hand():
     assert r["mf1"] == pytest.approx(2 / 9, abs=1e-15)
 
 
+def test_mean_f1_class_list_follows_lmmrotate():
+    # GT: A found, B missed. Rows with classes (A, B): A p=r=1, B 0, background 0 -> mP = mR = 1/3, mF1 1/3
+    g = [gt("a", "A", sq(0, 0)), gt("a", "B", sq(30, 0))]
+    d = [det("a", "A", sq(0, 0)), det("a", "C", sq(80, 80))]
+    r = mean_f1(d, g)  # default: the sorted GT labels; the C detection is outside them
+    assert r["classes"] == ["A", "B"] and r["n_ignored"] == 1
+    assert r["mf1"] == pytest.approx(1 / 3, abs=1e-15)
+    # LMMRotate's C = max GT id + 1: C after the last class with GT is not evaluated ...
+    r = mean_f1(d, g, classes=["A", "B", "C"])
+    assert r["classes"] == ["A", "B"] and r["n_ignored"] == 1 and r["mf1"] == pytest.approx(1 / 3, abs=1e-15)
+    # ... but a class before it stays in the mean even without GT: its row has TP 0 (the C detection is now
+    # evaluated, on background): 4 rows, A's precision 1, recall 1 -> mP = mR = 1/4
+    r = mean_f1(d, g, classes=["C", "A", "B"])
+    assert r["classes"] == ["C", "A", "B"] and r["n_ignored"] == 0
+    assert r["mf1"] == pytest.approx(1 / 4, abs=1e-15)
+
+
 def test_coco_hbb_metrics_by_hand_and_vs_summarize():
     pytest.importorskip("pycocotools", reason="COCO protocol runs through pycocotools")
     from eval.metrics.coco_detection import coco_hbb_metrics

@@ -9,7 +9,7 @@ from scipy.optimize import linear_sum_assignment
 
 from data_engine.answers import format_detection
 from data_engine.frames import Frame
-from eval.geometry import rotated_iou, rotated_iou_sparse
+from eval.geometry import BOWTIE, quad_shape, rotated_iou, rotated_iou_sparse
 from eval.parsers import detection as det_parser
 from eval.parsers import parse_detection
 from rewards.detection import match_iou, rotated_iou_f1
@@ -36,7 +36,8 @@ def scene(rng, n, size=1024.0, shrink=1.0):
 
 
 def dense_reward(text, target, frame, iou_threshold=0.5, f1_weight=0.5):
-    """The reward computed the straightforward way (the formula of `rewards.detection`'s docstring)."""
+    """The reward computed the straightforward way (the formula of `rewards.detection`'s docstring, bow-ties
+    included)."""
     gt = target["objects"]
     out = parse_detection(text, frame=frame, classes=target["classes"])
     objs = out["objects"]
@@ -45,6 +46,7 @@ def dense_reward(text, target, frame, iou_threshold=0.5, f1_weight=0.5):
     if objs:
         iou = rotated_iou(np.array([o["poly"] for o in objs]), np.array([g["poly"] for g in gt]))
         same = np.array([[o["label"] is not None and o["label"] == g["label"] for g in gt] for o in objs])
+        same[quad_shape(np.array([o["poly"] for o in objs])) == BOWTIE] = False  # malformed: matches nothing
         iou = np.where(same, iou, 0.0)
         rows, cols = np.nonzero(iou.max(axis=1) > 0)[0], np.nonzero(iou.max(axis=0) > 0)[0]
         if rows.size:

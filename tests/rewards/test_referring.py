@@ -48,7 +48,10 @@ def test_render_parse_identity_both_families_modes_and_frames(family, mode, thin
 def test_prompt_asks_for_every_match():
     msgs = task_prompt("referring_detection", SAMPLE["target"], 1, "hbb", "text")
     assert msgs[-1]["content"][-1]["text"] == "find all the red ships"
-    assert "JSON" in task_prompt("referring_detection", SAMPLE["target"], 1, "hbb", "json")[-1]["content"][-1]["text"]
+    assert task_prompt("referring_detection", {"expression": "all red ships", "boxes": []}, 1, "hbb",
+                       "text")[-1]["content"][-1]["text"] == "find all red ships"
+    assert task_prompt("referring_detection", SAMPLE["target"], 1, "hbb", "json")[-1]["content"][-1]["text"] == (
+        "Locate all the red ships in the image, output the bbox coordinates using JSON format")
 
 
 def _answer(boxes):

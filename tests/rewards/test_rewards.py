@@ -67,6 +67,28 @@ def test_detection_hacks_score_below_an_honest_partial_answer():
         assert det(text)["overall"] < honest, name
 
 
+def _poly_line(poly, label):
+    return ",".join(str(v) for v in poly) + f" {label}"
+
+
+def test_detection_bowtie_answer_is_a_malformed_box():
+    objs = json.loads(DET["target"])["objects"]
+    lines = [_poly_line(o["poly"], o["label"]) for o in objs]
+    assert det("\n".join(lines))["overall"] == pytest.approx(1.0, abs=1e-12)
+    # the first box's corners in bow-tie order (second and third swapped): its hull is the right box, but it is
+    # malformed: it matches nothing, n_pred stays 4 -> iou 3/4, tp 3 -> f1 6/8 -> overall 3/4; format 0
+    p = objs[0]["poly"]
+    lines[0] = _poly_line([p[0], p[1], p[4], p[5], p[2], p[3], p[6], p[7]], objs[0]["label"])
+    r = det("\n".join(lines))
+    assert r["overall"] == pytest.approx(0.75, abs=1e-12) and r["iou"] == pytest.approx(0.75, abs=1e-12)
+    assert r["n_failed"] == 1.0 and r["n_pred"] == 4.0 and r["format"] == 0.0
+    # a hack list entry: every box written as a bow-tie scores below an honest partial answer
+    honest = det("0,0,10,10 plane\n50,50,60,60 ship")["overall"]
+    bows = "\n".join(_poly_line([q[0], q[1], q[4], q[5], q[2], q[3], q[6], q[7]], o["label"])
+                     for o in objs for q in [o["poly"]])
+    assert det(bows)["overall"] == 0.0 < honest
+
+
 def test_detection_empty_ground_truth():
     empty = dict(DET, target=json.dumps({"classes": CLASSES, "objects": []}))
     assert score("detection", "There are none.", empty)["overall"] == 1.0
