@@ -19,7 +19,7 @@ from typing import Any
 from data_engine.errors import UserError
 from data_engine.registry import Registry
 from data_engine.tasks import TASKS, rewardable_tasks
-from rewards import caption, detection, grounding, multilabel, referring, text_match, think, zoom
+from rewards import caption, detection, grounding, lexical, multilabel, referring, text_match, think, zoom
 from rewards import format as format_mod
 from rewards.contract import BatchRewardFn, RewardFn
 
@@ -89,6 +89,12 @@ for _d in (
               "sample F1 of the named classes (not recall: naming every class pays in precision)"),
     RewardDef("count_error", text_match.count_error, ("vqa",), text_match.COUNT_PARTS,
               "counting: 1 - min(|pred - true| / max(true, 1), 1) on a numeric answer"),
+    RewardDef("rouge_l", lexical.rouge_l_reward, ("caption",), lexical.PARTS,
+              "best single-reference ROUGE-L F of the caption, times the distinct-bigram share"),
+    RewardDef("levenshtein_ratio", lexical.levenshtein_ratio, ("caption",), lexical.PARTS,
+              "best normalised Levenshtein similarity to a reference (rapidfuzz), times the distinct-bigram share"),
+    RewardDef("jaccard", lexical.jaccard, ("caption",), lexical.PARTS,
+              "best token-set Jaccard index with a reference, times the distinct-bigram share"),
     RewardDef("think_format", think.think_format, SINGLE_TURN_TASKS, think.PARTS,
               "1 when the whole completion is exactly one <think> block then one <answer> block, else 0",
               ("task",), full_completion=True),
