@@ -144,6 +144,17 @@ def referring_user_prompt(expression: str, mode: str = "text") -> str:
     return f"Locate {lead or ''}{expression} in the image, output the bbox coordinates using JSON format"
 
 
+def region_caption_user_prompt(box, frame: Frame, mode: str = "text") -> str:
+    """User text of a region-caption sample: the region as Qwen's box span in the model frame
+    (``<|box_start|>(x1,y1),(x2,y2)<|box_end|>``, clipped integers) and the ask for a short phrase (our wording)."""
+    _check(mode=mode)
+    b = np.asarray(box, dtype=np.float64).reshape(-1)
+    if b.size != 4 or not np.all(np.isfinite(b)):
+        raise UserError(f"region box must be 4 finite numbers [x1, y1, x2, y2], got {box!r}")
+    x1, y1, x2, y2 = (int(v) for v in _model_ints(b, frame))
+    return f"Describe the object in <|box_start|>({x1},{y1}),({x2},{y2})<|box_end|> in a short phrase."
+
+
 MULTILABEL_SEPARATOR = "; "  # class names may hold commas (BigEarthNet: "Transitional woodland, shrub")
 
 

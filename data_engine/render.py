@@ -14,6 +14,7 @@ Prompts are the same at training and evaluation time: each task's declared promp
 | grounding | RSCoVLM HBB prompt (text mode) | ``find the {expression}`` | `format_grounding` |
 | vqa | - | the question verbatim (MCQ rewrite with `choices`) | `format_vqa` |
 | caption | - | `task_render.CAPTION_PROMPT` | one reference (`format_caption`) |
+| region_caption | - | the region as ``<|box_start|>(x1,y1),(x2,y2)<|box_end|>`` in the model frame + ask for a phrase | one reference |
 | classification | - | ``Classify the image within one of the given classes:{classes}.`` | `format_classification` |
 | zoom_vqa | zoom tool block | question + zoom instruction | tool call(s), crop turn(s), answer (`data_engine.zoom`) |
 | chat | - | the conversation's turns (images in the first user turn) | its assistant turns |
@@ -117,12 +118,21 @@ def prepare_images(sample: dict, target: dict, fam: Family, min_pixels: int, max
     return images, Frame.for_family(fam.coord_frame, w, h, size[0], size[1])
 
 
-def task_prompt(task: str, target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
-    """System (when the task has one) and user messages of a task's first turn (its declared prompt function)."""
-    fn = get_task(task).prompt
-    if fn is None:
+def task_prompt(task: str, target: dict, n_images: int, box_type: str, mode: str,
+                frame: Frame | None = None) -> list[dict]:
+    """System (when the task has one) and user messages of a task's first turn (its declared prompt function).
+
+    ``frame`` (the first image's) is passed to the tasks that declare ``prompt_needs_frame`` (a region in the
+    question); they fail without one.
+    """
+    decl = get_task(task)
+    if decl.prompt is None:
         raise UserError(f"task {task!r} has no single-turn prompt")
-    return fn(target, n_images, box_type, mode)
+    if decl.prompt_needs_frame:
+        if frame is None:
+            raise UserError(f"task {task!r} writes a region in its prompt: task_prompt needs the image's frame")
+        return decl.prompt(target, n_images, box_type, mode, frame=frame)
+    return decl.prompt(target, n_images, box_type, mode)
 
 
 def task_answer(task: str, target: dict, frame: Frame, box_type: str, mode: str,
@@ -178,7 +188,7 @@ def render_sft(sample: dict, family: Family | str, *, min_pixels: int, max_pixel
     images, frame = prepare_images(sample, target, fam, min_pixels, max_pixels, scale)
     if interaction == "chat":
         return {"messages": _chat_messages(target, len(images)), "images": images}
-    messages = task_prompt(task, target, len(images), box_type, mode)
+    messages = task_prompt(task, target, len(images), box_type, mode, frame)
     answer = task_answer(task, target, frame, box_type, mode, rng)
     if row_reasoning(task, check_reasoning(reasoning), reasoning_tasks) == "think_answer":
         messages, answer = add_instruction(messages), wrap_answer(answer)
@@ -204,7 +214,7 @@ def render_grpo(sample: dict, family: Family | str, *, min_pixels: int, max_pixe
         raise UserError(f"sample {sample.get('id')!r}: {task} rows have no reward target; leave them out of GRPO")
     images, frame = prepare_images(sample, target, fam, min_pixels, max_pixels, _resize_scale(rng, random_resize))
     framing = row_reasoning(task, check_reasoning(reasoning), reasoning_tasks)
-    prompt = task_prompt(task, target, len(images), box_type, mode)
+    prompt = task_prompt(task, target, len(images), box_type, mode, frame)
     return {
         "prompt": add_instruction(prompt) if framing == "think_answer" else prompt,
         "images": images,

@@ -23,6 +23,7 @@ One row per sample, stored as a Hugging Face `datasets` Arrow dataset (`save_to_
 - zoom_vqa: ``{"question", "answer", "evidence": [[x1,y1,x2,y2], ...]}`` (plus ``"choices"`` for multiple choice)
 - chat: ``{"messages": [{"role", "content"}]}``
 - multilabel_classification: ``{"labels": [...], "classes": [...]}`` (every class present; BigEarthNet)
+- region_caption: ``{"box": [x1,y1,x2,y2], "references": [...]}`` (the region is shown in the prompt)
 - referring_detection: ``{"expression", "boxes": [[x1,y1,x2,y2], ...]}`` (zero or more; plus ``"polys"`` when the
   source has rotated boxes, ``"size_group"`` when it names one)
 """

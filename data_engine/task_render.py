@@ -72,6 +72,11 @@ def classification_prompt(target: dict, n_images: int, box_type: str, mode: str)
     return _turns(None, n_images, A.classification_user_prompt(target["classes"]))
 
 
+def region_caption_prompt(target: dict, n_images: int, box_type: str, mode: str, frame: Frame) -> list[dict]:
+    """`answers.region_caption_user_prompt`: the region in the model's frame (a ``prompt_needs_frame`` task)."""
+    return _turns(None, n_images, A.region_caption_user_prompt(target["box"], frame, mode))
+
+
 def multilabel_classification_prompt(target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
     """`answers.multilabel_user_prompt` of the class list."""
     return _turns(None, n_images, A.multilabel_user_prompt(target["classes"]))

@@ -60,6 +60,8 @@ class TaskDef:
         sample_score: the per-sample score that ranks won / lost samples in a report.
         default_rewards: ``((reward name, weight), ...)`` used when a GRPO config names no rewards (names in
             `rewards.registry.REWARDS`; empty: the task is not rewarded in GRPO).
+        prompt_needs_frame: the prompt writes coordinates (a region in the question): ``prompt`` also gets the first
+            image's ``frame=`` (`data_engine.render.task_prompt`).
         overlay: dashboard / report figure kind (`OVERLAY_KINDS`): "objects" (class-aware polygons, matched at
             IoU 0.5), "box" (one grounding box), "boxes" (several class-agnostic boxes), "zoom" (evidence boxes and
             zoom crops), "none" (text only).
@@ -80,6 +82,7 @@ class TaskDef:
     sample_score: str | None = None
     default_rewards: tuple[tuple[str, float], ...] = ()
     overlay: str = "none"
+    prompt_needs_frame: bool = False
 
     @property
     def has_classes(self) -> bool:
@@ -162,6 +165,12 @@ _DECLARED = (
         parser="multilabel_classification", parse_target_keys=("classes",), scorer="multilabel_classification",
         headline_metric="sample_f1", sample_score="f1",
         default_rewards=(("multilabel_f1", 1.0), ("format", 0.1)),
+    ),
+    TaskDef(
+        "region_caption", ("box", "references"), "a short phrase for the object in a given box",
+        prompt=R.region_caption_prompt, answer=R.caption_answer, prompt_needs_frame=True,
+        parser="caption", scorer="caption", headline_metric="cider_d", sample_score="cider_d",
+        default_rewards=(("cider_d", 1.0), ("format", 0.1)), overlay="box",
     ),
 )
 

@@ -56,7 +56,7 @@ def dataset_fingerprint(rows: Any) -> str:
         return fp
     h = hashlib.sha1()
     for r in rows:
-        if r.get("task") == "caption":
+        if r.get("task") in ("caption", "region_caption"):
             t = r.get("target")
             h.update((t if isinstance(t, str) else json.dumps(t, sort_keys=True)).encode("utf-8"))
     return h.hexdigest()[:16]
@@ -66,7 +66,7 @@ def training_df(rows: Any, cache_dir: str | Path, fingerprint: str | None = None
     """The df table of the training rows' caption references, loaded from or saved to the disk cache.
 
     Args:
-        rows: the training dataset (or any iterable of schema rows); only ``task == "caption"`` rows count.
+        rows: the training dataset (or any iterable of schema rows); only caption and region_caption rows count.
         cache_dir: folder for ``cider_df_<fingerprint>.json``.
         fingerprint: cache key; default `dataset_fingerprint(rows)`.
     """
@@ -79,7 +79,7 @@ def training_df(rows: Any, cache_dir: str | Path, fingerprint: str | None = None
     if path.is_file():
         table = DFTable.load(path)
     else:
-        table = build_df(references_of(r) for r in rows if r.get("task") == "caption")
+        table = build_df(references_of(r) for r in rows if r.get("task") in ("caption", "region_caption"))
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         table.save(tmp)

@@ -25,6 +25,7 @@ from rewards.contract import BatchRewardFn, RewardFn
 
 # Every task GRPO can reward (declared in `data_engine.tasks`): what task-agnostic and user rewards score.
 ALL_TASKS = rewardable_tasks()
+CAPTION_TASKS = ("caption", "region_caption")  # answer with a caption: CIDEr-D and the lexical rewards score them
 # Tasks the think-then-answer frame applies to (`data_engine.reasoning.row_reasoning`: single-turn ones).
 SINGLE_TURN_TASKS = tuple(t for t in ALL_TASKS if TASKS[t].interaction == "single_turn")
 
@@ -73,7 +74,7 @@ for _d in (
               "normalised exact match (articles, punctuation, yes/no, numbers, choice letters)"),
     RewardDef("classification_match", text_match.classification_match, ("classification",), text_match.PARTS,
               "the named class equals the label (cut-off fuzzy label matching)"),
-    RewardDef("cider_d", caption.cider_d_reward, ("caption",), caption.PARTS,
+    RewardDef("cider_d", caption.cider_d_reward, ("caption", "region_caption"), caption.PARTS,
               "per-completion CIDEr-D with training-set document frequencies, min(x, 3) / 3",
               ("task", "target"), caption.cider_d_batch, needs_doc_freq=True),
     RewardDef("zoom_chain", zoom.zoom_chain, ("zoom_vqa",), zoom.PARTS,
@@ -89,11 +90,11 @@ for _d in (
               "sample F1 of the named classes (not recall: naming every class pays in precision)"),
     RewardDef("count_error", text_match.count_error, ("vqa",), text_match.COUNT_PARTS,
               "counting: 1 - min(|pred - true| / max(true, 1), 1) on a numeric answer"),
-    RewardDef("rouge_l", lexical.rouge_l_reward, ("caption",), lexical.PARTS,
+    RewardDef("rouge_l", lexical.rouge_l_reward, CAPTION_TASKS, lexical.PARTS,
               "best single-reference ROUGE-L F of the caption, times the distinct-bigram share"),
-    RewardDef("levenshtein_ratio", lexical.levenshtein_ratio, ("caption",), lexical.PARTS,
+    RewardDef("levenshtein_ratio", lexical.levenshtein_ratio, CAPTION_TASKS, lexical.PARTS,
               "best normalised Levenshtein similarity to a reference (rapidfuzz), times the distinct-bigram share"),
-    RewardDef("jaccard", lexical.jaccard, ("caption",), lexical.PARTS,
+    RewardDef("jaccard", lexical.jaccard, CAPTION_TASKS, lexical.PARTS,
               "best token-set Jaccard index with a reference, times the distinct-bigram share"),
     RewardDef("think_format", think.think_format, SINGLE_TURN_TASKS, think.PARTS,
               "1 when the whole completion is exactly one <think> block then one <answer> block, else 0",

@@ -46,9 +46,10 @@ def build_grpo_dataset(data: DataSection, family: Family) -> GRPOData:
 
 
 def caption_rows(sources, order) -> list[dict]:
-    """The distinct caption rows of the mixture: their references are the CIDEr-D document-frequency corpus."""
+    """The distinct caption and region-caption rows of the mixture: their references are the CIDEr-D
+    document-frequency corpus (one table for both tasks)."""
     seen = sorted({(s, r) for s, r in order})
-    return [row for s, r in seen if (row := sources[s][r])["task"] == "caption"]
+    return [row for s, r in seen if (row := sources[s][r])["task"] in ("caption", "region_caption")]
 
 
 def _without_chat(section):

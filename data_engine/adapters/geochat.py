@@ -10,8 +10,10 @@ top-left then bottom-right) and an angle θ in degrees (optional, may be negativ
 back to back (``}{``). They are converted to ORIGINAL pixels on read (``x * width / 100``). Each human turn tagged
 ``[refer]`` (``[refer] give me the location of <p>phrase</p>`` or ``[refer] <p>phrase</p>``) with the gpt answer
 after it becomes a ``referring_detection`` row: ``{"expression": phrase, "boxes": [[x1, y1, x2, y2], ...],
-"angles": [θ, ...]}`` (row id ``<id>:<turn>``). The rest of the record's turns (VQA, descriptions, ``[grounding]``,
-``[identify]``) stay instruction data: one ``chat`` row per record holding them, ids ``<id>``. A ``[refer]`` answer
+"angles": [θ, ...]}`` (row id ``<id>:<turn>``). Each ``[identify] what is this {…}`` turn (exactly one box in the
+question) becomes a ``region_caption`` row ``{"box", "references": [answer], "angle"}``. The rest of the record's
+turns (VQA, descriptions, ``[grounding]``) stay instruction data: one ``chat`` row per record holding them, ids
+``<id>``. A ``[refer]`` answer
 without a box, with a value outside 0-100 or with an empty extent is counted as a skip (``malformed box``).
 θ is kept, the box is scored as the axis-aligned rectangle written (docs/geochat-tasks.md §1).
 
@@ -94,6 +96,15 @@ def iter_geochat(spec: SourceSpec) -> Iterator[dict | Skip]:
             rest = []
             for t in range(0, len(messages), 2):
                 q, a = messages[t]["content"], messages[t + 1]["content"]
+                if "[identify]" in q.lower():
+                    got = grid_boxes(q, *size)
+                    if isinstance(got, str) or len(got[0]) != 1 or not a.strip():
+                        why = got if isinstance(got, str) else "needs exactly one box and an answer"
+                        yield Skip("malformed box", str(file), k, f"id {native!r} turn {t}: [identify] {why}")
+                        continue
+                    target = {"box": got[0][0], "references": [a.strip()], "angle": got[1][0]}
+                    yield make_row(spec, f"{native}:{t}", "region_caption", split, [image], *size, target)
+                    continue
                 if "[refer]" not in q.lower():
                     rest += messages[t:t + 2]
                     continue

@@ -4,7 +4,8 @@ Written in the real GeoChat-Instruct format (`data_engine.adapters.geochat`, doc
 LLaVA-style JSON list per split, ``GeoChat_Instruct_{train,val}.json``, each record one 224-px scene with a
 ``[refer] give me the location of <p>all …</p>`` turn answered by ``{<x1><y1><x2><y2>|<θ>}`` boxes on the 0-100
 grid (x1, y1 rounded down and x2, y2 up, so a box never shrinks below its object) for every object the expression
-names, and distractors of other classes or colours in the same scene.
+names, and distractors of other classes or colours in the same scene; then an ``[identify] what is this {…}`` turn
+on one object answered with its colour and class ("a red ship"), a region_caption row.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from data_engine.synth.draw import CLASSES, PLURALS, VEHICLE_COLOURS, scene
+from data_engine.synth.draw import CLASSES, NAMES, PLURALS, VEHICLE_COLOURS, scene
 
 TASK_CODE = 16  # generator stream of this writer (world.py's task codes are 1-6)
 MAX_TRAIN, MAX_VAL = 300, 200  # ~10 s for the small world on a loaded 2-core machine
@@ -63,9 +64,12 @@ def write_referring(out: Path, seed: int, size: Any) -> dict:
             name = f"R{split[0]}{i:05d}.png"
             img.save(out / "images" / name, compress_level=1)
             answer = "".join(_grid(objs[k].hbb, *img.size) for k in hits)
+            o = objs[int(rng.integers(len(objs)))]  # an [identify] turn on one object of the scene
             records.append({"id": f"{split}_{i}", "image": name, "conversations": [
                 {"from": "human", "value": f"<image>\n[refer] give me the location of <p>{expression}</p>"},
-                {"from": "gpt", "value": answer}]})
+                {"from": "gpt", "value": answer},
+                {"from": "human", "value": f"[identify] what is this {_grid(o.hbb, *img.size)}"},
+                {"from": "gpt", "value": f"a {o.colour} {NAMES[o.label]}"}]})
         (out / f"GeoChat_Instruct_{split}.json").write_text(json.dumps(records))
     return {"name": "synth_geochat", "format": "geochat", "root": out.name, "annotations": "GeoChat_Instruct_*.json",
             "image_root": "images"}

@@ -155,3 +155,17 @@ def test_bigearthnet_43_to_19_map_matches_the_published_index_map():
     assert MAP_43_TO_19["Natural grassland"] == MAP_43_TO_19["Sparsely vegetated areas"] == LABELS_19[11]
     assert MAP_43_TO_19["Annual crops associated with permanent crops"] == "Permanent crops"
     assert MAP_43_TO_19["Estuaries"] == "Marine waters" and MAP_43_TO_19["Water courses"] == "Inland waters"
+
+
+def test_geochat_identify_turns_become_region_caption_rows(tmp_path):
+    write_image(tmp_path / "a.png", 200, 100)
+    data = [{"id": "g1", "image": "a.png", "conversations": [
+        {"from": "human", "value": "<image>\n[identify] what is this {<10><20><30><60>|<45>}"},
+        {"from": "gpt", "value": "a white plane"},
+        {"from": "human", "value": "[identify] what is this {<10><20><30><60>|<0>}{<1><1><2><2>}"},
+        {"from": "gpt", "value": "two things"}]}]
+    (tmp_path / "GeoChat_Instruct.json").write_text(json.dumps(data))
+    rows, skips = run("geochat", tmp_path, annotations="GeoChat_Instruct.json")
+    assert [(r["id"], r["task"]) for r in rows] == [("s/g1:0", "region_caption")]
+    assert rows[0]["target"] == {"box": [20, 20, 60, 60], "references": ["a white plane"], "angle": 45.0}
+    assert [(s.reason, s.line) for s in skips] == [("malformed box", 0)] and "exactly one box" in skips[0].detail

@@ -9,6 +9,7 @@ from collections import Counter
 
 import numpy as np
 
+from data_engine.frames import Frame
 from data_engine.synth import synthesize
 from data_engine.synth.world import expressions, vqa_item
 
@@ -17,7 +18,7 @@ def test_tiny_world_builds_every_task_with_both_splits(tiny_world, tiny_rows):
     got = Counter((r["task"], r["split"]) for r in tiny_rows)
     tasks = {t for t, _ in got}
     assert tasks == {"detection", "grounding", "vqa", "caption", "classification", "zoom_vqa", "referring_detection",
-                     "multilabel_classification"}
+                     "multilabel_classification", "region_caption"}
     for t in tasks:
         assert got[(t, "train")] > 0 and got[(t, "val")] > 0, t
     summary = json.loads((tiny_world[1] / "build_summary.json").read_text())
@@ -66,7 +67,7 @@ def test_expressions_are_unique_and_short():
 
 
 def _repeated_word(text: str) -> str | None:
-    words = re.findall(r"[a-z0-9'-]+", text.lower())
+    words = re.findall(r"[a-z][a-z0-9'-]*", text.lower())  # words, not coordinates: (54,137),(137,217)
     return next((a for a, b in zip(words, words[1:], strict=False) if a == b), None)
 
 
@@ -81,7 +82,8 @@ def test_no_word_is_immediately_repeated_in_any_prompt(tiny_rows):
         target = json.loads(r["target"])
         texts = [str(target[k]) for k in ("expression", "question") if target.get(k)]
         if r["task"] != "zoom_vqa":
-            texts += [c["text"] for m in task_prompt(r["task"], target, 1, "poly", "text") for c in m["content"]
+            frame = Frame.identity(r["width"], r["height"])
+            texts += [c["text"] for m in task_prompt(r["task"], target, 1, "poly", "text", frame) for c in m["content"]
                       if c.get("type") == "text"]
         for t in texts:
             assert _repeated_word(t) is None, (r["task"], t)

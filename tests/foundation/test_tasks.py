@@ -38,6 +38,7 @@ EXAMPLES = {
     "zoom_vqa": {"question": "What colour is the roof?", "answer": "red", "evidence": [[40, 20, 90, 70]]},
     "chat": {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]},
     "referring_detection": {"expression": "red ships", "boxes": [[10, 10, 60, 40], [100, 50, 150, 90]]},
+    "region_caption": {"box": [20, 30, 80, 70], "references": ["a red ship", "a small red boat"]},
     "multilabel_classification": {"labels": ["Transitional woodland, shrub", "Inland waters"],
                                   "classes": ["Arable land", "Inland waters", "Transitional woodland, shrub"]},
 }
@@ -75,7 +76,7 @@ def test_a_rendered_answer_parses_scores_and_earns_the_default_rewards(name, mon
     t = TASKS[name]
     target = EXAMPLES[name]
     frame = Frame.for_family("norm1000", W, H, 224, 112)  # Qwen3-VL 0-1000 frame: coordinates really convert
-    msgs = task_prompt(name, target, 1, "poly", "text")
+    msgs = task_prompt(name, target, 1, "poly", "text", frame)
     assert msgs[-1]["role"] == "user" and msgs[-1]["content"][0] == {"type": "image"}
     answer = task_answer(name, target, frame, "poly", "text")
     kw = {k: target.get(k) for k in t.parse_target_keys}
@@ -103,7 +104,7 @@ def test_think_answer_frame_parses_scores_and_earns_the_rewards_of_every_single_
     t = TASKS[name]
     target = EXAMPLES[name]
     frame = Frame.for_family("norm1000", W, H, 224, 112)
-    msgs = add_instruction(task_prompt(name, target, 1, "poly", "text"))
+    msgs = add_instruction(task_prompt(name, target, 1, "poly", "text", frame))
     assert msgs[-1]["content"][-1]["text"].endswith(THINK_ANSWER_INSTRUCTION)
     answer = task_answer(name, target, frame, "poly", "text")
     framed = wrap_answer(answer, think="The image shows it.")

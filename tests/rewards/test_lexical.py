@@ -63,3 +63,22 @@ def test_repeating_a_reference_phrase_scores_below_an_honest_caption(name):
     for hack in ("planes planes planes planes planes planes", "several planes at an airport " * 4, "",
                  "many planes are parked near the terminal several planes at an airport"):
         assert _r(name, hack)["overall"] < honest, hack
+
+
+def test_region_caption_prompt_writes_the_box_in_each_familys_frame_and_caption_rewards_score_it():
+    from data_engine.frames import Frame
+    from data_engine.render import task_prompt
+
+    target = {"box": [20, 30, 80, 70], "references": ["a red ship"]}
+    qwen25 = Frame.for_family("absolute", 200, 100, 112, 56)  # x * 0.56, y * 0.56
+    qwen3 = Frame.for_family("norm1000", 200, 100, 112, 56)  # x / 200 * 1000, y / 100 * 1000
+    text = task_prompt("region_caption", target, 1, "hbb", "text", qwen25)[-1]["content"][-1]["text"]
+    assert text == "Describe the object in <|box_start|>(11,17),(45,39)<|box_end|> in a short phrase."
+    text3 = task_prompt("region_caption", target, 1, "hbb", "text", qwen3)[-1]["content"][-1]["text"]
+    assert "<|box_start|>(100,300),(400,700)<|box_end|>" in text3
+    with pytest.raises(UserError, match="needs the image's frame"):
+        task_prompt("region_caption", target, 1, "hbb", "text")
+    s = {"task": "region_caption", "target": target}
+    assert score("region_caption", "a red ship", s, name="jaccard")["overall"] == 1.0
+    assert score("region_caption", "a red ship", s, name="cider_d")["overall"] > score(
+        "region_caption", "a white plane", s, name="cider_d")["overall"]

@@ -34,6 +34,7 @@ SAMPLES = {
     "caption": {"target": {"references": REFS}},
     "multilabel_classification": {"target": {"labels": ["Inland waters", "Transitional woodland, shrub"], "classes": [
         "Arable land", "Inland waters", "Transitional woodland, shrub", "Urban fabric"]}},
+    "region_caption": {"width": 200, "height": 200, "target": {"box": [10, 10, 50, 50], "references": REFS}},
     "referring_detection": {"width": 200, "height": 200, "target": {"expression": "red ships", "boxes": [
         [0, 0, 10, 10], [50, 50, 70, 60]]}},
     "zoom_vqa": {"width": 1000, "height": 1000, "target": {"question": "q", "answer": "red", "evidence": [[1, 1, 90, 90]]}},
