@@ -151,8 +151,43 @@ def region_caption_user_prompt(box, frame: Frame, mode: str = "text") -> str:
     b = np.asarray(box, dtype=np.float64).reshape(-1)
     if b.size != 4 or not np.all(np.isfinite(b)):
         raise UserError(f"region box must be 4 finite numbers [x1, y1, x2, y2], got {box!r}")
+    return f"Describe the object in {box_span(b, frame)} in a short phrase."
+
+
+GROUNDED_DESCRIPTION_PROMPT = (
+    "Describe the image in one sentence and mark each object you mention with its bounding box."
+)  # our wording
+
+
+def box_span(box, frame: Frame) -> str:
+    """Qwen's box span of an original-pixel box in the model frame: ``<|box_start|>(x1,y1),(x2,y2)<|box_end|>``."""
+    b = np.asarray(box, dtype=np.float64).reshape(-1)
+    if b.size != 4 or not np.all(np.isfinite(b)):
+        raise UserError(f"box must be 4 finite numbers [x1, y1, x2, y2], got {box!r}")
     x1, y1, x2, y2 = (int(v) for v in _model_ints(b, frame))
-    return f"Describe the object in <|box_start|>({x1},{y1}),({x2},{y2})<|box_end|> in a short phrase."
+    return f"<|box_start|>({x1},{y1}),({x2},{y2})<|box_end|>"
+
+
+def format_grounded_description(reference: str, objects: Sequence[dict], frame: Frame) -> str:
+    """A grounded description: ``reference`` with each object's phrase (its first occurrence, in order) written as
+    ``<|object_ref_start|>phrase<|object_ref_end|>`` followed by the box spans of every object with that phrase
+    (Qwen's reference tokens). A phrase the text does not contain is appended, so no box is lost."""
+    text = " ".join(str(reference).split())
+    by_phrase: dict[str, list] = {}
+    for o in objects:
+        by_phrase.setdefault(" ".join(str(o["phrase"]).split()), []).append(o["box"])
+    out, pos, tail = [], 0, []
+    for phrase, boxes in by_phrase.items():
+        spans = "".join(box_span(b, frame) for b in boxes)
+        k = text.find(phrase, pos) if phrase else -1
+        tagged = f"<|object_ref_start|>{phrase}<|object_ref_end|>{spans}"
+        if k < 0:
+            tail.append(tagged)
+            continue
+        out.append(text[pos:k] + tagged)
+        pos = k + len(phrase)
+    body = "".join(out) + text[pos:]
+    return " ".join([body, *tail]) if tail else body
 
 
 MULTILABEL_SEPARATOR = "; "  # class names may hold commas (BigEarthNet: "Transitional woodland, shrub")

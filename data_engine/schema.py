@@ -24,6 +24,8 @@ One row per sample, stored as a Hugging Face `datasets` Arrow dataset (`save_to_
 - chat: ``{"messages": [{"role", "content"}]}``
 - multilabel_classification: ``{"labels": [...], "classes": [...]}`` (every class present; BigEarthNet)
 - region_caption: ``{"box": [x1,y1,x2,y2], "references": [...]}`` (the region is shown in the prompt)
+- grounding_description: ``{"references": [...], "objects": [{"phrase", "box": [x1,y1,x2,y2]}]}`` (the first
+  reference names the phrases)
 - referring_detection: ``{"expression", "boxes": [[x1,y1,x2,y2], ...]}`` (zero or more; plus ``"polys"`` when the
   source has rotated boxes, ``"size_group"`` when it names one)
 """

@@ -77,6 +77,11 @@ def region_caption_prompt(target: dict, n_images: int, box_type: str, mode: str,
     return _turns(None, n_images, A.region_caption_user_prompt(target["box"], frame, mode))
 
 
+def grounding_description_prompt(target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
+    """`answers.GROUNDED_DESCRIPTION_PROMPT`."""
+    return _turns(None, n_images, A.GROUNDED_DESCRIPTION_PROMPT)
+
+
 def multilabel_classification_prompt(target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
     """`answers.multilabel_user_prompt` of the class list."""
     return _turns(None, n_images, A.multilabel_user_prompt(target["classes"]))
@@ -117,6 +122,12 @@ def caption_answer(target: dict, frame: Frame, box_type: str, mode: str,
     """One reference: drawn with ``rng``, the first one without."""
     refs = target["references"]
     return A.format_caption(refs[int(rng.integers(len(refs))) if rng is not None else 0])
+
+
+def grounding_description_answer(target: dict, frame: Frame, box_type: str, mode: str,
+                                  rng: np.random.Generator | None = None) -> str:
+    """`answers.format_grounded_description` of the first reference (it names the objects) with the boxes."""
+    return A.format_grounded_description(target["references"][0], target["objects"], frame)
 
 
 def multilabel_classification_answer(target: dict, frame: Frame, box_type: str, mode: str, rng: Any = None) -> str:

@@ -172,6 +172,13 @@ _DECLARED = (
         parser="caption", scorer="caption", headline_metric="cider_d", sample_score="cider_d",
         default_rewards=(("cider_d", 1.0), ("format", 0.1)), overlay="box",
     ),
+    TaskDef(
+        "grounding_description", ("references", "objects"), "a description with a box after each object phrase",
+        prompt=R.grounding_description_prompt, answer=R.grounding_description_answer,
+        parser="grounding_description", scorer="grounding_description", headline_metric="cider_d",
+        sample_score="box_f1@0.5", default_rewards=(("grounding_description", 1.0), ("format", 0.1)),
+        overlay="boxes",
+    ),
 )
 
 TASKS: dict[str, TaskDef] = {t.name: t for t in _DECLARED}

@@ -17,6 +17,7 @@ think-then-answer mode add ``think_format_rate`` (share of well-formed completio
 | caption | ``bleu_1`` … ``bleu_4``, ``rouge_l``, ``cider_d`` (corpus df), ``meteor`` (only with java) | ``rouge_l``, ``cider_d`` |
 | referring_detection | ``precision@0.5``, ``precision@0.25``, ``recall@0.5``, ``f1@0.5``, ``mean_iou``, ``precision@0.5/<group>`` and ``@0.25`` for single / multi / none and small / medium / large, ``n/<group>`` (`eval.metrics.referring`) | ``precision@0.5``, ``f1@0.5``, ``mean_iou`` |
 | multilabel_classification | ``sample_f1``, ``micro_f1``, ``macro_f1``, ``mAP`` (`eval.metrics.multilabel`, scikit-learn's definitions) | ``f1`` |
+| grounding_description | the caption metrics of the text, ``box_precision@0.5``, ``box_precision@0.25``, ``box_recall@0.5``, ``box_f1@0.5``, ``box_mean_iou`` of the boxes (class-agnostic, as referring detection) | ``rouge_l``, ``cider_d``, ``box_f1@0.5`` |
 | zoom_vqa | ``accuracy_zoom``, ``accuracy_direct``, ``delta``, ``zoom_rate``, ``mean_steps``, ``invalid_call_rate`` | ``correct``, ``correct_direct``, ``n_steps`` |
 
 Detection predictions are scored with every score 1.0 (VLM output has none), so mAP follows the stable emitted
@@ -252,6 +253,18 @@ def score_referring_detection(rows: list[dict], entry: DatasetEntry, suite: Suit
                                                  for s in samples]
 
 
+# ---------------------------------------------------------------- grounded description
+
+
+def score_grounding_description(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scored:
+    text, text_scores = score_caption(rows, entry, suite)
+    samples = [sample_scores((r.get("prediction") or {}).get("boxes") or [],
+                             [o["box"] for o in r["target"].get("objects") or []], False) for r in rows]
+    boxes = referring_metrics(samples, [() for _ in rows])
+    metrics = {**text, **{f"box_{k}": v for k, v in boxes.items()}}
+    return metrics, [{**t, "box_f1@0.5": s["f1@0.5"]} for t, s in zip(text_scores, samples, strict=True)]
+
+
 # ---------------------------------------------------------------- multi-label classification
 
 
@@ -273,6 +286,7 @@ SCORERS: dict[str, Callable[[list[dict], DatasetEntry, SuiteConfig], Scored]] = 
     "zoom_vqa": score_zoom_vqa,
     "referring_detection": score_referring_detection,
     "multilabel_classification": score_multilabel_classification,
+    "grounding_description": score_grounding_description,
 }
 
 

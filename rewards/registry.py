@@ -19,7 +19,18 @@ from typing import Any
 from data_engine.errors import UserError
 from data_engine.registry import Registry
 from data_engine.tasks import TASKS, rewardable_tasks
-from rewards import caption, detection, grounding, lexical, multilabel, referring, text_match, think, zoom
+from rewards import (
+    caption,
+    detection,
+    grounded_description,
+    grounding,
+    lexical,
+    multilabel,
+    referring,
+    text_match,
+    think,
+    zoom,
+)
 from rewards import format as format_mod
 from rewards.contract import BatchRewardFn, RewardFn
 
@@ -96,6 +107,9 @@ for _d in (
               "best normalised Levenshtein similarity to a reference (rapidfuzz), times the distinct-bigram share"),
     RewardDef("jaccard", lexical.jaccard, CAPTION_TASKS, lexical.PARTS,
               "best token-set Jaccard index with a reference, times the distinct-bigram share"),
+    RewardDef("grounding_description", grounded_description.grounding_description, ("grounding_description",),
+              grounded_description.PARTS, "description ROUGE-L (repetition-guarded) times the boxes' referring score",
+              ("task", "target", "frame")),
     RewardDef("think_format", think.think_format, SINGLE_TURN_TASKS, think.PARTS,
               "1 when the whole completion is exactly one <think> block then one <answer> block, else 0",
               ("task",), full_completion=True),

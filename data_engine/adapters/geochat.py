@@ -11,9 +11,10 @@ back to back (``}{``). They are converted to ORIGINAL pixels on read (``x * widt
 ``[refer]`` (``[refer] give me the location of <p>phrase</p>`` or ``[refer] <p>phrase</p>``) with the gpt answer
 after it becomes a ``referring_detection`` row: ``{"expression": phrase, "boxes": [[x1, y1, x2, y2], ...],
 "angles": [θ, ...]}`` (row id ``<id>:<turn>``). Each ``[identify] what is this {…}`` turn (exactly one box in the
-question) becomes a ``region_caption`` row ``{"box", "references": [answer], "angle"}``. The rest of the record's
-turns (VQA, descriptions, ``[grounding]``) stay instruction data: one ``chat`` row per record holding them, ids
-``<id>``. A ``[refer]`` answer
+question) becomes a ``region_caption`` row ``{"box", "references": [answer], "angle"}``, and each ``[grounding]``
+turn (``<p>phrase</p> {…}{…}`` inside the answer text) a ``grounding_description`` row ``{"references": [the text
+without tags and boxes], "objects": [{"phrase", "box"}, ...]}``. The rest of the record's turns (VQA,
+descriptions) stay instruction data: one ``chat`` row per record holding them, ids ``<id>``. A ``[refer]`` answer
 without a box, with a value outside 0-100 or with an empty extent is counted as a skip (``malformed box``).
 θ is kept, the box is scored as the axis-aligned rectangle written (docs/geochat-tasks.md §1).
 
@@ -67,6 +68,34 @@ def grid_boxes(text: str, width: int, height: int) -> tuple[list[list[float]], l
     return boxes, angles
 
 
+_GROUNDED_RE = re.compile(r"<p>(.*?)</p>\s*((?:\{<-?\d+><-?\d+><-?\d+><-?\d+>(?:\|<-?\d+>)?\}\s*)+)", re.DOTALL)
+
+
+def grounded_text(answer: str, width: int, height: int) -> tuple[str, list[dict]] | str:
+    """A ``[grounding]`` answer (``<p>phrase</p> {…}{…}`` inside text) -> (plain text, [{"phrase", "box"}]) in
+    pixels, or why it is unusable."""
+    objects: list[dict] = []
+    problem = None
+
+    def repl(m: re.Match) -> str:
+        nonlocal problem
+        phrase = " ".join(m.group(1).split())
+        got = grid_boxes(m.group(2), width, height)
+        if isinstance(got, str):
+            problem = problem or got
+        else:
+            objects.extend({"phrase": phrase, "box": b} for b in got[0])
+        return phrase + " "
+
+    text = " ".join(_GROUNDED_RE.sub(repl, answer).split())
+    text = re.sub(r"\s+([.,;:!?])", r"\1", text)
+    if problem:
+        return problem
+    if not objects or BOX_RE.search(text):
+        return "no <p>phrase</p> {<x1><y1><x2><y2>} pair" if not objects else "a box without a <p>phrase</p>"
+    return text, objects
+
+
 def iter_geochat(spec: SourceSpec) -> Iterator[dict | Skip]:
     for file in spec.annotation_files():
         split = split_from_name(file.name)
@@ -104,6 +133,15 @@ def iter_geochat(spec: SourceSpec) -> Iterator[dict | Skip]:
                         continue
                     target = {"box": got[0][0], "references": [a.strip()], "angle": got[1][0]}
                     yield make_row(spec, f"{native}:{t}", "region_caption", split, [image], *size, target)
+                    continue
+                if "[grounding]" in q.lower():
+                    got = grounded_text(a, *size)
+                    if isinstance(got, str):
+                        yield Skip("malformed box", str(file), k, f"id {native!r} turn {t}: [grounding] {got}")
+                        continue
+                    text, objects = got
+                    yield make_row(spec, f"{native}:{t}", "grounding_description", split, [image], *size,
+                                   {"references": [text], "objects": objects})
                     continue
                 if "[refer]" not in q.lower():
                     rest += messages[t:t + 2]

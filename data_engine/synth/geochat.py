@@ -5,7 +5,9 @@ LLaVA-style JSON list per split, ``GeoChat_Instruct_{train,val}.json``, each rec
 ``[refer] give me the location of <p>all …</p>`` turn answered by ``{<x1><y1><x2><y2>|<θ>}`` boxes on the 0-100
 grid (x1, y1 rounded down and x2, y2 up, so a box never shrinks below its object) for every object the expression
 names, and distractors of other classes or colours in the same scene; then an ``[identify] what is this {…}`` turn
-on one object answered with its colour and class ("a red ship"), a region_caption row.
+on one object answered with its colour and class ("a red ship"), a region_caption row; then a ``[grounding]`` turn
+describing every object with its boxes ("There are <p>two red ships</p> {…}{…} and <p>one white plane</p> {…} in the
+scene."), a grounding_description row.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 
 from data_engine.synth.draw import CLASSES, NAMES, PLURALS, VEHICLE_COLOURS, scene
 
+NUMBERS = ("no", "one", "two", "three", "four", "five", "six")
 TASK_CODE = 16  # generator stream of this writer (world.py's task codes are 1-6)
 MAX_TRAIN, MAX_VAL = 300, 200  # ~10 s for the small world on a loaded 2-core machine
 _FIXED = {"plane": "white", "ship": "red", "storage-tank": "yellow"}
@@ -65,11 +68,24 @@ def write_referring(out: Path, seed: int, size: Any) -> dict:
             img.save(out / "images" / name, compress_level=1)
             answer = "".join(_grid(objs[k].hbb, *img.size) for k in hits)
             o = objs[int(rng.integers(len(objs)))]  # an [identify] turn on one object of the scene
+            groups: dict[tuple[str, str], list] = {}
+            for obj in objs:
+                groups.setdefault((obj.colour, obj.label), []).append(obj)
+            parts = []
+            for (colour, label), members in groups.items():
+                noun = PLURALS[label] if len(members) > 1 else NAMES[label]
+                count = NUMBERS[len(members)] if len(members) < len(NUMBERS) else str(len(members))
+                boxes = "".join(_grid(m.hbb, *img.size) for m in members)
+                parts.append(f"<p>{count} {colour} {noun}</p> {boxes}")
+            grounded = "There " + ("are " if len(objs) > 1 else "is ") + ", ".join(parts[:-1]) + (
+                " and " if len(parts) > 1 else "") + parts[-1] + " in the scene."
             records.append({"id": f"{split}_{i}", "image": name, "conversations": [
                 {"from": "human", "value": f"<image>\n[refer] give me the location of <p>{expression}</p>"},
                 {"from": "gpt", "value": answer},
                 {"from": "human", "value": f"[identify] what is this {_grid(o.hbb, *img.size)}"},
-                {"from": "gpt", "value": f"a {o.colour} {NAMES[o.label]}"}]})
+                {"from": "gpt", "value": f"a {o.colour} {NAMES[o.label]}"},
+                {"from": "human", "value": "[grounding] describe the image briefly"},
+                {"from": "gpt", "value": grounded}]})
         (out / f"GeoChat_Instruct_{split}.json").write_text(json.dumps(records))
     return {"name": "synth_geochat", "format": "geochat", "root": out.name, "annotations": "GeoChat_Instruct_*.json",
             "image_root": "images"}

@@ -14,6 +14,7 @@ object: non-strings read as ""), never raises, and returns a dict with the predi
 | zoom_vqa | `parse_zoom` | ``calls`` [{name, bbox_model, box, valid_syntax}], ``answer``, ``choice`` |
 | referring_detection | `parse_referring` | ``boxes`` [[x1, y1, x2, y2], ...], ``empty`` |
 | multilabel_classification | `parse_multilabel` | ``labels`` [class, ...], ``empty`` |
+| grounding_description | `parse_grounded_description` | ``caption``, ``objects`` [{phrase, box}], ``boxes`` |
 
 ``frame`` (a `data_engine.frames.Frame`) is the model's coordinate frame; None means the text is in original pixels.
 
@@ -32,6 +33,7 @@ from data_engine.frames import Frame
 from data_engine.tasks import TASKS
 from eval.parsers.common import completion_text
 from eval.parsers.detection import parse_detection
+from eval.parsers.grounded_description import parse_grounded_description
 from eval.parsers.grounding import parse_grounding
 from eval.parsers.labels import match_label, norm_label
 from eval.parsers.multilabel import parse_multilabel
@@ -50,6 +52,7 @@ PARSERS: dict[str, Callable[..., dict]] = {
     "zoom_vqa": parse_zoom,
     "referring_detection": parse_referring,
     "multilabel_classification": parse_multilabel,
+    "grounding_description": parse_grounded_description,
 }
 
 
@@ -96,6 +99,7 @@ __all__ = [
     "parse_caption",
     "parse_classification",
     "parse_detection",
+    "parse_grounded_description",
     "parse_grounding",
     "parse_multilabel",
     "parse_referring",

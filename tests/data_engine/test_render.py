@@ -64,8 +64,8 @@ def test_every_task_renders_for_both_families(tiny_rows):
     seen = {}
     for row in tiny_rows:
         seen.setdefault(row["task"], row)
-    assert sorted(seen) == ["caption", "classification", "detection", "grounding", "multilabel_classification",
-                            "referring_detection", "region_caption", "vqa", "zoom_vqa"]
+    assert sorted(seen) == ["caption", "classification", "detection", "grounding", "grounding_description",
+                            "multilabel_classification", "referring_detection", "region_caption", "vqa", "zoom_vqa"]
     for fam in ("qwen2_5_vl", "qwen3_vl"):
         f = get_family(fam)
         for task, row in seen.items():

@@ -14,7 +14,8 @@ FRAGMENTS = [
     "(", ")", ":", '"', "'", '"bbox_2d": ', '"oriented bbox": ', '"quadrant bbox": ', '"label": ', '"plane"',
     "plane", "small-vehicle", "Harbour", "There are none.", "none", "```json\n", "```", "<tool_call>",
     "</tool_call>", '{"name": "image_zoom_in", "arguments": {"bbox": [', "]}}", "<answer>", "</answer>",
-    "<think>", "</think>", "{<12><40><15><44>|<0>}", "\u00e9\u6f22\u0000", "A", "yes", "1,2,3,4 plane\n", "10,20,30,40,50 plane\n",
+    "<think>", "</think>", "{<12><40><15><44>|<0>}", "<|object_ref_start|>", "<|object_ref_end|>",
+    "<|box_start|>(1,2),(30,40)<|box_end|>", "<|box_start|>(", "),(", " [1, 2, 3, 4]", "\u00e9\u6f22\u0000", "A", "yes", "1,2,3,4 plane\n", "10,20,30,40,50 plane\n",
 ]
 HOSTILE = st.one_of(
     st.text(max_size=300),
@@ -45,6 +46,8 @@ def check_output(task, out):
         assert isinstance(out["answer"], str)
     elif task == "caption":
         assert isinstance(out["caption"], str)
+    elif task == "grounding_description":
+        assert isinstance(out["caption"], str) and all(_finite_list(b, 4) for b in out["boxes"])
     elif task == "multilabel_classification":
         assert isinstance(out["empty"], bool) and all(isinstance(x, str) for x in out["labels"])
     elif task == "referring_detection":

@@ -39,6 +39,10 @@ EXAMPLES = {
     "chat": {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]},
     "referring_detection": {"expression": "red ships", "boxes": [[10, 10, 60, 40], [100, 50, 150, 90]]},
     "region_caption": {"box": [20, 30, 80, 70], "references": ["a red ship", "a small red boat"]},
+    "grounding_description": {"references": ["two red ships beside a white plane.", "ships and a plane."],
+                              "objects": [{"phrase": "red ships", "box": [10, 10, 60, 40]},
+                                          {"phrase": "red ships", "box": [100, 50, 150, 90]},
+                                          {"phrase": "white plane", "box": [150, 10, 190, 40]}]},
     "multilabel_classification": {"labels": ["Transitional woodland, shrub", "Inland waters"],
                                   "classes": ["Arable land", "Inland waters", "Transitional woodland, shrub"]},
 }

@@ -34,6 +34,8 @@ SAMPLES = {
     "caption": {"target": {"references": REFS}},
     "multilabel_classification": {"target": {"labels": ["Inland waters", "Transitional woodland, shrub"], "classes": [
         "Arable land", "Inland waters", "Transitional woodland, shrub", "Urban fabric"]}},
+    "grounding_description": {"width": 200, "height": 200, "target": {"references": REFS, "objects": [
+        {"phrase": "planes", "box": [0, 0, 10, 10]}, {"phrase": "terminal", "box": [50, 50, 70, 60]}]}},
     "region_caption": {"width": 200, "height": 200, "target": {"box": [10, 10, 50, 50], "references": REFS}},
     "referring_detection": {"width": 200, "height": 200, "target": {"expression": "red ships", "boxes": [
         [0, 0, 10, 10], [50, 50, 70, 60]]}},
