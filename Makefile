@@ -13,7 +13,7 @@ export DS_BUILD_OPS ?= 0
 LOCK := requirements/lock-cpu.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test test-slow demo bench lint lock clean browser-deps
+.PHONY: venv test test-slow test-hostile demo bench lint lock clean browser-deps
 
 venv: $(STAMP)
 
@@ -31,6 +31,11 @@ test: venv
 
 test-slow: venv
 	$(PY) -m pytest -q -m slow
+
+# Issue 19's hostile replay from scratch on the synthetic world: prints records in = rows out + skipped per source
+# and every refused request, then kills real pipeline runs (SFT and GRPO) mid-checkpoint and resumes them.
+test-hostile: venv
+	$(PY) -m pytest -q -s -m slow -p no:warnings tests/reliability
 
 demo: venv
 	$(VENV)/bin/georft pipeline --config configs/pipeline/demo_cpu.yaml

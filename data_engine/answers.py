@@ -22,11 +22,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from data_engine.errors import UserError
+from data_engine.errors import DataError
 from data_engine.frames import Frame, quantize, to_model
+from data_engine.options import ANSWER_MODES, BOX_TYPES, check_choice
 
-BOX_TYPES = ("hbb", "obb", "poly")
-MODES = ("text", "json")
 EMPTY_ANSWER = "There are none."
 
 # JSON-mode key per box type (RSCoVLM's JSON prompts).
@@ -96,10 +95,11 @@ def category_prompt(classes: Sequence[str]) -> str:
 
 # ---------------------------------------------------------------------------------------------------------- prompts
 def _check(box_type: str | None = None, mode: str | None = None) -> None:
-    if box_type is not None and box_type not in BOX_TYPES:
-        raise UserError(f"box_type must be one of {BOX_TYPES}, got {box_type!r}")
-    if mode is not None and mode not in MODES:
-        raise UserError(f"answer mode must be one of {MODES}, got {mode!r}")
+    # A configuration mistake (UserError, not DataError): the lazy renderer lets it stop the run.
+    if box_type is not None:
+        check_choice(box_type, BOX_TYPES, "box_type")
+    if mode is not None:
+        check_choice(mode, ANSWER_MODES, "answer mode")
 
 
 def detection_user_prompt(classes: Sequence[str], box_type: str = "poly", mode: str = "text") -> str:
@@ -150,7 +150,7 @@ def region_caption_user_prompt(box, frame: Frame, mode: str = "text") -> str:
     _check(mode=mode)
     b = np.asarray(box, dtype=np.float64).reshape(-1)
     if b.size != 4 or not np.all(np.isfinite(b)):
-        raise UserError(f"region box must be 4 finite numbers [x1, y1, x2, y2], got {box!r}")
+        raise DataError(f"region box must be 4 finite numbers [x1, y1, x2, y2], got {box!r}")
     return f"Describe the object in {box_span(b, frame)} in a short phrase."
 
 
@@ -163,7 +163,7 @@ def box_span(box, frame: Frame) -> str:
     """Qwen's box span of an original-pixel box in the model frame: ``<|box_start|>(x1,y1),(x2,y2)<|box_end|>``."""
     b = np.asarray(box, dtype=np.float64).reshape(-1)
     if b.size != 4 or not np.all(np.isfinite(b)):
-        raise UserError(f"box must be 4 finite numbers [x1, y1, x2, y2], got {box!r}")
+        raise DataError(f"box must be 4 finite numbers [x1, y1, x2, y2], got {box!r}")
     x1, y1, x2, y2 = (int(v) for v in _model_ints(b, frame))
     return f"<|box_start|>({x1},{y1}),({x2},{y2})<|box_end|>"
 
@@ -206,13 +206,13 @@ def format_multilabel(labels: Sequence[str], classes: Sequence[str]) -> str:
     ``; ``; ``There are none.`` for an empty label set.
 
     Raises:
-        UserError: a label is not in ``classes``.
+        DataError: a label is not in ``classes``.
     """
     names = sorted_labels(classes)
     got = {label_text(lab) for lab in labels}
     unknown = sorted(got - set(names))
     if unknown:
-        raise UserError(f"multi-label labels {unknown} are not in the class list {list(classes)}")
+        raise DataError(f"multi-label labels {unknown} are not in the class list {list(classes)}")
     return MULTILABEL_SEPARATOR.join(n for n in names if n in got) or EMPTY_ANSWER
 
 
@@ -245,9 +245,9 @@ def _poly(obj: dict) -> np.ndarray:
     try:
         p = np.asarray(obj["poly"], dtype=np.float64).reshape(-1)
     except (KeyError, TypeError, ValueError) as e:
-        raise UserError(f"detection object needs a numeric 'poly': {obj!r} ({e})") from None
+        raise DataError(f"detection object needs a numeric 'poly': {obj!r} ({e})") from None
     if p.size != 8 or not np.all(np.isfinite(p)):
-        raise UserError(f"detection object 'poly' must be 8 finite numbers, got {obj.get('poly')!r}")
+        raise DataError(f"detection object 'poly' must be 8 finite numbers, got {obj.get('poly')!r}")
     return p
 
 
@@ -309,7 +309,8 @@ def format_detection(
         ``There are none.`` when empty.
 
     Raises:
-        UserError: an object's label is not in ``classes`` or its polygon is malformed.
+        DataError: an object's label is not in ``classes`` or its polygon is malformed.
+        UserError: an unknown box type or mode (a configuration mistake).
     """
     _check(box_type, mode)
     names = sorted_labels(classes)
@@ -318,7 +319,7 @@ def format_detection(
     for obj in objects:
         lab = label_text(obj.get("label", ""))
         if lab not in rank:
-            raise UserError(f"object label {obj.get('label')!r} is not in the class list {list(classes)}")
+            raise DataError(f"object label {obj.get('label')!r} is not in the class list {list(classes)}")
         poly = _poly(obj)
         vals = box_values(poly, frame, box_type)
         # Sort on what is written (model-frame integers), so rendering a parsed answer gives the same order.
@@ -346,7 +347,7 @@ def format_grounding(box, expression: str, frame: Frame, mode: str = "text") -> 
     _check(mode=mode)
     b = np.asarray(box, dtype=np.float64).reshape(-1)
     if b.size != 4 or not np.all(np.isfinite(b)):
-        raise UserError(f"grounding box must be 4 finite numbers [x1, y1, x2, y2], got {box!r}")
+        raise DataError(f"grounding box must be 4 finite numbers [x1, y1, x2, y2], got {box!r}")
     vals = [int(v) for v in _model_ints(b, frame)]
     expression = str(expression).strip()
     if mode == "text":
@@ -369,7 +370,7 @@ def format_referring(boxes: Sequence, expression: str, frame: Frame, mode: str =
     for box in boxes:
         b = np.asarray(box, dtype=np.float64).reshape(-1)
         if b.size != 4 or not np.all(np.isfinite(b)):
-            raise UserError(f"referring box must be 4 finite numbers [x1, y1, x2, y2], got {box!r}")
+            raise DataError(f"referring box must be 4 finite numbers [x1, y1, x2, y2], got {box!r}")
         rows.append([int(v) for v in _model_ints(b, frame)])
     if not rows:
         return EMPTY_ANSWER
@@ -388,7 +389,7 @@ def format_zoom_call(box_in_model_frame: Sequence[int]) -> str:
     """
     vals = [int(v) for v in quantize(np.asarray(box_in_model_frame, dtype=np.float64).reshape(-1))]
     if len(vals) != 4:
-        raise UserError(f"zoom box must have 4 values, got {box_in_model_frame!r}")
+        raise DataError(f"zoom box must have 4 values, got {box_in_model_frame!r}")
     call = json.dumps({"name": ZOOM_TOOL_NAME, "arguments": {"bbox": vals}})
     return f"<tool_call>\n{call}\n</tool_call>"
 

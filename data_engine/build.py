@@ -2,6 +2,7 @@
 
 Recipe (YAML)::
 
+    max_image_pixels: 800000000  # optional: the pixel limit (default 16384^2; larger images are skipped, counted)
     sources:
       - name: dota               # row ids are "<name>/<native id>"
         format: dota             # one of data_engine.adapters.FORMATS
@@ -33,7 +34,9 @@ from typing import Any
 import yaml
 
 from data_engine.adapters import FORMATS, Skip, SourceSpec
+from data_engine.adapters.base import SPLIT_NAMES
 from data_engine.errors import UserError
+from data_engine.images import set_max_image_pixels
 from data_engine.registry import did_you_mean
 from data_engine.schema import COLUMNS, TASKS, features, load_target, validate_sample
 from data_engine.tasks import get_task
@@ -58,10 +61,15 @@ def load_recipe(path: str | Path, check_roots: bool = True) -> list[SourceSpec]:
         raise UserError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(data, dict) or not isinstance(data.get("sources"), list) or not data["sources"]:
         raise UserError(f"{path}: needs a non-empty 'sources:' list")
-    extra = set(data) - {"sources"}
+    extra = set(data) - {"sources", "max_image_pixels"}
     if extra:
         k = sorted(extra)[0]
-        raise UserError(f"{path}: unknown top-level key {k!r}.{did_you_mean(k, ['sources'])}")
+        raise UserError(f"{path}: unknown top-level key {k!r}.{did_you_mean(k, ['sources', 'max_image_pixels'])}")
+    if "max_image_pixels" in data:  # the pixel limit of this build (see data_engine.images)
+        try:
+            set_max_image_pixels(data["max_image_pixels"])
+        except UserError as e:
+            raise UserError(f"{path}: {e}") from None
     specs, names = [], set()
     for i, src in enumerate(data["sources"]):
         spec = _spec(path, i, src, check_roots)
@@ -91,6 +99,9 @@ def _spec(path: Path, i: int, src: Any, check_roots: bool = True) -> SourceSpec:
         raise UserError(f"{where}: root {root} does not exist")
     image_root = src.get("image_root")
     split = src.get("split")
+    if split is not None and not (isinstance(split, str) or (isinstance(split, list) and split
+                                                              and all(isinstance(x, str) for x in split))):
+        raise UserError(f"{where}: split must be a name or a list of names, got {split!r}")
     patches = src.get("patches")
     if patches is not None:
         if not isinstance(patches, dict) or set(patches) - set(PATCH_KEYS):
@@ -142,10 +153,12 @@ def _read_source(spec: SourceSpec, strict: bool, bar) -> tuple[list[dict], list[
         if isinstance(item, Skip):
             if strict:
                 raise UserError(f"{item.where()}: {item.reason}: {item.detail} (source {spec.name!r}, --strict)")
-            skips.append(item)
+            skips.extend([item] * item.records)  # a lost file counts every record it held
             continue
         rows.append(item)
         bar.update(1)
+    skips.extend(spec.refused)  # paths not followed (symlinked folders)
+    _check_not_empty(spec, rows, skips)
     _fill_classes(rows)
     if spec.patches:
         from data_engine.patches import split_row
@@ -153,6 +166,22 @@ def _read_source(spec: SourceSpec, strict: bool, bar) -> tuple[list[dict], list[
         opts = dict(spec.patches)
         rows = [p for r in rows for p in (split_row(r, **opts) if r["task"] == "detection" else [r])]
     return rows, skips
+
+
+def _check_not_empty(spec: SourceSpec, rows: list[dict], skips: list[Skip]) -> None:
+    """A source that yields nothing at all, not even a skipped record, is a recipe mistake (a misspelt split, an
+    empty folder), not an empty dataset: fail naming it instead of building 0 samples."""
+    if spec.split is not None and rows:
+        found = {r["split"] for r in rows}
+        missing = [s for s in spec.split if s not in found]
+        if missing and not skips:
+            raise UserError(f"source {spec.name!r}: split {missing[0]!r} matched no record (found: "
+                            f"{', '.join(sorted(map(str, found)))}).{did_you_mean(missing[0], {*found, *SPLIT_NAMES})}")
+    if not rows and not skips:
+        wanted = f" with split {spec.split}" if spec.split is not None else ""
+        hint = did_you_mean(spec.split[0], SPLIT_NAMES) if spec.split else ""
+        raise UserError(f"source {spec.name!r} ({spec.format}, {spec.root}): no record{wanted} found; check its "
+                        "root, layout and split (known split names: " + ", ".join(SPLIT_NAMES) + f").{hint}")
 
 
 def _unique_ids(rows: list[dict]) -> int:

@@ -1,7 +1,13 @@
 """Image I/O for the data engine: header-only size reads, decoding, and the smart-resize every rendered image gets.
 
-Remote-sensing images are legitimately huge (LRS-VQA reaches ~27k px a side), so PIL's decompression-bomb guard
-is lifted for the whole process on import of this module.
+The pixel limit. A 2.6 MB PNG can declare 30000 x 30000 pixels and cost 13 s and 3.7 GB to decode (a decompression
+bomb), so every image is checked against `max_image_pixels()` from its header, before any pixel is decoded:
+`DEFAULT_MAX_IMAGE_PIXELS` = 16384 x 16384 (268 M pixels, ~0.8 GB as RGB). The build counts a larger image as a
+skipped record ("image over pixel limit") and rendering skips it like a corrupt image. Genuine ultra-high-resolution
+sources (LRS-VQA reaches ~27k px a side) raise it: `max_image_pixels:` at the top of a build recipe, in the `data:`
+section of an SFT/GRPO config, or in an eval suite (e.g. 800_000_000 for 27k x 27k). PIL's own process-wide guard
+stays off (`Image.MAX_IMAGE_PIXELS = None`, as in the dashboard, which checks its thumbnails after draft reduction):
+this limit replaces it, and a process-wide setting would make one module's limit depend on import order.
 """
 
 from __future__ import annotations
@@ -10,10 +16,47 @@ from pathlib import Path
 
 from PIL import Image
 
-from data_engine.errors import UserError
+from data_engine.errors import DataError, UserError
 from data_engine.resize import smart_resize
 
-Image.MAX_IMAGE_PIXELS = None  # UHR scenes exceed PIL's default bomb limit (179 MP) on purpose
+DEFAULT_MAX_IMAGE_PIXELS = 16384 * 16384
+_limit = {"pixels": DEFAULT_MAX_IMAGE_PIXELS}
+Image.MAX_IMAGE_PIXELS = None  # replaced by `check_pixels` (see the module docstring)
+
+
+class ImageTooLarge(DataError):
+    """An image whose header declares more pixels than the pixel limit (counted as a skip, never decoded)."""
+
+
+def set_max_image_pixels(pixels: int | None) -> None:
+    """Set the process-wide pixel limit (None: back to the default). Raises UserError for a non-positive value."""
+    value = DEFAULT_MAX_IMAGE_PIXELS if pixels is None else pixels
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise UserError(f"max_image_pixels must be a positive integer, got {pixels!r}")
+    _limit["pixels"] = value
+
+
+def max_image_pixels() -> int:
+    """The current pixel limit (see the module docstring)."""
+    return _limit["pixels"]
+
+
+def check_pixels(width: int, height: int, path: str | Path) -> None:
+    """Raise `ImageTooLarge` when a (width, height) read from a header exceeds the pixel limit."""
+    if int(width) * int(height) > _limit["pixels"]:
+        raise ImageTooLarge(f"{path}: {width}x{height} = {int(width) * int(height):,} pixels exceeds the pixel limit "
+                            f"of {_limit['pixels']:,} (raise max_image_pixels for genuine UHR images)")
+
+
+def open_image(path: str | Path) -> Image.Image:
+    """`Image.open` (header only, lazy) after which the size is checked against the pixel limit."""
+    im = Image.open(path)
+    try:
+        check_pixels(im.width, im.height, path)
+    except ImageTooLarge:
+        im.close()
+        raise
+    return im
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 
@@ -23,12 +66,13 @@ def image_size(path: str | Path) -> tuple[int, int]:
 
     Raises:
         FileNotFoundError: the file does not exist.
+        ImageTooLarge: the header declares more pixels than the pixel limit.
         UserError: the file is not a readable image.
     """
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:
             return int(im.width), int(im.height)
-    except FileNotFoundError:
+    except (FileNotFoundError, ImageTooLarge):
         raise
     except (OSError, ValueError, SyntaxError) as e:
         raise UserError(f"{path}: not a readable image ({e})") from None
@@ -51,7 +95,7 @@ def load_rgb(image: str | Path | Image.Image, target_size: tuple[int, int] | Non
     """
     if isinstance(image, Image.Image):
         return image if image.mode == "RGB" else image.convert("RGB")
-    im = Image.open(image)
+    im = open_image(image)
     if target_size is not None and im.format == "JPEG":
         im.draft("RGB", target_size)
     if im.mode != "RGB":

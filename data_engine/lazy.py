@@ -5,11 +5,12 @@ whose transform renders each row when the trainer's data loader asks for it: ima
 conversation building are paid item by item, and nothing is rendered for rows a run never reaches. TRL's trainers
 take it as they take any dataset (GRPO requires a `datasets.Dataset`).
 
-A row that fails to render (missing or corrupt image) is skipped, counted by reason, and replaced by the next row
-of the order that renders, so a multi-hour run does not die on one bad file and batch shapes stay intact. Skips
+A row that fails to render (missing or corrupt image, an image over the pixel limit, a bad record: a `DataError`)
+is skipped, counted by reason, and replaced by the next row of the order that renders, so a multi-hour run does not die on one bad file and batch shapes stay intact. Skips
 counted in data-loader worker processes (`dataloader_num_workers > 0`, which takes rendering off the training
 step's critical path) reach the run summary through a spool directory, one small file per worker (see
-`SkipCounter`).
+`SkipCounter`). A configuration mistake (any other `UserError`, e.g. an unknown box type) is never counted as a
+skip: it stops the run with its one-line message.
 """
 
 from __future__ import annotations
@@ -25,12 +26,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from data_engine.errors import UserError
+from PIL import Image
+
+from data_engine.errors import DataError, UserError
 
 log = logging.getLogger(__name__)
 
-# Exceptions PIL and our loaders raise for a missing, corrupt or truncated image.
-RENDER_ERRORS = (OSError, ValueError, SyntaxError)
+# Exceptions PIL and our loaders raise for a missing, corrupt, truncated or oversized image, and our bad records.
+# `UserError` is a ValueError too; those that are not `DataError`s are configuration mistakes and re-raised.
+RENDER_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 
 class SkipCounter:
@@ -114,13 +118,20 @@ class _Renderer:
             try:
                 # The position seeds per-item randomness (augmentation): item i renders the same on every rank.
                 return self.render(row, j)
+            except UserError as e:
+                if not isinstance(e, DataError):
+                    raise  # a configuration mistake: never a skipped sample
+                self._skip(row, e)
             except RENDER_ERRORS as e:
-                reason = f"{type(e).__name__}: {str(e).splitlines()[0][:160]}" if str(e) else type(e).__name__
-                self.skipped.add(reason, str(row.get("id")))
-                log.warning("skipping sample %s: %s", row.get("id"), reason)
+                self._skip(row, e)
         raise RuntimeError(
             f"{self.max_failures} consecutive samples failed to render; the data is broken: {self.skipped.as_dict()}"
         )
+
+    def _skip(self, row: dict, e: BaseException) -> None:
+        reason = f"{type(e).__name__}: {str(e).splitlines()[0][:160]}" if str(e) else type(e).__name__
+        self.skipped.add(reason, str(row.get("id")))
+        log.warning("skipping sample %s: %s", row.get("id"), reason)
 
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:
         rendered = [self.one(int(p)) for p in batch["_pos"]]

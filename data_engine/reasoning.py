@@ -27,8 +27,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from data_engine.errors import UserError
+from data_engine.options import REASONING_MODES, check_choice
 
-REASONING_MODES = ("none", "think_answer")
+__all__ = ["REASONING_MODES", "add_instruction", "check_reasoning", "row_reasoning", "wrap_answer"]
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
@@ -48,8 +49,7 @@ def check_reasoning(value: object, where: str = "reasoning", tasks: object = Non
     from data_engine.registry import did_you_mean
     from data_engine.tasks import TASKS
 
-    if value not in REASONING_MODES:
-        raise UserError(f"{where} must be one of {', '.join(REASONING_MODES)}, got {value!r}")
+    check_choice(value, REASONING_MODES, where)
     single = [t.name for t in TASKS.values() if t.interaction == "single_turn"]
     for t in tasks or ():
         if t not in single:

@@ -41,7 +41,8 @@ from PIL import Image
 from data_engine.errors import UserError
 from data_engine.families import Family, get_family
 from data_engine.frames import Frame
-from data_engine.images import resize_to, smart_size
+from data_engine.images import open_image, resize_to, smart_size
+from data_engine.options import ANSWER_MODES, BOX_TYPES, check_choice
 from data_engine.reasoning import add_instruction, check_reasoning, row_reasoning, wrap_answer
 from data_engine.schema import load_target
 from data_engine.task_render import text_block as _text
@@ -75,7 +76,7 @@ def load_view(path: str | Path, region: tuple[int, int, int, int] | None, size: 
     JPEGs are decoded at a reduced DCT scale when the whole image is shown smaller (several times faster on large
     images). Raises ValueError when the file's size differs from the recorded one (the build is stale).
     """
-    im = Image.open(path)
+    im = open_image(path)  # header only: an image over the pixel limit is refused before any decode
     if im.size != tuple(expect):
         raise ValueError(f"{path}: image is {im.size[0]}x{im.size[1]}, the dataset recorded {expect[0]}x{expect[1]}")
     if region is None:
@@ -106,16 +107,22 @@ def prepare_images(sample: dict, target: dict, fam: Family, min_pixels: int, max
     for k, path in enumerate(sample["images"]):
         if k == 0:
             if first_expect is None:
-                im = Image.open(path).convert("RGB").crop(region)
+                im = open_image(path).convert("RGB").crop(region)
                 images.append(resize_to(im, size))
             else:
                 images.append(load_view(path, None, size, first_expect))
             continue
-        with Image.open(path) as probe:
+        with open_image(path) as probe:
             ow, oh = probe.size
         sz = smart_size(max(1, round(ow * scale)), max(1, round(oh * scale)), fam.factor, min_pixels, max_pixels)
         images.append(load_view(path, None, sz, (ow, oh)))
     return images, Frame.for_family(fam.coord_frame, w, h, size[0], size[1])
+
+
+def _check_format(box_type: str, mode: str) -> None:
+    """A configuration mistake (a UserError, never a counted skip): validated configs never reach it."""
+    check_choice(box_type, BOX_TYPES, "box_type")
+    check_choice(mode, ANSWER_MODES, "answer mode")
 
 
 def task_prompt(task: str, target: dict, n_images: int, box_type: str, mode: str,
@@ -125,6 +132,7 @@ def task_prompt(task: str, target: dict, n_images: int, box_type: str, mode: str
     ``frame`` (the first image's) is passed to the tasks that declare ``prompt_needs_frame`` (a region in the
     question); they fail without one.
     """
+    _check_format(box_type, mode)
     decl = get_task(task)
     if decl.prompt is None:
         raise UserError(f"task {task!r} has no single-turn prompt")
@@ -138,6 +146,7 @@ def task_prompt(task: str, target: dict, n_images: int, box_type: str, mode: str
 def task_answer(task: str, target: dict, frame: Frame, box_type: str, mode: str,
                 rng: np.random.Generator | None = None) -> str:
     """The assistant text of a single-turn task (a zoom chain's final answer) — its declared answer function."""
+    _check_format(box_type, mode)
     fn = get_task(task).answer
     if fn is None:
         raise UserError(f"task {task!r} has no single-turn answer")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from data_engine.errors import UserError
+from data_engine.errors import DataError, UserError
 
 MAX_ASPECT_RATIO = 200
 
@@ -27,9 +27,9 @@ def smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixe
         (resized_height, resized_width).
     """
     if height <= 0 or width <= 0:
-        raise UserError(f"image size must be positive, got {width}x{height}")
+        raise DataError(f"image size must be positive, got {width}x{height}")
     if max(height, width) / min(height, width) > MAX_ASPECT_RATIO:
-        raise UserError(f"aspect ratio of a {width}x{height} image exceeds {MAX_ASPECT_RATIO}")
+        raise DataError(f"aspect ratio of a {width}x{height} image exceeds {MAX_ASPECT_RATIO}")
     if min_pixels > max_pixels:
         raise UserError(f"min_pixels ({min_pixels}) > max_pixels ({max_pixels})")
     h_bar = max(factor, round(height / factor) * factor)

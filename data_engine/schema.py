@@ -36,7 +36,7 @@ import json
 from typing import Any
 
 from data_engine import tasks as _tasks
-from data_engine.errors import UserError
+from data_engine.errors import DataError, UserError
 
 # Derived from the task declarations (`data_engine.tasks`), the one place a task is listed.
 TASKS = _tasks.task_names()
@@ -72,7 +72,7 @@ def load_target(sample: dict[str, Any]) -> dict[str, Any]:
     try:
         return json.loads(t)
     except (TypeError, ValueError) as e:
-        raise UserError(f"sample {sample.get('id')!r}: target is not valid JSON: {e}") from None
+        raise DataError(f"sample {sample.get('id')!r}: target is not valid JSON: {e}") from None
 
 
 def validate_sample(sample: dict[str, Any]) -> None:
@@ -85,7 +85,41 @@ def validate_sample(sample: dict[str, Any]) -> None:
         raise UserError(f"sample {sid!r}: task {sample['task']!r} is not one of {TASKS}")
     if not isinstance(sample["images"], (list, tuple)):
         raise UserError(f"sample {sid!r}: images must be a list of paths")
+    for col, kind in (("id", str), ("source", str), ("split", (str, type(None))), ("width", int), ("height", int)):
+        if not isinstance(sample[col], kind) or isinstance(sample[col], bool):
+            raise UserError(f"sample {sid!r}: {col} must be {_kind(kind)}, got {sample[col]!r}")
+    if not all(isinstance(p, str) for p in sample["images"]):
+        raise UserError(f"sample {sid!r}: images must be a list of paths, got {sample['images']!r}")
     target = load_target(sample)
+    if not isinstance(target, dict):
+        raise UserError(f"sample {sid!r}: target must be a JSON object, got {type(target).__name__}")
     for key in REQUIRED_TARGET_KEYS[sample["task"]]:
         if key not in target:
             raise UserError(f"sample {sid!r}: {sample['task']} target lacks {key!r}")
+    for key, kind in TARGET_TYPES.get(sample["task"], {}).items():
+        value = target.get(key)
+        ok = isinstance(value, kind) and not (isinstance(value, bool) and bool not in _tuple(kind))
+        if key in target and not ok:
+            raise UserError(f"sample {sid!r}: {sample['task']} target {key!r} must be {_kind(kind)}, got {value!r}")
+    if sample["task"] == "caption" and not all(isinstance(r, str) for r in target["references"]):
+        raise UserError(f"sample {sid!r}: caption references must be strings, got {target['references']!r}")
+
+
+# Types of the text fields a model is trained on: a number where text belongs is a malformed record (a VQA answer may
+# be a number or a boolean: `format_vqa` writes those).
+TARGET_TYPES: dict[str, dict[str, type | tuple]] = {
+    "grounding": {"expression": str},
+    "vqa": {"question": str, "answer": (str, int, float, bool)},
+    "zoom_vqa": {"question": str, "answer": (str, int, float, bool)},
+    "caption": {"references": list},
+    "classification": {"label": str},
+    "detection": {"objects": list},
+}
+
+
+def _tuple(kind) -> tuple:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _kind(kind) -> str:
+    return " or ".join("null" if k is type(None) else k.__name__ for k in _tuple(kind))

@@ -12,6 +12,7 @@ imports:
 | ``parser``, ``parse_target_keys``, ``box_answers`` | `eval.parsers.parse`, `eval.runner.parse_kwargs`, `rewards.format` | `eval.parsers.PARSERS` |
 | ``scorer``, ``headline_metric``, ``sample_score`` | `eval.runner_score.score_rows`, `eval.report.tables` | `eval.runner_score.SCORERS` |
 | ``default_rewards`` | `rewards.config.default_rewards` | `rewards.registry.REWARDS` |
+| ``baselines`` | `eval.runner_baselines` (trivial policies beside every eval) | `eval.baselines.POLICIES` |
 | ``overlay`` | `dashboard.overlay.sample_shapes`, `eval.report.figures` | `dashboard.overlay.OVERLAYS` |
 | ``rewardable``, ``evaluable`` | `rl.data` (GRPO mixture), `rewards.registry` (``format``), `eval.suite` | here |
 
@@ -65,6 +66,8 @@ class TaskDef:
         overlay: dashboard / report figure kind (`OVERLAY_KINDS`): "objects" (class-aware polygons, matched at
             IoU 0.5), "box" (one grounding box), "boxes" (several class-agnostic boxes), "zoom" (evidence boxes and
             zoom crops), "none" (text only).
+        baselines: names in `eval.baselines.POLICIES` of the trivial policies (fitted on the training split,
+            never looking at the image) that every eval scores beside the checkpoint; empty: none.
     """
 
     name: str
@@ -83,6 +86,7 @@ class TaskDef:
     default_rewards: tuple[tuple[str, float], ...] = ()
     overlay: str = "none"
     prompt_needs_frame: bool = False
+    baselines: tuple[str, ...] = ()
 
     @property
     def has_classes(self) -> bool:
@@ -120,24 +124,27 @@ _DECLARED = (
         parser="detection", parse_target_keys=("classes",), box_answers=True,
         scorer="detection", headline_metric="mAP", sample_score="f1",
         default_rewards=(("rotated_iou_f1", 1.0), ("format", 0.1)), overlay="objects",
+        baselines=("no_objects",),
     ),
     TaskDef(
         "grounding", ("expression", "box"), "one box for a referring expression",
         prompt=R.grounding_prompt, answer=R.grounding_answer,
         parser="grounding", scorer="grounding", headline_metric="acc@0.5", sample_score="iou",
         default_rewards=(("grounding_iou", 1.0), ("format", 0.1)), overlay="box",
+        baselines=("constant_box",),
     ),
     TaskDef(
         "vqa", ("question", "answer"), "a short answer to a question (multiple choice with `choices`)",
         prompt=R.vqa_prompt, answer=R.vqa_answer,
         parser="vqa", parse_target_keys=("choices",), scorer="vqa", headline_metric="accuracy",
         sample_score="correct", default_rewards=(("vqa_match", 1.0), ("format", 0.1)),
+        baselines=("majority_answer", "random_answer"),
     ),
     TaskDef(
         "caption", ("references",), "one sentence describing the image",
         prompt=R.caption_prompt, answer=R.caption_answer,
         parser="caption", scorer="caption", headline_metric="cider_d", sample_score="cider_d",
-        default_rewards=(("cider_d", 1.0), ("format", 0.1)),
+        default_rewards=(("cider_d", 1.0), ("format", 0.1)), baselines=("common_caption",),
     ),
     TaskDef(
         "classification", ("label", "classes"), "the scene class, one of a class list",
@@ -145,12 +152,14 @@ _DECLARED = (
         parser="classification", parse_target_keys=("classes",), scorer="classification",
         headline_metric="accuracy", sample_score="correct",
         default_rewards=(("classification_match", 1.0), ("format", 0.1)),
+        baselines=("majority_class", "random_class"),
     ),
     TaskDef(
         "zoom_vqa", ("question", "answer", "evidence"), "ultra-high-resolution VQA through a zoom-in tool chain",
         interaction="zoom_chain", prompt=R.zoom_vqa_prompt, answer=R.vqa_answer,
         parser="zoom_vqa", parse_target_keys=("choices",), scorer="zoom_vqa", headline_metric="accuracy_zoom",
         sample_score="correct", default_rewards=(("zoom_chain", 1.0), ("format", 0.1)), overlay="zoom",
+        baselines=("majority_answer", "random_answer"),
     ),
     TaskDef("chat", ("messages",), "instruction conversations (SFT only)", interaction="chat"),
     TaskDef(

@@ -28,10 +28,11 @@ import numpy as np
 from PIL import Image
 
 from data_engine.answers import ZOOM_CROP_TEXT, ZOOM_TOOL_SYSTEM, format_vqa, format_zoom_call, zoom_user_prompt
-from data_engine.errors import UserError
+from data_engine.errors import DataError, UserError
 from data_engine.families import Family, get_family
 from data_engine.frames import Frame, from_model, quantize, to_model
 from data_engine.images import load_rgb, resize_to, smart_size
+from data_engine.options import MULTI_EVIDENCE, check_choice
 from data_engine.schema import load_target
 
 MIN_CROP_SIDE = 28  # a crop narrower than one Qwen2.5-VL token row would violate smart resize's aspect limit
@@ -47,7 +48,7 @@ def crop_box(box, width: int, height: int, min_side: int = MIN_CROP_SIDE) -> tup
     """
     b = np.asarray(box, dtype=np.float64).reshape(-1)
     if b.size != 4 or not np.all(np.isfinite(b)):
-        raise UserError(f"zoom box must be 4 finite numbers [x1, y1, x2, y2], got {box!r}")
+        raise DataError(f"zoom box must be 4 finite numbers [x1, y1, x2, y2], got {box!r}")
     x1, x2 = sorted((float(b[0]), float(b[2])))
     y1, y2 = sorted((float(b[1]), float(b[3])))
     out = []
@@ -185,8 +186,7 @@ def build_zoom_conversation(sample: dict, family: Family | str, *, min_pixels: i
         "regions": [original-pixel region per image]}.
     """
     fam = get_family(family) if isinstance(family, str) else family
-    if multi_evidence not in ("union", "single_turn"):
-        raise UserError(f"multi_evidence must be 'union' or 'single_turn', got {multi_evidence!r}")
+    check_choice(multi_evidence, MULTI_EVIDENCE, "multi_evidence")
     target = load_target(sample)
     evidence = target.get("evidence") or []
     original = load_rgb(image if image is not None else sample["images"][0])

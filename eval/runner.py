@@ -24,7 +24,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import re
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,11 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from data_engine.errors import UserError
+from data_engine.filenames import safe_filename
 from data_engine.frames import Frame
 from data_engine.reasoning import row_reasoning
 from data_engine.schema import load_target
 from data_engine.tasks import get_task
-from eval import runner_io as io
+from eval import runner_io
 from eval.parsers import parse, parse_tool_calls
 from eval.runner_score import score_rows
 from eval.suite import EVAL_TASKS, DatasetEntry, SuiteConfig
@@ -170,10 +170,6 @@ def read_call(text: str) -> tuple[bool, list[float] | None]:
     return True, (c["bbox_model"] if c["valid_syntax"] else None)
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:120]
-
-
 def _run_plain(backend, sampling, entry, suite, family, samples) -> list[dict]:
     from data_engine.render import render_grpo
     from rollout.generate import Request
@@ -223,7 +219,7 @@ def _run_zoom(backend, sampling, entry, suite, family, samples, out: Path) -> li
         for j, st in enumerate(res.steps):
             crop_rel = None
             if st.crop is not None:
-                crop_rel = f"crops/{_safe(entry.name)}/{_safe(str(s['id']))}_{j}.png"
+                crop_rel = f"crops/{safe_filename(entry.name)}/{safe_filename(s['id'])}_{j}.png"
                 (out / crop_rel).parent.mkdir(parents=True, exist_ok=True)
                 st.crop.save(out / crop_rel)
             turns.append({"tool_call": st.tool_call, "box": st.box, "view": st.view, "valid": st.valid,
@@ -266,23 +262,26 @@ def fingerprint(req: EvalRequest, world: int) -> str:
 
 def generate_predictions(req: EvalRequest, reward_fn: RewardFn | None, log: Log) -> dict[str, list[dict]]:
     """Run generation for the rows this rank still lacks; returns the selected schema rows per dataset."""
-    rank, world = io.shard_info()
+    rank, world = runner_io.shard_info()
     out = req.out
     out.mkdir(parents=True, exist_ok=True)
+    from data_engine.images import set_max_image_pixels
+
+    set_max_image_pixels(req.suite.max_image_pixels)
     selected = {e.name: load_entry_rows(req.suite, e, req.limit) for e in req.entries}
     items = [(e, s) for e in req.entries for s in selected[e.name]]
     mine = items[rank::world]
-    path = io.rank_file(out, rank, world)
-    done = {io.row_key(r) for r in io.read_rows(path)}
+    path = runner_io.rank_file(out, rank, world)
+    done = {runner_io.row_key(r) for r in runner_io.read_rows(path)}
     if world > 1:
-        done |= {io.row_key(r) for r in io.read_rows(out / io.PREDICTIONS)}
+        done |= {runner_io.row_key(r) for r in runner_io.read_rows(out / runner_io.PREDICTIONS)}
     todo = [(e, s) for e, s in mine if (e.name, str(s["id"])) not in done]
     log(f"rank {rank}/{world}: {len(mine)} samples, {len(mine) - len(todo)} already done, {len(todo)} to generate")
     if todo:
         backend, family = open_backend(req.backend, req.model, req.suite, req.dtype)
         sampling = sampling_of(req.suite)
         chunk = req.suite.batch_size * CHUNK_BATCHES
-        with io.RowWriter(path) as writer:
+        with runner_io.RowWriter(path) as writer:
             for entry in req.entries:
                 for task in EVAL_TASKS:
                     group = [s for e, s in todo if e.name == entry.name and s["task"] == task]
@@ -306,30 +305,33 @@ def finish(req: EvalRequest, selected: dict[str, list[dict]], reward_fn: RewardF
     Returns:
         The metrics.json document (None on ranks other than 0).
     """
-    rank, world = io.shard_info()
+    rank, world = runner_io.shard_info()
     out = req.out
     order = [e.name for e in req.entries]
     if world > 1:
         fp = fingerprint(req, world)
-        io.mark_done(out, rank, fp)
+        runner_io.mark_done(out, rank, fp)
         if rank != 0:
             return None
-        io.wait_for_ranks(out, world, fp, wait_timeout_s)
-        rows = io.merge_ranks(out, world, order)
+        runner_io.wait_for_ranks(out, world, fp, wait_timeout_s)
+        rows = runner_io.merge_ranks(out, world, order)
     else:
-        rows = io.sort_rows(io.read_rows(out / io.PREDICTIONS), order)
+        rows = runner_io.sort_rows(runner_io.read_rows(out / runner_io.PREDICTIONS), order)
     wanted = {(name, str(s["id"])) for name, samples in selected.items() for s in samples}
-    rows = [r for r in rows if io.row_key(r) in wanted]
+    rows = [r for r in rows if runner_io.row_key(r) in wanted]
     missing = len(wanted) - len(rows)
     if missing:
         raise UserError(f"{missing} samples have no prediction in {out}; rerun to generate them")
-    doc = score_and_write(req, rows, reward_fn)
-    log(f"wrote {out / io.METRICS} and {out / io.PREDICTIONS} ({len(rows)} rows)")
+    doc = score_and_write(req, rows, reward_fn, log=log)
+    log(f"wrote {out / runner_io.METRICS} and {out / runner_io.PREDICTIONS} ({len(rows)} rows)")
     return doc
 
 
-def score_and_write(req: EvalRequest, rows: list[dict], reward_fn: RewardFn | None) -> dict:
-    """Score rows (grouped by dataset), write them back with scores, and write metrics.json."""
+def score_and_write(req: EvalRequest, rows: list[dict], reward_fn: RewardFn | None, extra: dict | None = None,
+                    log: Log | None = None) -> dict:
+    """Score rows (grouped by dataset), write them back with scores, score the trivial baselines on the same rows
+    (`eval.runner_baselines`, unless the suite turns them off), and write metrics.json (``baselines``: policy kind ->
+    its eval directory relative to the output; `extra` keys are added as they are)."""
     by_ds: dict[str, list[dict]] = {}
     for r in rows:
         add_rewards(r, reward_fn)
@@ -342,7 +344,12 @@ def score_and_write(req: EvalRequest, rows: list[dict], reward_fn: RewardFn | No
         info[name] = {"tasks": sorted({r["task"] for r in by_ds[name]}), "n": len(by_ds[name]),
                       "path": str(req.suite.dataset_path(entry)) if entry.path else "", "split": entry.split,
                       "patches": entry.patches}
-    io.write_rows_atomic(req.out / io.PREDICTIONS, rows)
+    runner_io.write_rows_atomic(req.out / runner_io.PREDICTIONS, rows)
+    baselines = {}
+    if req.suite.baselines:
+        from eval.runner_baselines import write_baselines
+
+        baselines = write_baselines(req, rows, reward_fn, log or (lambda msg: None))
     doc = {
         "model": req.model,
         "suite": req.suite.name,
@@ -352,9 +359,11 @@ def score_and_write(req: EvalRequest, rows: list[dict], reward_fn: RewardFn | No
         "git_commit": git_commit(),
         "metrics": metrics,
         "datasets": info,
+        "baselines": baselines,
+        **(extra or {}),
     }
-    io.write_json_atomic(req.out / io.METRICS, doc)
-    return io.clean_json(doc)
+    runner_io.write_json_atomic(req.out / runner_io.METRICS, doc)
+    return runner_io.clean_json(doc)
 
 
 def git_commit() -> str | None:
@@ -367,37 +376,130 @@ def git_commit() -> str | None:
     return r.stdout.strip() or None
 
 
-def score_predictions_file(req: EvalRequest, path: Path, reward_fn: RewardFn | None) -> dict:
+def score_predictions_file(req: EvalRequest, path: Path, reward_fn: RewardFn | None, log: Log | None = None) -> dict:
     """Score an existing predictions file without generation (rows need id, dataset, task, target, completion).
 
     Rows without ``prediction`` are parsed here with their ``frame`` (None: the completion is in original pixels),
     as is ``completion_direct`` of zoom rows. Dataset names must be the suite's; nothing is read from the datasets.
+    Every line that cannot be scored (non-UTF-8, truncated JSON, a missing or mistyped field, an unknown task,
+    geometry that is not finite numbers, a repeated (dataset, id)) is skipped, reported through `log` with its line
+    number and reason, and listed in metrics.json under ``bad_prediction_lines``: none is dropped silently.
+
+    Raises:
+        UserError: the file is missing, holds no usable row, or names a dataset the suite does not have.
     """
     if not path.is_file():
         raise UserError(f"predictions file not found: {path}")
-    rows = io.read_rows(path)
-    if not rows:
-        raise UserError(f"{path}: no readable prediction rows (each needs at least id and dataset)")
+    parsed, bad = runner_io.read_prediction_file(path)
     known = {e.name for e in req.entries}
-    for r in rows:
-        if r["dataset"] not in known:
+    rows, first_line = [], {}
+    for lineno, r in parsed:
+        problem = prediction_row_problem(r)
+        if problem is None and r["dataset"] not in known:
             from data_engine.registry import did_you_mean
 
-            raise UserError(f"{path}: unknown dataset {r['dataset']!r} (row {r['id']!r}).{did_you_mean(r['dataset'], known)}"
-                            f" Suite datasets: {', '.join(sorted(known))}")
-        for key in ("task", "target"):
-            if key not in r:
-                raise UserError(f"{path}: row {r['id']!r} lacks {key!r}")
+            raise UserError(f"{path}, line {lineno}: unknown dataset {r['dataset']!r} (row {r['id']!r})."
+                            f"{did_you_mean(r['dataset'], known)} Suite datasets: {', '.join(sorted(known))}")
+        if problem is None and runner_io.row_key(r) in first_line:
+            problem = f"repeats (dataset, id) of line {first_line[runner_io.row_key(r)]}"
+        if problem is not None:
+            bad.append((lineno, problem))
+            continue
+        first_line[runner_io.row_key(r)] = lineno
         if isinstance(r["target"], str):
-            r["target"] = load_target(r)
+            r["target"] = json.loads(r["target"])
         if "prediction" not in r:
             frame = Frame.from_dict(r["frame"]) if r.get("frame") else None
             r["prediction"] = parse(r["task"], r.get("completion", ""), frame=frame,
                                     **parse_kwargs(r["task"], r["target"], req.suite))
         if "completion_direct" in r and "prediction_direct" not in r:
             r["prediction_direct"] = parse("vqa", r["completion_direct"], **parse_kwargs("vqa", r["target"], req.suite))
+        rows.append(r)
+    bad.sort()
+    for lineno, reason in bad:
+        (log or _stderr)(f"{path}, line {lineno}: skipped: {reason}")
+    if not rows:
+        raise UserError(f"{path}: no usable prediction rows ({len(bad)} bad line(s); the first: line "
+                        f"{bad[0][0] if bad else '-'}: {bad[0][1] if bad else 'the file is empty'})")
     req.out.mkdir(parents=True, exist_ok=True)
-    return score_and_write(req, io.sort_rows(rows, [e.name for e in req.entries]), reward_fn)
+    extra = {"bad_prediction_lines": {"count": len(bad), "lines": [{"line": k, "reason": m} for k, m in bad]}}
+    return score_and_write(req, runner_io.sort_rows(rows, [e.name for e in req.entries]), reward_fn, extra,
+                          log)
+
+
+def _stderr(msg: str) -> None:
+    import sys
+
+    print(f"georft eval: {msg}", file=sys.stderr, flush=True)  # noqa: T201 - a CLI-facing report
+
+
+def prediction_row_problem(r: dict) -> str | None:
+    """Why a predictions-file row cannot be scored (field missing or of the wrong type, unknown task, geometry that
+    is not finite numbers), or None. Text fields are parsed later by parsers that never raise on any string."""
+    from data_engine.schema import REQUIRED_TARGET_KEYS
+
+    for key in ("id", "dataset", "task", "target"):
+        if key not in r:
+            return f"no {key!r} field"
+    if isinstance(r["id"], bool) or not isinstance(r["id"], (str, int)):
+        return f"id must be a string or an integer, got {r['id']!r}"
+    if not isinstance(r["dataset"], str):
+        return f"dataset must be a string, got {r['dataset']!r}"
+    if r["task"] not in EVAL_TASKS:
+        return f"task {r['task']!r} is not one of {', '.join(EVAL_TASKS)}"
+    target = r["target"]
+    if isinstance(target, str):
+        try:
+            target = json.loads(target)
+        except (ValueError, RecursionError):
+            return "target is a string that is not JSON"
+    if not isinstance(target, dict):
+        return f"target must be an object, got {type(target).__name__}"
+    missing = [k for k in REQUIRED_TARGET_KEYS[r["task"]] if k not in target and k != "evidence"]
+    if missing:
+        return f"{r['task']} target lacks {missing[0]!r}"
+    for key in ("completion", "completion_direct"):
+        if key in r and not isinstance(r[key], str):
+            return f"{key} must be a string, got {type(r[key]).__name__}"
+    if "frame" in r and r["frame"] is not None and not isinstance(r["frame"], dict):
+        return f"frame must be an object, got {type(r['frame']).__name__}"
+    if r.get("frame"):
+        try:
+            Frame.from_dict(r["frame"])
+        except (UserError, ValueError, TypeError, KeyError) as e:
+            return f"frame: {e}"
+    pred = r.get("prediction")
+    if "prediction" in r and not isinstance(pred, dict):
+        return f"prediction must be an object, got {type(pred).__name__}"
+    for name, obj in (("target", target), ("prediction", pred or {})):
+        problem = _geometry_problem(r["task"], obj, name, required=name == "target")
+        if problem:
+            return problem
+    return None
+
+
+def _finite(values, n: int) -> bool:
+    import math
+
+    return (isinstance(values, (list, tuple)) and len(values) == n
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values))
+
+
+def _geometry_problem(task: str, obj: dict, name: str, required: bool) -> str | None:
+    if task == "detection":
+        objects = obj.get("objects", [] if not required else None)
+        if objects is None:
+            return None if not required else f"{name} lacks 'objects'"
+        if not isinstance(objects, list):
+            return f"{name} objects must be a list, got {type(objects).__name__}"
+        for k, o in enumerate(objects):
+            if not isinstance(o, dict) or not isinstance(o.get("label", ""), str) or not _finite(o.get("poly"), 8):
+                return f"{name} object {k} needs a text label and a poly of 8 finite numbers, got {o!r:.120}"
+    if task == "grounding":
+        box = obj.get("box")
+        if (box is not None or required) and not _finite(box, 4):
+            return f"{name} box must be 4 finite numbers, got {box!r:.120}"
+    return None
 
 
 def summary_table(doc: dict, max_metrics: int = 8) -> str:

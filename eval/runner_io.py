@@ -62,6 +62,34 @@ def read_rows(path: Path) -> list[dict]:
     return rows
 
 
+def read_prediction_file(path: Path) -> tuple[list[tuple[int, dict]], list[tuple[int, str]]]:
+    """Every line of a predictions file a user hands in (`georft eval --predictions`), read one by one.
+
+    Returns:
+        (rows, bad): (1-based line number, row) of each line that is a JSON object, and (line number, reason) of
+        each line that is not (non-UTF-8, truncated or malformed JSON, not an object). Blank lines are neither.
+    """
+    rows, bad = [], []
+    for lineno, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
+        try:
+            line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+        except UnicodeDecodeError as e:
+            bad.append((lineno, f"non-UTF-8 byte 0x{raw[e.start]:02x} at column {e.start + 1}"))
+            continue
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except (ValueError, RecursionError) as e:
+            bad.append((lineno, f"not valid JSON ({str(e).splitlines()[0][:80]})"))
+            continue
+        if not isinstance(row, dict):
+            bad.append((lineno, f"a JSON {type(row).__name__}, not an object"))
+            continue
+        rows.append((lineno, row))
+    return rows, bad
+
+
 def row_key(row: dict) -> tuple[str, str]:
     return str(row["dataset"]), str(row["id"])
 

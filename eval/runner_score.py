@@ -230,7 +230,7 @@ def score_caption(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> 
     rl = rouge_l(cands, refs) if rows else {"rouge_l": 0.0, "per_id": {}}
     cd, cd_per = cider_d(cands, refs) if rows else (0.0, {})
     metrics.update(rouge_l=rl["rouge_l"], cider_d=cd)
-    java = java_metrics(cands, refs) if rows else {}
+    java = java_metrics(cands, refs) if rows and suite.java_metrics else {}
     if java.get("meteor") is not None:
         metrics["meteor"] = java["meteor"]
     scores = [{"rouge_l": rl["per_id"].get(k, 0.0), "cider_d": cd_per.get(k, 0.0)} for k in ids]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from data_engine.errors import UserError
+from data_engine.options import ANSWER_MODES, BOX_TYPES, DETECTION_PROTOCOLS, check_choice
 from data_engine.reasoning import check_reasoning
 from data_engine.registry import did_you_mean
 from data_engine.tasks import evaluable_tasks
@@ -43,6 +44,8 @@ class DatasetEntry:
             (rotated NMS) and scored against the full-image ground truth rebuilt from the patches.
         zoom_chain: answer the dataset's vqa rows with the zoom-in chain too (they are evaluated as zoom_vqa rows
             without evidence boxes, e.g. the LRS-VQA benchmark).
+        baseline_split: the split the trivial baselines are fitted on (`eval.baselines`; same path, tasks and
+            sources); null: no baselines for this dataset.
     """
 
     name: str = "???"
@@ -53,6 +56,7 @@ class DatasetEntry:
     limit: int | None = None
     patches: bool = False
     zoom_chain: bool = False
+    baseline_split: str | None = "train"
 
 
 @dataclass
@@ -92,9 +96,10 @@ class SuiteConfig:
         data_root: folder the dataset paths are relative to.
         datasets: the datasets, evaluated in this order.
         min_pixels, max_pixels: pixel budget of every image shown (as in training).
-        box_type: detection answer box type, "hbb", "obb" or "poly".
-        answer_mode: "text" (RSCoVLM plain text) or "json".
-        reasoning: "none" or "think_answer" (`data_engine.reasoning`), as the model was trained.
+        box_type: detection answer box type, one of `data_engine.options.BOX_TYPES`.
+        answer_mode: one of `data_engine.options.ANSWER_MODES` ("text": RSCoVLM plain text, or "json").
+        reasoning: one of `data_engine.options.REASONING_MODES` ("none" or "think_answer", `data_engine.reasoning`),
+            as the model was trained.
         reasoning_tasks: the tasks the think-answer frame applies to (None: every single-turn task).
         max_new_tokens: generation budget per turn.
         batch_size: prompts per generate call.
@@ -104,6 +109,12 @@ class SuiteConfig:
         detection, zoom: task sections.
         report_rewards: score every sample with the configured rewards too (the `rewards` field in predictions).
         rewards: ``{task: [{name, weight, kwargs}]}`` as in a GRPO config; empty: the default reward set.
+        baselines: also score the trivial policies of `eval.baselines` on the same samples (``baselines/`` in the
+            output directory).
+        java_metrics: caption METEOR through Java when ``java`` is on the PATH (one JVM start per dataset, tens of
+            seconds on a small CPU); the baselines never compute it.
+        max_image_pixels: the pixel limit (None: `data_engine.images.DEFAULT_MAX_IMAGE_PIXELS`); raise it for UHR
+            benchmarks such as LRS-VQA (~27k px a side).
     """
 
     name: str = ""
@@ -124,6 +135,9 @@ class SuiteConfig:
     zoom: ZoomSection = field(default_factory=ZoomSection)
     report_rewards: bool = True
     rewards: dict[str, Any] = field(default_factory=dict)
+    baselines: bool = True
+    java_metrics: bool = True
+    max_image_pixels: int | None = None
 
     def validate(self) -> None:
         if not self.datasets:
@@ -141,15 +155,14 @@ class SuiteConfig:
                 raise UserError(f"dataset {d.name!r}: limit must be >= 1, got {d.limit}")
         if not 0 < self.min_pixels <= self.max_pixels:
             raise UserError(f"need 0 < min_pixels <= max_pixels, got {self.min_pixels}, {self.max_pixels}")
-        if self.box_type not in ("hbb", "obb", "poly"):
-            raise UserError(f"box_type must be hbb, obb or poly, got {self.box_type!r}")
-        if self.answer_mode not in ("text", "json"):
-            raise UserError(f"answer_mode must be text or json, got {self.answer_mode!r}")
+        check_choice(self.box_type, BOX_TYPES, "box_type")
+        check_choice(self.answer_mode, ANSWER_MODES, "answer_mode")
         check_reasoning(self.reasoning, "reasoning", self.reasoning_tasks)
         if self.max_new_tokens < 1 or self.batch_size < 1:
             raise UserError("max_new_tokens and batch_size must be >= 1")
-        if self.detection.protocol not in ("dota_devkit", "mmrotate"):
-            raise UserError(f"detection.protocol must be dota_devkit or mmrotate, got {self.detection.protocol!r}")
+        check_choice(self.detection.protocol, DETECTION_PROTOCOLS, "detection.protocol")
+        if self.max_image_pixels is not None and self.max_image_pixels <= 0:
+            raise UserError(f"max_image_pixels must be > 0 (or null: the default), got {self.max_image_pixels}")
         if self.zoom.max_steps < 0:
             raise UserError(f"zoom.max_steps must be >= 0, got {self.zoom.max_steps}")
 

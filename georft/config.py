@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 import re
 import types
 import typing
@@ -276,16 +277,86 @@ def save_config(cfg: Any, path: str | Path) -> Path:
 
 
 def check_passthrough(section: dict[str, Any], target: type, where: str) -> None:
-    """Check that a free-form section only holds fields of `target` (e.g. trl.GRPOConfig), with "did you mean"."""
+    """Check that a free-form section only holds fields of `target` (e.g. trl.GRPOConfig), with "did you mean", that
+    each value has the field's type (`max_steps=abc` fails here, not as a TypeError deep in training), and that the
+    counters and rates in `TRAINER_RANGES` are in range."""
     names = {f.name for f in dataclasses.fields(target)}
-    for key in section:
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:  # noqa: BLE001 - an annotation we cannot resolve: names are still checked
+        hints = {}
+    for key, value in section.items():
         if key not in names:
             raise UserError(f"{where}: {key!r} is not a {target.__name__} field.{did_you_mean(key, names)}")
+        tp = hints.get(key)
+        if tp is not None and not _has_type(value, tp):
+            raise UserError(f"{where}.{key}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+        check = TRAINER_RANGES.get(key)
+        if check is not None and isinstance(value, (int, float)) and not check[0](value):
+            raise UserError(f"{where}.{key} must be {check[1]}, got {value!r}")
+
+
+# Values TRL accepts without complaint but that silently do something else (max_steps=-5 trains by epochs).
+TRAINER_RANGES: dict[str, tuple[Any, str]] = {
+    "max_steps": (lambda v: v == -1 or v > 0, "> 0 (or -1: train by num_train_epochs)"),
+    "learning_rate": (lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
+    "num_train_epochs": (lambda v: math.isfinite(v) and v > 0, "> 0"),
+    "per_device_train_batch_size": (lambda v: v >= 1, ">= 1"),
+    "per_device_eval_batch_size": (lambda v: v >= 1, ">= 1"),
+    "gradient_accumulation_steps": (lambda v: v >= 1, ">= 1"),
+    "num_generations": (lambda v: v >= 2, ">= 2 (GRPO compares completions)"),
+    "warmup_ratio": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "weight_decay": (lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
+    "max_grad_norm": (lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
+    "logging_steps": (lambda v: v > 0, "> 0"),
+    "save_steps": (lambda v: v > 0, "> 0"),
+    "temperature": (lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
+}
+
+
+def _has_type(value: Any, tp: Any) -> bool:
+    """Whether a YAML value fits a dataclass annotation (builtins, Optional/Union, Literal, list, dict, str Enums;
+    anything else is accepted and left to the target's own checks)."""
+    import enum
+
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return True
+    if tp is type(None):
+        return value is None
+    if origin in (typing.Union, types.UnionType):
+        return any(_has_type(value, a) for a in typing.get_args(tp))
+    if origin is typing.Literal:
+        return value in typing.get_args(tp)
+    if origin in (list, tuple):
+        args = typing.get_args(tp)
+        return isinstance(value, (list, tuple)) and (not args or all(_has_type(v, args[0]) for v in value))
+    if origin is dict:
+        return isinstance(value, dict)
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is str:
+        return isinstance(value, str)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return isinstance(value, tp) or value in {m.value for m in tp}
+    return True
+
+
+def _type_name(tp: Any) -> str:
+    return tp.__name__ if isinstance(tp, type) else str(tp).replace("typing.", "")
 
 
 def schema_for(path: str | Path, configs_root: str | Path = "configs") -> type:
     """The schema that validates a YAML under `configs_root`, chosen by its first folder."""
-    rel = Path(path).resolve().relative_to(Path(configs_root).resolve())
+    try:
+        rel = Path(path).resolve().relative_to(Path(configs_root).resolve())
+    except ValueError:
+        raise UserError(f"{path} is not under the configs folder {Path(configs_root).resolve()}: its first folder "
+                        "there chooses the schema; run from the repository root or pass --root") from None
     kind = rel.parts[0] if len(rel.parts) > 1 else ""
     if kind not in CONFIG_KINDS:
         raise UserError(f"{path}: no schema for configs/{kind}/.{did_you_mean(kind, CONFIG_KINDS)}")

@@ -4,8 +4,8 @@
 
 One run directory holds every stage's output and resolved config. A stage whose output is complete (a
 `.complete` marker written as its last act) is skipped, so a re-run resumes where the last one stopped; an
-interrupted GRPO stage restarts from its last checkpoint (`resume_from_checkpoint`) with the rollout store trimmed to
-that checkpoint. `--from STAGE` redoes that stage and everything after it; `--only STAGE` redoes one stage.
+interrupted SFT or GRPO stage restarts from its newest complete checkpoint (`resume_from_checkpoint`; a checkpoint
+half-written by a kill is skipped with a warning), GRPO with the rollout store trimmed to that checkpoint. `--from STAGE` redoes that stage and everything after it; `--only STAGE` redoes one stage.
 A complete stage whose config section changed since it ran is still skipped (a finished multi-hour stage is not
 thrown away for an edit), with a warning naming the changed keys and the `--from` that applies them.
 """
@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from data_engine.errors import UserError
+from data_engine.options import PIPELINE_CHECKPOINTS, check_choice
+from data_engine.ranks import is_main_process
 from models.tiny import TinyModelConfig
 from rl.config import GRPORunConfig
 from sft.config import SFTRunConfig
@@ -73,8 +75,7 @@ class PipelineConfig:
         self.sft.validate()
         self.grpo.validate()
         for name in self.eval.checkpoints:
-            if name not in ("base", "sft", "rl"):
-                raise UserError(f"eval.checkpoints: {name!r} is not base, sft or rl")
+            check_choice(name, PIPELINE_CHECKPOINTS, "eval.checkpoints")
 
     @property
     def stage_dirs(self) -> dict[str, Path]:
@@ -124,12 +125,6 @@ def _say(msg: str) -> None:
     print(f"[georft pipeline] {msg}", file=sys.stderr, flush=True)
 
 
-def _is_main_process() -> bool:
-    import os
-
-    return os.environ.get("RANK", "0") == "0"
-
-
 def run_pipeline(cfg: PipelineConfig, from_stage: str | None = None, only: str | None = None,
                  stages: list[str] | None = None) -> dict:
     """Run the stages in order, skipping complete ones. Returns {stage: "done" | "skipped" | "not run"}.
@@ -146,7 +141,7 @@ def run_pipeline(cfg: PipelineConfig, from_stage: str | None = None, only: str |
     for name in stages or []:
         _stages_to_redo(name, None)  # validates the name
     chosen = _stages_to_redo(from_stage, only)
-    main_process = _is_main_process()
+    main_process = is_main_process()
     if main_process:
         for stage in chosen:
             _reset(dirs[stage])  # only ever our own run folders (a user's base checkpoint is never one of them)
@@ -239,28 +234,127 @@ def _run_data(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
     return {"recipe": str(recipe), "samples": summary.get("total")}
 
 
+def _resumed(stage_cfg, out: Path, name: str):
+    """The stage config, set to continue an interrupted run from its newest COMPLETE checkpoint (incomplete ones,
+    left by a kill while a checkpoint was written, are skipped with a one-line warning). A copy: the pipeline's own
+    config (recorded in the stage marker) stays as the user wrote it."""
+    from dataclasses import replace
+
+    from models.loading import last_complete_checkpoint
+
+    last = last_complete_checkpoint(out, report=_say)
+    if not last:
+        return stage_cfg
+    _say(f"{name}: resuming from {last}")
+    return replace(stage_cfg, trainer={**stage_cfg.trainer, "resume_from_checkpoint": last})
+
+
 def _run_sft(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
     from georft.config import save_config
     from sft.train import main
 
-    if _is_main_process():
-        save_config(cfg.sft, dirs["sft"] / "config.yaml")
-    return {"summary": main(cfg.sft)}
+    sft = _resumed(cfg.sft, dirs["sft"], "sft")
+    if is_main_process():
+        save_config(sft, dirs["sft"] / "config.yaml")
+    return {"summary": main(sft)}
 
 
 def _run_grpo(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
-    from transformers.trainer_utils import get_last_checkpoint
-
     from georft.config import save_config
     from rl.train import main
 
-    grpo = cfg.grpo
-    if dirs["grpo"].is_dir() and get_last_checkpoint(str(dirs["grpo"])):
-        _say(f"grpo: resuming from {get_last_checkpoint(str(dirs['grpo']))}")
-        grpo.trainer = {**grpo.trainer, "resume_from_checkpoint": True}
-    if _is_main_process():
+    if cfg.grpo.schedule == "per_task":
+        return _run_grpo_per_task(cfg, dirs)
+    grpo = _resumed(cfg.grpo, dirs["grpo"], "grpo")
+    if is_main_process():
         save_config(grpo, dirs["grpo"] / "config.yaml")
     return {"summary": main(grpo)}
+
+
+STAGE_DONE = ".stage_complete"  # an intermediate per-task GRPO stage finished (the last one is the grpo stage)
+
+
+def grpo_task_stages(grpo: GRPORunConfig, out: Path, present: set[str] | None = None) -> list[tuple[str, GRPORunConfig]]:
+    """``schedule: per_task``: one plain GRPO run config per task group, in order (GeoVLM-R1's successive stages).
+
+    Stage k trains on the data sources restricted to its tasks, with the reward overrides of those tasks (the
+    reward set applies as in any run), for its share of ``trainer.max_steps`` (split evenly, the first stages
+    taking the remainder), starting from stage k-1's model (stage 0 from ``grpo.model.path``). Intermediate stages
+    write to ``<grpo>/stages/<k>_<tasks>/``; the last one writes to ``<grpo>`` itself, so the RL checkpoint is where
+    the mixed schedule puts it.
+
+    Args:
+        present: the tasks the data holds (`grpo_data_tasks`); without ``grpo.stages`` there is one stage per
+            rewarded task present, in declaration order.
+
+    Returns:
+        [(stage name, its config with ``schedule: mixed``)].
+    """
+    from dataclasses import replace
+
+    groups = [list(g) for g in grpo.stages] or [[t] for t in grpo.rewarded_tasks()
+                                                 if present is None or t in present]
+    if not groups:
+        raise UserError("grpo.schedule per_task: no rewarded task in the data")
+    total = int(grpo.trainer.get("max_steps", -1))
+    if total < len(groups):
+        raise UserError(f"grpo.schedule per_task shares trainer.max_steps over {len(groups)} stages: set max_steps "
+                        f">= {len(groups)}, got {total}")
+    steps = [total // len(groups) + (k < total % len(groups)) for k in range(len(groups))]
+    out_cfgs, model_path = [], grpo.model.path
+    for k, group in enumerate(groups):
+        name = f"{k}_{'+'.join(group)}"
+        sources = [replace(src, tasks=[t for t in group if src.tasks is None or t in src.tasks])
+                   for src in grpo.data.sources]
+        sources = [src for src in sources if src.tasks]
+        if not sources:
+            raise UserError(f"grpo.stages: stage {name} has no data source with tasks {group}")
+        stage_dir = out if k == len(groups) - 1 else out / "stages" / name
+        out_cfgs.append((name, replace(
+            grpo, output_dir=str(stage_dir), model=replace(grpo.model, path=str(model_path)),
+            data=replace(grpo.data, sources=sources), rewards={t: v for t, v in grpo.rewards.items() if t in group},
+            trainer={**grpo.trainer, "max_steps": steps[k]}, schedule="mixed", stages=[])))
+        model_path = stage_dir
+    return out_cfgs
+
+
+def grpo_data_tasks(grpo: GRPORunConfig) -> set[str]:
+    """The tasks the GRPO data sources hold after their split / tasks / names filters (task column only read)."""
+    from datasets import load_from_disk
+
+    found: set[str] = set()
+    for src in grpo.data.sources:
+        try:
+            meta = load_from_disk(src.path).select_columns(["task", "split", "source"]).to_dict()
+        except (FileNotFoundError, ValueError) as e:
+            raise UserError(f"grpo.data.sources: {src.path} is not a built dataset: {str(e).splitlines()[0]}") from None
+        found |= {t for t, sp, so in zip(meta["task"], meta["split"], meta["source"], strict=True)
+                  if (src.split is None or sp == src.split) and (src.tasks is None or t in src.tasks)
+                  and (src.names is None or so in src.names)}
+    return found
+
+
+def _run_grpo_per_task(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
+    """Run the per-task GRPO stages in order; a finished stage is skipped, an interrupted one resumes from its
+    newest complete checkpoint (`_resumed`)."""
+    from georft.config import save_config
+    from rl.train import main
+
+    summaries = {}
+    present = None if cfg.grpo.stages else grpo_data_tasks(cfg.grpo)
+    for name, stage in grpo_task_stages(cfg.grpo, dirs["grpo"], present):
+        out = Path(stage.output_dir)
+        if (out / STAGE_DONE).is_file():
+            _say(f"grpo stage {name}: complete, skipped ({out})")
+            continue
+        _say(f"grpo stage {name}: {stage.trainer['max_steps']} steps -> {out}")
+        stage = _resumed(stage, out, f"grpo stage {name}")
+        if is_main_process():
+            save_config(stage, out / "config.yaml")
+        summaries[name] = main(stage)
+        if is_main_process() and out != dirs["grpo"]:
+            (out / STAGE_DONE).write_text(json.dumps({"finished": time.strftime("%Y-%m-%d %H:%M:%S")}))
+    return {"schedule": "per_task", "stages": summaries}
 
 
 def _checkpoint_paths(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict[str, Path]:

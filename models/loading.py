@@ -7,9 +7,11 @@ pre-resize (images arrive already smart-resized, so the processor never resizes 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from data_engine.errors import UserError
 from data_engine.families import Family, family_of_checkpoint, get_family
+from data_engine.options import ATTN_IMPLEMENTATIONS, DTYPES, check_choice
 
 
 @dataclass
@@ -46,11 +48,10 @@ class ModelSection:
     lora: LoraSection = field(default_factory=LoraSection)
 
     def validate(self) -> None:
-        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
-            raise UserError(f"model.dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
-        if self.attn_implementation not in ("sdpa", "eager", "flash_attention_2"):
-            raise UserError(f"model.attn_implementation {self.attn_implementation!r} is not sdpa, eager or "
-                            "flash_attention_2")
+        check_choice(self.dtype, DTYPES, "model.dtype")
+        check_choice(self.attn_implementation, ATTN_IMPLEMENTATIONS, "model.attn_implementation")
+        if self.lora.enabled and (self.lora.r < 1 or self.lora.alpha <= 0 or not 0 <= self.lora.dropout < 1):
+            raise UserError(f"model.lora needs r >= 1, alpha > 0 and 0 <= dropout < 1, got {self.lora}")
         if self.arch:
             get_family(self.arch)
 
@@ -59,8 +60,6 @@ def resolve_family(section: ModelSection) -> Family:
     """The model family: from `arch` when given, else from the checkpoint's config.json."""
     if section.arch:
         return get_family(section.arch)
-    from pathlib import Path
-
     if Path(section.path).is_dir():
         return family_of_checkpoint(section.path)
     raise UserError(f"model.path {section.path!r} is not a local directory: set model.arch")
@@ -156,25 +155,110 @@ def lora_config(section: ModelSection):
     )
 
 
+# Written by the Trainer's `_save_checkpoint` in this order: model (config + weights), optimizer/scheduler/RNG
+# state, and `trainer_state.json` last, so a checkpoint whose trainer state parses was written to the end.
+_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors", "pytorch_model.bin")
+
+
+def checkpoint_problem(path: str | Path) -> str | None:
+    """Why a `checkpoint-*` folder cannot be resumed from (a kill while it was written), or None when it is complete.
+
+    Complete means: `config.json` (or a LoRA `adapter_config.json`) and `trainer_state.json` parse as JSON, a weights
+    file is present and every safetensors file (each shard of an index) opens with a header that covers the whole
+    file (a truncated file fails that check).
+    """
+    import json
+
+    path = Path(path)
+    if not path.is_dir():
+        return "not a folder"
+    configs = [n for n in ("config.json", "adapter_config.json") if (path / n).is_file()]
+    if not configs:
+        return "no config.json"
+    for name in (*configs, "trainer_state.json"):
+        try:
+            json.loads((path / name).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return f"no {name} (the Trainer writes it last)"
+        except (OSError, ValueError) as e:
+            return f"{name} is unreadable or truncated ({type(e).__name__})"
+    weights = [n for n in _WEIGHTS if (path / n).is_file()]
+    if not weights:
+        return f"no weights file ({', '.join(_WEIGHTS)})"
+    shards = [path / n for n in weights if n.endswith(".safetensors")]
+    if "model.safetensors.index.json" in weights:
+        try:
+            index = json.loads((path / "model.safetensors.index.json").read_text(encoding="utf-8"))
+            shards += [path / f for f in sorted(set(index["weight_map"].values()))]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            return f"model.safetensors.index.json is unreadable ({type(e).__name__})"
+    for shard in shards:
+        problem = _safetensors_problem(shard)
+        if problem:
+            return problem
+    return None
+
+
+def _safetensors_problem(path: Path) -> str | None:
+    from safetensors import safe_open
+
+    if not path.is_file():
+        return f"{path.name} is missing"
+    try:
+        with safe_open(str(path), "pt") as f:
+            f.keys()
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own error type for every malformed file
+        return f"{path.name} is truncated or corrupt ({str(e).splitlines()[0][:120]})"
+    return None
+
+
+def checkpoints_newest_first(output_dir: str | Path) -> list[Path]:
+    """`checkpoint-<step>` folders of a run, highest step first."""
+    out = Path(output_dir)
+    if not out.is_dir():
+        return []
+    found = [(int(p.name.split("-", 1)[1]), p) for p in out.glob("checkpoint-*")
+             if p.is_dir() and p.name.split("-", 1)[1].isdigit()]
+    return [p for _, p in sorted(found, reverse=True)]
+
+
+def last_complete_checkpoint(output_dir: str | Path, report=None) -> str | None:
+    """The newest complete checkpoint of a run, or None. Each newer, incomplete one is reported in one line through
+    `report` (default: a warning on stderr) and skipped, never deleted (the Trainer overwrites it when it gets there)."""
+    import sys
+
+    say = report or (lambda msg: print(f"georft: WARNING {msg}", file=sys.stderr, flush=True))  # noqa: T201 - one line to the user
+    for ckpt in checkpoints_newest_first(output_dir):
+        problem = checkpoint_problem(ckpt)
+        if problem is None:
+            return str(ckpt)
+        say(f"skipping incomplete checkpoint {ckpt}: {problem}")
+    return None
+
+
 def resume_checkpoint(resume_from_checkpoint, output_dir: str) -> str | None:
-    """The checkpoint folder a run resumes from (`True` = the latest `checkpoint-*` in output_dir), or None.
+    """The checkpoint folder a run resumes from (`True` = the newest COMPLETE `checkpoint-*` in output_dir), or None.
+
+    A checkpoint left half-written by a kill is skipped with a one-line warning (see `checkpoint_problem`); an
+    explicitly named one that is incomplete fails with the reason.
 
     Why this exists: transformers 5.23's Trainer restores a checkpoint's weights with a plain `load_state_dict`, but
     Qwen-VL checkpoints are saved under the legacy key names (`visual.*`, `model.layers.*`), so no key matches and
     the weights silently stay as they were. The stages therefore load the model *from the checkpoint* with
-    `from_pretrained` (which maps the names); the Trainer then restores optimizer, scheduler, RNG and data position.
+    `from_pretrained` (which maps the names) and pass the folder returned here, not `True`, to `Trainer.train` (whose
+    own lookup would pick the newest folder, complete or not); the Trainer then restores optimizer, scheduler, RNG
+    and data position.
     """
     if resume_from_checkpoint in (None, False, "", "false", "False"):
         return None
     if resume_from_checkpoint is True or str(resume_from_checkpoint).lower() == "true":
-        from pathlib import Path
-
-        from transformers.trainer_utils import get_last_checkpoint
-
-        last = get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
+        last = last_complete_checkpoint(output_dir)
         if last is None:
-            raise UserError(f"resume_from_checkpoint=true but {output_dir} has no checkpoint-* folder")
+            raise UserError(f"resume_from_checkpoint=true but {output_dir} has no complete checkpoint-* folder")
         return last
+    problem = checkpoint_problem(resume_from_checkpoint)
+    if problem is not None:
+        raise UserError(f"cannot resume from {resume_from_checkpoint}: {problem}")
     return str(resume_from_checkpoint)
 
 

@@ -70,22 +70,37 @@ def call_reward(rdef: RewardDef, completion: Any, sample: dict, kwargs: dict) ->
             f"reward {rdef.name!r} raised on sample {sample.get('id', sample.get('sample_id'))!r} "
             f"(task {sample.get('task')!r}): {type(e).__name__}: {e}"
         ) from e
-    return _finite_result(rdef, out)
+    return _finite_result(rdef, out, sample)
 
 
-def _finite_result(rdef: RewardDef, out: Any) -> dict:
+def _finite_result(rdef: RewardDef, out: Any, sample: dict) -> dict:
+    """The reward's result as {name: float}, `overall` clamped to [-1, 1].
+
+    Raises:
+        UserError: naming the reward and the sample, when the result or any part is not a finite number (NaN, inf,
+            a string): such a value is a broken reward, never silently trained on as 0.
+    """
     if not isinstance(out, dict):
         out = {"overall": out}
     if "overall" not in out:
         raise UserError(f"reward {rdef.name!r} returned no 'overall' (got keys {sorted(out)})")
     clean = {}
     for k, v in out.items():
-        try:
-            f = float(v)
-        except (TypeError, ValueError):
-            continue
-        clean[k] = f if math.isfinite(f) else 0.0
-    clean["overall"] = finite01(clean.get("overall", 0.0), -1.0, 1.0)
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        if not ok and hasattr(v, "item") and getattr(v, "size", 1) == 1:  # a numpy / torch scalar
+            try:
+                v = v.item()
+                ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            except (TypeError, ValueError):
+                ok = False
+        if not ok:
+            raise UserError(
+                f"reward {rdef.name!r} returned {'its result' if k == 'overall' else f'part {k!r}'} = {v!r} on sample "
+                f"{sample.get('id', sample.get('sample_id'))!r} (task {sample.get('task')!r}): rewards must return "
+                "finite numbers"
+            )
+        clean[k] = float(v)
+    clean["overall"] = finite01(clean["overall"], -1.0, 1.0)
     return clean
 
 
@@ -170,7 +185,9 @@ def _batch_results(rdef: RewardDef, kwargs: dict, completions: list, samples: li
     except Exception as e:  # noqa: BLE001 - re-raised with context
         ids = [s.get("id") for s in samples[:3]]
         raise UserError(f"reward {rdef.name!r} raised on samples {ids}...: {type(e).__name__}: {e}") from e
-    return [_finite_result(rdef, o) for o in outs]
+    if len(outs) != len(samples):
+        raise UserError(f"reward {rdef.name!r} returned {len(outs)} results for {len(samples)} completions")
+    return [_finite_result(rdef, o, s) for o, s in zip(outs, samples, strict=True)]
 
 
 def check_rewards(reward_cfg: Any, dataset_rows: Iterable[dict], caption_df: Any = None) -> dict[str, int]:

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 
 from data_engine.data_config import DataSection
 from data_engine.errors import UserError
-from data_engine.reasoning import check_reasoning
 from models.loading import ModelSection
 from rewards.config import RewardSpec, as_specs, reward_set
 
@@ -16,12 +15,14 @@ class ZoomSection:
     """Multi-turn zoom-in chains for `zoom_vqa` rows.
 
     Attributes:
-        max_steps: zoom calls allowed per chain (TRL's `max_tool_calling_iterations`).
-        min_side: crops smaller than this many original pixels per side are grown to it.
+        max_steps: zoom calls allowed per chain (TRL's `max_tool_calling_iterations`). Crops smaller than
+            `data_engine.zoom.MIN_CROP_SIDE` original pixels a side are grown to it.
     """
 
     max_steps: int = 2
-    min_side: int = 28
+
+
+SCHEDULES = ("mixed", "per_task")
 
 
 @dataclass
@@ -38,6 +39,18 @@ class GRPORunConfig:
     rewards: dict[str, list[RewardSpec]] = field(default_factory=dict)
     zoom: ZoomSection = field(default_factory=ZoomSection)
     rollout_store: bool = True
+    # How GRPO visits the tasks (`georft pipeline` runs the schedule): "mixed" = one run on the whole mixture (each
+    # batch mixes tasks); "per_task" = GeoVLM-R1's successive stages, one GRPO run per task group of `stages`, in
+    # order, each starting from the previous stage's model, with `trainer.max_steps` shared out evenly.
+    schedule: str = "mixed"
+    # per_task only: task groups in order, e.g. [[detection, grounding], [vqa, classification], [caption]];
+    # empty = one stage per rewarded task present in the data, in declaration order.
+    stages: list = field(default_factory=list)
+    # Divide each task's rewards by the standard deviation of that task's weighted reward over the batch
+    # (`rl.task_scaling`): tasks weigh alike in the advantages whatever their reward range. Needs
+    # trainer.scale_rewards "batch" or "none"; under TRL's default "group" each group is already scaled to unit
+    # std and a per-task factor cancels.
+    task_reward_scaling: bool = False
 
     trainer: dict = field(default_factory=dict)
 
@@ -48,22 +61,64 @@ class GRPORunConfig:
         chosen = {task: specs for task, specs in reward_set(self.reward_set).items() if task in tasks}
         return {**chosen, **as_specs(self.rewards)}
 
+    def rewarded_tasks(self) -> list[str]:
+        """Tasks with rewards in the set or the overrides, set order first."""
+        tasks = list(reward_set(self.reward_set))
+        return tasks + [t for t in as_specs(self.rewards) if t not in tasks]
+
     def validate(self) -> None:
         reward_set(self.reward_set)  # an unknown set or a broken set file fails at load time
         as_specs(self.rewards)
         self.model.validate()
-        if not self.data.sources:
-            raise UserError("data.sources is empty: list at least one built dataset")
-        check_reasoning(self.data.reasoning, "data.reasoning", self.data.reasoning_tasks)
+        self.data.validate(need_sources=True)
+        if self.zoom.max_steps < 0:
+            raise UserError(f"zoom.max_steps must be >= 0, got {self.zoom.max_steps}")
         if "reward_weights" in self.trainer:
             raise UserError("trainer.reward_weights is derived from the rewards: section; set weights there")
-        g = int(self.trainer.get("num_generations", 8))
+        self._validate_schedule()
+        g = _int(self.trainer, "num_generations", 8)
         if g < 2:
             raise UserError(f"trainer.num_generations must be >= 2 (GRPO compares completions), got {g}")
-        per_device = int(self.trainer.get("per_device_train_batch_size", 8))
-        steps = int(self.trainer.get("steps_per_generation") or self.trainer.get("gradient_accumulation_steps", 1))
+        per_device = _int(self.trainer, "per_device_train_batch_size", 8)
+        steps = _int(self.trainer, "steps_per_generation", None) or _int(self.trainer, "gradient_accumulation_steps", 1)
         if (per_device * steps) % g:
             raise UserError(
                 f"per_device_train_batch_size x steps_per_generation ({per_device} x {steps}) must be divisible by "
                 f"num_generations ({g}) on one process (multiply by the number of processes on many)"
             )
+
+    def _validate_schedule(self) -> None:
+        from data_engine.registry import did_you_mean
+
+        if self.schedule not in SCHEDULES:
+            raise UserError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}."
+                            f"{did_you_mean(str(self.schedule), SCHEDULES)}")
+        if self.stages and self.schedule != "per_task":
+            raise UserError("stages is only read with schedule: per_task")
+        seen: set[str] = set()
+        rewarded = self.rewarded_tasks()
+        for k, group in enumerate(self.stages):
+            if not isinstance(group, (list, tuple)) or not group:
+                raise UserError(f"stages[{k}] must be a non-empty list of tasks, got {group!r}")
+            for t in group:
+                if t not in rewarded:
+                    raise UserError(f"stages[{k}]: task {t!r} has no rewards.{did_you_mean(str(t), rewarded)}"
+                                    f" Tasks with rewards: {', '.join(rewarded)}")
+                if t in seen:
+                    raise UserError(f"stages[{k}]: task {t!r} is already in an earlier stage")
+                seen.add(t)
+        if self.schedule == "per_task":
+            steps = int(self.trainer.get("max_steps", -1))
+            if steps < max(len(self.stages), 1):
+                raise UserError(f"schedule per_task shares trainer.max_steps over {len(self.stages)} stages: set "
+                                f"max_steps >= {len(self.stages)}, got {steps}")
+        if self.task_reward_scaling and str(self.trainer.get("scale_rewards", "group")) in ("group", "True"):
+            raise UserError("task_reward_scaling needs trainer.scale_rewards: batch or none (under 'group' every "
+                            "group is scaled to unit std, so a per-task factor cancels)")
+
+
+def _int(section: dict, key: str, default: int | None) -> int | None:
+    value = section.get(key, default)
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise UserError(f"trainer.{key}: expected an integer, got {value!r}")

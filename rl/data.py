@@ -14,8 +14,11 @@ from data_engine.mixture import load_sources
 
 
 def _render_row(row: dict, pos: int, *, family: Family, data: DataSection) -> dict:
+    from data_engine.images import set_max_image_pixels
     from data_engine.render import render_grpo
     from rl.zoom import add_zoom_columns
+
+    set_max_image_pixels(data.max_image_pixels)  # per call: data-loader workers may be fresh processes
 
     rng = np.random.default_rng([data.seed, pos])  # the same prompt renders identically on every rank
     out = render_grpo(row, family, min_pixels=data.min_pixels, max_pixels=data.max_pixels, box_type=data.box_type,

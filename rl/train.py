@@ -15,6 +15,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from data_engine.errors import UserError
 from rl.config import GRPORunConfig
 
 VISION_TOKENS = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>")
@@ -62,6 +63,9 @@ def main(cfg: GRPORunConfig) -> dict:
     from rl.zoom import with_zoom_turns
 
     out = Path(cfg.output_dir)
+    if cfg.schedule != "mixed":
+        raise UserError(f"schedule: {cfg.schedule} runs as successive GRPO stages from `georft pipeline`; "
+                        "`georft grpo` runs one stage (schedule: mixed)")
 
     # Data: GRPO prompts rendered lazily (pre-resized images, conversational prompt, task/target/frame columns).
     family = resolve_family(cfg.model)
@@ -103,9 +107,14 @@ def main(cfg: GRPORunConfig) -> dict:
         record=recorder,
         **zoom["trainer"],
     )
+    if cfg.task_reward_scaling:
+        from rl.task_scaling import task_columns
+
+        trainer.task_columns = task_columns(rewards)
 
     start = time.time()
-    result = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    # The resolved complete checkpoint, never `True`: the Trainer's own lookup takes the newest, complete or not.
+    result = trainer.train(resume_from_checkpoint=resume)
     elapsed = time.time() - start
 
     trainer.save_model(str(out))

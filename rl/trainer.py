@@ -22,7 +22,9 @@ from typing import Any
 from transformers import TrainerCallback
 from trl import GRPOTrainer
 
+from data_engine.filenames import safe_filename
 from eval.parsers import completion_text
+from rl.task_scaling import TaskScaledRewards
 from rollout.store import RolloutWriter
 
 
@@ -35,7 +37,7 @@ def conversation_json(messages: Any) -> str:
     return json.dumps(strip_images_from_messages(messages), ensure_ascii=False, default=str)
 
 
-class GeoGRPOTrainer(GRPOTrainer):
+class GeoGRPOTrainer(TaskScaledRewards, GRPOTrainer):
     """GRPOTrainer that records every completion in the rollout store.
 
     Args:
@@ -134,7 +136,7 @@ class RolloutRecorder:
             if not hasattr(img, "save"):
                 paths.append(str(img))
                 continue
-            p = self.image_dir / f"{_safe(row.get('sample_id', 'x'))}_{k}_{img.width}x{img.height}.png"
+            p = self.image_dir / f"{safe_filename(row.get('sample_id', 'x'))}_{k}_{img.width}x{img.height}.png"
             if p not in self._queued:
                 self._queued.add(p)
                 if not p.exists():  # a resumed run keeps the files it already wrote
@@ -260,5 +262,3 @@ def _save_png(img, path: Path) -> None:
     tmp.replace(path)
 
 
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name))[:120]

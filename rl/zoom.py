@@ -38,6 +38,7 @@ from PIL import Image
 from data_engine.answers import ZOOM_CROP_TEXT, ZOOM_TOOL_NAME, ZOOM_TOOL_SYSTEM
 from data_engine.errors import UserError
 from data_engine.families import Family, get_family
+from data_engine.filenames import safe_filename
 from data_engine.frames import Frame, from_model
 from data_engine.images import load_rgb
 from data_engine.zoom import crop_box, crop_view
@@ -117,7 +118,7 @@ class ZoomEnvironment:
         turn.update(box=box, valid=True)
         if self._crop_dir is not None:
             self._crop_dir.mkdir(parents=True, exist_ok=True)
-            p = self._crop_dir / f"{_safe(self._sample_id)}_{uuid.uuid4().hex[:8]}_{len(self.turns) - 1}.png"
+            p = self._crop_dir / f"{safe_filename(self._sample_id, 80)}_{uuid.uuid4().hex[:8]}_{len(self.turns) - 1}.png"
             crop.save(p, format="PNG")
             turn["crop_image"] = str(p)
         self.crops.append(crop)
@@ -174,10 +175,6 @@ def _call_text(bbox: Any) -> str:
     # The parsed call re-serialised (the environment never sees the raw text): the canonical RSCoVLM form.
     call = json.dumps({"name": ZOOM_TOOL_NAME, "arguments": {"bbox": bbox}}, default=str)
     return f"<tool_call>\n{call}\n</tool_call>"
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80]
 
 
 def _processor_budget(processor) -> tuple[int | None, int | None]:

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 
 from data_engine.data_config import DataSection
 from data_engine.errors import UserError
-from data_engine.reasoning import check_reasoning
 from models.loading import ModelSection
 
 
@@ -24,13 +23,7 @@ class SFTRunConfig:
 
     def validate(self) -> None:
         self.model.validate()
-        if not self.data.sources:
-            raise UserError("data.sources is empty: list at least one built dataset")
-        if self.data.box_type not in ("poly", "obb", "hbb"):
-            raise UserError(f"data.box_type must be poly, obb or hbb, got {self.data.box_type!r}")
-        if self.data.answer_mode not in ("text", "json"):
-            raise UserError(f"data.answer_mode must be text or json, got {self.data.answer_mode!r}")
-        check_reasoning(self.data.reasoning, "data.reasoning", self.data.reasoning_tasks)
+        self.data.validate(need_sources=True)
         for key in ("packing", "padding_free"):
             if self.trainer.get(key):
                 raise UserError(f"trainer.{key} is not supported for vision data (TRL rejects it)")

@@ -14,7 +14,10 @@ from data_engine.mixture import load_sources
 
 
 def _render_row(row: dict, pos: int, *, family: Family, data: DataSection) -> dict:
+    from data_engine.images import set_max_image_pixels
     from data_engine.render import render_sft
+
+    set_max_image_pixels(data.max_image_pixels)  # per call: data-loader workers may be fresh processes
 
     # Per-item seed: the same row renders identically on every rank and after a resume.
     rng = np.random.default_rng([data.seed, pos])

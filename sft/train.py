@@ -55,6 +55,8 @@ def build_trainer(cfg: SFTRunConfig):
     # Model and processor (pixel budget = the data engine's, so the processor never resizes).
     processor = load_processor(cfg.model.path, cfg.data.min_pixels, cfg.data.max_pixels)
     resume = resume_checkpoint(args.resume_from_checkpoint, args.output_dir)
+    # The resolved complete checkpoint, never `True`: the Trainer's own lookup takes the newest, complete or not.
+    args.resume_from_checkpoint = resume
     model = load_model(replace(cfg.model, path=resume) if resume else cfg.model)  # see resume_checkpoint
     check_max_length(args.max_length, train_dataset, processor)
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import glob
 import json
+import math
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from data_engine.errors import UserError
-from data_engine.images import image_size
+from data_engine.images import ImageTooLarge, image_size
 
 SPLIT_NAMES = ("train", "val", "test", "trainval", "validation", "test_phili")
 
@@ -53,6 +55,8 @@ class SourceSpec:
     classes: list[str] | None = None
     patches: dict | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Skips for paths `annotation_files` refused (reached through a symlinked folder); the build reports them.
+    refused: list = field(default_factory=list)
 
     @property
     def images(self) -> Path:
@@ -68,10 +72,32 @@ class SourceSpec:
         if not pattern:
             raise UserError(f"source {self.name!r} ({self.format}): set 'annotations:' (a file or glob under root)")
         full = pattern if Path(pattern).is_absolute() else str(self.root / pattern)
-        files = sorted(Path(p) for p in glob.glob(full, recursive=True) if Path(p).is_file())
+        files, refused = [], {}
+        for p in sorted(glob.glob(full, recursive=True)):
+            link = _symlinked_folder(Path(p), self.root)
+            if link is not None:  # a symlinked folder is never followed (a loop would repeat every record)
+                refused.setdefault(str(link), []).append(p)
+            elif Path(p).is_file():
+                files.append(Path(p))
+        self.refused = [Skip("symlinked folder not followed", link, None, f"{len(ps)} matching path(s) through it")
+                        for link, ps in refused.items()]
         if not files:
             raise UserError(f"source {self.name!r}: annotations {pattern!r} match no file under {self.root}")
         return files
+
+
+def _symlinked_folder(path: Path, root: Path) -> Path | None:
+    """The first symlinked folder on the way from `root` to `path` (exclusive of both), or None."""
+    try:
+        rel = path.relative_to(root)
+    except ValueError:
+        return None
+    cur = root
+    for part in rel.parts[:-1]:
+        cur = cur / part
+        if cur.is_symlink():
+            return cur
+    return None
 
 
 @dataclass
@@ -89,6 +115,9 @@ class Skip:
     file: str
     line: int | None = None
     detail: str = ""
+    # How many records this skip stands for: a file that is one JSON document and cannot be decoded loses every
+    # record it held, and each one is counted (records in = rows out + skipped).
+    records: int = 1
 
     def where(self) -> str:
         return f"{self.file}:{self.line}" if self.line is not None else str(self.file)
@@ -118,6 +147,8 @@ def read_size(path: Path, file: Path, line: int | None = None) -> tuple[int, int
         return image_size(path)
     except FileNotFoundError:
         return Skip("missing image", str(file), line, f"{path} does not exist")
+    except ImageTooLarge as e:
+        return Skip("image over pixel limit", str(file), line, str(e))
     except UserError as e:
         return Skip("unreadable image", str(file), line, str(e))
 
@@ -132,15 +163,50 @@ def read_text(path: Path) -> str | Skip:
         return Skip("non-UTF-8", str(path), line, f"byte 0x{raw[e.start]:02x} at offset {e.start}")
 
 
-def read_json(path: Path) -> Any | Skip:
-    """Parsed JSON of a file, or a Skip ("non-UTF-8" / "malformed JSON" with the line)."""
+def read_lines(path: Path) -> Iterator[tuple[int, str] | Skip]:
+    """(1-based line number, text) of every non-blank line, each decoded on its own as strict UTF-8 (a BOM is
+    dropped), so one bad byte costs one line: a Skip ("non-UTF-8") for that line, the others are read."""
+    for lineno, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
+        try:
+            line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+        except UnicodeDecodeError as e:
+            yield Skip("non-UTF-8", str(path), lineno, f"byte 0x{raw[e.start]:02x} at column {e.start + 1}")
+            continue
+        if line.strip():
+            yield lineno, line
+
+
+def json_line(line: str) -> Any:
+    """`json.loads` of one record; nesting too deep for the parser is a ValueError like any malformed line."""
+    try:
+        return json.loads(line)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def read_json(path: Path, records: Callable[[Any], int] | None = None) -> Any | Skip:
+    """Parsed JSON of a file, or a Skip ("non-UTF-8" / "malformed JSON" with the line).
+
+    Args:
+        records: counts the records a parsed document holds. A file that is one JSON document with a non-UTF-8
+            byte is lost as a whole; with `records`, the Skip stands for every record it held (read with the bad
+            bytes replaced, only to count them), so none is dropped uncounted.
+    """
     text = read_text(path)
     if isinstance(text, Skip):
+        if records is not None:
+            try:
+                text.records = max(1, int(records(json.loads(path.read_bytes().decode("utf-8", "replace")))))
+                text.detail += f"; the file's {text.records} record(s) are all skipped"
+            except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+                pass
         return text
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
         return Skip("malformed JSON", str(path), e.lineno, e.msg)
+    except RecursionError:
+        return Skip("malformed JSON", str(path), None, "JSON nested too deeply")
 
 
 def read_xml(path: Path) -> ET.Element | Skip:
@@ -178,7 +244,10 @@ def check_poly(values, min_area: float = 1e-6) -> np.ndarray | str:
     if not np.all(np.isfinite(p)):
         return f"non-finite coordinates {p.tolist()}"
     x, y = p[0::2], p[1::2]
-    area = 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+    with np.errstate(over="ignore", invalid="ignore"):
+        area = 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+    if not np.isfinite(area):  # coordinates near the float limit (1e308): the area overflows
+        return f"non-finite coordinates (area overflows) {p.tolist()}"
     if area <= min_area:
         return f"degenerate polygon (area {area:g}): {p.tolist()}"
     return p
@@ -189,6 +258,32 @@ def poly_skip(problem: str, malformed: str, file: Path, line: int | None, where:
     format's own reason, e.g. "malformed line"). `where` prefixes the detail (e.g. "object 3")."""
     reason = "degenerate polygon" if problem.startswith("degenerate") else malformed
     return Skip(reason, str(file), line, f"{where}: {problem}" if where else problem)
+
+
+def check_box(values) -> list[float] | str:
+    """A finite ``[x1, y1, x2, y2]`` with x1 < x2 and y1 < y2, or the reason it is unusable."""
+    try:
+        b = [float(v) for v in values]
+    except (TypeError, ValueError):
+        return f"non-numeric box {values!r}"
+    if len(b) != 4:
+        return f"expected 4 box values, got {len(b)}"
+    if not all(math.isfinite(v) for v in b):
+        return f"non-finite box {b}"
+    if b[2] <= b[0] or b[3] <= b[1]:
+        return f"degenerate polygon (empty box {b})"
+    return b
+
+
+def outside_image(coords, width: int, height: int) -> str | None:
+    """Why an object (box or polygon, original pixels) cannot be trained on because it does not overlap the image
+    by a positive area, or None. The rule: an object entirely outside ``[0, width] x [0, height]`` (or only touching
+    its border) is skipped as "outside image"; one partly outside is kept (answers clip it to the shown frame)."""
+    a = np.asarray(coords, dtype=np.float64).reshape(-1)
+    xs, ys = a[0::2], a[1::2]
+    if xs.max() <= 0 or ys.max() <= 0 or xs.min() >= width or ys.min() >= height:
+        return f"object {a.tolist()} lies outside the {width}x{height} image"
+    return None
 
 
 def box_to_poly(x1: float, y1: float, x2: float, y2: float) -> list[float]:

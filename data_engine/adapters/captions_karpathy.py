@@ -44,7 +44,7 @@ def _image_dir(spec: SourceSpec) -> Path:
 
 def iter_captions_karpathy(spec: SourceSpec) -> Iterator[dict | Skip]:
     file = _annotation_file(spec)
-    data = read_json(file)
+    data = read_json(file, records=lambda d: len(d["images"]))
     if isinstance(data, Skip):
         yield data
         return
@@ -56,8 +56,15 @@ def iter_captions_karpathy(spec: SourceSpec) -> Iterator[dict | Skip]:
         try:
             filename, split = entry["filename"], entry.get("split")
             refs = [s["raw"] for s in entry["sentences"]]
-        except (KeyError, TypeError) as e:
+        except (KeyError, TypeError, AttributeError) as e:
             yield Skip("malformed JSON", str(file), k, f"image entry {k}: missing {e}")
+            continue
+        bad = next((f"{n} {v!r}" for n, v, ok in (
+            ("filename", filename, isinstance(filename, str) and filename),
+            ("split", split, split is None or isinstance(split, str)),
+            ("sentence", refs, all(isinstance(r, str) for r in refs))) if not ok), None)
+        if bad:
+            yield Skip("malformed JSON", str(file), k, f"image entry {k}: bad {bad}")
             continue
         if not spec.wants(split):
             continue

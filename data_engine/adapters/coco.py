@@ -29,6 +29,7 @@ from data_engine.adapters.base import (
     box_to_poly,
     check_poly,
     make_row,
+    outside_image,
     poly_skip,
     read_json,
     read_size,
@@ -93,6 +94,10 @@ def iter_coco(spec: SourceSpec) -> Iterator[dict | Skip]:
                 poly = _poly(ann)
                 if isinstance(poly, str):
                     yield poly_skip(poly, "malformed annotation", file, None, where)
+                    continue
+                out = outside_image(poly, *size)
+                if out:
+                    yield Skip("outside image", str(file), None, f"{where}: {out}")
                     continue
                 bad = unknown_class(spec, label, file, None)
                 if bad:

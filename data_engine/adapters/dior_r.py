@@ -26,6 +26,7 @@ from data_engine.adapters.base import (
     check_poly,
     child_text,
     make_row,
+    outside_image,
     poly_skip,
     read_size,
     read_text,
@@ -97,6 +98,10 @@ def _one(spec: SourceSpec, image_id: str, split: str, xml_file: Path, list_file:
         poly = check_poly(values)
         if isinstance(poly, str):
             yield poly_skip(poly, "malformed XML", xml_file, None, f"object {k}")
+            continue
+        out = outside_image(poly, *size)
+        if out:
+            yield Skip("outside image", str(xml_file), None, f"object {k}: {out}")
             continue
         label = name.lower()
         bad = unknown_class(spec, label, xml_file, None)

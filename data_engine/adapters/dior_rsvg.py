@@ -19,7 +19,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from data_engine.adapters.base import Skip, SourceSpec, child_text, make_row, read_size, read_text, read_xml
+from data_engine.adapters.base import (
+    Skip,
+    SourceSpec,
+    check_box,
+    child_text,
+    make_row,
+    outside_image,
+    read_size,
+    read_text,
+    read_xml,
+)
 from data_engine.errors import UserError
 
 SPLITS = ("train", "val", "test")
@@ -87,13 +97,14 @@ def _object(spec, obj, gidx, split, image, size, xml_file):
     if box_el is None or not expression:
         yield Skip("malformed XML", str(xml_file), None, f"object {gidx}: needs <bndbox> and a <description>")
         return
-    try:
-        box = [float(child_text(box_el, k)) for k in ("xmin", "ymin", "xmax", "ymax")]
-    except (TypeError, ValueError):
-        yield Skip("malformed XML", str(xml_file), None, f"object {gidx}: non-numeric <bndbox>")
+    box = check_box([child_text(box_el, k) for k in ("xmin", "ymin", "xmax", "ymax")])
+    if isinstance(box, str):
+        reason = "degenerate polygon" if box.startswith("degenerate") else "malformed XML"
+        yield Skip(reason, str(xml_file), None, f"object {gidx}: <bndbox>: {box}")
         return
-    if box[2] <= box[0] or box[3] <= box[1]:
-        yield Skip("degenerate polygon", str(xml_file), None, f"object {gidx}: empty box {box}")
+    out = outside_image(box, *size)
+    if out:
+        yield Skip("outside image", str(xml_file), None, f"object {gidx}: {out}")
         return
     target = {"expression": expression, "box": box, "label": child_text(obj, "name")}
     yield make_row(spec, str(gidx), "grounding", split, [image], *size, target)

@@ -26,6 +26,7 @@ from data_engine.adapters.base import (
     SourceSpec,
     check_poly,
     make_row,
+    outside_image,
     poly_skip,
     read_size,
     read_text,
@@ -101,6 +102,9 @@ def iter_dota(spec: SourceSpec) -> Iterator[dict | Skip]:
             kept = []
             for o in objects:
                 bad = unknown_class(spec, o["label"], label_file, o["line"])
+                out = outside_image(o["poly"], *size)
+                if out:
+                    bad = Skip("outside image", str(label_file), o["line"], out)
                 if bad:
                     yield bad
                     continue

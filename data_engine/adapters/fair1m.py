@@ -24,6 +24,7 @@ from data_engine.adapters.base import (
     check_poly,
     child_text,
     make_row,
+    outside_image,
     poly_skip,
     read_size,
     read_xml,
@@ -88,6 +89,10 @@ def _one(spec: SourceSpec, xml_file: Path, split: str | None, part: str):
         poly = check_poly(pts)
         if isinstance(poly, str):
             yield poly_skip(poly, "malformed XML", xml_file, None, f"object {k}")
+            continue
+        out = outside_image(poly, *size)
+        if out:
+            yield Skip("outside image", str(xml_file), None, f"object {k}: {out}")
             continue
         bad = unknown_class(spec, label, xml_file, None)
         if bad:

@@ -45,7 +45,11 @@ def iter_folder_classification(spec: SourceSpec) -> Iterator[dict | Skip]:
         for class_dir in _subdirs(folder):
             label = class_dir.name
             for image in sorted(class_dir.iterdir()):
-                if image.suffix.lower() not in IMAGE_EXTENSIONS or not image.is_file():
+                if image.suffix.lower() not in IMAGE_EXTENSIONS:
+                    continue
+                if not image.is_file():
+                    if image.is_symlink():  # dangling: the image it names is gone
+                        yield Skip("missing image", str(image), None, f"dangling symlink to {image.readlink()}")
                     continue
                 bad = unknown_class(spec, label, image, None)
                 if bad:

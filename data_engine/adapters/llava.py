@@ -16,11 +16,19 @@ Target: ``{"messages": [{"role", "content"}]}``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from data_engine.adapters.base import Skip, SourceSpec, make_row, read_json, read_size, read_text, split_from_name
+from data_engine.adapters.base import (
+    Skip,
+    SourceSpec,
+    json_line,
+    make_row,
+    read_json,
+    read_lines,
+    read_size,
+    split_from_name,
+)
 
 ROLES = {"human": "user", "gpt": "assistant"}
 
@@ -28,18 +36,17 @@ ROLES = {"human": "user", "gpt": "assistant"}
 def _records(file: Path):
     """(index or line, record) pairs, or a single Skip."""
     if file.suffix == ".jsonl":
-        text = read_text(file)
-        if isinstance(text, Skip):
-            yield None, text
-            return
-        for lineno, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    yield lineno, json.loads(line)
-                except json.JSONDecodeError as e:
-                    yield lineno, Skip("malformed line", str(file), lineno, e.msg)
+        for item in read_lines(file):
+            if isinstance(item, Skip):
+                yield item.line, item
+                continue
+            lineno, line = item
+            try:
+                yield lineno, json_line(line)
+            except ValueError as e:
+                yield lineno, Skip("malformed line", str(file), lineno, str(e))
         return
-    data = read_json(file)
+    data = read_json(file, records=len)
     if isinstance(data, Skip) or not isinstance(data, list):
         yield None, data if isinstance(data, Skip) else Skip("malformed JSON", str(file), None, "expected a list")
         return
@@ -82,6 +89,9 @@ def iter_llava(spec: SourceSpec) -> Iterator[dict | Skip]:
                 yield Skip("malformed conversation", str(file), k, messages)
                 continue
             rels = rec["image"] if isinstance(rec["image"], list) else [rec["image"]]
+            if not all(isinstance(r, str) and r for r in rels):
+                yield Skip("malformed JSON", str(file), k, f"image must be a path or a list of paths, got {rec['image']!r}")
+                continue
             images = [spec.images / r for r in rels]
             sizes = [read_size(p, file, k) for p in images]
             bad = next((s for s in sizes if isinstance(s, Skip)), None)

@@ -24,20 +24,45 @@ have none (their `train` folder is not a split). Targets: zoom_vqa ``{"question"
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from data_engine.adapters.base import Skip, SourceSpec, make_row, read_json, read_size, read_text, split_from_name
+from data_engine.adapters.base import (
+    Skip,
+    SourceSpec,
+    check_box,
+    json_line,
+    make_row,
+    outside_image,
+    read_json,
+    read_lines,
+    read_size,
+    split_from_name,
+)
 
 
-def _boxes(value) -> list[list[float]] | None:
+def _boxes(value) -> list[list[float]] | str:
+    """Finite, non-empty [x1, y1, x2, y2] boxes, or the reason the first unusable one is unusable."""
     try:
-        boxes = [[float(v) for v in b] for b in value]
-    except (TypeError, ValueError):
-        return None
-    ok = all(len(b) == 4 and b[2] > b[0] and b[3] > b[1] for b in boxes)
-    return boxes if ok else None
+        boxes = [check_box(b) for b in value]
+    except TypeError:
+        return f"not a list of boxes: {value!r:.80}"
+    if not boxes:
+        return "no box"
+    return next((b for b in boxes if isinstance(b, str)), boxes)
+
+
+def _box_skip(problem: str, file: Path, line: int, where: str) -> Skip:
+    reason = "degenerate polygon" if problem.startswith("degenerate") else "malformed JSON"
+    return Skip(reason, str(file), line, f"{where}: {problem}")
+
+
+def _bad_fields(question, answer, rel) -> str | None:
+    if not isinstance(question, str) or not isinstance(answer, (str, int, float)) or isinstance(answer, bool):
+        return f"question and answer must be text, got {question!r} / {answer!r}"
+    if not isinstance(rel, str) or not rel:
+        return f"image must be a relative path, got {rel!r}"
+    return None
 
 
 def iter_lrs_vqa(spec: SourceSpec) -> Iterator[dict | Skip]:
@@ -52,7 +77,7 @@ def iter_lrs_vqa(spec: SourceSpec) -> Iterator[dict | Skip]:
 
 
 def _zoom(spec: SourceSpec, file: Path, split: str | None):
-    data = read_json(file)
+    data = read_json(file, records=len)
     if isinstance(data, Skip):
         yield data
         return
@@ -67,13 +92,21 @@ def _zoom(spec: SourceSpec, file: Path, split: str | None):
         except (KeyError, TypeError) as e:
             yield Skip("malformed JSON", str(file), k, f"record {k}: missing {e}")
             continue
-        if not evidence:
-            yield Skip("degenerate polygon", str(file), k, f"record {k}: bad crop_hbox {info.get('crop_hbox')!r}")
+        bad = _bad_fields(question, answer, rel)
+        if bad:
+            yield Skip("malformed JSON", str(file), k, f"record {k}: {bad}")
+            continue
+        if isinstance(evidence, str):
+            yield _box_skip(evidence, file, k, f"record {k}: crop_hbox")
             continue
         image = spec.images / rel
         size = read_size(image, file, k)
         if isinstance(size, Skip):
             yield size
+            continue
+        out = next((o for b in evidence if (o := outside_image(b, *size))), None)
+        if out:
+            yield Skip("outside image", str(file), k, f"record {k}: evidence {out}")
             continue
         target = {"question": question, "answer": answer, "evidence": evidence}
         if info.get("rbox") is not None:
@@ -83,18 +116,20 @@ def _zoom(spec: SourceSpec, file: Path, split: str | None):
 
 
 def _benchmark(spec: SourceSpec, file: Path, split: str | None):
-    text = read_text(file)
-    if isinstance(text, Skip):
-        yield text
-        return
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
+    for item in read_lines(file):
+        if isinstance(item, Skip):
+            yield item
             continue
+        lineno, line = item
         try:
-            rec = json.loads(line)
+            rec = json_line(line)
             question, answer, rel = rec["text"], rec["ground_truth"], rec["image"]
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
+        except (ValueError, KeyError, TypeError) as e:
             yield Skip("malformed line", str(file), lineno, f"{type(e).__name__}: {e}")
+            continue
+        bad = _bad_fields(question, answer, rel)
+        if bad:
+            yield Skip("malformed line", str(file), lineno, bad)
             continue
         image = spec.images / rel
         size = read_size(image, file, lineno)
@@ -102,8 +137,12 @@ def _benchmark(spec: SourceSpec, file: Path, split: str | None):
             yield size
             continue
         target = {"question": question, "answer": answer, "qtype": rec.get("category")}
-        ev = _boxes([rec["hbox"]]) if rec.get("hbox") is not None else None
-        if ev:
+        if rec.get("hbox") is not None:
+            ev = _boxes([rec["hbox"]])
+            problem = ev if isinstance(ev, str) else outside_image(ev[0], *size)
+            if problem:
+                yield Skip("malformed line", str(file), lineno, f"hbox {rec['hbox']!r}: {problem}")
+                continue
             target["evidence"] = ev
         native = str(rec.get("question_id", f"{file.stem}:{lineno}"))
         yield make_row(spec, native, "vqa", split, [image], *size, target)

@@ -15,7 +15,6 @@ Target: ``{"expression", "box", ["poly"]}`` (poly flattened to 8 numbers when pr
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,11 +23,14 @@ import numpy as np
 from data_engine.adapters.base import (
     Skip,
     SourceSpec,
+    check_box,
     check_poly,
+    json_line,
     make_row,
+    outside_image,
     poly_skip,
+    read_lines,
     read_size,
-    read_text,
     split_from_name,
 )
 from data_engine.images import find_image
@@ -50,25 +52,27 @@ def iter_refgeo(spec: SourceSpec) -> Iterator[dict | Skip]:
         split = split_from_name(file.name)
         if not spec.wants(split):
             continue
-        text = read_text(file)
-        if isinstance(text, Skip):
-            yield text
-            continue
-        for lineno, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                yield from _record(spec, file, lineno, line, split)
+        for item in read_lines(file):
+            if isinstance(item, Skip):
+                yield item
+            else:
+                yield from _record(spec, file, *item, split)
 
 
 def _record(spec: SourceSpec, file: Path, lineno: int, line: str, split: str | None):
     try:
-        rec = json.loads(line)
+        rec = json_line(line)
         expression = rec["question"]
-        box = [float(v) for v in rec["bbox"]]
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        box = check_box(rec["bbox"])
+    except (KeyError, TypeError, ValueError) as e:
         yield Skip("malformed line", str(file), lineno, f"{type(e).__name__}: {e}")
         return
-    if len(box) != 4 or box[2] <= box[0] or box[3] <= box[1]:
-        yield Skip("degenerate polygon", str(file), lineno, f"bbox {box}")
+    if not isinstance(expression, str) or not expression.strip():
+        yield Skip("malformed line", str(file), lineno, f"question must be text, got {expression!r}")
+        return
+    if isinstance(box, str):
+        yield Skip("degenerate polygon" if box.startswith("degenerate") else "malformed line", str(file), lineno,
+                   f"bbox: {box}")
         return
     image = _image(spec, rec)
     if image is None:
@@ -78,9 +82,16 @@ def _record(spec: SourceSpec, file: Path, lineno: int, line: str, split: str | N
     if isinstance(size, Skip):
         yield size
         return
+    out = outside_image(box, *size)
+    if out:
+        yield Skip("outside image", str(file), lineno, out)
+        return
     target = {"expression": expression, "box": box}
     if rec.get("poly") is not None:
-        poly = check_poly(np.asarray(rec["poly"], dtype=object).reshape(-1).tolist())
+        try:
+            poly = check_poly(np.asarray(rec["poly"], dtype=object).reshape(-1).tolist())
+        except ValueError as e:  # a ragged nesting numpy cannot shape
+            poly = f"non-numeric coordinates ({e})"
         if isinstance(poly, str):
             yield poly_skip(poly, "malformed line", file, lineno, "poly")
             return

@@ -43,7 +43,9 @@ def _image_dir(spec: SourceSpec) -> Path:
 def _by_id(entries, key: str, file: Path) -> dict | Skip:
     if not isinstance(entries, dict) or not isinstance(entries.get(key), list):
         return Skip("malformed JSON", str(file), None, f"expected an object with a {key!r} list")
-    return {e["id"]: e for e in entries[key] if isinstance(e, dict) and "id" in e}
+    # Ids are compared as text: a number where the other files hold a string still matches, and an unhashable id
+    # (a list) cannot crash the lookup. Entries without a usable id are counted by `_split` when referenced.
+    return {str(e["id"]): e for e in entries[key] if isinstance(e, dict) and isinstance(e.get("id"), (str, int))}
 
 
 def iter_rsvqa(spec: SourceSpec) -> Iterator[dict | Skip]:
@@ -60,7 +62,8 @@ def iter_rsvqa(spec: SourceSpec) -> Iterator[dict | Skip]:
         files = {k: spec.root / f"{prefix}_{k}.json" for k in ("images", "questions", "answers")}
         tables = {}
         for key, f in files.items():
-            data = read_json(f) if f.is_file() else Skip("missing annotation", str(f), None, "file does not exist")
+            data = (read_json(f, records=lambda d, k=key: len(d[k])) if f.is_file()
+                    else Skip("missing annotation", str(f), None, "file does not exist"))
             table = data if isinstance(data, Skip) else _by_id(data, key, f)
             if isinstance(table, Skip):
                 yield table
@@ -83,18 +86,27 @@ def _split(spec, split, tables, files, image_dir):
         if isinstance(size, Skip):
             yield size
             continue
-        for qid in img.get("questions_ids", []):
-            q = tables["questions"].get(qid)
+        qids = img.get("questions_ids", [])
+        if not isinstance(qids, list):
+            yield Skip("malformed JSON", str(files["images"]), None, f"image {img_id}: questions_ids {qids!r}")
+            continue
+        for qid in qids:
+            q = tables["questions"].get(str(qid)) if isinstance(qid, (str, int)) else None
             if q is None:
-                yield Skip("missing question", str(qfile), None, f"image {img_id} references question id {qid}")
+                yield Skip("missing question", str(qfile), None, f"image {img_id} references question id {qid!r}")
                 continue
             if not q.get("active", True):
                 yield Skip("inactive question", str(qfile), None, f"question id {qid} of active image {img_id}")
                 continue
             ans_ids = q.get("answers_ids") or []
-            a = tables["answers"].get(ans_ids[0]) if ans_ids else None
+            first = ans_ids[0] if isinstance(ans_ids, list) and ans_ids else None
+            a = tables["answers"].get(str(first)) if isinstance(first, (str, int)) else None
             if a is None or "answer" not in a or "question" not in q:
-                yield Skip("missing answer", str(files["answers"]), None, f"question id {qid}: answers_ids {ans_ids}")
+                yield Skip("missing answer", str(files["answers"]), None, f"question id {qid}: answers_ids {ans_ids!r}")
+                continue
+            if not isinstance(q["question"], str) or not isinstance(a["answer"], str):
+                yield Skip("malformed JSON", str(qfile), None, f"question id {qid}: question and answer must be text, "
+                           f"got {q['question']!r} / {a['answer']!r}")
                 continue
             target = {"question": q["question"], "answer": a["answer"], "qtype": q.get("type")}
             yield make_row(spec, f"{split}/{qid}", "vqa", split, [image], *size, target)

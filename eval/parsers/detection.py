@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from data_engine.frames import Frame, from_model
+from data_engine.options import BOX_TYPES
 from eval.parsers.ascii_numbers import ascii_ints
 from eval.parsers.common import (
     MAX_ABS_COORD,
@@ -288,7 +289,7 @@ def _parse_json(body: str, raw: list, counts: dict, box_type: str | None) -> boo
 
 
 # ------------------------------------------------------------------------------------------------------- geometry
-_BOX_TYPES = ("hbb", "obb", "poly")
+_BOX_TYPES = BOX_TYPES  # codes index into the one table (data_engine.options)
 
 
 def _to_arrays(

@@ -6,19 +6,27 @@
     REPORT/report.html    one self-contained file: the same content, figures as base64 data URIs
     REPORT/img/*.png
 
-Sections: the runs; a headline table (one metric per dataset) and its bar chart; per dataset every metric of
-every run with deltas against the FIRST directory (the baseline, e.g. the base model); mean reward parts per task;
+    REPORT/compare.json   the same numbers for machines (`georft compare --json` prints it)
+
+Sections: the runs; a headline table (one metric per dataset) and its bar chart; the evidence section (trivial
+baselines fitted on the training split beside the checkpoints, a checkpoint's value that does not beat the best
+baseline marked †, and paired bootstrap 95 % intervals Δ [lo, hi] of every pair of checkpoints and of every
+checkpoint against the best baseline, * when the interval excludes 0; `eval.report.intervals`); per dataset every
+metric of every run with deltas against the FIRST directory (e.g. the base model); mean reward parts per task;
 for every later run, the samples per task whose primary per-sample score rose most (won) and fell most (lost)
-against the baseline, with thumbnails (ground truth blue, each run's boxes in its colour).
+against the first run, with thumbnails (ground truth blue, each run's boxes in its colour).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from data_engine.errors import UserError
+from eval.bootstrap import CONFIDENCE, N_RESAMPLES, SEED
 from eval.report import figures as F
 from eval.report import render as R
+from eval.report.intervals import compare_json, headline_stats, load_baselines, significance, verdict
 from eval.report.tables import (
     MetricRow,
     datasets_of,
@@ -30,18 +38,30 @@ from eval.report.tables import (
     unique_names,
     won_lost,
 )
+from eval.runner_io import clean_json
 
 
-def build_report(dirs: list[Path], out: Path, names: list[str] | None = None, top: int = 6) -> list[Path]:
-    """Write report.md, report.html and img/ under `out` for the eval dirs `dirs` (first = baseline).
+def build_report(dirs: list[Path], out: Path, names: list[str] | None = None, top: int = 6,
+                 n_resamples: int = N_RESAMPLES, confidence: float = CONFIDENCE, seed: int = SEED) -> list[Path]:
+    """Write report.md, report.html, compare.json and img/ under `out` for the eval dirs `dirs` (first = reference
+    of the per-metric deltas).
+
+    Args:
+        n_resamples, confidence, seed: the paired bootstrap (`eval.bootstrap`).
 
     Returns:
-        [report.md, report.html].
+        [report.md, report.html, compare.json].
     """
     if not dirs:
         raise UserError("compare needs at least one eval directory")
+    if n_resamples < 1000:
+        raise UserError(f"--resamples must be >= 1000 for a 95 % interval worth reading, got {n_resamples}")
+    if not 0 < confidence < 1:
+        raise UserError(f"--confidence must be in (0, 1), got {confidence}")
     names = names or unique_names(dirs)
     runs = [load_run(d, n) for d, n in zip(dirs, names, strict=True)]
+    baselines = load_baselines(runs)
+    stats = significance(runs, baselines, n_resamples=n_resamples, confidence=confidence, seed=seed)
     out.mkdir(parents=True, exist_ok=True)
     img_dir = out / "img"
     doc = R.Doc()
@@ -71,6 +91,8 @@ def build_report(dirs: list[Path], out: Path, names: list[str] | None = None, to
                   for k, r in enumerate(runs)}
         figure(F.grouped_bars("Headline metric per dataset", [f"{h.dataset}\n{h.metric}" for h in heads], series),
                "headline", "headline metrics")
+
+    _evidence_section(doc, runs, baselines, stats, n_resamples, confidence)
 
     for j, ds in enumerate(datasets):
         doc.heading(2, f"{ds} ({task_of(runs, ds)})")
@@ -120,7 +142,53 @@ def build_report(dirs: list[Path], out: Path, names: list[str] | None = None, to
     md_path, html_path = out / "report.md", out / "report.html"
     md_path.write_text("\n".join(doc.md) + "\n", encoding="utf-8")
     html_path.write_text(R.html_page("GeoRFT evaluation report", doc.html), encoding="utf-8")
-    return [md_path, html_path]
+    json_path = out / "compare.json"
+    payload = compare_json(runs, baselines, stats, n_resamples=n_resamples, confidence=confidence, seed=seed)
+    json_path.write_text(json.dumps(clean_json(payload), indent=2, ensure_ascii=False, allow_nan=False) + "\n",
+                         encoding="utf-8")
+    return [md_path, html_path, json_path]
+
+
+def _evidence_section(doc, runs, baselines, stats, n_resamples: int, confidence: float) -> None:
+    """Trivial baselines beside the checkpoints and paired bootstrap intervals (`eval.report.intervals`)."""
+    doc.heading(2, "Against trivial baselines and sampling noise")
+    if not stats:
+        doc.para("No dataset is present in every run, so nothing can be paired.")
+        return
+    names = [r.name for r in runs]
+    pct = f"{confidence * 100:g} %"
+    if baselines:
+        doc.para("Trivial baselines never look at the image; they are fitted on the training split only and scored "
+                 "on the same samples by the same scorers: " + "; ".join(
+                     f"{b.name}: " + ", ".join(f"{ds}: {a}" for ds, a in ((b.doc.get('baseline') or {}).get(
+                         'answers') or {}).items()) for b in baselines) + ".")
+    else:
+        doc.para("No trivial baselines: the eval directories were written without them (re-score them with "
+                 "`georft eval --predictions`).")
+    doc.para(f"{R.NOT_ABOVE} = does not beat the best trivial baseline. Δ [lo, hi] = difference and its paired "
+             f"bootstrap {pct} interval ({n_resamples} resamples of the samples, the same draws for every run; "
+             f"corpus metrics such as mAP recomputed per draw); {R.EXCLUDES_ZERO} = the interval excludes 0.")
+    heads = headline_stats(stats)
+    v = verdict(names, stats)
+    lines = [f"{n} beats its best trivial baseline with the interval excluding 0 on {len(ds)} of {v['n']} "
+             f"headline metrics" + (f" ({', '.join(ds)})" if ds else "") for n, ds in v["beats_trivial"].items()
+             if baselines]
+    lines += [f"{p['b']} − {p['a']}: significantly up on {len(p['up'])}" + (f" ({', '.join(p['up'])})" if p["up"]
+                                                                              else "")
+              + f", significantly down on {len(p['down'])}" + (f" ({', '.join(p['down'])})" if p["down"] else "")
+              for p in v["pairs"]]
+    for line in lines:
+        doc.para(line + ".")
+    R.headline_intervals_table(doc, names, heads)
+    for ds, task in [(h.dataset, h.task) for h in heads]:
+        group = [st for st in stats if (st.dataset, st.task) == (ds, task)]
+        doc.heading(3, f"Evidence: {ds} / {task}, {group[0].n} paired samples")
+        R.baseline_rows_table(doc, names, group)
+        if len(runs) > 1 or baselines:
+            R.differences_table(doc, names, group)
+        for st in group:
+            if st.note:
+                doc.para(f"{st.metric}: {st.note}")
 
 
 __all__ = ["build_report"]

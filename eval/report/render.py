@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from eval.bootstrap import Interval
+from eval.report.intervals import MetricStats
 from eval.report.tables import Change, MetricRow, Run, is_number
 
 
@@ -190,3 +192,101 @@ def html_page(title: str, body: list[str]) -> str:
 def is_headline_candidate(metric: str, value: Any) -> bool:
     """Metrics worth a bar: numbers that are not counts or per-class / per-type breakdowns."""
     return is_number(value) and "/" not in metric and not metric.startswith("n") and metric != "truncated_rate"
+
+
+# ---------------------------------------------------------------- baselines and intervals
+
+NOT_ABOVE = "†"  # a checkpoint's value that does not beat the best trivial baseline
+EXCLUDES_ZERO = "*"  # an interval that excludes 0
+
+
+def fmt_interval(iv: Interval | None) -> str:
+    """``Δ [lo, hi]`` with 3 decimals, and ``*`` when the interval excludes 0."""
+    if iv is None:
+        return ""
+    mark = f" {EXCLUDES_ZERO}" if iv.excludes_zero else ""
+    return f"{iv.delta:+.3f} [{iv.lo:+.3f}, {iv.hi:+.3f}]{mark}"
+
+
+def _fmt_value(v: float | None, beats: bool | None) -> str:
+    return fmt(v) + (f" {NOT_ABOVE}" if beats is False else "")
+
+
+def _table(doc: Doc, head: list[str], rows: list[list[str]], attrs: list[list[str]] | None = None) -> None:
+    md = ["| " + " | ".join(_md_cell(h) for h in head) + " |", "|" + "---|" * len(head)]
+    trs = []
+    for i, cells in enumerate(rows):
+        md.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
+        tds = []
+        for j, c in enumerate(cells):
+            a = attrs[i][j] if attrs else ""
+            tds.append(f"<td{a}>{html.escape(c)}</td>")
+        trs.append("<tr>" + "".join(tds) + "</tr>")
+    doc.md.append("\n".join(md) + "\n")
+    doc.html.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>" + "".join(trs)
+                    + "</table>")
+
+
+def _cell_attrs(kind: str, run: str, st: MetricStats, value: Any) -> str:
+    return (f' class="num" data-kind="{kind}" data-run="{html.escape(run)}" data-dataset="{html.escape(st.dataset)}"'
+            f' data-metric="{html.escape(st.metric)}" data-value="{html.escape(json.dumps(value))}"')
+
+
+def headline_intervals_table(doc: Doc, names: list[str], stats: list[MetricStats]) -> None:
+    """One row per dataset (its first interval metric): best baseline, each run (†), consecutive Δs, run − best."""
+    pairs = list(zip(names, names[1:], strict=False))
+    head = ["dataset", "task", "metric", "best trivial"] + names + [f"{b} − {a}" for a, b in pairs] + \
+        [f"{n} − trivial" for n in names]
+    rows, attrs = [], []
+    for st in stats:
+        by_pair = {(a, b): iv for a, b, iv in st.pairs}
+        best = f"{fmt(st.best[1])} ({st.best[0]})" if st.best else "n/a"
+        cells = [st.dataset, st.task, st.metric, best]
+        cells += [_fmt_value(v, st.beats_best(k)) for k, v in enumerate(st.values)]
+        cells += [fmt_interval(by_pair.get(p)) for p in pairs]
+        cells += [fmt_interval(iv) for iv in st.vs_best]
+        rows.append(cells)
+        a = ["", "", "", ""] + [_cell_attrs("value", n, st, v) for n, v in zip(names, st.values, strict=True)]
+        a += [_cell_attrs("delta", f"{q}-{p}", st, by_pair[(p, q)].to_dict() if (p, q) in by_pair else None)
+              for p, q in pairs]
+        a += [_cell_attrs("vs_trivial", n, st, iv.to_dict() if iv else None)
+              for n, iv in zip(names, st.vs_best, strict=True)]
+        attrs.append(a)
+    _table(doc, head, rows, attrs)
+
+
+def baseline_rows_table(doc: Doc, names: list[str], stats: list[MetricStats]) -> None:
+    """Runs and trivial baselines as rows, the group's interval metrics as columns (checkpoints marked †)."""
+    head = ["run"] + [st.metric for st in stats]
+    rows, attrs = [], []
+    for k, name in enumerate(names):
+        rows.append([name] + [_fmt_value(st.values[k], st.beats_best(k)) for st in stats])
+        attrs.append([""] + [_cell_attrs("value", name, st, st.values[k]) for st in stats])
+    policies: list[str] = []
+    for st in stats:
+        policies.extend(p for p in st.baselines if p not in policies)
+    for p in policies:
+        rows.append([f"trivial: {p}"] + [fmt(st.baselines.get(p)) for st in stats])
+        attrs.append([""] + [_cell_attrs("baseline", p, st, st.baselines.get(p)) for st in stats])
+    _table(doc, head, rows, attrs)
+
+
+def differences_table(doc: Doc, names: list[str], stats: list[MetricStats]) -> None:
+    """Every pair of checkpoints and every checkpoint against the best baseline: Δ [lo, hi] per metric."""
+    labels: list[str] = []
+    cells: dict[str, dict[str, Interval | None]] = {}
+    for st in stats:
+        for a, b, iv in st.pairs:
+            label = f"{b} − {a}"
+            if label not in labels:
+                labels.append(label)
+            cells.setdefault(label, {})[st.metric] = iv
+        for n, iv in zip(names, st.vs_best, strict=True):
+            if iv is None:
+                continue
+            label = f"{n} − best trivial"
+            if label not in labels:
+                labels.append(label)
+            cells.setdefault(label, {})[st.metric] = iv
+    rows = [[label] + [fmt_interval(cells[label].get(st.metric)) for st in stats] for label in labels]
+    _table(doc, ["difference"] + [st.metric for st in stats], rows)

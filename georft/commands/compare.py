@@ -1,7 +1,9 @@
-"""Compare eval outputs in one report: `georft compare DIR_A DIR_B [DIR_C ...] --out REPORT`.
+"""Compare eval outputs in one report: `georft compare DIR_A DIR_B [DIR_C ...] --out REPORT [--json]`.
 
-Writes REPORT/report.md and a self-contained REPORT/report.html (images embedded) with the metric tables and deltas
-against the first directory, bar charts, per-task reward parts, and the samples that changed most.
+Writes REPORT/report.md, a self-contained REPORT/report.html (images embedded) and REPORT/compare.json: the metric
+tables and deltas against the first directory, the trivial baselines the runner wrote beside the first directory
+that has them, paired bootstrap 95 % intervals of every difference between checkpoints and against the best
+baseline, bar charts, per-task reward parts, and the samples that changed most. `--json` prints compare.json.
 
     georft compare runs/demo/eval/base runs/demo/eval/sft runs/demo/eval/rl --out runs/demo/report
 """
@@ -13,10 +15,15 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dirs", nargs="+", help="eval output directories (metrics.json + predictions.jsonl); "
-                                                "the first is the baseline of the deltas")
+                                                "the first is the reference of the per-metric deltas")
     parser.add_argument("--out", required=True, help="report directory")
     parser.add_argument("--names", default="", help="comma-separated run names (default: the directory names)")
     parser.add_argument("--top", type=int, default=6, help="samples shown per task as most won / most lost")
+    parser.add_argument("--json", action="store_true", help="print compare.json (values, baselines, intervals) "
+                                                            "instead of the written paths")
+    parser.add_argument("--resamples", type=int, default=1000, help="paired bootstrap resamples (>= 1000)")
+    parser.add_argument("--confidence", type=float, default=0.95, help="interval confidence level")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,7 +35,11 @@ def run(args: argparse.Namespace) -> int:
     names = [n.strip() for n in args.names.split(",") if n.strip()] or None
     if names is not None and len(names) != len(args.dirs):
         raise UserError(f"--names has {len(names)} names for {len(args.dirs)} directories")
-    paths = build_report([Path(d) for d in args.dirs], Path(args.out), names=names, top=args.top)
+    paths = build_report([Path(d) for d in args.dirs], Path(args.out), names=names, top=args.top,
+                         n_resamples=args.resamples, confidence=args.confidence, seed=args.seed)
+    if args.json:
+        print(paths[2].read_text(encoding="utf-8"), end="")  # noqa: T201 - the CLI prints
+        return 0
     for p in paths:
         print(p)  # noqa: T201 - the CLI prints
     return 0

@@ -2,7 +2,8 @@
 
 Writes DIR/metrics.json and DIR/predictions.jsonl and prints a summary table. SUITE is a YAML path or a name of
 configs/eval/ (e.g. `demo`); overrides address the suite (`data_root=runs/demo/data/built`, `batch_size=4`).
-Resumable: rerunning skips samples already in the predictions. Sharded: under `accelerate launch` (or torchrun)
+Resumable: rerunning skips samples already in the predictions. `--samples K --temperature T` draws K sampled answers
+per prompt (DIR/samples/<k>) and adds mean@K and pass@K (`eval.sampling`). Sharded: under `accelerate launch` (or torchrun)
 each rank generates its share into predictions.rank<k>.jsonl and rank 0 merges and scores.
 
     georft eval --model runs/demo/sft --suite demo --out runs/demo/eval/sft data_root=runs/demo/data/built
@@ -25,6 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--predictions", default="",
                         help="score this predictions file instead of generating (rows: id, dataset, task, target, "
                              "completion, optional frame/prediction)")
+    parser.add_argument("--samples", type=int, default=1,
+                        help="sampled answers per prompt (K): runs the eval K times into DIR/samples/<k> and adds "
+                             "mean@K / pass@K to DIR/metrics.json (needs --temperature > 0)")
+    parser.add_argument("--temperature", type=float, default=None,
+                        help="sampling temperature (default: the suite's; 0 = greedy)")
     parser.add_argument("overrides", nargs="*", help="dotted key=value suite overrides, e.g. data_root=DIR")
 
 
@@ -64,11 +70,11 @@ def make_reward_fn(suite):
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
     import sys
     from pathlib import Path
 
     from data_engine.errors import UserError
+    from data_engine.ranks import is_main_process
     from eval.runner import EvalRequest, finish, generate_predictions, score_predictions_file, summary_table
     from rollout.generate import BACKENDS
 
@@ -78,6 +84,15 @@ def run(args: argparse.Namespace) -> int:
     entries = suite.select(names)
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be >= 1, got {args.limit}")
+    if args.temperature is not None:
+        if args.temperature < 0:
+            raise UserError(f"--temperature must be >= 0, got {args.temperature}")
+        suite.temperature = args.temperature
+    if args.samples < 1:
+        raise UserError(f"--samples must be >= 1, got {args.samples}")
+    if args.samples > 1 and (suite.temperature <= 0 or args.predictions):
+        raise UserError("--samples K > 1 draws K sampled answers per prompt: it needs --temperature > 0 and a "
+                        "--model (not --predictions)")
     out = Path(args.out)
     reward_fn = make_reward_fn(suite)
 
@@ -86,13 +101,40 @@ def run(args: argparse.Namespace) -> int:
 
     if args.predictions:
         req = EvalRequest(suite, entries, args.model or f"predictions:{args.predictions}", out, args.backend)
-        doc = score_predictions_file(req, Path(args.predictions), reward_fn)
+        doc = score_predictions_file(req, Path(args.predictions), reward_fn, log)
     else:
         if not args.model:
             raise UserError("--model is required (or --predictions FILE to score existing predictions)")
-        req = EvalRequest(suite, entries, args.model, out, args.backend, args.limit, args.dtype)
-        selected = generate_predictions(req, reward_fn, log)
-        doc = finish(req, selected, reward_fn, log)
-    if doc is not None and os.environ.get("RANK", "0") == "0":
+        if args.samples == 1:
+            req = EvalRequest(suite, entries, args.model, out, args.backend, args.limit, args.dtype)
+            selected = generate_predictions(req, reward_fn, log)
+            doc = finish(req, selected, reward_fn, log)
+        else:
+            doc = _run_samples(args, suite, entries, out, reward_fn, log)
+    if doc is not None and is_main_process():
         print(summary_table(doc))  # noqa: T201 - the CLI prints
+        for rel in (doc.get("baselines") or {}).values():
+            import json
+
+            print(summary_table(json.loads((out / rel / "metrics.json").read_text(encoding="utf-8"))))  # noqa: T201
     return 0
+
+
+def _run_samples(args, suite, entries, out, reward_fn, log):
+    """K evaluations with seeds seed, seed+1, ... into DIR/samples/<k>, then DIR = sample 0 + mean@K / pass@K."""
+    import dataclasses
+
+    from eval.runner import EvalRequest, finish, generate_predictions
+    from eval.sampling import sample_dir, write_sampled
+
+    docs, seeds = [], []
+    for k in range(args.samples):
+        suite_k = dataclasses.replace(suite, seed=suite.seed + k)
+        log(f"sample {k + 1}/{args.samples} (temperature {suite.temperature}, seed {suite_k.seed})")
+        req = EvalRequest(suite_k, entries, args.model, sample_dir(out, k), args.backend, args.limit, args.dtype)
+        docs.append(finish(req, generate_predictions(req, reward_fn, log), reward_fn, log))
+        seeds.append(suite_k.seed)
+    if any(d is None for d in docs):
+        return None  # ranks other than 0
+    return write_sampled(out, docs, suite.temperature, seeds)
+

@@ -21,9 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
     from pathlib import Path
 
+    from data_engine.ranks import is_main_process
     from georft.config import check_trl_sections, load_config
     from georft.pipeline import PipelineConfig, run_pipeline
 
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     check_trl_sections(cfg, args.config)
     status = run_pipeline(cfg, from_stage=args.from_stage, only=args.only, stages=args.stages)
     out = Path(cfg.output_dir)
-    if os.environ.get("RANK", "0") != "0":
+    if not is_main_process():
         return 0
     print("stages: " + ", ".join(f"{k} {v}" for k, v in status.items()))
     report = out / "report" / "report.html"

@@ -31,16 +31,31 @@ def run(args: argparse.Namespace) -> int:
             print(f"{'':22s} {d.description}")  # noqa: T201 - CLI output
         return 0
     path = Path(args.sample)
-    try:
-        sample = json.loads(path.read_text(encoding="utf-8"))
-        frame = json.loads(args.frame) if args.frame else None
-        kwargs = json.loads(args.kwargs)
-    except FileNotFoundError:
-        raise
-    except ValueError as e:
-        raise UserError(f"invalid JSON ({e})") from None
+    sample = _json_arg(path.read_bytes(), f"--sample {path}")
+    frame = _json_arg(args.frame, "--frame") if args.frame else None
+    kwargs = _json_arg(args.kwargs, "--kwargs")
+    for name, value in (("--sample", sample), ("--kwargs", kwargs), ("--frame", frame)):
+        if value is not None and not isinstance(value, dict):
+            raise UserError(f"{name} must be a JSON object, got {type(value).__name__}: {value!r:.80}")
     completion = args.completion
     if completion.startswith("@"):
-        completion = Path(completion[1:]).read_text(encoding="utf-8")
+        raw = Path(completion[1:]).read_bytes()
+        try:
+            completion = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise UserError(f"--completion {completion}: not UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start})"
+                            ) from None
     print(json.dumps(score(args.task, completion, sample, frame=frame, name=args.reward, **kwargs), indent=2))  # noqa: T201 - CLI output
     return 0
+
+
+def _json_arg(text: str | bytes, what: str):
+    """Parsed JSON of a command-line value or file, or a one-line UserError naming it."""
+    from data_engine.errors import UserError
+
+    try:
+        return json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+    except UnicodeDecodeError as e:
+        raise UserError(f"{what}: not UTF-8 (offset {e.start})") from None
+    except (ValueError, RecursionError) as e:
+        raise UserError(f"{what}: invalid JSON ({str(e).splitlines()[0][:100]})") from None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 
 def add_stage_arguments(parser: argparse.ArgumentParser, folder: str) -> None:
@@ -16,11 +15,12 @@ def run_stage(args: argparse.Namespace, schema: type, main) -> int:
     import json
     from pathlib import Path
 
+    from data_engine.ranks import is_main_process
     from georft.config import check_trl_sections, load_config, save_config
 
     cfg = load_config(schema, args.config, args.overrides)
     check_trl_sections(cfg, args.config)
-    main_process = os.environ.get("RANK", "0") == "0"
+    main_process = is_main_process()
     if main_process:
         save_config(cfg, Path(cfg.output_dir) / "config.yaml")
     summary = main(cfg)

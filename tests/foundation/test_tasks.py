@@ -18,6 +18,7 @@ from data_engine.errors import UserError
 from data_engine.frames import Frame
 from data_engine.render import task_answer, task_prompt
 from data_engine.tasks import TASKS, TaskDef, evaluable_tasks, get_task, rewardable_tasks, validate_declarations
+from eval.baselines import POLICIES as BASELINE_POLICIES
 from eval.parsers import PARSERS, parse
 from eval.report.tables import HEADLINE, PRIMARY_SCORE
 from eval.runner_score import SCORERS
@@ -66,6 +67,7 @@ def test_every_name_a_task_declares_exists_in_the_layer_that_owns_it(name):
         assert t.parser in PARSERS
     if t.scorer is not None:
         assert t.scorer in SCORERS
+    assert all(policy in BASELINE_POLICIES for policy in t.baselines)
     for reward, weight in t.default_rewards:
         rdef = REWARDS.get(reward)
         assert name in rdef.tasks, f"default reward {reward!r} of {name!r} does not score it"
