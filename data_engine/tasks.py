@@ -167,26 +167,27 @@ _DECLARED = (
         prompt=R.referring_detection_prompt, answer=R.referring_detection_answer,
         parser="referring_detection", scorer="referring_detection", headline_metric="precision@0.5",
         sample_score="f1@0.5", default_rewards=(("referring_iou_f1", 1.0), ("format", 0.1)), overlay="boxes",
+        baselines=("no_objects",),
     ),
     TaskDef(
         "multilabel_classification", ("labels", "classes"), "every class of a class list present in the image",
         prompt=R.multilabel_classification_prompt, answer=R.multilabel_classification_answer, class_labels=_labels,
         parser="multilabel_classification", parse_target_keys=("classes",), scorer="multilabel_classification",
         headline_metric="sample_f1", sample_score="f1",
-        default_rewards=(("multilabel_f1", 1.0), ("format", 0.1)),
+        default_rewards=(("multilabel_f1", 1.0), ("format", 0.1)), baselines=("frequent_labels",),
     ),
     TaskDef(
         "region_caption", ("box", "references"), "a short phrase for the object in a given box",
         prompt=R.region_caption_prompt, answer=R.caption_answer, prompt_needs_frame=True,
         parser="caption", scorer="caption", headline_metric="cider_d", sample_score="cider_d",
-        default_rewards=(("cider_d", 1.0), ("format", 0.1)), overlay="box",
+        default_rewards=(("cider_d", 1.0), ("format", 0.1)), overlay="box", baselines=("common_caption",),
     ),
     TaskDef(
         "grounding_description", ("references", "objects"), "a description with a box after each object phrase",
         prompt=R.grounding_description_prompt, answer=R.grounding_description_answer,
         parser="grounding_description", scorer="grounding_description", headline_metric="cider_d",
         sample_score="box_f1@0.5", default_rewards=(("grounding_description", 1.0), ("format", 0.1)),
-        overlay="boxes",
+        overlay="boxes", baselines=("common_caption",),  # text only: its box part is 0
     ),
 )
 

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from data_engine.answers import EMPTY_ANSWER
+from data_engine.answers import EMPTY_ANSWER, format_multilabel
 from eval.metrics.vqa import extract_choice_letter, normalize_answer
 
 
@@ -236,6 +236,26 @@ def _answer_caption(state: dict, row: dict, rng: random.Random) -> str:
     return state["caption"]
 
 
+# ---------------------------------------------------------------- multi-label classification
+
+
+def _fit_labels(rows: list[dict]) -> dict:
+    """The labels present in at least half the training samples (else the most frequent one): the constant label
+    set that maximises expected per-label F1 when labels are independent."""
+    counts = Counter(str(x) for r in rows for x in set(r["target"].get("labels") or []))
+    n = max(1, len(rows))
+    frequent = sorted(lab for lab, c in counts.items() if c / n >= 0.5)
+    if not frequent and counts:
+        top = max(counts.values())
+        frequent = [min(lab for lab, c in counts.items() if c == top)]
+    return {"labels": frequent, "n_train": len(rows)}
+
+
+def _answer_labels(state: dict, row: dict, rng: random.Random) -> str:
+    classes = row["target"].get("classes") or state["labels"]
+    return format_multilabel([x for x in state["labels"] if x in classes], classes)
+
+
 # ---------------------------------------------------------------- the registry
 
 
@@ -254,6 +274,8 @@ POLICIES: dict[str, Policy] = {p.name: p for p in (
     Policy("random_class", "random", _fit_classes, _answer_random_class, lambda s: "uniform over the class list"),
     Policy("common_caption", "constant", _fit_caption, _answer_caption,
            lambda s: f"most common training reference caption {s['caption']!r}"),
+    Policy("frequent_labels", "constant", _fit_labels, _answer_labels,
+           lambda s: f"the labels of at least half the training samples {s['labels']!r}"),
 )}
 KINDS = ("constant", "random")
 

@@ -132,3 +132,20 @@ def test_count_error_hand_values_and_hacks():
     assert count_value("twenty-one") == 21.0 and count_value("3.5") == 3.5 and count_value(None) is None
     yes_no = {"task": "vqa", "target": {"question": "q", "answer": "yes"}}
     assert score("vqa", "yes", yes_no, name="count_error")["overall"] == 0.0  # not a counting row
+
+
+def test_trivial_baselines_of_the_new_tasks():
+    import random
+
+    from eval.baselines import POLICIES, policies_of
+
+    assert [p.name for p in policies_of("multilabel_classification")] == ["frequent_labels"]
+    assert [p.name for p in policies_of("referring_detection")] == ["no_objects"]
+    rows = [{"target": {"labels": ls, "classes": CLASSES}} for ls in
+            (["Arable land", "Urban fabric"], ["Arable land"], ["Inland waters", "Arable land"], ["Urban fabric"])]
+    pol = POLICIES["frequent_labels"]
+    state = pol.fit(rows)  # Arable land 3/4, Urban fabric 2/4, Inland waters 1/4
+    assert state["labels"] == ["Arable land", "Urban fabric"]
+    assert pol.answer(state, {"target": SAMPLE["target"]}, random.Random(0)) == "arable land; urban fabric"
+    assert pol.fit([{"target": {"labels": ["Inland waters"]}}, {"target": {"labels": ["Urban fabric"]}},
+                    {"target": {"labels": ["Arable land"]}}])["labels"] == ["Arable land"]  # none at half: top, ties sorted
