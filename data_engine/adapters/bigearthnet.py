@@ -16,7 +16,10 @@ times 255, rounded to uint8, written once as ``<image_root>/<patch>.png`` (defau
 is reused). Without split CSVs every patch folder is read, split null. A missing or unreadable band, bands of
 different sizes, a missing or malformed label file or an unknown label skip the patch, counted with the file.
 
-Target: ``{"labels": [...], "classes": [the 43 or 19 names]}``.
+A recipe ``classes:`` list (43-label format only) narrows the class list shown in the prompt (the 43 names cost ~500
+prompt tokens); a patch with a label outside it is skipped ("unknown class").
+
+Target: ``{"labels": [...], "classes": [the 43 or 19 names, or the recipe's classes]}``.
 """
 
 from __future__ import annotations
@@ -95,6 +98,10 @@ def _read_patch(spec: SourceSpec, patch: str, out_dir: Path, where: str, line: i
     unknown = [x for x in labels if x not in LABELS_43]
     if unknown:
         return Skip("unknown class", str(meta), None, f"{unknown} are not BigEarthNet-43 labels")
+    if spec.classes is not None and not nineteen:
+        outside = [x for x in labels if x not in spec.classes]
+        if outside:
+            return Skip("unknown class", str(meta), None, f"{outside} not in the recipe's classes {spec.classes}")
     if nineteen:
         labels = sorted({MAP_43_TO_19[x] for x in labels if x in MAP_43_TO_19}, key=LABELS_19.index)
         if not labels:
@@ -125,7 +132,7 @@ def _read_patch(spec: SourceSpec, patch: str, out_dir: Path, where: str, line: i
 
 def _iter(spec: SourceSpec, nineteen: bool) -> Iterator[dict | Skip]:
     out_dir = spec.image_root if spec.image_root is not None else spec.root / "rgb"
-    classes = list(LABELS_19 if nineteen else LABELS_43)
+    classes = list(LABELS_19 if nineteen else spec.classes or LABELS_43)
     for patch, split, f, line in _patches(spec):
         if not spec.wants(split):
             continue

@@ -62,4 +62,6 @@ def write_bigearthnet(out: Path, seed: int, size: Any) -> dict:
                 {"labels": labels, "acquisition_date": "2017-06-13 10:10:31", "tile_source": "synthetic"}))
             names.append(name)
         (out / f"{split}.csv").write_text("\n".join(names) + "\n")
-    return {"name": "synth_bigearthnet", "format": "bigearthnet", "root": out.name}
+    classes = sorted({*GROUND_LABELS.values(), *OBJECT_LABELS.values(), "Water bodies",
+                      "Road and rail networks and associated land"})
+    return {"name": "synth_bigearthnet", "format": "bigearthnet", "root": out.name, "classes": classes}

@@ -169,3 +169,10 @@ def test_geochat_identify_turns_become_region_caption_rows(tmp_path):
     assert [(r["id"], r["task"]) for r in rows] == [("s/g1:0", "region_caption")]
     assert rows[0]["target"] == {"box": [20, 20, 60, 60], "references": ["a white plane"], "angle": 45.0}
     assert [(s.reason, s.line) for s in skips] == [("malformed box", 0)] and "exactly one box" in skips[0].detail
+
+
+def test_bigearthnet_recipe_classes_narrow_the_class_list(tmp_path):
+    _bigearthnet(tmp_path)
+    rows, skips = run("bigearthnet", tmp_path, split=["train"], classes=["Airports", "Port areas"])
+    assert [r["id"] for r in rows] == ["s/P2"] and rows[0]["target"]["classes"] == ["Airports", "Port areas"]
+    assert [s.reason for s in skips] == ["unknown class"] * 3  # P1 and P4 outside the list, P3 not a CLC name
