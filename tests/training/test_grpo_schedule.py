@@ -105,7 +105,9 @@ def test_per_task_schedule_runs_stage_after_stage_on_cpu(tiny_model_dirs, tiny_w
     dirs = cfg.stage_dirs
     from georft.pipeline import grpo_data_tasks
 
-    assert grpo_data_tasks(cfg.grpo) == {"detection", "grounding", "vqa", "caption", "classification", "zoom_vqa"}
+    assert grpo_data_tasks(cfg.grpo) == {"detection", "grounding", "vqa", "caption", "classification", "zoom_vqa",
+                                         "referring_detection", "multilabel_classification", "region_caption",
+                                         "grounding_description"}
     info = _run_grpo(cfg, dirs)
     assert info["schedule"] == "per_task" and list(info["stages"]) == ["0_vqa", "1_classification"]
     assert all(s["steps"] == 1 for s in info["stages"].values())

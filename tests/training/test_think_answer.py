@@ -25,7 +25,8 @@ def test_one_sft_step_in_think_answer_mode(tiny_model_dirs, tiny_world, tmp_path
     cfg = load_config(SFTRunConfig, REPO / "configs/sft/demo_cpu.yaml", [
         f"model.path={tiny_model_dirs[arch]}", f"data.root={tiny_world[1]}",
         "data.sources=[{path: ., split: train, tasks: [vqa, grounding]}]", f"output_dir={tmp_path}",
-        "data.reasoning=think_answer", "trainer.max_steps=1", "trainer.per_device_train_batch_size=2",
+        "data.reasoning=think_answer", "data.reasoning_tasks=null", "trainer.max_steps=1",
+        "trainer.per_device_train_batch_size=2",
         "trainer.logging_steps=1", "trainer.save_strategy=no", "trainer.report_to=[]",
     ])
     trainer, processor, _ = build_trainer(cfg)
@@ -49,7 +50,7 @@ def test_one_grpo_step_in_think_answer_mode_records_reasoning(tiny_model_dirs, t
     cfg = load_config(GRPORunConfig, REPO / "configs/grpo/demo_cpu.yaml", [
         f"model.path={tiny_model_dirs[arch]}", f"data.root={tiny_world[1]}",
         "data.sources=[{path: ., split: train, tasks: [vqa]}]", f"output_dir={tmp_path / 'run'}",
-        "data.reasoning=think_answer", "reward_set=accuracy",
+        "data.reasoning=think_answer", "data.reasoning_tasks=null", "reward_set=accuracy",
         "rewards={vqa: [{name: vqa_match, weight: 1.0}, {name: think_format, weight: 1.0}]}",
         "trainer.max_steps=1", "trainer.per_device_train_batch_size=4", "trainer.num_generations=2",
         "trainer.max_completion_length=12", "trainer.logging_steps=1", "trainer.save_strategy=no",
