@@ -13,7 +13,7 @@ export DS_BUILD_OPS ?= 0
 LOCK := requirements/lock-cpu.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test test-slow test-hostile demo bench lint lock clean browser-deps
+.PHONY: venv test test-slow test-hostile test-vllm demo bench lint lock clean browser-deps
 
 venv: $(STAMP)
 
@@ -36,6 +36,22 @@ test-slow: venv
 # and every refused request, then kills real pipeline runs (SFT and GRPO) mid-checkpoint and resumes them.
 test-hostile: venv
 	$(PY) -m pytest -q -s -m slow -p no:warnings tests/reliability
+
+# The vLLM contract tier: GeoRFT's GPU path against the real vLLM 0.30.0, run on CPU (no GPU needed). vLLM pins the
+# CUDA build of torch 2.13.0, which cannot share .venv (torch 2.14.1), so it gets a side venv. `pip --isolated`
+# skips user pip config and PIP_* variables: a find-links folder serving a `+cpu` torch would otherwise win over
+# the CUDA wheel and break torchvision under vLLM.
+VLLM_VENV ?= .venv-vllm
+VLLM_LOCK := requirements/lock-vllm.txt
+VLLM_STAMP := $(VLLM_VENV)/.installed
+
+$(VLLM_STAMP): pyproject.toml $(VLLM_LOCK)
+	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip --isolated install -q -c $(VLLM_LOCK) 'vllm==0.30.0' -e '.[dev]'
+	touch $(VLLM_STAMP)
+
+test-vllm: $(VLLM_STAMP)
+	VLLM_TARGET_DEVICE=cpu $(VLLM_VENV)/bin/python -m pytest -q -m vllm tests/vllm_contract
 
 demo: venv
 	$(VENV)/bin/georft pipeline --config configs/pipeline/demo_cpu.yaml
@@ -60,4 +76,4 @@ browser-deps:
 	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache build *.egg-info

@@ -8,7 +8,9 @@ Run: `python benchmarks/bench_render.py [--samples 10000] [--images 200] [--rend
 2. Renders `--renders` detection rows with `render_sft` (image decode + smart resize + conversation, one core) at
    two pixel budgets, against a reference path that decodes the full image with PIL and resizes it to the same size
    (no DCT-scaled decode): equality of the shown size and of the answer text, and the speed ratio.
-3. Checks our smart resize against transformers' `smart_resize` on 2,000 random sizes (equality).
+3. Multi-image rows (`--frames`): 1, 2 and 4 co-registered 1024x1024 PNG frames (LEVIR-CD's format) per sample at
+   RSCoVLM's budget, which the frames share (docs/multi-image.md §1): samples/s, frames/s and image tokens per sample.
+4. Checks our smart resize against transformers' `smart_resize` on 2,000 random sizes (equality).
 
 Target: >= 100 samples/s per core on 1000x1000 images.
 """
@@ -79,6 +81,32 @@ def bench_render(rows: list[dict], family: str, min_pixels: int, max_pixels: int
             "same_size": same_size, "mean_abs_pixel_diff": diff}
 
 
+def bench_frames(root: Path, renders: int) -> list[dict]:
+    """Render throughput of 1-, 2- and 4-frame samples of 1024x1024 PNG frames at RSCoVLM's budget (one core)."""
+    from data_engine.render import render_sft
+    from data_engine.resize import image_tokens
+    from data_engine.synth.draw import scene
+
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(8):
+        p = root / f"f{i}.png"
+        scene(rng, [], 1024, 1024)[0].save(p, compress_level=1)
+        paths.append(str(p))
+    out = []
+    for n in (1, 2, 4):
+        rows = [{"id": str(k), "source": "b", "task": "change_caption", "split": None,
+                 "images": [paths[(k + j) % len(paths)] for j in range(n)], "width": 1024, "height": 1024,
+                 "target": {"references": ["two buildings are built ."], "changed": True}} for k in range(renders)]
+        t0 = time.perf_counter()
+        shown = [render_sft(r, "qwen2_5_vl", min_pixels=64 * 784, max_pixels=1296 * 784)["images"] for r in rows]
+        dt = time.perf_counter() - t0
+        out.append({"frames": n, "sps": renders / dt, "fps": renders * n / dt, "size": shown[0][0].size,
+                    "tokens": sum(image_tokens(im.height, im.width, 28) for im in shown[0])})
+    return out
+
+
 def check_smart_resize(n: int = 2000) -> tuple[int, int]:
     from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize as hf_smart_resize
 
@@ -103,7 +131,16 @@ def main() -> int:
     ap.add_argument("--samples", type=int, default=10_000)
     ap.add_argument("--images", type=int, default=200)
     ap.add_argument("--renders", type=int, default=300)
+    ap.add_argument("--frames", action="store_true", help="only the multi-image rows (section 3)")
     args = ap.parse_args()
+    if args.frames:
+        with tempfile.TemporaryDirectory() as tmp:
+            print(f"{'render (1 core, 1024x1024 PNG frames), RSCoVLM budget':<56} {'shown/frame':>11} {'tokens':>7} "
+                  f"{'samples/s':>9} {'frames/s':>9}")
+            for r in bench_frames(Path(tmp), min(args.renders, 60)):
+                print(f"{'qwen2_5_vl, %d frame(s) sharing <=1296 tokens' % r['frames']:<56} {'%dx%d' % r['size']:>11} "
+                      f"{r['tokens']:>7} {r['sps']:>9.1f} {r['fps']:>9.1f}")
+        return 0
     from data_engine.build import build, load_built
 
     with tempfile.TemporaryDirectory() as tmp:

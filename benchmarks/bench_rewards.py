@@ -69,6 +69,15 @@ def main() -> None:
     print(f"detection sanity: overall={r['overall']:.3f} n_pred={r['n_pred']:.0f}")
     rows = [("detection rotated_iou_f1 (100 vs 100)", lambda: score("detection", det_text, det_sample, frame), 2000)]
 
+    # change detection: the detection reward on a change_detection row, 50 changed regions vs 50 predicted
+    cd_gt = [dict(o, label="change") for o in dota_scene(rng, n=50)]
+    cd_pred = [dict(o, poly=list(np.asarray(o["poly"]) + rng.uniform(-2, 2, 8))) for o in cd_gt]
+    cd_sample = {"task": "change_detection", "width": 1024, "height": 1024,
+                 "target": json.dumps({"classes": ["change"], "objects": cd_gt})}
+    cd_text = format_detection(cd_pred, ["change"], frame, "poly")
+    rows.append(("change_detection rotated_iou_f1 (50 vs 50)",
+                 lambda: score("change_detection", cd_text, cd_sample, frame), 1000))
+
     grd = {"task": "grounding", "width": 1024, "height": 1024, "target": {"expression": "x", "box": [10, 10, 90, 90]}}
     g_text = format_grounding([12, 8, 95, 88], "x", frame)
     rows.append(("grounding grounding_iou", lambda: score("grounding", g_text, grd, frame), None))

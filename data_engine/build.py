@@ -42,7 +42,8 @@ from data_engine.schema import COLUMNS, TASKS, features, load_target, validate_s
 from data_engine.tasks import get_task
 
 SUMMARY_FILE = "build_summary.json"
-SOURCE_KEYS = ("name", "format", "root", "annotations", "image_root", "split", "task", "weight", "classes", "patches")
+SOURCE_KEYS = ("name", "format", "root", "annotations", "image_root", "split", "task", "weight", "classes", "patches",
+               "min_area", "max_buildings", "max_frames")
 PATCH_KEYS = ("size", "gap", "iof_thr", "keep_empty")
 
 
@@ -109,6 +110,19 @@ def _spec(path: Path, i: int, src: Any, check_roots: bool = True) -> SourceSpec:
     classes = src.get("classes")
     if classes is not None and (not isinstance(classes, list) or not all(isinstance(c, str) for c in classes)):
         raise UserError(f"{where}: classes must be a list of names")
+    extra = {}
+    if "min_area" in src:  # change masks -> polygons (levir_cd): smallest connected component kept, in pixels
+        if isinstance(src["min_area"], bool) or not isinstance(src["min_area"], int) or src["min_area"] < 1:
+            raise UserError(f"{where}: min_area must be a positive integer (pixels), got {src['min_area']!r}")
+        extra["min_area"] = src["min_area"]
+    if "max_buildings" in src:  # xbd: damage-level questions per pair
+        if isinstance(src["max_buildings"], bool) or not isinstance(src["max_buildings"], int) or src["max_buildings"] < 0:
+            raise UserError(f"{where}: max_buildings must be a non-negative integer, got {src['max_buildings']!r}")
+        extra["max_buildings"] = src["max_buildings"]
+    if "max_frames" in src:  # fmow: frames per site (2-4 in GeoVLM-R1 / TEOChat)
+        if isinstance(src["max_frames"], bool) or not isinstance(src["max_frames"], int) or src["max_frames"] < 2:
+            raise UserError(f"{where}: max_frames must be an integer >= 2, got {src['max_frames']!r}")
+        extra["max_frames"] = src["max_frames"]
     return SourceSpec(
         name=str(src["name"]),
         format=str(src["format"]),
@@ -120,6 +134,7 @@ def _spec(path: Path, i: int, src: Any, check_roots: bool = True) -> SourceSpec:
         weight=str(src.get("weight", "*1")),
         classes=classes,
         patches=patches,
+        extra=extra,
     )
 
 

@@ -18,6 +18,14 @@ Prompts are the same at training and evaluation time: each task's declared promp
 | classification | - | ``Classify the image within one of the given classes:{classes}.`` | `format_classification` |
 | zoom_vqa | zoom tool block | question + zoom instruction | tool call(s), crop turn(s), answer (`data_engine.zoom`) |
 | chat | - | the conversation's turns (images in the first user turn) | its assistant turns |
+| change_caption | - | `change_text.CHANGE_CAPTION_PROMPT` | one reference (`format_caption`) |
+| change_detection | as detection | `change_text.CHANGE_DETECTION_PREFIX` + ``find the {categories}`` | `format_detection` |
+| damage | - | `change_text.DAMAGE_PREFIX` + question (box in the model frame) + class list | the class name |
+| temporal_classification | - | `change_text.TEMPORAL_PREFIX` + the classification prompt | `format_classification` |
+
+Multi-image rows (the last four, chat with several images) name each frame before its image block
+(``Image 1: ``, ``Image 2: `` ...) and share one pixel budget across their frames (`frame_budget`,
+docs/multi-image.md §1).
 
 JSON answer mode uses the JSON prompts and no system prompt. Think-then-answer mode (``reasoning="think_answer"``,
 `data_engine.reasoning`) appends its instruction to the user text of every single-turn task and wraps the answer as
@@ -46,6 +54,7 @@ from data_engine.options import ANSWER_MODES, BOX_TYPES, check_choice
 from data_engine.reasoning import add_instruction, check_reasoning, row_reasoning, wrap_answer
 from data_engine.schema import load_target
 from data_engine.task_render import text_block as _text
+from data_engine.task_render import user_turn
 from data_engine.tasks import get_task
 
 
@@ -91,9 +100,30 @@ def load_view(path: str | Path, region: tuple[int, int, int, int] | None, size: 
     return resize_to(im, size)
 
 
+def frame_budget(n_frames: int, min_pixels: int, max_pixels: int, factor: int) -> tuple[int, int]:
+    """The (min_pixels, max_pixels) each frame of an ``n_frames``-image sample is smart-resized within.
+
+    The sample's budget is shared: each frame gets ``1/n`` of it (never less than one ``factor x factor`` token),
+    so the frames of a sample together never hold more than ``max_pixels`` pixels and N frames never cost N times
+    the image tokens of one (docs/multi-image.md §1).
+    """
+    n = int(n_frames)
+    if n <= 1:
+        return int(min_pixels), int(max_pixels)
+    hi = max(factor * factor, int(max_pixels) // n)
+    lo = min(hi, max(factor * factor, int(min_pixels) // n)) if min_pixels > 0 else 0
+    return lo, hi
+
+
 def prepare_images(sample: dict, target: dict, fam: Family, min_pixels: int, max_pixels: int,
                    scale: float = 1.0) -> tuple[list[Image.Image], Frame]:
-    """The shown images of a row (first one cut to its patch window when it is a patch) and the first one's frame."""
+    """The shown images of a row and the first one's frame.
+
+    The first image is cut to its patch window when the row is a patch. A multi-image row (bi-temporal pair,
+    time series) shares one pixel budget across its frames (`frame_budget`); each frame is smart-resized on its own
+    inside its share (frames of one sample may differ in size) with the same random-resize ``scale``, so
+    co-registered frames of equal size come out equal and the first image's frame holds for all of them.
+    """
     patch = target.get("patch")
     w, h = int(sample["width"]), int(sample["height"])
     region = None
@@ -102,7 +132,8 @@ def prepare_images(sample: dict, target: dict, fam: Family, min_pixels: int, max
         x, y, s = int(patch["x"]), int(patch["y"]), int(patch["size"])
         region, (w, h) = (x, y, x + s, y + s), (s, s)
         first_expect = None
-    size = smart_size(max(1, round(w * scale)), max(1, round(h * scale)), fam.factor, min_pixels, max_pixels)
+    lo, hi = frame_budget(len(sample["images"]), min_pixels, max_pixels, fam.factor)
+    size = smart_size(max(1, round(w * scale)), max(1, round(h * scale)), fam.factor, lo, hi)
     images = []
     for k, path in enumerate(sample["images"]):
         if k == 0:
@@ -114,7 +145,8 @@ def prepare_images(sample: dict, target: dict, fam: Family, min_pixels: int, max
             continue
         with open_image(path) as probe:
             ow, oh = probe.size
-        sz = smart_size(max(1, round(ow * scale)), max(1, round(oh * scale)), fam.factor, min_pixels, max_pixels)
+        sz = size if (ow, oh) == first_expect else smart_size(max(1, round(ow * scale)), max(1, round(oh * scale)),
+                                                               fam.factor, lo, hi)
         images.append(load_view(path, None, sz, (ow, oh)))
     return images, Frame.for_family(fam.coord_frame, w, h, size[0], size[1])
 
@@ -129,18 +161,18 @@ def task_prompt(task: str, target: dict, n_images: int, box_type: str, mode: str
                 frame: Frame | None = None) -> list[dict]:
     """System (when the task has one) and user messages of a task's first turn (its declared prompt function).
 
-    ``frame`` (the first image's) is passed to the tasks that declare ``prompt_needs_frame`` (a region in the
-    question); they fail without one.
+    ``frame`` (the first image's) reaches the prompt function of a task that declares ``region_box``, which writes
+    its region box in the model's frame.
     """
     _check_format(box_type, mode)
-    decl = get_task(task)
-    if decl.prompt is None:
+    t = get_task(task)
+    if t.prompt is None:
         raise UserError(f"task {task!r} has no single-turn prompt")
-    if decl.prompt_needs_frame:
+    if t.region_box:
         if frame is None:
             raise UserError(f"task {task!r} writes a region in its prompt: task_prompt needs the image's frame")
-        return decl.prompt(target, n_images, box_type, mode, frame=frame)
-    return decl.prompt(target, n_images, box_type, mode)
+        return t.prompt(target, n_images, box_type, mode, frame=frame)
+    return t.prompt(target, n_images, box_type, mode)
 
 
 def task_answer(task: str, target: dict, frame: Frame, box_type: str, mode: str,
@@ -158,7 +190,7 @@ def _chat_messages(target: dict, n_images: int) -> list[dict]:
     for m in target["messages"]:
         content = [_text(str(m["content"]))]
         if m["role"] == "user" and not placed:
-            content = [{"type": "image"} for _ in range(n_images)] + content
+            content = user_turn(n_images, str(m["content"]))["content"]  # several frames: named "Image k: "
             placed = True
         msgs.append({"role": m["role"], "content": content})
     return msgs

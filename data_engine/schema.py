@@ -22,6 +22,14 @@ One row per sample, stored as a Hugging Face `datasets` Arrow dataset (`save_to_
 - classification: ``{"label", "classes": [...]}``
 - zoom_vqa: ``{"question", "answer", "evidence": [[x1,y1,x2,y2], ...]}`` (plus ``"choices"`` for multiple choice)
 - chat: ``{"messages": [{"role", "content"}]}``
+- change_caption: ``{"references": [...], "changed": bool}`` (images: before, after)
+- change_detection: ``{"objects": [{"label", "poly"}], "classes": [...]}`` (images: before, after, co-registered;
+  the changed regions, none when nothing changed; LEVIR-CD adds ``"mask"``, the label PNG's path; xBD labels are the
+  damage levels and objects add ``"shape"``, the building polygon)
+- temporal_classification: ``{"label", "classes": [...], "timestamps": [...]}`` (2-4 frames of one site, oldest
+  first; frames may differ in size)
+- damage: ``{"question", "answer", "classes", "qtype"}`` plus ``"box": [x1,y1,x2,y2]`` for a building's damage
+  level (images: pre, post; co-registered)
 - multilabel_classification: ``{"labels": [...], "classes": [...]}`` (every class present; BigEarthNet)
 - region_caption: ``{"box": [x1,y1,x2,y2], "references": [...]}`` (the region is shown in the prompt)
 - grounding_description: ``{"references": [...], "objects": [{"phrase", "box": [x1,y1,x2,y2]}]}`` (the first
@@ -90,6 +98,9 @@ def validate_sample(sample: dict[str, Any]) -> None:
             raise UserError(f"sample {sid!r}: {col} must be {_kind(kind)}, got {sample[col]!r}")
     if not all(isinstance(p, str) for p in sample["images"]):
         raise UserError(f"sample {sid!r}: images must be a list of paths, got {sample['images']!r}")
+    need = _tasks.TASKS[sample["task"]].min_images
+    if len(sample["images"]) < need:
+        raise UserError(f"sample {sid!r}: {sample['task']} needs at least {need} images, got {len(sample['images'])}")
     target = load_target(sample)
     if not isinstance(target, dict):
         raise UserError(f"sample {sid!r}: target must be a JSON object, got {type(target).__name__}")
@@ -101,7 +112,7 @@ def validate_sample(sample: dict[str, Any]) -> None:
         ok = isinstance(value, kind) and not (isinstance(value, bool) and bool not in _tuple(kind))
         if key in target and not ok:
             raise UserError(f"sample {sid!r}: {sample['task']} target {key!r} must be {_kind(kind)}, got {value!r}")
-    if sample["task"] == "caption" and not all(isinstance(r, str) for r in target["references"]):
+    if sample["task"] in ("caption", "change_caption") and not all(isinstance(r, str) for r in target["references"]):
         raise UserError(f"sample {sid!r}: caption references must be strings, got {target['references']!r}")
 
 
@@ -114,6 +125,10 @@ TARGET_TYPES: dict[str, dict[str, type | tuple]] = {
     "caption": {"references": list},
     "classification": {"label": str},
     "detection": {"objects": list},
+    "change_caption": {"references": list, "changed": bool},
+    "change_detection": {"objects": list},
+    "damage": {"question": str, "answer": str},
+    "temporal_classification": {"label": str, "timestamps": list},
 }
 
 

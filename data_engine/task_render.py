@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from data_engine import answers as A
+from data_engine import change_text as C
 from data_engine.frames import Frame
 
 # Our wording: RSCoVLM has no caption prompt in its plain-text recipe.
@@ -26,8 +27,22 @@ def text_block(t: str) -> dict:
 
 
 def user_turn(n_images: int, text: str) -> dict:
-    """The user turn: one image block per image, then the text."""
-    return {"role": "user", "content": [{"type": "image"} for _ in range(n_images)] + [text_block(text)]}
+    """The user turn: one image block per image, then the text.
+
+    With several images each block is preceded by its name, ``Image 1: ``, ``Image 2: `` ... (TEOChat's
+    ``Image i: <image>``), so the text can refer to the frames by number (docs/multi-image.md §1).
+    """
+    if n_images <= 1:
+        return {"role": "user", "content": [{"type": "image"} for _ in range(n_images)] + [text_block(text)]}
+    content: list[dict] = []
+    for k in range(n_images):
+        content += [text_block(f"{frame_name(k)}: "), {"type": "image"}]
+    return {"role": "user", "content": content + [text_block("\n" + text)]}
+
+
+def frame_name(k: int) -> str:
+    """The name of frame ``k`` (0-based) in a multi-image prompt: ``Image {k+1}``."""
+    return f"Image {k + 1}"
 
 
 def _turns(system: str | None, n_images: int, text: str) -> list[dict]:
@@ -73,7 +88,7 @@ def classification_prompt(target: dict, n_images: int, box_type: str, mode: str)
 
 
 def region_caption_prompt(target: dict, n_images: int, box_type: str, mode: str, frame: Frame) -> list[dict]:
-    """`answers.region_caption_user_prompt`: the region in the model's frame (a ``prompt_needs_frame`` task)."""
+    """`answers.region_caption_user_prompt`: the region in the model's frame (a ``region_box`` task)."""
     return _turns(None, n_images, A.region_caption_user_prompt(target["box"], frame, mode))
 
 
@@ -138,3 +153,46 @@ def multilabel_classification_answer(target: dict, frame: Frame, box_type: str, 
 def classification_answer(target: dict, frame: Frame, box_type: str, mode: str, rng: Any = None) -> str:
     """The class name (`answers.format_classification`)."""
     return A.format_classification(target["label"])
+
+
+# ---------------------------------------------------------------- multi-image (change) tasks
+
+
+def change_caption_prompt(target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
+    """`change_text.CHANGE_CAPTION_PROMPT` after the named frames (before, after)."""
+    return _turns(None, n_images, C.CHANGE_CAPTION_PROMPT)
+
+
+def change_detection_prompt(target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
+    """The detection prompt (system prompt of the box type in text mode) after `change_text.CHANGE_DETECTION_PREFIX`."""
+    system = A.SYSTEM_PROMPTS[box_type] if mode == "text" else None
+    text = C.CHANGE_DETECTION_PREFIX + A.detection_user_prompt(target["classes"], box_type, mode)
+    return _turns(system, n_images, text)
+
+
+def box_text(box, frame: Frame | None) -> str:
+    """A region box ``[x1, y1, x2, y2]`` written in the model's frame (original pixels without a frame)."""
+    from data_engine.frames import quantize, to_model
+
+    vals = np.asarray(box, dtype=np.float64)
+    ints = quantize(to_model(vals, frame) if frame is not None else vals)
+    return "[" + ", ".join(str(int(v)) for v in ints) + "]"
+
+
+def damage_prompt(target: dict, n_images: int, box_type: str, mode: str, frame: Frame | None = None) -> list[dict]:
+    """`change_text.DAMAGE_PREFIX` + the question (its ``{box}`` written in ``frame``) + the class list."""
+    question = str(target["question"])
+    if "{box}" in question and target.get("box") is not None:
+        question = question.replace("{box}", box_text(target["box"], frame))
+    text = C.DAMAGE_PREFIX + question + C.ANSWER_WITH.format(classes=", ".join(target["classes"]))
+    return _turns(None, n_images, text)
+
+
+def damage_answer(target: dict, frame: Frame, box_type: str, mode: str, rng: Any = None) -> str:
+    """The class name of the answer (`answers.format_classification`)."""
+    return A.format_classification(target["answer"])
+
+
+def temporal_classification_prompt(target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
+    """`change_text.TEMPORAL_PREFIX` + ``Classify the image within one of the given classes:{classes}.``"""
+    return _turns(None, n_images, C.TEMPORAL_PREFIX + A.classification_user_prompt(target["classes"]))

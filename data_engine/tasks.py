@@ -61,8 +61,11 @@ class TaskDef:
         sample_score: the per-sample score that ranks won / lost samples in a report.
         default_rewards: ``((reward name, weight), ...)`` used when a GRPO config names no rewards (names in
             `rewards.registry.REWARDS`; empty: the task is not rewarded in GRPO).
-        prompt_needs_frame: the prompt writes coordinates (a region in the question): ``prompt`` also gets the first
-            image's ``frame=`` (`data_engine.render.task_prompt`).
+        min_images: frames a row must have (2 for bi-temporal tasks; docs/multi-image.md §1).
+        coregistered: the target has coordinates (in the first frame's pixels), so every frame must have the first
+            one's size; adapters skip a record whose frames differ ("frames differ in size").
+        region_box: the prompt names a region (the target's ``box``, original pixels): the prompt function takes
+            ``frame=`` (the first image's) and writes the box in the model's frame.
         overlay: dashboard / report figure kind (`OVERLAY_KINDS`): "objects" (class-aware polygons, matched at
             IoU 0.5), "box" (one grounding box), "boxes" (several class-agnostic boxes), "zoom" (evidence boxes and
             zoom crops), "none" (text only).
@@ -85,7 +88,9 @@ class TaskDef:
     sample_score: str | None = None
     default_rewards: tuple[tuple[str, float], ...] = ()
     overlay: str = "none"
-    prompt_needs_frame: bool = False
+    min_images: int = 1
+    coregistered: bool = False
+    region_box: bool = False
     baselines: tuple[str, ...] = ()
 
     @property
@@ -114,6 +119,10 @@ def _label(target: dict) -> list[str]:
 
 def _labels(target: dict) -> list[str]:
     return list(target["labels"])
+
+
+def _answer(target: dict) -> list[str]:
+    return [target["answer"]]
 
 
 # Order matters where tasks are listed (error messages, eval generation order): keep new tasks at the end.
@@ -163,6 +172,37 @@ _DECLARED = (
     ),
     TaskDef("chat", ("messages",), "instruction conversations (SFT only)", interaction="chat"),
     TaskDef(
+        "change_caption", ("references", "changed"), "one sentence describing what changed between two images",
+        prompt=R.change_caption_prompt, answer=R.caption_answer,
+        parser="caption", scorer="change_caption", headline_metric="cider_d", sample_score="cider_d",
+        default_rewards=(("change_cider_d", 1.0), ("format", 0.1)), min_images=2, baselines=("common_caption",),
+    ),
+    TaskDef(
+        "change_detection", ("objects", "classes"), "the regions that changed between two co-registered images",
+        prompt=R.change_detection_prompt, answer=R.detection_answer, class_labels=_object_labels,
+        parser="detection", parse_target_keys=("classes",), box_answers=True,
+        scorer="change_detection", headline_metric="pixel_f1", sample_score="f1",
+        default_rewards=(("rotated_iou_f1", 1.0), ("format", 0.1)), overlay="objects", min_images=2,
+        coregistered=True, baselines=("no_objects",),
+    ),
+    TaskDef(
+        "damage", ("question", "answer", "classes"),
+        "a question about a pre/post-disaster pair: disaster type, or the damage level of one boxed building",
+        prompt=R.damage_prompt, answer=R.damage_answer, class_labels=_answer,
+        parser="classification", parse_target_keys=("classes",), scorer="damage", headline_metric="accuracy",
+        sample_score="correct", default_rewards=(("damage_ordinal", 1.0), ("format", 0.1)), min_images=2,
+        coregistered=True, region_box=True, baselines=("majority_answer", "random_answer"),
+    ),
+    TaskDef(
+        "temporal_classification", ("label", "classes", "timestamps"),
+        "the class of a site seen in 2-4 frames over time (oldest first)",
+        prompt=R.temporal_classification_prompt, answer=R.classification_answer, class_labels=_label,
+        parser="classification", parse_target_keys=("classes",), scorer="classification",
+        headline_metric="accuracy", sample_score="correct",
+        default_rewards=(("classification_match", 1.0), ("format", 0.1)), min_images=2,
+        baselines=("majority_class", "random_class"),
+    ),
+    TaskDef(
         "referring_detection", ("expression", "boxes"), "zero or more boxes for a referring expression",
         prompt=R.referring_detection_prompt, answer=R.referring_detection_answer,
         parser="referring_detection", scorer="referring_detection", headline_metric="precision@0.5",
@@ -178,7 +218,7 @@ _DECLARED = (
     ),
     TaskDef(
         "region_caption", ("box", "references"), "a short phrase for the object in a given box",
-        prompt=R.region_caption_prompt, answer=R.caption_answer, prompt_needs_frame=True,
+        prompt=R.region_caption_prompt, answer=R.caption_answer, region_box=True,
         parser="caption", scorer="caption", headline_metric="cider_d", sample_score="cider_d",
         default_rewards=(("cider_d", 1.0), ("format", 0.1)), overlay="box", baselines=("common_caption",),
     ),

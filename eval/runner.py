@@ -125,7 +125,9 @@ def open_backend(name: str, model_path: str, suite: SuiteConfig, dtype: str = "a
     try:
         processor = load_processor(str(model_path), suite.min_pixels, suite.max_pixels)
         if name == "vllm":
-            return VLLMBackend(str(model_path), processor), family
+            # The suite's pixel budget (else vLLM resizes with the checkpoint's) and room for a whole zoom chain.
+            return VLLMBackend(str(model_path), processor, max_images_per_prompt=1 + suite.zoom.max_steps,
+                               min_pixels=suite.min_pixels, max_pixels=suite.max_pixels), family
         model = load_model(section)
     except UserError:
         raise

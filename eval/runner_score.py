@@ -15,6 +15,9 @@ think-then-answer mode add ``think_format_rate`` (share of well-formed completio
 | vqa | ``accuracy``, ``acc/<qtype>``, ``mean_over_types``, ``mean_over_non_count_types``; for ``count`` questions with a numeric answer ``count_accuracy``, ``count_mae``, ``count_rmse``, ``count_n`` | ``correct`` |
 | classification | ``accuracy``, ``mean_class_accuracy`` | ``correct`` |
 | caption | ``bleu_1`` … ``bleu_4``, ``rouge_l``, ``cider_d`` (corpus df), ``meteor`` (only with java) | ``rouge_l``, ``cider_d`` |
+| change_caption | caption's + ``rouge_1_f``, ``rouge_l_f`` (`rouge-score`, stemmed), ``change_accuracy``; ``skipped/meteor`` = 1 without Java | caption's + ``rouge_1_f``, ``rouge_l_f``, ``change_correct`` |
+| change_detection | detection's + ``pixel_precision``, ``pixel_recall``, ``pixel_f1``, ``pixel_iou`` (change class, rasterised polygons vs the label mask, summed over the set); xBD rows also ``xview2_score``, ``localization_f1``, ``damage_f1``, ``damage_f1/<1-4>`` | detection's + ``pixel_f1`` |
+| damage | ``accuracy``, ``acc/<qtype>``, ``ordinal_credit`` (mean of 1 / 0.5 / 0 on damage levels) | ``correct`` |
 | referring_detection | ``precision@0.5``, ``precision@0.25``, ``recall@0.5``, ``f1@0.5``, ``mean_iou``, ``precision@0.5/<group>`` and ``@0.25`` for single / multi / none and small / medium / large, ``n/<group>`` (`eval.metrics.referring`) | ``precision@0.5``, ``f1@0.5``, ``mean_iou`` |
 | multilabel_classification | ``sample_f1``, ``micro_f1``, ``macro_f1``, ``mAP`` (`eval.metrics.multilabel`, scikit-learn's definitions) | ``f1`` |
 | grounding_description | the caption metrics of the text, ``box_precision@0.5``, ``box_precision@0.25``, ``box_recall@0.5``, ``box_f1@0.5``, ``box_mean_iou`` of the boxes (class-agnostic, as referring detection) | ``rouge_l``, ``cider_d``, ``box_f1@0.5`` |
@@ -31,11 +34,17 @@ per-sample precision = recall = f1 = 1. Multiple-choice answers are compared as 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
+import numpy as np
+from PIL import Image
+
+from data_engine.change_text import DAMAGE_LEVELS, is_no_change_caption
 from data_engine.tasks import get_task
 from eval.geometry import merge_patches
-from eval.metrics.captions import bleu, java_metrics, rouge_l
+from eval.metrics.captions import bleu, java_metrics, java_skip_reason, rouge_f, rouge_l
+from eval.metrics.change import pixel_counts, pixel_scores, rasterise, rasterise_classes, xview2_counts, xview2_scores
 from eval.metrics.cider import cider_d
 from eval.metrics.classification import classification_accuracy
 from eval.metrics.dota_map import dota_map
@@ -237,6 +246,109 @@ def score_caption(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> 
     return metrics, scores
 
 
+def score_change_caption(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scored:
+    """The caption metrics plus ROUGE-1 F / ROUGE-L F (`rouge-score` with stemming) and the no-change verdict.
+
+    ``meteor`` is present only with Java and pycocoevalcap; otherwise ``skipped/meteor`` = 1 and the reason (from
+    `java_metrics`) is logged as a warning. ``change_accuracy``: share of pairs whose caption's no-change verdict (`data_engine.change_text.is_no_change_caption`) matches ``changed``.
+    """
+    metrics, scores = score_caption(rows, entry, suite)
+    if not rows:
+        return metrics, scores
+    ids = [str(r["id"]) for r in rows]
+    cands = {k: str((r.get("prediction") or {}).get("caption") or "") for k, r in zip(ids, rows, strict=True)}
+    refs = {k: [str(x) for x in r["target"]["references"]] for k, r in zip(ids, rows, strict=True)}
+    rf = rouge_f(cands, refs)
+    consistent = [float(is_no_change_caption(cands[k]) != bool(r["target"].get("changed", True)))
+                  for k, r in zip(ids, rows, strict=True)]
+    metrics.update(rouge_1_f=rf["rouge_1_f"], rouge_l_f=rf["rouge_l_f"],
+                   change_accuracy=sum(consistent) / len(consistent))
+    if "meteor" not in metrics:
+        metrics["skipped/meteor"] = 1.0  # never a stand-in number
+        logging.getLogger(__name__).warning("METEOR skipped: %s", java_skip_reason())
+    for s, k, c in zip(scores, ids, consistent, strict=True):
+        s.update(rf["per_id"][k], change_correct=c)
+    return metrics, scores
+
+
+def _size(row: dict) -> tuple[int, int]:
+    """(h, w) of a row's first image; without recorded size, the extent of every polygon it holds."""
+    if row.get("height") and row.get("width"):
+        return int(row["height"]), int(row["width"])
+    polys = [o["poly"] for o in (row["target"].get("objects") or []) + ((row.get("prediction") or {}).get("objects")
+                                                                          or [])]
+    xs = [v for p in polys for v in p[0::2]] or [0]
+    ys = [v for p in polys for v in p[1::2]] or [0]
+    return int(np.ceil(max(ys))) + 1, int(np.ceil(max(xs))) + 1
+
+
+def _change_gt_mask(row: dict) -> np.ndarray:
+    h, w = _size(row)
+    path = row["target"].get("mask")
+    if path:
+        try:
+            with Image.open(path) as im:
+                mask = np.asarray(im.convert("L")) > 0
+            if mask.shape == (h, w):
+                return mask
+        except OSError:
+            pass  # the label moved since the build: fall back to the stored polygons
+    return rasterise([o.get("shape") or o["poly"] for o in row["target"].get("objects") or []], h, w)
+
+
+def score_change_detection(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scored:
+    """Object metrics as detection (F1 at the suite's IoU, class-aware) plus the change class's pixel precision,
+    recall, F1 and IoU (``pixel_*``): predicted polygons rasterised against the label mask (LEVIR-CD's ``mask``;
+    else the rasterised true polygons), TP/FP/FN summed over the set (`eval.metrics.change`)."""
+    metrics, scores = score_detection(rows, entry, suite)
+    tot = np.zeros(3, dtype=np.int64)
+    for row, s in zip(rows, scores, strict=True):
+        pred = rasterise([o["poly"] for o in (row.get("prediction") or {}).get("objects") or []], *_size(row))
+        counts = pixel_counts(pred, _change_gt_mask(row))
+        tot += counts
+        s["pixel_f1"] = pixel_scores(*counts)["f1"] if any(counts) else 1.0  # nothing changed, nothing predicted
+    metrics.update({f"pixel_{k}": v for k, v in pixel_scores(*(int(v) for v in tot)).items()})
+    if rows and all(list(r["target"].get("classes") or []) == list(DAMAGE_LEVELS) for r in rows):
+        metrics.update(_xview2(rows))
+    return metrics, scores
+
+
+def _damage_mask(objs: list[dict], h: int, w: int) -> np.ndarray:
+    level = {c: k + 1 for k, c in enumerate(DAMAGE_LEVELS)}
+    return rasterise_classes([(o.get("shape") or o["poly"], level[o["label"]]) for o in objs
+                              if o.get("label") in level], h, w)
+
+
+def _xview2(rows: list[dict]) -> dict[str, float]:
+    """xBD rows (classes = the damage levels): the xView2 score on rasterised polygons (`eval.metrics.change`);
+    true buildings are painted with their full polygon (``shape``), predictions with their boxes."""
+    tot = np.zeros((1 + len(DAMAGE_LEVELS), 3), dtype=np.int64)
+    for row in rows:
+        h, w = _size(row)
+        pred = _damage_mask((row.get("prediction") or {}).get("objects") or [], h, w)
+        tot += xview2_counts(pred, _damage_mask(row["target"].get("objects") or [], h, w), len(DAMAGE_LEVELS))
+    return xview2_scores(tot)
+
+
+def score_damage(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scored:
+    """Accuracy overall and per question type, and the mean ordinal credit of the damage-level questions."""
+    levels = list(DAMAGE_LEVELS)
+    scores, credit, by_type = [], [], {}
+    for r in rows:
+        pred, gold = (r.get("prediction") or {}).get("label"), r["target"]["answer"]
+        ok = classification_accuracy([pred], [gold])["accuracy"]
+        scores.append({"correct": ok})
+        by_type.setdefault(str(r["target"].get("qtype") or "other"), []).append(ok)
+        if gold in levels:
+            d = abs(levels.index(pred) - levels.index(gold)) if pred in levels else 9
+            credit.append({0: 1.0, 1: 0.5}.get(d, 0.0))
+    metrics = {"accuracy": sum(s["correct"] for s in scores) / len(scores) if scores else 0.0,
+               **{f"acc/{k}": sum(v) / len(v) for k, v in sorted(by_type.items())}}
+    if credit:
+        metrics["ordinal_credit"] = sum(credit) / len(credit)
+    return metrics, scores
+
+
 # ---------------------------------------------------------------- referring detection
 
 
@@ -284,6 +396,9 @@ SCORERS: dict[str, Callable[[list[dict], DatasetEntry, SuiteConfig], Scored]] = 
     "classification": score_classification,
     "caption": score_caption,
     "zoom_vqa": score_zoom_vqa,
+    "change_caption": score_change_caption,
+    "change_detection": score_change_detection,
+    "damage": score_damage,
     "referring_detection": score_referring_detection,
     "multilabel_classification": score_multilabel_classification,
     "grounding_description": score_grounding_description,

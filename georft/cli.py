@@ -24,6 +24,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("compare", "georft.commands.compare", "compare eval outputs (e.g. base vs SFT vs RL) in one report"),
     ("dashboard", "georft.commands.dashboard", "inspect rollouts and eval outputs in a local web app"),
     ("pipeline", "georft.commands.pipeline", "run data -> SFT -> GRPO -> eval -> compare end to end"),
+    ("plan", "georft.commands.plan", "per-GPU memory plan of a GPU pipeline (weights, optimizer, vLLM, activations)"),
     ("rewards", "georft.commands.rewards", "list rewards and score a completion"),
     ("config", "georft.commands.config", "validate configs and print the resolved config"),
 ]

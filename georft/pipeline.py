@@ -22,6 +22,7 @@ from pathlib import Path
 from data_engine.errors import UserError
 from data_engine.options import PIPELINE_CHECKPOINTS, check_choice
 from data_engine.ranks import is_main_process
+from georft.plan import HardwareSection
 from models.tiny import TinyModelConfig
 from rl.config import GRPORunConfig
 from sft.config import SFTRunConfig
@@ -65,6 +66,7 @@ class PipelineConfig:
     directory with interpolations such as `${output_dir}/sft`."""
 
     output_dir: str = "runs/pipeline"
+    hardware: HardwareSection = field(default_factory=HardwareSection)  # GPU pipelines: `georft plan` reads it
     base_model: BaseModelSection = field(default_factory=BaseModelSection)
     data: DataStageSection = field(default_factory=DataStageSection)
     sft: SFTRunConfig = field(default_factory=SFTRunConfig)
@@ -74,6 +76,9 @@ class PipelineConfig:
     def validate(self) -> None:
         self.sft.validate()
         self.grpo.validate()
+        hw = self.hardware
+        if hw.gpus < 0 or hw.nodes < 1 or hw.gpu_memory_gib <= 0 or hw.zero_stage not in (0, 1, 2, 3):
+            raise UserError("hardware: gpus >= 0, nodes >= 1, gpu_memory_gib > 0 and zero_stage 0-3 are required")
         for name in self.eval.checkpoints:
             check_choice(name, PIPELINE_CHECKPOINTS, "eval.checkpoints")
 
@@ -142,6 +147,13 @@ def run_pipeline(cfg: PipelineConfig, from_stage: str | None = None, only: str |
         _stages_to_redo(name, None)  # validates the name
     chosen = _stages_to_redo(from_stage, only)
     main_process = is_main_process()
+    if main_process and not stages:
+        # GPU pipelines: the memory plan first, so a stage that will not fit is named before hours are spent.
+        from georft.plan import plan_text
+
+        text = plan_text(cfg)
+        if text:
+            _say("memory plan (georft plan):\n" + text)
     if main_process:
         for stage in chosen:
             _reset(dirs[stage])  # only ever our own run folders (a user's base checkpoint is never one of them)
@@ -371,7 +383,15 @@ def _run_eval(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
                 "--backend", cfg.eval.backend]
         if cfg.eval.limit:
             args += ["--limit", str(cfg.eval.limit)]
-        rc = cli(args + [str(o) for o in cfg.eval.overrides])
+        args += [str(o) for o in cfg.eval.overrides]
+        if cfg.eval.backend == "vllm":
+            # One process per checkpoint: a vLLM engine holds its GPU memory share until its process exits, so
+            # three engines in one process would not fit (vLLM 0.30 has no reliable in-process shutdown).
+            import subprocess
+
+            rc = subprocess.run([sys.executable, "-m", "georft.cli", *args]).returncode
+        else:
+            rc = cli(args)
         if rc:
             raise UserError(f"eval of the {name} checkpoint failed (exit {rc})")
     return {"checkpoints": list(cfg.eval.checkpoints)}

@@ -24,7 +24,10 @@ class TinyModelConfig:
     Attributes:
         arch: model family, "qwen2_5_vl" or "qwen3_vl".
         seed: weight and tokenizer-corpus seed.
-        vocab_size: BPE vocabulary size (including special tokens).
+        tokenizer: "bpe" (a small BPE trained on the spot: the fast default) or "qwen" (Qwen's real tokenizer,
+            fetched and checksum-verified by `models.qwen_tokenizer`; the embedding then has the released vocab
+            size, 152,064 rows for Qwen2.5-VL and 151,936 for Qwen3-VL, and the real special-token ids).
+        vocab_size: BPE vocabulary size (including special tokens); ignored with tokenizer "qwen".
         hidden_size, intermediate_size, num_layers, num_heads, num_kv_heads: language model sizes.
         vision_depth, vision_hidden_size, vision_intermediate_size, vision_heads: vision tower sizes.
         min_pixels, max_pixels: the image processor's pixel budget (images are pre-resized by the data engine to
@@ -33,6 +36,7 @@ class TinyModelConfig:
 
     arch: str = "qwen2_5_vl"
     seed: int = 0
+    tokenizer: str = "bpe"
     vocab_size: int = 1024
     hidden_size: int = 128
     intermediate_size: int = 256
@@ -49,6 +53,8 @@ class TinyModelConfig:
 
     def validate(self) -> None:
         get_family(self.arch)
+        if self.tokenizer not in ("bpe", "qwen"):
+            raise UserError(f"tokenizer must be 'bpe' or 'qwen', got {self.tokenizer!r}")
         if self.hidden_size % self.num_heads:
             raise UserError(f"hidden_size ({self.hidden_size}) must be divisible by num_heads ({self.num_heads})")
         if (self.hidden_size // self.num_heads) % 8:
@@ -81,8 +87,14 @@ def build_config(cfg: TinyModelConfig, tokenizer):
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in
            ("<|endoftext|>", "<|im_end|>", "<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")}
     head_dim = cfg.hidden_size // cfg.num_heads
+    if cfg.tokenizer == "qwen":
+        from models.qwen_tokenizer import VOCAB_SIZE
+
+        vocab = VOCAB_SIZE[cfg.arch]  # the released embedding size (rows past the tokenizer are padding)
+    else:
+        vocab = len(tokenizer)
     text = dict(
-        vocab_size=len(tokenizer),
+        vocab_size=vocab,
         hidden_size=cfg.hidden_size,
         intermediate_size=cfg.intermediate_size,
         num_hidden_layers=cfg.num_layers,
@@ -176,6 +188,10 @@ def build_tiny(cfg: TinyModelConfig | str, out_dir: str | Path, seed: int | None
 
 
 def train_tokenizer_for(cfg: TinyModelConfig, chat_template: str):
+    if cfg.tokenizer == "qwen":
+        from models.qwen_tokenizer import qwen_tokenizer
+
+        return qwen_tokenizer(chat_template)
     from models.tokenizer import train_tokenizer
 
     return train_tokenizer(vocab_size=cfg.vocab_size, seed=cfg.seed, chat_template=chat_template)

@@ -111,8 +111,8 @@ def make_reward_funcs(
 
     Args:
         reward_cfg: ``{task: [RewardSpec | {name, weight, kwargs}]}``.
-        caption_df: the training references' document-frequency table (`rewards.caption.training_df`); passed as
-            the ``df`` kwarg to rewards declaring ``needs_doc_freq`` whose kwargs set no ``df``/``df_path``.
+        caption_df: the training references' document-frequency table (`rewards.caption.training_df`), or
+            ``{task: table}`` (`rewards.caption.training_dfs`, one per captioning task); passed as the ``df`` kwarg to rewards declaring ``needs_doc_freq`` whose kwargs set no ``df``/``df_path``.
 
     Returns:
         (funcs, weights) for ``GRPOTrainer(reward_funcs=funcs)`` and ``GRPOConfig(reward_weights=weights)``.
@@ -125,7 +125,9 @@ def make_reward_funcs(
                 raise UserError(f"reward {spec.name!r} does not score task {task!r} (it scores {list(rdef.tasks)})")
             kwargs = dict(spec.kwargs)
             if rdef.needs_doc_freq and caption_df is not None and not ({"df", "df_path"} & kwargs.keys()):
-                kwargs["df"] = caption_df
+                table = caption_df.get(task) if isinstance(caption_df, dict) else caption_df
+                if table is not None:
+                    kwargs["df"] = table
             funcs.append(_trl_function(task, rdef, kwargs))
             weights.append(float(spec.weight))
     return funcs, weights

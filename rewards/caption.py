@@ -33,6 +33,9 @@ from eval.parsers import completion_text, parse_caption
 from rewards.common import finite01, target_of
 
 PARTS = ("cider", "distinct", "format")
+# Tasks whose references are a CIDEr-D corpus; each gets its own df table (a change caption's idf comes from change
+# captions, not from single-image captions).
+DOC_FREQ_TASKS = ("caption", "change_caption", "region_caption")
 _MEMO: dict[str, Any] = {}
 
 
@@ -49,43 +52,52 @@ def build_df(reference_lists: Iterable[list[str]]) -> Any:
     return build_df_table([list(r) for r in reference_lists])
 
 
-def dataset_fingerprint(rows: Any) -> str:
-    """``rows._fingerprint`` for a `datasets.Dataset`, else a sha1 of the caption rows' targets."""
+def dataset_fingerprint(rows: Any, task: str = "caption") -> str:
+    """``rows._fingerprint`` for a `datasets.Dataset`, else a sha1 of the ``task`` rows' targets."""
     fp = getattr(rows, "_fingerprint", None)
     if isinstance(fp, str) and fp:
         return fp
     h = hashlib.sha1()
     for r in rows:
-        if r.get("task") in ("caption", "region_caption"):
+        if r.get("task") == task:
             t = r.get("target")
             h.update((t if isinstance(t, str) else json.dumps(t, sort_keys=True)).encode("utf-8"))
     return h.hexdigest()[:16]
 
 
-def training_df(rows: Any, cache_dir: str | Path, fingerprint: str | None = None) -> Any:
-    """The df table of the training rows' caption references, loaded from or saved to the disk cache.
+def training_df(rows: Any, cache_dir: str | Path, fingerprint: str | None = None, task: str = "caption") -> Any:
+    """The df table of the training rows' references of one task, loaded from or saved to the disk cache.
 
     Args:
-        rows: the training dataset (or any iterable of schema rows); only caption and region_caption rows count.
-        cache_dir: folder for ``cider_df_<fingerprint>.json``.
-        fingerprint: cache key; default `dataset_fingerprint(rows)`.
+        rows: the training dataset (or any iterable of schema rows); only ``task`` rows count.
+        cache_dir: folder for ``cider_df_<fingerprint>.json`` (``cider_df_<task>_<fingerprint>.json`` for a task
+            other than ``caption``).
+        fingerprint: cache key; default `dataset_fingerprint(rows, task)`.
+        task: the captioning task whose references make the table (one of `DOC_FREQ_TASKS`).
     """
-    fp = fingerprint or dataset_fingerprint(rows)
+    fp = fingerprint or dataset_fingerprint(rows, task)
     from eval.metrics.cider import DFTable
 
-    path = Path(cache_dir) / f"cider_df_{fp}.json"
+    path = Path(cache_dir) / (f"cider_df_{fp}.json" if task == "caption" else f"cider_df_{task}_{fp}.json")
     if str(path) in _MEMO:
         return _MEMO[str(path)]
     if path.is_file():
         table = DFTable.load(path)
     else:
-        table = build_df(references_of(r) for r in rows if r.get("task") in ("caption", "region_caption"))
+        table = build_df(references_of(r) for r in rows if r.get("task") == task)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         table.save(tmp)
         tmp.replace(path)  # atomic: concurrent ranks never read a half-written table
     _MEMO[str(path)] = table
     return table
+
+
+def training_dfs(rows: list[dict], cache_dir: str | Path, fingerprint: str | None = None) -> dict[str, Any]:
+    """``{task: training_df(...)}`` for every task of `DOC_FREQ_TASKS` that has rows (what GRPO passes the adapter)."""
+    present = {r.get("task") for r in rows}
+    return {t: training_df(rows, cache_dir, f"{fingerprint}_{t}" if fingerprint else None, task=t)
+            for t in DOC_FREQ_TASKS if t in present}
 
 
 def _df(df: Any, df_path: str | None, fallback_docs: int) -> Any:

@@ -21,6 +21,8 @@ from data_engine.registry import Registry
 from data_engine.tasks import TASKS, rewardable_tasks
 from rewards import (
     caption,
+    change_caption,
+    damage,
     detection,
     grounded_description,
     grounding,
@@ -75,7 +77,7 @@ class RewardDef:
 
 REWARDS: Registry[RewardDef] = Registry("reward")
 for _d in (
-    RewardDef("rotated_iou_f1", detection.rotated_iou_f1, ("detection",), detection.PARTS,
+    RewardDef("rotated_iou_f1", detection.rotated_iou_f1, ("detection", "change_detection"), detection.PARTS,
               "rotated-polygon IoU, Hungarian class-aware matching, mixed with F1 at IoU 0.5",
               ("task", "target", "frame")),
     RewardDef("grounding_iou", grounding.grounding_iou, ("grounding",), grounding.PARTS,
@@ -83,11 +85,17 @@ for _d in (
               ("task", "target", "frame")),
     RewardDef("vqa_match", text_match.vqa_match, ("vqa",), text_match.PARTS,
               "normalised exact match (articles, punctuation, yes/no, numbers, choice letters)"),
-    RewardDef("classification_match", text_match.classification_match, ("classification",), text_match.PARTS,
+    RewardDef("classification_match", text_match.classification_match, ("classification", "temporal_classification"),
+              text_match.PARTS,
               "the named class equals the label (cut-off fuzzy label matching)"),
     RewardDef("cider_d", caption.cider_d_reward, ("caption", "region_caption"), caption.PARTS,
               "per-completion CIDEr-D with training-set document frequencies, min(x, 3) / 3",
               ("task", "target"), caption.cider_d_batch, needs_doc_freq=True),
+    RewardDef("change_cider_d", change_caption.change_cider_d, ("change_caption",), change_caption.PARTS,
+              "change-caption CIDEr-D (training df) times 1 when the caption's no-change verdict matches the pair",
+              ("task", "target"), change_caption.change_cider_d_batch, needs_doc_freq=True),
+    RewardDef("damage_ordinal", damage.damage_ordinal, ("damage",), damage.PARTS,
+              "damage level: 1 exact, 0.5 one level off, 0 otherwise (kwarg credit); disaster type: class match"),
     RewardDef("zoom_chain", zoom.zoom_chain, ("zoom_vqa",), zoom.PARTS,
               "answer accuracy; valid in-view zoom steps and evidence coverage as a bonus gated on a correct answer",
               ("task", "target", "frame"), needs_turns=True),

@@ -34,7 +34,7 @@ class GRPOData(NamedTuple):
 
     dataset: Any
     skipped: Any  # SkipCounter filled while rendering
-    captions: list[dict]  # distinct caption rows (CIDEr-D document frequencies)
+    captions: list[dict]  # distinct caption / change_caption rows (CIDEr-D document frequencies, one table per task)
     tasks: set[str]  # tasks present in the mixture
 
 
@@ -49,10 +49,12 @@ def build_grpo_dataset(data: DataSection, family: Family) -> GRPOData:
 
 
 def caption_rows(sources, order) -> list[dict]:
-    """The distinct caption and region-caption rows of the mixture: their references are the CIDEr-D
-    document-frequency corpus (one table for both tasks)."""
+    """The distinct rows of the captioning tasks (`rewards.caption.DOC_FREQ_TASKS`) in the mixture: their references
+    are the CIDEr-D document-frequency corpora (one table per task)."""
+    from rewards.caption import DOC_FREQ_TASKS
+
     seen = sorted({(s, r) for s, r in order})
-    return [row for s, r in seen if (row := sources[s][r])["task"] in ("caption", "region_caption")]
+    return [row for s, r in seen if (row := sources[s][r])["task"] in DOC_FREQ_TASKS]
 
 
 def _without_chat(section):

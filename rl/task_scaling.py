@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from rewards.config import as_specs
+from rl.trl_seams import RewardTransformHook
 
 
 def task_columns(reward_cfg: Any) -> list[list[int]]:
@@ -65,47 +66,17 @@ def scale_by_task(rewards_per_func: torch.Tensor, weights: torch.Tensor, columns
     return out
 
 
-class TaskScaledRewards:
+class TaskScaledRewards(RewardTransformHook):
     """Trainer mixin: `scale_by_task` on TRL's gathered rewards when ``task_columns`` is set (None: unchanged).
 
     Only the advantages see the scaled rewards: after TRL's step the logged per-function rewards (completions
-    table, rollout store's ``reward``) and the ``rewards/*`` / ``reward`` metrics are put back to the raw values,
-    so curves stay comparable with and without scaling.
+    table) and the ``rewards/*`` / ``reward`` metrics are put back to the raw values (`rl.trl_seams`), so curves
+    stay comparable with and without scaling; the rollout store records the raw values the reward functions returned.
     """
 
     task_columns: list[list[int]] | None = None
 
-    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
-        rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
-        self._raw_rewards = None
-        if self.task_columns:
-            self._raw_rewards = rewards
-            rewards = scale_by_task(rewards, self.reward_weights, self.task_columns)
-        return rewards
-
-    def _generate_and_score_completions(self, inputs):
-        output = super()._generate_and_score_completions(inputs)
-        raw = getattr(self, "_raw_rewards", None)
-        if raw is not None:
-            self._log_raw_rewards(raw)
-        return output
-
-    def _log_raw_rewards(self, raw: torch.Tensor) -> None:
-        from trl.trainer.utils import nanstd
-
-        n = raw.shape[0]
-        mode = "train" if self.model.training else "eval"
-        for i, name in enumerate(self.reward_func_names):
-            logged = self._logs["rewards"][name]
-            for _ in range(min(n, len(logged))):
-                logged.pop()
-            logged.extend(raw[:, i].tolist())
-            metrics = self._metrics[mode]
-            if metrics.get(f"rewards/{name}/mean"):
-                metrics[f"rewards/{name}/mean"][-1] = torch.nanmean(raw[:, i]).item()
-                metrics[f"rewards/{name}/std"][-1] = nanstd(raw[:, i]).item()
-        total = (raw * self.reward_weights.to(raw.device).unsqueeze(0)).nansum(dim=1)
-        total[torch.isnan(raw).all(dim=1)] = torch.nan
-        if self._metrics[mode].get("reward"):
-            self._metrics[mode]["reward"][-1] = torch.nanmean(total).item()
-            self._metrics[mode]["reward_std"][-1] = nanstd(total).item()
+    def transform_rewards(self, rewards: torch.Tensor) -> torch.Tensor:
+        if not self.task_columns:
+            return rewards
+        return scale_by_task(rewards, self.reward_weights, self.task_columns)

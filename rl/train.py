@@ -17,21 +17,30 @@ from pathlib import Path
 
 from data_engine.errors import UserError
 from rl.config import GRPORunConfig
+from rollout.generate import vision_token_ids, vllm_logit_bias  # noqa: F401 - vision_token_ids re-exported
 
-VISION_TOKENS = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>")
-
-
-def vision_token_ids(processor) -> list[int]:
-    """Ids of the vision placeholder tokens, which a policy must never generate: a sampled `<|image_pad|>` in a
-    completion breaks the M-RoPE index of the training forward pass (image tokens without image features)."""
-    tok = processor.tokenizer
-    return [i for t in VISION_TOKENS if (i := tok.convert_tokens_to_ids(t)) is not None and i != tok.unk_token_id]
+# Configurations that hang or corrupt rollouts with TRL 1.16, refused at start-up until upstream fixes land.
+ZOOM_SERVER_HANG = (
+    "zoom chains (zoom_vqa rows) with vllm_mode: server are refused: ranks with different numbers of tool calls get "
+    "each other's completions or hang (huggingface/trl#6673); use vllm_mode: colocate or drop zoom_vqa rows"
+)
+ZOOM_SLEEP_ZERO3_HANG = (
+    "zoom chains with vllm_mode: colocate, vllm_enable_sleep_mode: true and DeepSpeed ZeRO-3 on {n} processes are "
+    "refused: TRL 1.16 re-syncs the sleeping engine's weights (a ZeRO-3 all-gather) inside the tool loop only on "
+    "ranks that have tool calls, so the others never join it (a hang); set grpo.trainer.vllm_enable_sleep_mode=false"
+)
 
 
 def trl_config(cfg: GRPORunConfig, reward_weights: list[float], suppress: list[int] | None = None,
-               extra: dict | None = None):
+               extra: dict | None = None, zoom_rows: bool = False):
     """TRL's GRPOConfig from `trainer:` plus what this stage needs: reward weights from `rewards:`, the extra
-    columns kept for the rewards, CPU-safe precision when no GPU is present, and a clear vLLM check."""
+    columns kept for the rewards, CPU-safe precision when no GPU is present, and a clear vLLM check.
+
+    Args:
+        suppress: token ids the policy must never sample (HF: `suppress_tokens`; vLLM: `logit_bias`).
+        extra: config keys a stage adds (the zoom tool loop's).
+        zoom_rows: the mixture has zoom_vqa rows (multi-turn tool loop): refuses vLLM modes that hang with it.
+    """
     from trl import GRPOConfig
 
     from models.loading import trainer_defaults
@@ -41,12 +50,34 @@ def trl_config(cfg: GRPORunConfig, reward_weights: list[float], suppress: list[i
     if kwargs.get("use_vllm"):
         from rollout.generate import require_vllm
 
+        check_vllm_mode(kwargs, zoom=bool(zoom_rows))
         require_vllm()
+        if suppress:
+            # vLLM's SamplingParams has no suppress_tokens (TypeError); logit_bias is its equivalent.
+            gen = dict(kwargs.get("generation_kwargs") or {})
+            gen["logit_bias"] = {**vllm_logit_bias(suppress), **(gen.get("logit_bias") or {})}
+            kwargs["generation_kwargs"] = gen
     elif suppress:
         gen = dict(kwargs.get("generation_kwargs") or {})
         gen["suppress_tokens"] = sorted(set(gen.get("suppress_tokens") or []) | set(suppress))
         kwargs["generation_kwargs"] = gen
     return GRPOConfig(**kwargs)
+
+
+def check_vllm_mode(kwargs: dict, zoom: bool, environ=None) -> None:
+    """Refuse, with one line naming the upstream issue, vLLM setups that TRL 1.16 runs into a hang."""
+    import os
+
+    env = os.environ if environ is None else environ
+    if not zoom:
+        return
+    mode = kwargs.get("vllm_mode", "colocate")
+    if mode == "server":
+        raise UserError(ZOOM_SERVER_HANG)
+    world = int(env.get("WORLD_SIZE", "1"))
+    zero3 = env.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3" or "zero3" in str(kwargs.get("deepspeed") or "")
+    if mode == "colocate" and kwargs.get("vllm_enable_sleep_mode") and zero3 and world > 1:
+        raise UserError(ZOOM_SLEEP_ZERO3_HANG.format(n=world))
 
 
 def main(cfg: GRPORunConfig) -> dict:
@@ -57,7 +88,7 @@ def main(cfg: GRPORunConfig) -> dict:
     """
     from models.loading import load_model, load_processor, lora_config, resolve_family, resume_checkpoint
     from rewards.adapter import check_rewards, make_reward_funcs, needs_doc_freq
-    from rewards.caption import training_df
+    from rewards.caption import training_dfs
     from rl.data import build_grpo_dataset
     from rl.trainer import GeoGRPOTrainer, RolloutRecorder, parse_prediction
     from rl.zoom import with_zoom_turns
@@ -85,12 +116,14 @@ def main(cfg: GRPORunConfig) -> dict:
     zoom = zoom_setup(cfg, family, processor, data.tasks)
 
     # Rewards per task from config; every reward runs once on a real row before the first rollout.
-    # CIDEr-D needs document frequencies from the training references (cached on disk by dataset fingerprint).
+    # CIDEr-D needs document frequencies from the training references, one table per captioning task (cached on
+    # disk by fingerprint).
     rewards = cfg.run_rewards(data.tasks)
-    caption_df = training_df(captions, out / "cache") if needs_doc_freq(rewards) and captions else None
+    caption_df = training_dfs(captions, out / "cache") if needs_doc_freq(rewards) and captions else None
     reward_funcs, weights = make_reward_funcs(rewards, caption_df=caption_df)
     check_rewards(rewards, (train_dataset[i] for i in range(min(len(train_dataset), 512))), caption_df)
-    args = trl_config(cfg, weights, suppress=vision_token_ids(processor), extra=zoom["args"])
+    args = trl_config(cfg, weights, suppress=vision_token_ids(processor), extra=zoom["args"],
+                      zoom_rows="zoom_vqa" in data.tasks)
 
     recorder = RolloutRecorder(out, parse_prediction, args.num_generations) if cfg.rollout_store else None
     if recorder is not None and resume:
@@ -105,6 +138,8 @@ def main(cfg: GRPORunConfig) -> dict:
         processing_class=processor,
         peft_config=lora_config(cfg.model),
         record=recorder,
+        # vLLM colocate: the run's pixel budget for vLLM's processor (the engine is built from the checkpoint's).
+        mm_processor_kwargs={"min_pixels": cfg.data.min_pixels, "max_pixels": cfg.data.max_pixels},
         **zoom["trainer"],
     )
     if cfg.task_reward_scaling:

@@ -1,10 +1,12 @@
-"""`GeoGRPOTrainer`: TRL's `GRPOTrainer` plus the rollout store, at one hook.
+"""`GeoGRPOTrainer`: TRL's `GRPOTrainer` plus the rollout store, through public hooks.
 
-The only override is `_generate_and_score_completions` (TRL's step that generates a batch, scores it and computes
-advantages): we call TRL's implementation unchanged, then read what it just logged (prompts, completions, rewards per
-function, advantages, and the reward parts our reward adapters pass to `log_extra`) and append one row per completion
-to `<output_dir>/rollouts/`. It also turns the logged conversations into JSON strings, which keeps wandb's
-completions table from crashing on multimodal prompts (content blocks with different keys).
+The recorder sees a batch through TRL's public reward-function interface: every reward function is wrapped
+(`RolloutRecorder.wrap`) so each call hands the recorder the batch's prompts and completions (reward kwargs), the
+function's per-row values, and the reward parts our adapters log with the public ``log_extra`` kwarg. The per-row
+advantages come from the scored batch TRL returns (`rl/trl_seams.py`, the one module that reaches past TRL's public
+API); from them the recorder appends one row per completion to `<output_dir>/rollouts/`. Logged conversations are
+turned into JSON strings, which keeps wandb's completions table from crashing on multimodal prompts. In vLLM
+colocate mode the trainer also installs the unexpanded-prompt fix for huggingface/trl#6294 (`rl/trl_seams.py`).
 
 The file writes (PNG encoding of the images the model saw, the step's Parquet file and index line) run on one
 background thread, in submission order, while the step's update runs: PNG encoding and Parquet release the GIL,
@@ -14,7 +16,10 @@ step's rollouts are on disk before the step is done (and before any checkpoint o
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -25,6 +30,7 @@ from trl import GRPOTrainer
 from data_engine.filenames import safe_filename
 from eval.parsers import completion_text
 from rl.task_scaling import TaskScaledRewards
+from rl.trl_seams import ScoredBatchHook, fix_colocate_prompts, jsonify_logged_conversations
 from rollout.store import RolloutWriter
 
 
@@ -37,44 +43,39 @@ def conversation_json(messages: Any) -> str:
     return json.dumps(strip_images_from_messages(messages), ensure_ascii=False, default=str)
 
 
-class GeoGRPOTrainer(TaskScaledRewards, GRPOTrainer):
+class GeoGRPOTrainer(ScoredBatchHook, TaskScaledRewards, GRPOTrainer):
     """GRPOTrainer that records every completion in the rollout store.
 
     Args:
-        record: a `RolloutRecorder` (None disables the store); other arguments are GRPOTrainer's.
+        record: a `RolloutRecorder` (None disables the store); it wraps the reward functions.
+        mm_processor_kwargs: the run's pixel budget (``{"min_pixels", "max_pixels"}``) for vLLM colocate requests.
+        Other arguments are GRPOTrainer's.
     """
 
-    def __init__(self, *args, record: RolloutRecorder | None = None, **kwargs) -> None:
+    def __init__(self, *args, record: RolloutRecorder | None = None, mm_processor_kwargs: dict | None = None,
+                 **kwargs) -> None:
+        if record is not None:
+            if "reward_funcs" in kwargs:
+                kwargs["reward_funcs"] = record.wrap(kwargs["reward_funcs"])
+            else:
+                args = (args[0], record.wrap(args[1]), *args[2:])
         super().__init__(*args, **kwargs)
         self.recorder = record
-        self._batch_extras: dict[str, list] = {}
+        fix_colocate_prompts(self, mm_processor_kwargs)
         if record is not None:
             self.add_callback(_FlushRollouts(record))
 
-    def _log_completion_extra(self, column: str, values: list) -> None:
-        # Keep this batch's per-row reward parts (local rows) for the store; TRL keeps its own copy for its log.
-        super()._log_completion_extra(column, values)
-        self._batch_extras[column] = list(values)
-
-    def _generate_and_score_completions(self, inputs):
-        self._batch_extras = {}
-        output = super()._generate_and_score_completions(inputs)
+    def on_scored_batch(self, inputs: list[dict], output: dict) -> None:
         from accelerate.utils import gather_object
 
         n = len(inputs) * self.accelerator.num_processes
-        logs = self._logs
-        for key in ("prompt", "completion"):
-            tail = [conversation_json(m) for m in list(logs[key])[-n:]]
-            for _ in range(len(tail)):
-                logs[key].pop()
-            logs[key].extend(tail)
+        jsonify_logged_conversations(self, n, conversation_json)
         if self.recorder is None:
-            return output
+            return
         local = self.recorder.local_rows(inputs, output, self)
         rows = gather_object(local)
         if self.accelerator.is_main_process:
             self.recorder.write(self, rows, n)
-        return output
 
 
 class _FlushRollouts(TrainerCallback):
@@ -110,6 +111,49 @@ class RolloutRecorder:
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollout-store")
         self._pending: list[Future] = []
         self._queued: set[Path] = set()  # images queued since the last flush (a sample repeats G times a batch)
+        self._batch = _BatchLog()
+
+    def wrap(self, reward_funcs: list[Callable]) -> list[Callable]:
+        """Reward functions that also hand this recorder what TRL passes them and what they return.
+
+        Each call records the batch's ``prompts`` and ``completions`` (reward kwargs), the function's per-row values
+        under its ``__name__`` (TRL's reward name), and every ``log_extra(column, values)`` the function makes.
+        """
+        return [self._wrap_one(f) for f in reward_funcs]
+
+    def _wrap_one(self, fn: Callable) -> Callable:
+        name = getattr(fn, "__name__", None)
+        if name is None or not callable(fn):
+            raise TypeError(f"the rollout store records callable reward functions only, got {fn!r}")
+        log = self._batch
+
+        def before(kwargs: dict) -> dict:
+            log.prompts, log.completions = kwargs.get("prompts"), kwargs.get("completions")
+            trl_extra = kwargs.get("log_extra")
+            if trl_extra is not None:
+                def log_extra(column: str, values: list) -> None:
+                    log.extras[column] = list(values)
+                    trl_extra(column, values)
+
+                kwargs = {**kwargs, "log_extra": log_extra}
+            return kwargs
+
+        if inspect.iscoroutinefunction(fn):
+            @functools.wraps(fn)
+            async def async_reward(*args, **kwargs):
+                values = await fn(*args, **before(kwargs))
+                log.rewards[name] = list(values)
+                return values
+
+            return async_reward
+
+        @functools.wraps(fn)
+        def reward(*args, **kwargs):
+            values = fn(*args, **before(kwargs))
+            log.rewards[name] = list(values)
+            return values
+
+        return reward
 
     def _submit(self, fn, *args) -> None:
         self._raise_failed()
@@ -145,10 +189,17 @@ class RolloutRecorder:
         return paths
 
     def local_rows(self, inputs: list[dict], output: dict, trainer) -> list[dict]:
-        """Per-process part: sample columns, image paths, token lengths, truncation."""
+        """Per-process part of a scored batch: sample columns, what the wrapped rewards saw and returned, the
+        advantages TRL computed, image paths, token lengths and truncation."""
+        log = self._batch.take()
         mask = output["completion_mask"]
         ids = output["completion_ids"]
-        eos = set(trainer.eos_token_ids) | {trainer._tokenizer.pad_token_id}
+        advantages = output["advantages"].tolist()
+        tok = getattr(trainer.processing_class, "tokenizer", trainer.processing_class)
+        eos = set(trainer.eos_token_ids) | {tok.pad_token_id}
+        if log.prompts is None or len(log.prompts) != len(inputs):
+            raise RuntimeError(f"rollout store: the reward functions saw {len(log.prompts or [])} rows of this batch, "
+                               f"the trainer scored {len(inputs)}")
         from rl.zoom import zoom_turns
 
         turns = zoom_turns(getattr(trainer, "environments", None))
@@ -163,6 +214,11 @@ class RolloutRecorder:
                 "target": x.get("target") if isinstance(x.get("target"), str) else json.dumps(x.get("target")),
                 "frame": x.get("frame"),
                 "reasoning": str(x.get("reasoning") or "none"),
+                "prompt": conversation_json(log.prompts[i]),
+                # The assistant text exactly as the rewards and parsers read it (tool turns left out).
+                "completion": completion_text(log.completions[i]),
+                "funcs": {name: vals[i] for name, vals in log.rewards.items()},
+                "advantage": float(advantages[i]),
                 "images": self._image_paths(x),
                 "width": _orig_size(x.get("frame"))[0],
                 "height": _orig_size(x.get("frame"))[1],
@@ -170,24 +226,17 @@ class RolloutRecorder:
                 "truncated": last is not None and last not in eos,
                 "turns": json.dumps((turns[i] if i < len(turns) else None) or x.get("turns") or [], default=str),
                 # Reward parts our adapters logged as "<task>/<reward>/<part>", for this row.
-                "parts": {k: v[i] for k, v in trainer._batch_extras.items() if k.count("/") >= 2 and v[i] is not None},
+                "parts": {k: v[i] for k, v in log.extras.items() if k.count("/") >= 2 and v[i] is not None},
             })
         return rows
 
     def write(self, trainer, rows: list[dict], n: int) -> None:
-        """Main process: join the gathered rows with TRL's logged completions, rewards and advantages."""
-        logs = trainer._logs
-        prompts = list(logs["prompt"])[-n:]
-        completions = list(logs["completion"])[-n:]
-        advantages = list(logs["advantages"])[-n:]
-        per_func = {name: list(vals)[-n:] for name, vals in logs["rewards"].items()}
+        """Main process: the gathered rows of one generation batch (all ranks, in rank order) to the step file."""
         weights = trainer.reward_weights.tolist()
         step = int(trainer.state.global_step)
         out = []
-        for j, r in enumerate(rows):
-            # The assistant text exactly as the rewards and parsers read it (tool turns left out).
-            text = completion_text(json.loads(completions[j]) if completions[j].startswith("[") else completions[j])
-            funcs = [per_func[name][j] for name in trainer.reward_func_names]
+        for j, r in enumerate(rows[:n]):
+            funcs = [r["funcs"].get(name) for name in trainer.reward_func_names]
             applied = [(w, v) for w, v in zip(weights, funcs, strict=True) if v is not None and v == v]
             rec = {
                 "step": step,
@@ -196,20 +245,20 @@ class RolloutRecorder:
                 "task": r["task"],
                 "source": r["source"],
                 "generation": j % self.G,
-                "prompt": prompts[j],
-                "completion": text,
+                "prompt": r["prompt"],
+                "completion": r["completion"],
                 "turns": r["turns"],
-                "prediction": json.dumps(self.parse(r["task"], text, r["frame"], r["target"], r["reasoning"]),
-                                         default=str),
+                "prediction": json.dumps(self.parse(r["task"], r["completion"], r["frame"], r["target"],
+                                                    r["reasoning"]), default=str),
                 "target": r["target"],
                 "reward": sum(w * v for w, v in applied) if applied else None,
-                "advantage": advantages[j],
+                "advantage": r["advantage"],
                 "images": r["images"],
                 "width": r["width"],
                 "height": r["height"],
                 "length": r["length"],
                 "truncated": r["truncated"],
-                **think_columns(text, r["reasoning"]),
+                **think_columns(r["completion"], r["reasoning"]),
             }
             rec.update({f"reward/{name}": v for name, v in r["parts"].items()})
             out.append(rec)
@@ -218,6 +267,24 @@ class RolloutRecorder:
         for s in [s for s in self._step_rows if s < step]:
             del self._step_rows[s]
         self._submit(self.writer.write_step, step, list(self._step_rows[step]))
+
+
+class _BatchLog:
+    """What the wrapped reward functions saw and returned for the current generation batch (local rows)."""
+
+    def __init__(self) -> None:
+        self.prompts: list | None = None
+        self.completions: list | None = None
+        self.rewards: dict[str, list] = {}
+        self.extras: dict[str, list] = {}
+
+    def take(self) -> _BatchLog:
+        """A copy of this batch's record; this one is cleared for the next batch (the wrappers keep writing here)."""
+        copy = _BatchLog()
+        copy.__dict__.update(self.__dict__)
+        self.__init__()
+        return copy
+
 
 
 def think_columns(text: str, reasoning: str) -> dict:

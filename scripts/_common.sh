@@ -18,3 +18,9 @@ run() {
   printf '%q ' "$@"; printf '\n'
   if [[ "$DRY_RUN" != 1 ]]; then "$@"; fi
 }
+
+# `run_bg CMD...`: like `run`, but starts CMD in the background (the command is printed first, in order).
+run_bg() {
+  printf '%q ' "$@"; printf '\n'
+  if [[ "$DRY_RUN" != 1 ]]; then "$@" & fi
+}

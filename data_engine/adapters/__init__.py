@@ -15,13 +15,17 @@ from data_engine.adapters.dior_r import iter_dior_r
 from data_engine.adapters.dior_rsvg import iter_dior_rsvg
 from data_engine.adapters.dota import iter_dota
 from data_engine.adapters.fair1m import iter_fair1m
+from data_engine.adapters.fmow import iter_fmow
 from data_engine.adapters.folder_classification import iter_folder_classification
 from data_engine.adapters.geochat import iter_geochat, iter_geochat_referring
+from data_engine.adapters.levir_cc import iter_levir_cc
+from data_engine.adapters.levir_cd import iter_levir_cd
 from data_engine.adapters.llava import iter_llava
 from data_engine.adapters.lrs_vqa import iter_lrs_vqa
 from data_engine.adapters.nwpu_vhr10 import iter_nwpu_vhr10
 from data_engine.adapters.refgeo import iter_refgeo
 from data_engine.adapters.rsvqa import iter_rsvqa
+from data_engine.adapters.xbd import iter_xbd
 from data_engine.registry import Registry
 
 FORMATS: Registry = Registry("dataset format")
@@ -37,6 +41,10 @@ for _name, _fn in (
     ("lrs_vqa", iter_lrs_vqa),
     ("llava", iter_llava),
     ("coco", iter_coco),
+    ("levir_cc", iter_levir_cc),
+    ("levir_cd", iter_levir_cd),
+    ("xbd", iter_xbd),
+    ("fmow", iter_fmow),
     ("geochat", iter_geochat),
     ("geochat_referring", iter_geochat_referring),
     ("nwpu_vhr10", iter_nwpu_vhr10),

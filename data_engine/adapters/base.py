@@ -307,3 +307,23 @@ def unknown_class(spec: SourceSpec, label: str, file: Path, line: int | None) ->
     if spec.classes is not None and label not in spec.classes:
         return Skip("unknown class", str(file), line, f"{label!r} not in {spec.classes}")
     return None
+
+
+def read_frames(paths: list[Path], file: Path, line: int | None = None,
+                coregistered: bool = False) -> list[tuple[int, int]] | Skip:
+    """(w, h) of every frame of a multi-image record, or a Skip.
+
+    A missing or unreadable frame (a pre image without its post partner) is a "missing image" / "unreadable image"
+    skip. With ``coregistered`` (tasks with geometry: coordinates of the first frame must hold on every frame) frames
+    of different sizes are a "frames differ in size" skip (docs/multi-image.md §1).
+    """
+    sizes = []
+    for p in paths:
+        size = read_size(p, file, line)
+        if isinstance(size, Skip):
+            return size
+        sizes.append(size)
+    if coregistered and len(set(sizes)) > 1:
+        listed = ", ".join(f"{Path(p).name} {w}x{h}" for p, (w, h) in zip(paths, sizes, strict=True))
+        return Skip("frames differ in size", str(file), line, f"co-registered frames needed: {listed}")
+    return sizes

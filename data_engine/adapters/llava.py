@@ -11,7 +11,12 @@ stripped (the image has its own field); inner text and case are kept. `image` ma
 without an image are out of scope and reported ("text-only record"). Split = a train/val/test token of the file
 name, else null.
 
-Target: ``{"messages": [{"role", "content"}]}``.
+TEOChatlas-style multi-image records (docs/multi-image.md §7): ``video`` is the list of frame paths (used instead of
+``image``), ``<video>`` tokens are removed like ``<image>``, and an optional ``timestamp`` list (``%Y-%m-%d``, one
+per frame) orders the frames oldest first and is kept in the target; a ``timestamp`` list of another length or
+with a malformed date is a "malformed JSON" skip.
+
+Target: ``{"messages": [{"role", "content"}]}`` (plus ``"timestamps"`` when the record has them).
 """
 
 from __future__ import annotations
@@ -63,7 +68,8 @@ def convert_turns(conversations) -> list[dict] | str:
         expected = "user" if i % 2 == 0 else "assistant"
         if role != expected:
             return f"turn {i} is from {turn.get('from') if isinstance(turn, dict) else turn!r}, expected {expected}"
-        messages.append({"role": role, "content": str(turn.get("value", "")).replace("<image>", "").strip()})
+        text = str(turn.get("value", "")).replace("<image>", "").replace("<video>", "")
+        messages.append({"role": role, "content": text.strip()})
     if messages[-1]["role"] != "assistant":
         return "last turn is not from gpt"
     return messages
@@ -81,17 +87,25 @@ def iter_llava(spec: SourceSpec) -> Iterator[dict | Skip]:
             if not isinstance(rec, dict):
                 yield Skip("malformed JSON", str(file), k, "record is not an object")
                 continue
-            if not rec.get("image"):
+            field = "video" if rec.get("video") else "image"
+            if not rec.get(field):
                 yield Skip("text-only record", str(file), k, f"id {rec.get('id')!r} has no image")
                 continue
             messages = convert_turns(rec.get("conversations"))
             if isinstance(messages, str):
                 yield Skip("malformed conversation", str(file), k, messages)
                 continue
-            rels = rec["image"] if isinstance(rec["image"], list) else [rec["image"]]
+            rels = rec[field] if isinstance(rec[field], list) else [rec[field]]
             if not all(isinstance(r, str) and r for r in rels):
-                yield Skip("malformed JSON", str(file), k, f"image must be a path or a list of paths, got {rec['image']!r}")
+                yield Skip("malformed JSON", str(file), k, f"{field} must be a path or a list of paths, got {rec[field]!r}")
                 continue
+            stamps = _timestamps(rec.get("timestamp"), len(rels))
+            if isinstance(stamps, str):
+                yield Skip("malformed JSON", str(file), k, stamps)
+                continue
+            if stamps:
+                order = sorted(range(len(rels)), key=lambda i: stamps[i])
+                rels, stamps = [rels[i] for i in order], [stamps[i] for i in order]
             images = [spec.images / r for r in rels]
             sizes = [read_size(p, file, k) for p in images]
             bad = next((s for s in sizes if isinstance(s, Skip)), None)
@@ -99,4 +113,21 @@ def iter_llava(spec: SourceSpec) -> Iterator[dict | Skip]:
                 yield bad
                 continue
             native = str(rec.get("id", f"{file.stem}:{k}"))
-            yield make_row(spec, native, "chat", split, images, *sizes[0], {"messages": messages})
+            target = {"messages": messages, **({"timestamps": stamps} if stamps else {})}
+            yield make_row(spec, native, "chat", split, images, *sizes[0], target)
+
+
+def _timestamps(value, n: int) -> list[str] | str | None:
+    """TEOChat's per-frame ``%Y-%m-%d`` dates, None when absent, or the reason they are unusable."""
+    from datetime import datetime
+
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != n:
+        return f"timestamp must be a list of {n} dates (one per frame), got {value!r}"
+    try:
+        for v in value:
+            datetime.strptime(str(v), "%Y-%m-%d")
+    except ValueError as e:
+        return f"timestamp: {e}"
+    return [str(v) for v in value]

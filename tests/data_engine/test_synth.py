@@ -17,7 +17,8 @@ from data_engine.synth.world import expressions, vqa_item
 def test_tiny_world_builds_every_task_with_both_splits(tiny_world, tiny_rows):
     got = Counter((r["task"], r["split"]) for r in tiny_rows)
     tasks = {t for t, _ in got}
-    assert tasks == {"detection", "grounding", "vqa", "caption", "classification", "zoom_vqa", "referring_detection",
+    assert tasks == {"detection", "grounding", "vqa", "caption", "classification", "zoom_vqa", "change_caption",
+                     "change_detection", "damage", "temporal_classification", "referring_detection",
                      "multilabel_classification", "region_caption", "grounding_description"}
     for t in tasks:
         assert got[(t, "train")] > 0 and got[(t, "val")] > 0, t
@@ -89,6 +90,25 @@ def test_no_word_is_immediately_repeated_in_any_prompt(tiny_rows):
             assert _repeated_word(t) is None, (r["task"], t)
         seen[r["task"]] += len(texts)
     assert seen["grounding"] > 0 and seen["vqa"] > 0 and seen["zoom_vqa"] > 0, seen
+
+
+def test_bitemporal_pairs_captions_and_masks():
+    import numpy as np
+
+    from data_engine.change_text import is_no_change_caption
+    from data_engine.synth.change import bitemporal_pair, change_captions
+
+    pairs = [bitemporal_pair(np.random.default_rng([0, i])) for i in range(90)]
+    unchanged = [p for p in pairs if not p.changed]
+    assert 0.2 < len(unchanged) / len(pairs) < 0.45  # about a third "no change"
+    for p in pairs:
+        refs = change_captions(p)
+        assert len(refs) == 5 and all(is_no_change_caption(r) != p.changed for r in refs)
+        assert p.before.size == p.after.size == p.mask.shape[::-1]
+        assert set(np.unique(p.mask)) <= {0, 255}
+        assert (p.mask.any()) == bool(p.added or p.removed)
+        diff = np.abs(np.asarray(p.before, np.int16) - np.asarray(p.after, np.int16)).max()
+        assert diff > 0  # illumination and grain differ even without change
 
 
 def test_referring_expressions_name_every_matching_object_and_no_distractor():

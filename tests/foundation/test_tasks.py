@@ -38,6 +38,14 @@ EXAMPLES = {
     "classification": {"label": "forest", "classes": ["beach", "forest", "river"]},
     "zoom_vqa": {"question": "What colour is the roof?", "answer": "red", "evidence": [[40, 20, 90, 70]]},
     "chat": {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]},
+    "change_caption": {"references": ["two buildings are built .", "two new buildings appear ."], "changed": True},
+    "change_detection": {"objects": [{"label": "change", "poly": [10, 10, 60, 10, 60, 40, 10, 40]}],
+                         "classes": ["change"]},
+    "damage": {"question": "What is the damage level of the building at {box}?", "answer": "minor-damage",
+               "box": [10, 10, 60, 40], "classes": ["no-damage", "minor-damage", "major-damage", "destroyed"],
+               "qtype": "damage_level"},
+    "temporal_classification": {"label": "construction_site", "classes": ["construction_site", "office_building"],
+                                "timestamps": ["2015-01-01T10:00:00Z", "2017-06-01T10:00:00Z"]},
     "referring_detection": {"expression": "red ships", "boxes": [[10, 10, 60, 40], [100, 50, 150, 90]]},
     "region_caption": {"box": [20, 30, 80, 70], "references": ["a red ship", "a small red boat"]},
     "grounding_description": {"references": ["two red ships beside a white plane.", "ships and a plane."],
@@ -72,8 +80,12 @@ def test_every_name_a_task_declares_exists_in_the_layer_that_owns_it(name):
         rdef = REWARDS.get(reward)
         assert name in rdef.tasks, f"default reward {reward!r} of {name!r} does not score it"
         assert weight > 0
-    schema.validate_sample({"id": "x", "source": "s", "task": name, "split": None, "images": ["a.png"],
-                            "width": W, "height": H, "target": EXAMPLES[name]})
+    schema.validate_sample({"id": "x", "source": "s", "task": name, "split": None,
+                            "images": ["a.png"] * t.min_images, "width": W, "height": H, "target": EXAMPLES[name]})
+    if t.min_images > 1:
+        with pytest.raises(UserError, match=f"needs at least {t.min_images} images"):
+            schema.validate_sample({"id": "x", "source": "s", "task": name, "split": None, "images": ["a.png"],
+                                    "width": W, "height": H, "target": EXAMPLES[name]})
 
 
 @pytest.mark.parametrize("name", [t for t in TASKS if TASKS[t].interaction != "chat"])
@@ -82,8 +94,9 @@ def test_a_rendered_answer_parses_scores_and_earns_the_default_rewards(name, mon
     t = TASKS[name]
     target = EXAMPLES[name]
     frame = Frame.for_family("norm1000", W, H, 224, 112)  # Qwen3-VL 0-1000 frame: coordinates really convert
-    msgs = task_prompt(name, target, 1, "poly", "text", frame)
-    assert msgs[-1]["role"] == "user" and msgs[-1]["content"][0] == {"type": "image"}
+    msgs = task_prompt(name, target, t.min_images, "poly", "text", frame)
+    assert msgs[-1]["role"] == "user"
+    assert [b for b in msgs[-1]["content"] if b["type"] == "image"] == [{"type": "image"}] * t.min_images
     answer = task_answer(name, target, frame, "poly", "text")
     kw = {k: target.get(k) for k in t.parse_target_keys}
     if t.box_answers:

@@ -40,6 +40,13 @@ SAMPLES = {
     "referring_detection": {"width": 200, "height": 200, "target": {"expression": "red ships", "boxes": [
         [0, 0, 10, 10], [50, 50, 70, 60]]}},
     "zoom_vqa": {"width": 1000, "height": 1000, "target": {"question": "q", "answer": "red", "evidence": [[1, 1, 90, 90]]}},
+    "change_caption": {"target": {"references": ["two buildings are built", "the scene is the same as before"],
+                                  "changed": True}},
+    "change_detection": {"width": 200, "height": 200, "target": {"classes": ["change"], "objects": [
+        {"label": "change", "poly": [0, 0, 10, 0, 10, 10, 0, 10]}]}},
+    "damage": {"width": 200, "height": 200, "target": {"question": "q", "answer": "major-damage", "box": [1, 1, 9, 9],
+               "classes": ["no-damage", "minor-damage", "major-damage", "destroyed"]}},
+    "temporal_classification": {"target": {"label": "zoo", "classes": ["zoo", "port"], "timestamps": ["a", "b"]}},
 }
 FRAMES = [None, Frame("absolute", 200, 200, 112, 112), Frame("norm1000", 200, 200, 1000, 1000)]
 DF = build_df([REFS, ["a forest"]])
@@ -55,7 +62,7 @@ def _check_all(completion, frame_i, turns=None, think=False):
         if name in _SKIP:
             continue
         for task in rdef.tasks:
-            kw = {"df": DF} if name == "cider_d" else {}
+            kw = {"df": DF} if name in ("cider_d", "change_cider_d") else {}
             if name == "zoom_chain" and turns is not None:
                 kw["turns"] = turns
             out = score(task, completion, dict(SAMPLES[task], task=task, reasoning="think_answer" if think else "none"), FRAMES[frame_i], name=name, **kw)

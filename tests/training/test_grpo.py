@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from data_engine.errors import UserError
@@ -31,10 +32,19 @@ def test_one_step_mixed_tasks_writes_store_and_checkpoint(tiny_model_dirs, tiny_
 
     from rl.train import main
 
-    summary = main(_cfg(tiny_model_dirs[arch], tiny_world[1], tmp_path / "run", "data.seed=3"))
+    summary = main(_cfg(tiny_model_dirs[arch], tiny_world[1], tmp_path / "run", "data.seed=3",
+                        "trainer.log_completions=true"))
     assert summary["steps"] == 1
     table = RolloutReader(tmp_path / "run").read_step(0).to_pandas()
     assert len(table) == 8  # 4 prompts x 2 generations
+    # The store (public reward hooks + the scored batch) agrees with TRL's own completion log, row for row.
+    trl_log = pd.read_parquet(next((tmp_path / "run" / "completions").glob("completions_*.parquet")))
+    assert table["advantage"].tolist() == pytest.approx(trl_log["advantage"].tolist())
+    rewards = _cfg(tiny_model_dirs[arch], tiny_world[1], tmp_path / "run").run_rewards(set(table["task"]))
+    for j, row in table.iterrows():
+        # TRL names each reward function "<task>/<reward>" (rewards/adapter.py); other tasks' functions are NaN.
+        terms = [spec.weight * trl_log[f"{row['task']}/{spec.name}"][j] for spec in rewards[row["task"]]]
+        assert terms and row["reward"] == pytest.approx(sum(terms)), row["task"]
     assert table["task"].nunique() >= 2, table["task"].tolist()
     assert set(COLUMNS) <= set(table.columns)
     assert (table.groupby("group")["generation"].apply(sorted).apply(list) == [[0, 1]] * 4).all()

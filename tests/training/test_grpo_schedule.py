@@ -106,6 +106,7 @@ def test_per_task_schedule_runs_stage_after_stage_on_cpu(tiny_model_dirs, tiny_w
     from georft.pipeline import grpo_data_tasks
 
     assert grpo_data_tasks(cfg.grpo) == {"detection", "grounding", "vqa", "caption", "classification", "zoom_vqa",
+                                         "change_caption", "change_detection", "damage", "temporal_classification",
                                          "referring_detection", "multilabel_classification", "region_caption",
                                          "grounding_description"}
     info = _run_grpo(cfg, dirs)

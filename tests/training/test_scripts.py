@@ -6,6 +6,7 @@ parser, trl's vllm-serve parser, and georft's own CLI plus the pipeline config w
 
 from __future__ import annotations
 
+import json
 import shlex
 import subprocess
 from pathlib import Path
@@ -21,6 +22,12 @@ SCRIPTS = ["single_node.sh", "multi_node.sh", "grpo_vllm_server.sh", "slurm_pipe
 CONFIGS = ["configs/pipeline/qwen2_5_vl_7b.yaml", "configs/pipeline/qwen3_vl_8b.yaml"]
 
 
+def _header_command(config: Path) -> list[str]:
+    """The launch command on a config's first line (`# <command>   (comment)`)."""
+    line = config.read_text().splitlines()[0].lstrip("# ").split("  ")[0]
+    return shlex.split(line)
+
+
 def _dry_run(script: str, config: str) -> list[list[str]]:
     out = subprocess.run(["bash", str(REPO / "scripts" / script), config, "--dry-run"], cwd=REPO, check=True,
                          capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "NNODES": "2"}).stdout
@@ -29,6 +36,12 @@ def _dry_run(script: str, config: str) -> list[list[str]]:
 
 def _check_georft(argv: list[str]) -> None:
     args = build_parser().parse_args(argv)
+    if args.command == "grpo":  # a GRPO config's own header command
+        from rl.config import GRPORunConfig
+
+        cfg = load_config(GRPORunConfig, REPO / args.config, args.overrides)
+        assert cfg.model.path and cfg.trainer["vllm_mode"] == "server"
+        return
     assert args.command == "pipeline" and args.config in CONFIGS
     cfg = load_config(PipelineConfig, REPO / args.config, args.overrides)
     assert cfg.sft.model.path and cfg.grpo.model.path
@@ -52,8 +65,10 @@ def _check(cmd: list[str]) -> str:
         from trl import TrlParser
         from trl.scripts.vllm_serve import ScriptArguments
 
-        (args,) = TrlParser(ScriptArguments).parse_args_into_dataclasses(cmd[2:])
-        assert args.model.endswith("/sft")
+        args, rest = TrlParser(ScriptArguments).parse_args_into_dataclasses(cmd[2:], return_remaining_strings=True)
+        assert args.model.endswith("/sft") or args.model.endswith("_rscovlm")
+        # Forwarded to `vllm serve` as-is (the vLLM tier parses them with vLLM's own parser): the pixel budget.
+        assert rest[0] == "--mm-processor-kwargs" and set(json.loads(rest[1])) == {"min_pixels", "max_pixels"}
         return "vllm"
     raise AssertionError(f"unexpected command {cmd}")
 
@@ -67,3 +82,38 @@ def test_dry_run_commands_are_well_formed(script, config):
         assert kinds == ["vllm", "accelerate"]
     else:
         assert kinds[0] == "georft" and kinds.count("accelerate") == 3
+
+
+@pytest.mark.parametrize("config", sorted(p.name for p in (REPO / "configs/grpo").glob("*vllm_server*.yaml")))
+def test_server_config_header_command_runs_its_script(config):
+    """The server-mode GRPO config's own header command is a script call that takes this config."""
+    cmd = _header_command(REPO / "configs/grpo" / config)
+    assert cmd[:2] == ["bash", "scripts/grpo_vllm_server.sh"] and cmd[2] == f"configs/grpo/{config}"
+    kinds = [_check(c) for c in _dry_run("grpo_vllm_server.sh", cmd[2])]
+    assert kinds == ["vllm", "accelerate"]
+
+
+def test_gpu_acceptance_refuses_to_run_without_a_gpu(tmp_path):
+    """The acceptance run needs a GPU: here it says so in one line and exits 2 (it has not run on any GPU yet)."""
+    import sys
+
+    done = subprocess.run(["bash", str(REPO / "scripts/gpu_acceptance.sh"), str(tmp_path / "acc")], cwd=REPO,
+                          capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable})
+    assert done.returncode == 2 and "no CUDA GPU visible" in done.stderr
+
+
+def test_acceptance_agreement_counts_equal_parsed_predictions(tmp_path, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("agreement", REPO / "scripts/acceptance_agreement.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rows = [{"dataset": "d", "id": str(i), "prediction": {"answer": str(i % 3)}} for i in range(5)]
+    other = [dict(r, prediction={"answer": "x"}) if i == 4 else r for i, r in enumerate(rows)]
+    for name, rs in (("a", rows), ("b", other)):
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rs))
+    assert mod.main([str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl"), "--min", "0.8"]) == 0
+    assert "4/5 parsed predictions equal" in capsys.readouterr().out
+    assert mod.main([str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl"), "--min", "0.9"]) == 1
+    (tmp_path / "c.jsonl").write_text(json.dumps(rows[0]) + "\n")
+    assert mod.main([str(tmp_path / "a.jsonl"), str(tmp_path / "c.jsonl")]) == 1

@@ -1,0 +1,187 @@
+"""Every place GeoRFT reaches past TRL's public API, in one module (tested against trl 1.16.x).
+
+The rest of the code talks to TRL only through its public surface: `GRPOTrainer`'s constructor, `GRPOConfig`,
+reward-function keyword arguments (`prompts`, `completions`, `log_extra`, `environments`), callbacks and the
+trainer's public attributes (`processing_class`, `reward_func_names`, `reward_weights`, `accelerator`, `state`).
+What public hooks cannot reach lives here, each seam with the reason it exists and the upstream issue that would
+remove it. `tests/training/test_trl_seams.py` checks each seam against the installed TRL (names, signatures, the
+source lines they depend on) and fails loudly with the name of the seam when an upgrade moves one; the README's
+"Upgrading TRL" note says what to check.
+
+Seams:
+1. `ScoredBatchHook._generate_and_score_completions`: the scored generation batch (TRL's private step; its returned
+   dict carries the per-row advantages and completion ids, which no public hook exposes). The rollout recorder reads
+   only the returned dict.
+2. `jsonify_logged_conversations`: TRL's completion log buffer (`_logs`) holds conversations with image content
+   blocks, which make wandb's completions table raise (`TypeError: Data row contained incompatible types`); the
+   latest rows are replaced by JSON strings.
+3. `fix_colocate_prompts`: vLLM colocate mode. TRL 1.16 hands vLLM prompt ids whose image placeholders the HF
+   processor already expanded, plus the raw images, and vLLM expands them again (huggingface/trl#6294; fix PRs
+   #6718/#6719 open). We wrap the colocated engine's `generate` (`trainer.vllm_generation.llm`) so each multimodal
+   request carries one `<|image_pad|>` per image (vLLM expands it exactly as the HF processor did) and the run's
+   pixel budget as `mm_processor_kwargs`. GRPO discards the prompt ids vLLM returns, so nothing else changes.
+   Server mode is left alone: its server re-anchors precomputed features to the runs of image tokens and needs
+   them expanded.
+4. `RewardTransformHook`: TRL's gathered reward matrix (`_calculate_rewards`, the private step between the reward
+   functions and the advantages) for per-task reward scaling (`rl/task_scaling.py`); afterwards the raw values are
+   put back into TRL's completion log (`_logs["rewards"]`) and metrics (`_metrics`), so only the advantages see the
+   transformed rewards.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+TRL_SERIES = "1.16"
+# Set to 1 (the GPU acceptance run does) to check, on every colocated vLLM call, that the prompt ids vLLM expanded
+# equal the trainer's processor-expanded ids; a mismatch raises instead of training on corrupted prompts.
+CHECK_ENV = "GEORFT_CHECK_VLLM_PROMPTS"
+
+
+class ScoredBatchHook:
+    """Mixin for `GRPOTrainer`: calls `self.on_scored_batch(inputs, output)` after each scored generation batch.
+
+    `output` is TRL's dict for the local rows (keys used: ``advantages``, ``completion_ids``, ``completion_mask``).
+    """
+
+    def _generate_and_score_completions(self, inputs):  # seam 1: TRL's private per-batch step
+        output = super()._generate_and_score_completions(inputs)
+        self.on_scored_batch(inputs, output)
+        return output
+
+    def on_scored_batch(self, inputs: list[dict], output: dict) -> None:  # pragma: no cover - overridden
+        """Called with the local inputs and TRL's output dict of one scored generation batch."""
+
+
+class RewardTransformHook:
+    """Mixin for `GRPOTrainer` (seam 4): `self.transform_rewards(rewards)` on TRL's gathered (N, F) reward matrix
+    before it forms advantages; the logged rewards and reward metrics keep the raw values."""
+
+    def transform_rewards(self, rewards):
+        """The (N, F) rewards the advantages are formed from (default: unchanged)."""
+        return rewards
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):  # seam 4: TRL private step
+        rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        new = self.transform_rewards(rewards)
+        self._raw_rewards = rewards if new is not rewards else None
+        return new
+
+    def _generate_and_score_completions(self, inputs):
+        output = super()._generate_and_score_completions(inputs)
+        raw = getattr(self, "_raw_rewards", None)
+        if raw is not None:
+            restore_logged_rewards(self, raw)
+        return output
+
+
+def restore_logged_rewards(trainer, raw) -> None:
+    """Put the raw (N, F) rewards back into TRL's completion log and its reward metrics (seam 4)."""
+    import torch
+    from trl.trainer.utils import nanstd
+
+    n = raw.shape[0]
+    mode = "train" if trainer.model.training else "eval"
+    metrics = trainer._metrics[mode]
+    for i, name in enumerate(trainer.reward_func_names):
+        logged = trainer._logs["rewards"][name]
+        for _ in range(min(n, len(logged))):
+            logged.pop()
+        logged.extend(raw[:, i].tolist())
+        if metrics.get(f"rewards/{name}/mean"):
+            metrics[f"rewards/{name}/mean"][-1] = torch.nanmean(raw[:, i]).item()
+            metrics[f"rewards/{name}/std"][-1] = nanstd(raw[:, i]).item()
+    total = (raw * trainer.reward_weights.to(raw.device).unsqueeze(0)).nansum(dim=1)
+    total[torch.isnan(raw).all(dim=1)] = torch.nan
+    if metrics.get("reward"):
+        metrics["reward"][-1] = torch.nanmean(total).item()
+        metrics["reward_std"][-1] = nanstd(total).item()
+
+
+def jsonify_logged_conversations(trainer, n: int, to_json: Callable[[Any], str]) -> None:
+    """Replace the last `n` logged prompts and completions of TRL's completion log by `to_json` of them (seam 2)."""
+    logs = trainer._logs
+    for key in ("prompt", "completion"):
+        tail = [to_json(m) for m in list(logs[key])[-n:]]
+        for _ in range(len(tail)):
+            logs[key].pop()
+        logs[key].extend(tail)
+
+
+def collapse_image_runs(ids: list[int], image_token_id: int) -> list[int]:
+    """Prompt ids with every run of `image_token_id` collapsed to one token (the unexpanded form vLLM expands).
+
+    Args:
+        ids: token ids, shape (L,).
+        image_token_id: the `<|image_pad|>` id.
+
+    Returns:
+        ids of length L - sum(run lengths - 1); runs are separated by `<|vision_start|>`/`<|vision_end|>`, so one
+        token per run is one token per image.
+    """
+    out: list[int] = []
+    prev = None
+    for t in ids:
+        t = int(t)
+        if not (t == image_token_id and prev == image_token_id):
+            out.append(t)
+        prev = t
+    return out
+
+
+def colocate_requests(requests: list, image_token_id: int, mm_processor_kwargs: dict | None) -> list:
+    """TRL's colocate vLLM requests made safe: multimodal ones get unexpanded placeholders and the pixel budget."""
+    out = []
+    for r in requests:
+        if isinstance(r, dict) and r.get("multi_modal_data") and "prompt_token_ids" in r:
+            r = {**r, "prompt_token_ids": collapse_image_runs(r["prompt_token_ids"], image_token_id)}
+            if mm_processor_kwargs:
+                r["mm_processor_kwargs"] = {**mm_processor_kwargs, **(r.get("mm_processor_kwargs") or {})}
+        out.append(r)
+    return out
+
+
+def fix_colocate_prompts(trainer, mm_processor_kwargs: dict | None = None) -> bool:
+    """Wrap the colocated vLLM engine's `generate` (seam 3); returns False when there is nothing to fix.
+
+    Args:
+        trainer: a constructed `GRPOTrainer`.
+        mm_processor_kwargs: the run's pixel budget, e.g. ``{"min_pixels": ..., "max_pixels": ...}``.
+    """
+    if not getattr(trainer, "use_vllm", False) or getattr(trainer, "vllm_mode", None) != "colocate":
+        return False
+    llm = trainer.vllm_generation.llm
+    if getattr(llm.generate, "_georft_colocate_fix", False):
+        return True
+    tok = getattr(trainer.processing_class, "tokenizer", trainer.processing_class)
+    image_token_id = tok.convert_tokens_to_ids("<|image_pad|>")
+    original = llm.generate
+    check = os.environ.get(CHECK_ENV) == "1"
+
+    def generate(prompts, *args, **kwargs):
+        fixed = colocate_requests(list(prompts), image_token_id, mm_processor_kwargs)
+        outputs = original(fixed, *args, **kwargs)
+        if check:
+            check_expanded_ids(prompts, outputs)
+        return outputs
+
+    generate._georft_colocate_fix = True
+    llm.generate = generate
+    return True
+
+
+def check_expanded_ids(requests: list, outputs: list) -> None:
+    """Raise when vLLM's expanded prompt ids differ from the trainer's (the double-expansion bug or a budget
+    mismatch); the acceptance run turns this on with GEORFT_CHECK_VLLM_PROMPTS=1."""
+    for k, (req, out) in enumerate(zip(requests, outputs, strict=True)):
+        want = [int(t) for t in req["prompt_token_ids"]] if isinstance(req, dict) else None
+        got = [int(t) for t in (out.prompt_token_ids or [])]
+        if want is not None and got != want:
+            raise RuntimeError(f"vLLM prompt {k}: {len(got)} prompt token ids after vLLM's expansion, the trainer has "
+                               f"{len(want)} (first difference at {_first_diff(got, want)})")
+
+
+def _first_diff(a: list[int], b: list[int]) -> int:
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
