@@ -23,7 +23,10 @@ def test_gpu_recipe_is_think_answer_with_equal_format_weight():
     rset = reward_set(cfg.grpo.reward_set)
     own = {"referring_detection": "referring_iou_f1", "multilabel_classification": "multilabel_f1",
            "detection": "rotated_iou_f1", "grounding": "grounding_iou", "classification": "classification_match"}
-    for task in SINGLE_TURN_TASKS:
+    geovlm_tasks = {"detection", "grounding", "referring_detection", "vqa", "classification",
+                    "multilabel_classification", "caption", "region_caption", "grounding_description"}
+    assert set(rset) == geovlm_tasks and geovlm_tasks <= set(SINGLE_TURN_TASKS)
+    for task in rset:
         weights = {s.name: s.weight for s in rset[task]}
         assert weights["think_format"] == 1.0, task
         accuracy = [n for n in weights if n != "think_format"]
