@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from data_engine.boxes import hbb_to_poly
+from data_engine.masks import mask_iou, mask_polygons
 from data_engine.tasks import TASKS
 from eval.geometry import rotated_iou
 
@@ -22,7 +23,11 @@ IOU_MATCH = 0.5
 
 # status -> stroke colour (also used by the legend in the templates)
 COLOURS = {"match": "#1a9850", "miss": "#fdae61", "false_alarm": "#d73027", "gt": "#4575b4",
-           "crop": "#984ea3", "evidence": "#4575b4", "a": "#e66101", "b": "#5e3c99"}
+           "crop": "#984ea3", "evidence": "#4575b4", "a": "#e66101", "b": "#5e3c99",
+           "gt_mask": "#4575b4", "predicted_mask": "#e66101"}
+# Ground-truth mask colour per class index of a semantic-segmentation row's class list (a referring row uses
+# "gt_mask"); predicted masks are always "predicted_mask", so the two read apart whatever the class.
+CLASS_COLOURS = ("#1b9e77", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666", "#1f78b4")
 
 
 @dataclass
@@ -34,6 +39,7 @@ class Shape:
     status: str
     label: str
     colour_key: str = ""  # overrides the status colour (compare view: one colour per model)
+    fill: str = ""  # an explicit colour (a class's mask colour), over colour_key and status
 
     @property
     def points(self) -> str:
@@ -43,7 +49,7 @@ class Shape:
 
     @property
     def colour(self) -> str:
-        return COLOURS.get(self.colour_key or self.status, COLOURS["gt"])
+        return self.fill or COLOURS.get(self.colour_key or self.status, COLOURS["gt"])
 
     @property
     def dashed(self) -> bool:
@@ -177,6 +183,40 @@ def turn_shape(turn: Any, k: int) -> list[Shape]:
     return [Shape(poly, "pred", "crop", f"turn {k + 1} crop")] if poly is not None else []
 
 
+def _rle(value: Any) -> dict | None:
+    """A stored mask (COCO RLE dict) or None when it is missing or malformed."""
+    if not isinstance(value, dict) or not isinstance(value.get("counts"), str):
+        return None
+    try:
+        size = [int(v) for v in value["size"]]
+    except (KeyError, TypeError, ValueError):
+        return None
+    return value if len(size) == 2 and min(size) > 0 else None
+
+
+def mask_shapes(task: str, target: Any, prediction: Any) -> list[Shape]:
+    """Translucent ground-truth and predicted masks (drawn as a few rectangles each, `data_engine.masks.
+    mask_polygons`): the ground truth in its class's colour (semantic rows) or "gt_mask", the prediction in
+    "predicted_mask"; each rectangle's label names the class or expression and the sample's mask IoU."""
+    shapes: list[Shape] = []
+    target = target if isinstance(target, dict) else {}
+    gt = _rle(target.get("mask"))
+    pred = _rle(prediction.get("mask")) if isinstance(prediction, dict) else None
+    name = str(target.get("class") or target.get("expression") or "target")
+    classes = target.get("classes") if isinstance(target.get("classes"), list) else []
+    fill = CLASS_COLOURS[classes.index(name) % len(CLASS_COLOURS)] if name in classes else ""
+    iou = ""
+    try:
+        if gt is not None:
+            iou = f", IoU {mask_iou(pred if pred is not None and pred['size'] == gt['size'] else None, gt):.2f}"
+            shapes += [Shape(p, "gt", "gt_mask", f"GT {name}{iou}", fill=fill) for p in mask_polygons(gt)]
+        if pred is not None:
+            shapes += [Shape(p, "pred", "predicted_mask", f"predicted {name}{iou}") for p in mask_polygons(pred)]
+    except Exception:  # noqa: BLE001 - a corrupt stored RLE draws nothing rather than breaking the page
+        return []
+    return shapes
+
+
 # Shape builders by overlay kind (the ``overlay`` a task declares in `data_engine.tasks`):
 # fn(task, target, prediction, turns) -> shapes.
 OVERLAYS: dict[str, Callable[[str, Any, Any, Any], list[Shape]]] = {
@@ -184,6 +224,7 @@ OVERLAYS: dict[str, Callable[[str, Any, Any, Any], list[Shape]]] = {
     "box": lambda task, target, prediction, turns: detection_shapes(task, target, prediction),
     "boxes": lambda task, target, prediction, turns: detection_shapes(task, target, prediction),
     "zoom": lambda task, target, prediction, turns: zoom_shapes(target, turns),
+    "mask": lambda task, target, prediction, turns: mask_shapes(task, target, prediction),
     "none": lambda task, target, prediction, turns: [],
 }
 
@@ -205,7 +246,9 @@ def compare_shapes(task: str, target: Any, pred_a: Any, pred_b: Any, turns_a: An
     side_b = sample_shapes(task, target, pred_b, turns_b)
     shapes = [s for s in side_a if s.role == "gt"]
     for s in shapes:
-        s.status, s.colour_key = "gt", "gt"
+        s.colour_key = "gt"
+        if s.status != "gt_mask":  # a mask keeps its status: it is drawn filled, not outlined
+            s.status = "gt"
     for key, side in (("a", side_a), ("b", side_b)):
         for s in side:
             if s.role != "gt":

@@ -43,7 +43,9 @@ from data_engine.tasks import get_task
 
 SUMMARY_FILE = "build_summary.json"
 SOURCE_KEYS = ("name", "format", "root", "annotations", "image_root", "split", "task", "weight", "classes", "patches",
-               "min_area", "max_buildings", "max_frames")
+               "min_area", "max_buildings", "max_frames", "reduce_zero_label", "ignore_index")
+# label-map options of the segmentation formats (mmseg's dataset settings), kept in `SourceSpec.extra`
+LABEL_MAP_KEYS = {"reduce_zero_label": bool, "ignore_index": int}
 PATCH_KEYS = ("size", "gap", "iof_thr", "keep_empty")
 
 
@@ -134,8 +136,19 @@ def _spec(path: Path, i: int, src: Any, check_roots: bool = True) -> SourceSpec:
         weight=str(src.get("weight", "*1")),
         classes=classes,
         patches=patches,
-        extra=extra,
+        extra={**extra, **_label_map_options(where, src)},
     )
+
+
+def _label_map_options(where: str, src: dict) -> dict:
+    out = {}
+    for k, kind in LABEL_MAP_KEYS.items():
+        if k in src:
+            if not isinstance(src[k], kind) or (kind is int and isinstance(src[k], bool)):
+                raise UserError(f"{where}: {k} must be {'true or false' if kind is bool else 'an integer'}, "
+                                f"got {src[k]!r}")
+            out[k] = src[k]
+    return out
 
 
 def _fill_classes(rows: list[dict]) -> None:

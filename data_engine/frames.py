@@ -34,6 +34,8 @@ class Frame:
         orig_w, orig_h: original image size in pixels.
         model_w, model_h: size of the model's coordinate range on each axis: the resized image for "absolute",
             1000 for "norm1000", the original size for "pixels".
+        grid_w, grid_h: the shown image's merged-patch grid (resized side / the family's patch x merge factor), on
+            which mask answers are written (docs/formats.md §6); 0 when unknown (a frame built without a factor).
     """
 
     kind: str
@@ -41,22 +43,31 @@ class Frame:
     orig_h: float
     model_w: float
     model_h: float
+    grid_w: int = 0
+    grid_h: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise UserError(f"frame kind must be one of {KINDS}, got {self.kind!r}")
         if min(self.orig_w, self.orig_h, self.model_w, self.model_h) <= 0:
             raise UserError(f"frame sizes must be positive: {self}")
+        if self.grid_w < 0 or self.grid_h < 0:
+            raise UserError(f"frame grid must not be negative: {self}")
 
     @classmethod
-    def for_family(cls, coord_frame: str, orig_w: float, orig_h: float, resized_w: int, resized_h: int) -> Frame:
-        """The frame a family uses for an image of original size (orig_w, orig_h) shown at (resized_w, resized_h)."""
+    def for_family(cls, coord_frame: str, orig_w: float, orig_h: float, resized_w: int, resized_h: int,
+                   factor: int | None = None) -> Frame:
+        """The frame a family uses for an image of original size (orig_w, orig_h) shown at (resized_w, resized_h).
+
+        ``factor`` (the family's patch x merge, 28 or 32) also records the shown image's grid for mask answers.
+        """
+        gw, gh = (int(resized_w) // int(factor), int(resized_h) // int(factor)) if factor else (0, 0)
         if coord_frame == "absolute":
-            return cls("absolute", orig_w, orig_h, resized_w, resized_h)
+            return cls("absolute", orig_w, orig_h, resized_w, resized_h, gw, gh)
         if coord_frame == "norm1000":
-            return cls("norm1000", orig_w, orig_h, 1000, 1000)
+            return cls("norm1000", orig_w, orig_h, 1000, 1000, gw, gh)
         if coord_frame == "pixels":
-            return cls.identity(orig_w, orig_h)
+            return cls("pixels", orig_w, orig_h, orig_w, orig_h, gw, gh)
         raise UserError(f"unknown coordinate frame {coord_frame!r}; expected one of {KINDS}")
 
     @classmethod
@@ -66,13 +77,17 @@ class Frame:
     def to_dict(self) -> dict:
         # the fields are flat scalars: a plain dict equals `dataclasses.asdict` at a fraction of its cost (rewards
         # pass a frame per completion)
-        return {"kind": self.kind, "orig_w": self.orig_w, "orig_h": self.orig_h, "model_w": self.model_w,
-                "model_h": self.model_h}
+        d = {"kind": self.kind, "orig_w": self.orig_w, "orig_h": self.orig_h, "model_w": self.model_w,
+             "model_h": self.model_h}
+        if self.grid_w and self.grid_h:  # only frames that know their grid carry it (older records stay equal)
+            d["grid_w"], d["grid_h"] = self.grid_w, self.grid_h
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Frame:
         try:
-            return cls(str(d["kind"]), *(float(d[k]) for k in ("orig_w", "orig_h", "model_w", "model_h")))
+            return cls(str(d["kind"]), *(float(d[k]) for k in ("orig_w", "orig_h", "model_w", "model_h")),
+                       int(d.get("grid_w", 0)), int(d.get("grid_h", 0)))
         except (KeyError, TypeError, ValueError) as e:
             raise UserError(f"malformed frame record {d!r}: {e}") from None
 

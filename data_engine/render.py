@@ -18,6 +18,8 @@ Prompts are the same at training and evaluation time: each task's declared promp
 | classification | - | ``Classify the image within one of the given classes:{classes}.`` | `format_classification` |
 | zoom_vqa | zoom tool block | question + zoom instruction | tool call(s), crop turn(s), answer (`data_engine.zoom`) |
 | chat | - | the conversation's turns (images in the first user turn) | its assistant turns |
+| referring_segmentation | - | ``Locate the {expression}, output the segmentation mask`` | `seg_answers.format_seg_grid` |
+| semantic_segmentation | - | ``Locate the {class}, output the segmentation mask`` | `seg_answers.format_seg_grid` |
 | change_caption | - | `change_text.CHANGE_CAPTION_PROMPT` | one reference (`format_caption`) |
 | change_detection | as detection | `change_text.CHANGE_DETECTION_PREFIX` + ``find the {categories}`` | `format_detection` |
 | damage | - | `change_text.DAMAGE_PREFIX` + question (box in the model frame) + class list | the class name |
@@ -148,7 +150,7 @@ def prepare_images(sample: dict, target: dict, fam: Family, min_pixels: int, max
         sz = size if (ow, oh) == first_expect else smart_size(max(1, round(ow * scale)), max(1, round(oh * scale)),
                                                                fam.factor, lo, hi)
         images.append(load_view(path, None, sz, (ow, oh)))
-    return images, Frame.for_family(fam.coord_frame, w, h, size[0], size[1])
+    return images, Frame.for_family(fam.coord_frame, w, h, size[0], size[1], fam.factor)
 
 
 def _check_format(box_type: str, mode: str) -> None:

@@ -30,6 +30,11 @@ One row per sample, stored as a Hugging Face `datasets` Arrow dataset (`save_to_
   first; frames may differ in size)
 - damage: ``{"question", "answer", "classes", "qtype"}`` plus ``"box": [x1,y1,x2,y2]`` for a building's damage
   level (images: pre, post; co-registered)
+- referring_segmentation: ``{"expression", "mask": {"size": [h, w], "counts": str}, "box"?: [x1,y1,x2,y2]}`` (the
+  mask as COCO RLE of the original image, `data_engine.masks.encode_mask`)
+- semantic_segmentation: ``{"class", "mask": RLE, "classes": [...], "ignore"?: RLE}`` — one row per (image, class)
+  for EVERY class of the source, an absent class with an empty mask, so an image's rows together hold its full
+  label map; ``ignore`` marks the ``ignore_index`` pixels, which no metric or reward counts
 - multilabel_classification: ``{"labels": [...], "classes": [...]}`` (every class present; BigEarthNet)
 - region_caption: ``{"box": [x1,y1,x2,y2], "references": [...]}`` (the region is shown in the prompt)
 - grounding_description: ``{"references": [...], "objects": [{"phrase", "box": [x1,y1,x2,y2]}]}`` (the first

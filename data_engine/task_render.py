@@ -15,6 +15,7 @@ import numpy as np
 
 from data_engine import answers as A
 from data_engine import change_text as C
+from data_engine import seg_answers as S
 from data_engine.frames import Frame
 
 # Our wording: RSCoVLM has no caption prompt in its plain-text recipe.
@@ -109,6 +110,16 @@ def zoom_vqa_prompt(target: dict, n_images: int, box_type: str, mode: str) -> li
     return zoom_prompt(str(target["question"]))
 
 
+def referring_segmentation_prompt(target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
+    """``Locate the {expression}, output the segmentation mask`` (`seg_answers.referring_seg_user_prompt`)."""
+    return _turns(None, n_images, S.referring_seg_user_prompt(target["expression"]))
+
+
+def semantic_segmentation_prompt(target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
+    """``Locate the {class}, output the segmentation mask`` (`seg_answers.semantic_seg_user_prompt`)."""
+    return _turns(None, n_images, S.semantic_seg_user_prompt(target["class"]))
+
+
 # ---------------------------------------------------------------- answers
 
 
@@ -196,3 +207,8 @@ def damage_answer(target: dict, frame: Frame, box_type: str, mode: str, rng: Any
 def temporal_classification_prompt(target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
     """`change_text.TEMPORAL_PREFIX` + ``Classify the image within one of the given classes:{classes}.``"""
     return _turns(None, n_images, C.TEMPORAL_PREFIX + A.classification_user_prompt(target["classes"]))
+
+
+def referring_segmentation_answer(target: dict, frame: Frame, box_type: str, mode: str, rng: Any = None) -> str:
+    """The mask on the shown image's grid (`seg_answers.format_seg_grid`), ``There is none.`` when empty."""
+    return S.format_seg_grid(target.get("mask"), frame)

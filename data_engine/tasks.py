@@ -35,7 +35,7 @@ AnswerFn = Callable[..., str]
 """``answer(target, frame, box_type, mode, rng=None) -> str``: the assistant text, coordinates through ``frame``."""
 
 INTERACTIONS = ("single_turn", "zoom_chain", "chat")
-OVERLAY_KINDS = ("none", "objects", "box", "boxes", "zoom")
+OVERLAY_KINDS = ("none", "objects", "box", "boxes", "zoom", "mask")
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class TaskDef:
             ``frame=`` (the first image's) and writes the box in the model's frame.
         overlay: dashboard / report figure kind (`OVERLAY_KINDS`): "objects" (class-aware polygons, matched at
             IoU 0.5), "box" (one grounding box), "boxes" (several class-agnostic boxes), "zoom" (evidence boxes and
-            zoom crops), "none" (text only).
+            zoom crops), "mask" (translucent ground-truth and predicted masks), "none" (text only).
         baselines: names in `eval.baselines.POLICIES` of the trivial policies (fitted on the training split,
             never looking at the image) that every eval scores beside the checkpoint; empty: none.
     """
@@ -123,6 +123,10 @@ def _labels(target: dict) -> list[str]:
 
 def _answer(target: dict) -> list[str]:
     return [target["answer"]]
+
+
+def _class(target: dict) -> list[str]:
+    return [target["class"]]
 
 
 # Order matters where tasks are listed (error messages, eval generation order): keep new tasks at the end.
@@ -201,6 +205,19 @@ _DECLARED = (
         headline_metric="accuracy", sample_score="correct",
         default_rewards=(("classification_match", 1.0), ("format", 0.1)), min_images=2,
         baselines=("majority_class", "random_class"),
+    ),
+    TaskDef(
+        "referring_segmentation", ("expression", "mask"), "the mask of a referring expression (a grid answer)",
+        prompt=R.referring_segmentation_prompt, answer=R.referring_segmentation_answer,
+        parser="segmentation", scorer="referring_segmentation", headline_metric="mIoU", sample_score="iou",
+        default_rewards=(("mask_iou", 1.0), ("format", 0.1)), overlay="mask", baselines=("whole_image_mask",),
+    ),
+    TaskDef(
+        "semantic_segmentation", ("class", "mask", "classes"),
+        "the mask of one land-cover class (a grid answer; `There is none.` when absent)",
+        prompt=R.semantic_segmentation_prompt, answer=R.referring_segmentation_answer, class_labels=_class,
+        parser="segmentation", scorer="semantic_segmentation", headline_metric="mIoU", sample_score="iou",
+        default_rewards=(("mask_iou", 1.0), ("format", 0.1)), overlay="mask", baselines=("majority_class_mask",),
     ),
     TaskDef(
         "referring_detection", ("expression", "boxes"), "zero or more boxes for a referring expression",

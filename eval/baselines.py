@@ -19,6 +19,11 @@ answer) or ``random`` (chance). A new task names existing policies or registers 
 | ``majority_class`` | constant | classification | the majority training class |
 | ``random_class`` | random | classification | uniform over the row's class list |
 | ``common_caption`` | constant | caption | the most common training reference caption |
+| ``whole_image_mask`` | constant | referring_segmentation | the whole image (IoU = the target's share of it) |
+| ``majority_class_mask`` | constant | semantic_segmentation | the class with the most training pixels everywhere: the whole image for its rows, ``There is none.`` for the others |
+
+Mask answers are written at one grid cell per original pixel, which is how the segmentation parser reads a
+completion in original pixels (docs/formats.md §6).
 
 The question type is the dataset's ``qtype`` (or ``category``); without one it is the question's first two words
 ("what color", "how many", "is there"), the prefix-based question types of the VQA benchmark. A type not seen in
@@ -38,6 +43,8 @@ from typing import Any
 import numpy as np
 
 from data_engine.answers import EMPTY_ANSWER, format_multilabel
+from data_engine.masks import mask_area
+from data_engine.seg_answers import NO_MASK_ANSWER, SEG_CLOSE, SEG_OPEN
 from eval.metrics.vqa import extract_choice_letter, normalize_answer
 
 
@@ -236,6 +243,31 @@ def _answer_caption(state: dict, row: dict, rng: random.Random) -> str:
     return state["caption"]
 
 
+# ---------------------------------------------------------------- segmentation
+
+
+def _whole_mask(row: dict) -> str:
+    w, h = int(row["width"]), int(row["height"])
+    return SEG_OPEN + ";".join([f"1*{w}"] * h) + SEG_CLOSE
+
+
+def _answer_whole_mask(state: Any, row: dict, rng: random.Random) -> str:
+    return _whole_mask(row)
+
+
+def _fit_majority_mask(rows: list[dict]) -> dict:
+    pixels: Counter = Counter()
+    for r in rows:
+        pixels[str(r["target"]["class"])] += mask_area(r["target"]["mask"])
+    top = max(pixels.values(), default=0)
+    return {"majority": min((c for c, n in pixels.items() if n == top), default=""),
+            "share": top / max(1, sum(pixels.values()))}
+
+
+def _answer_majority_mask(state: dict, row: dict, rng: random.Random) -> str:
+    return _whole_mask(row) if str(row["target"]["class"]) == state["majority"] else NO_MASK_ANSWER
+
+
 # ---------------------------------------------------------------- multi-label classification
 
 
@@ -274,6 +306,9 @@ POLICIES: dict[str, Policy] = {p.name: p for p in (
     Policy("random_class", "random", _fit_classes, _answer_random_class, lambda s: "uniform over the class list"),
     Policy("common_caption", "constant", _fit_caption, _answer_caption,
            lambda s: f"most common training reference caption {s['caption']!r}"),
+    Policy("whole_image_mask", "constant", _fit_nothing, _answer_whole_mask, lambda s: "the whole image as the mask"),
+    Policy("majority_class_mask", "constant", _fit_majority_mask, _answer_majority_mask,
+           lambda s: f"{s['majority']!r} everywhere (training pixel share {s['share']:.3f})"),
     Policy("frequent_labels", "constant", _fit_labels, _answer_labels,
            lambda s: f"the labels of at least half the training samples {s['labels']!r}"),
 )}

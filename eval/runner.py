@@ -126,7 +126,7 @@ def open_backend(name: str, model_path: str, suite: SuiteConfig, dtype: str = "a
         processor = load_processor(str(model_path), suite.min_pixels, suite.max_pixels)
         if name == "vllm":
             # The suite's pixel budget (else vLLM resizes with the checkpoint's) and room for a whole zoom chain.
-            return VLLMBackend(str(model_path), processor, max_images_per_prompt=1 + suite.zoom.max_steps,
+            return VLLMBackend(str(model_path), processor, max_images_per_prompt=1 + suite.zoom.max_calls,
                                min_pixels=suite.min_pixels, max_pixels=suite.max_pixels), family
         model = load_model(section)
     except UserError:
@@ -204,7 +204,7 @@ def _run_zoom(backend, sampling, entry, suite, family, samples, out: Path) -> li
         view = make_view((0, 0, int(s["width"]), int(s["height"])), family, suite.min_pixels, suite.max_pixels)
         episodes.append(ZoomEpisode(r["prompt"], r["images"], s["images"][0], view))
     results = run_zoom_chains(backend, episodes, sampling, family=family, min_pixels=suite.min_pixels,
-                              max_pixels=suite.max_pixels, read_call=read_call, max_steps=suite.zoom.max_steps)
+                              max_pixels=suite.max_pixels, read_call=read_call, max_calls=suite.zoom.max_calls)
     direct = None
     if suite.zoom.direct:
         # the chain's single-turn form (data_engine.zoom without evidence): the bare question on the full image

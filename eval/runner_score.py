@@ -15,6 +15,8 @@ think-then-answer mode add ``think_format_rate`` (share of well-formed completio
 | vqa | ``accuracy``, ``acc/<qtype>``, ``mean_over_types``, ``mean_over_non_count_types``; for ``count`` questions with a numeric answer ``count_accuracy``, ``count_mae``, ``count_rmse``, ``count_n`` | ``correct`` |
 | classification | ``accuracy``, ``mean_class_accuracy`` | ``correct`` |
 | caption | ``bleu_1`` … ``bleu_4``, ``rouge_l``, ``cider_d`` (corpus df), ``meteor`` (only with java) | ``rouge_l``, ``cider_d`` |
+| referring_segmentation | ``mIoU``, ``cIoU``, ``pr@0.5`` … ``pr@0.9`` (mask IoU in original pixels) | ``iou``, ``correct`` (IoU at 0.5) |
+| semantic_segmentation | ``mIoU``, ``mAcc``, ``mFscore``, ``aAcc``, ``IoU/<class>`` … (mmseg's IoUMetric over the rows' per-class pixel totals, ignore pixels dropped) | ``iou``, ``correct`` |
 | change_caption | caption's + ``rouge_1_f``, ``rouge_l_f`` (`rouge-score`, stemmed), ``change_accuracy``; ``skipped/meteor`` = 1 without Java | caption's + ``rouge_1_f``, ``rouge_l_f``, ``change_correct`` |
 | change_detection | detection's + ``pixel_precision``, ``pixel_recall``, ``pixel_f1``, ``pixel_iou`` (change class, rasterised polygons vs the label mask, summed over the set); xBD rows also ``xview2_score``, ``localization_f1``, ``damage_f1``, ``damage_f1/<1-4>`` | detection's + ``pixel_f1`` |
 | damage | ``accuracy``, ``acc/<qtype>``, ``ordinal_credit`` (mean of 1 / 0.5 / 0 on damage levels) | ``correct`` |
@@ -41,6 +43,7 @@ import numpy as np
 from PIL import Image
 
 from data_engine.change_text import DAMAGE_LEVELS, is_no_change_caption
+from data_engine.masks import same_size, semantic_areas
 from data_engine.tasks import get_task
 from eval.geometry import merge_patches
 from eval.metrics.captions import bleu, java_metrics, java_skip_reason, rouge_f, rouge_l
@@ -50,7 +53,9 @@ from eval.metrics.classification import classification_accuracy
 from eval.metrics.dota_map import dota_map
 from eval.metrics.grounding import grounding_metrics
 from eval.metrics.multilabel import indicators, multilabel_metrics, sample_f1
-from eval.metrics.referring import referring_metrics, sample_scores, size_group
+from eval.metrics.referring import referring_metrics as referring_box_metrics
+from eval.metrics.referring import sample_scores, size_group
+from eval.metrics.segmentation import metrics_from_areas, referring_metrics
 from eval.metrics.vlm_detection import map_nc, mean_f1
 from eval.metrics.vqa import counting_metrics, extract_choice_letter, vqa_accuracy, zoom_accuracy
 from eval.parsers.reasoning import is_well_formed, reasoning_chars
@@ -153,6 +158,34 @@ def score_grounding(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -
         scores.append({"iou": one["mean_iou"], "correct": one["acc@0.5"]})
     metrics = {k: v for k, v in out.items() if k != "n"}
     return metrics, scores
+
+
+# ---------------------------------------------------------------- segmentation
+
+
+def score_referring_segmentation(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scored:
+    # a prediction whose mask is None ("There is none.", malformed) is the empty mask
+    # a mask of another size than the target's (or a corrupt one) is the empty mask too
+    preds = [same_size((r.get("prediction") or {}).get("mask"), r["target"]["mask"]) for r in rows]
+    out = referring_metrics(preds, [r["target"]["mask"] for r in rows])
+    scores = [{"iou": v, "correct": float(v >= 0.5)} for v in out["iou"]]
+    return {k: v for k, v in out.items() if k not in ("n", "iou", "inter", "union")}, scores
+
+
+def score_semantic_segmentation(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scored:
+    # one row per (image, class): per-class pixel totals over the rows are mmseg's IoUMetric areas
+    classes = sorted({c for r in rows for c in r["target"].get("classes") or [r["target"]["class"]]})
+    index = {c: k for k, c in enumerate(classes)}
+    areas = np.zeros((3, len(classes)))
+    scores = []
+    for r in rows:
+        t = r["target"]
+        pred_mask = same_size((r.get("prediction") or {}).get("mask"), t["mask"])
+        inter, pred, label = semantic_areas(pred_mask, t["mask"], t.get("ignore"))
+        areas[:, index[t["class"]]] += (inter, pred, label)
+        union = pred + label - inter
+        scores.append({"iou": inter / union if union else 1.0, "correct": float(union == 0 or inter / union >= 0.5)})
+    return metrics_from_areas(*areas, class_names=classes), scores
 
 
 # ---------------------------------------------------------------- vqa / zoom
@@ -361,7 +394,7 @@ def score_referring_detection(rows: list[dict], entry: DatasetEntry, suite: Suit
         count = "none" if not gt else "single" if len(gt) == 1 else "multi"
         size = size_group(gt, r["target"].get("size_group"))
         groups.append((count,) if size is None else (count, size))
-    return referring_metrics(samples, groups), [{k: s[k] for k in ("precision@0.5", "f1@0.5", "mean_iou")}
+    return referring_box_metrics(samples, groups), [{k: s[k] for k in ("precision@0.5", "f1@0.5", "mean_iou")}
                                                  for s in samples]
 
 
@@ -372,7 +405,7 @@ def score_grounding_description(rows: list[dict], entry: DatasetEntry, suite: Su
     text, text_scores = score_caption(rows, entry, suite)
     samples = [sample_scores((r.get("prediction") or {}).get("boxes") or [],
                              [o["box"] for o in r["target"].get("objects") or []], False) for r in rows]
-    boxes = referring_metrics(samples, [() for _ in rows])
+    boxes = referring_box_metrics(samples, [() for _ in rows])
     metrics = {**text, **{f"box_{k}": v for k, v in boxes.items()}}
     return metrics, [{**t, "box_f1@0.5": s["f1@0.5"]} for t, s in zip(text_scores, samples, strict=True)]
 
@@ -396,6 +429,8 @@ SCORERS: dict[str, Callable[[list[dict], DatasetEntry, SuiteConfig], Scored]] = 
     "classification": score_classification,
     "caption": score_caption,
     "zoom_vqa": score_zoom_vqa,
+    "referring_segmentation": score_referring_segmentation,
+    "semantic_segmentation": score_semantic_segmentation,
     "change_caption": score_change_caption,
     "change_detection": score_change_detection,
     "damage": score_damage,

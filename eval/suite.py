@@ -79,11 +79,11 @@ class ZoomSection:
     """Zoom chains for zoom_vqa rows.
 
     Attributes:
-        max_steps: zoom calls allowed per chain; a call beyond it ends the chain without an answer.
+        max_calls: zoom calls allowed per chain; a call beyond it ends the chain without an answer.
         direct: also answer each question without the chain (plain single-turn VQA) and report both.
     """
 
-    max_steps: int = 2
+    max_calls: int = 2
     direct: bool = True
 
 
@@ -163,8 +163,8 @@ class SuiteConfig:
         check_choice(self.detection.protocol, DETECTION_PROTOCOLS, "detection.protocol")
         if self.max_image_pixels is not None and self.max_image_pixels <= 0:
             raise UserError(f"max_image_pixels must be > 0 (or null: the default), got {self.max_image_pixels}")
-        if self.zoom.max_steps < 0:
-            raise UserError(f"zoom.max_steps must be >= 0, got {self.zoom.max_steps}")
+        if self.zoom.max_calls < 0:
+            raise UserError(f"zoom.max_calls must be >= 0, got {self.zoom.max_calls}")
 
     def dataset_path(self, entry: DatasetEntry) -> Path:
         """The entry's directory: `path` under `data_root` unless absolute."""

@@ -187,6 +187,10 @@ def _replace(cfg: Any, key: str, value: Any) -> None:
     OmegaConf.update(cfg, key, value, merge=True)
 
 
+# Keys renamed in a release: an old config names the new key instead of a bare "unknown key".
+RENAMED_KEYS = {"zoom.max_steps": "zoom.max_calls"}
+
+
 def _friendly(e: OmegaConfBaseException, where: str, schema: type) -> UserError:
     key = str(getattr(e, "full_key", None) or getattr(e, "key", None) or "?")
     if isinstance(e, (ConfigKeyError, ConfigAttributeError)):
@@ -195,6 +199,9 @@ def _friendly(e: OmegaConfBaseException, where: str, schema: type) -> UserError:
         obj_type = getattr(e, "object_type", None)
         parent = obj_type if dataclasses.is_dataclass(obj_type) else _schema_at(schema, parts[:-1])
         hint = did_you_mean(parts[-1], [f.name for f in dataclasses.fields(parent)]) if parent and parts else ""
+        for old, new in RENAMED_KEYS.items():
+            if key == old or key.endswith("." + old):
+                hint = f" It was renamed to {new!r} (zoom-in calls per chain, not optimizer steps)."
         return UserError(f"{where}: unknown key {key!r}.{hint}")
     if isinstance(e, ValidationError):
         msg = str(e).splitlines()[0]

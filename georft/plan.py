@@ -63,7 +63,7 @@ def plan_pipeline(cfg) -> tuple[object, list[StagePlan]]:
     grpo = cfg.grpo
     t = grpo.trainer
     img = _image_tokens(grpo.model.arch, grpo.data.max_pixels)
-    zoom_images = int(grpo.zoom.max_steps) if any("zoom" in str(s.names or s.path) for s in grpo.data.sources) else 0
+    zoom_images = int(grpo.zoom.max_calls) if any("zoom" in str(s.names or s.path) for s in grpo.data.sources) else 0
     completion = int(t.get("max_completion_length", 512))
     seq = img * (1 + zoom_images) + hw.prompt_text_tokens + completion
     batch = int(t.get("per_device_train_batch_size", 8))

@@ -29,6 +29,7 @@ from rewards import (
     lexical,
     multilabel,
     referring,
+    segmentation,
     text_match,
     think,
     zoom,
@@ -99,6 +100,9 @@ for _d in (
     RewardDef("zoom_chain", zoom.zoom_chain, ("zoom_vqa",), zoom.PARTS,
               "answer accuracy; valid in-view zoom steps and evidence coverage as a bonus gated on a correct answer",
               ("task", "target", "frame"), needs_turns=True),
+    RewardDef("mask_iou", segmentation.mask_iou, ("referring_segmentation", "semantic_segmentation"), segmentation.PARTS,
+              "mask IoU in original pixels of the grid answer (pycocotools-equal); 'There is none.' right only on "
+              "an empty target", ("task", "target", "frame")),
     RewardDef("format", format_mod.format_reward, ALL_TASKS, format_mod.PARTS,
               "1 when the completion has exactly the task's answer format (lines / JSON / tool calls), else 0",
               ("task", "target", "frame")),

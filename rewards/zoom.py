@@ -18,7 +18,7 @@ Score::
     valid      = mean_t valid_t                       (0 without calls)
     coverage   = mean_e max_t area(b_t ∩ e) / area(e)  over evidence boxes e (1 when there are none)
     zoom       = valid · coverage
-    budget     = min(1, budget_penalty · max(0, n_calls - max_steps))   (max_steps = 0 without evidence)
+    budget     = min(1, budget_penalty · max(0, n_calls - max_calls))   (max_calls = 0 without evidence)
     overall    = acc · ((1 - zoom_weight) + zoom_weight · zoom) · (1 - budget)   with evidence
     overall    = acc · (1 - budget)                                          without evidence
 
@@ -81,7 +81,7 @@ def zoom_chain(
     frame: Frame | None = None,
     turns: list | None = None,
     zoom_weight: float = 0.3,
-    max_steps: int = 1,
+    max_calls: int = 1,
     budget_penalty: float = 0.2,
     min_side: float = 28.0,
     max_aspect: float = 100.0,
@@ -130,7 +130,7 @@ def zoom_chain(
         coverage = 1.0
     steps_valid = sum(valid) / len(valid) if valid else 0.0
     zoom = steps_valid * coverage
-    budget = min(1.0, finite01(budget_penalty, 0, 1e9) * max(0, n_calls - (max_steps if evidence else 0)))
+    budget = min(1.0, finite01(budget_penalty, 0, 1e9) * max(0, n_calls - (max_calls if evidence else 0)))
     zw = finite01(zoom_weight)
     # Without evidence there is nothing to zoom to: the answer alone counts and every call costs budget.
     overall = acc * ((1 - zw) + zw * zoom if evidence else 1.0) * (1 - budget)

@@ -15,11 +15,11 @@ class ZoomSection:
     """Multi-turn zoom-in chains for `zoom_vqa` rows.
 
     Attributes:
-        max_steps: zoom calls allowed per chain (TRL's `max_tool_calling_iterations`). Crops smaller than
+        max_calls: zoom calls allowed per chain (TRL's `max_tool_calling_iterations`). Crops smaller than
             `data_engine.zoom.MIN_CROP_SIDE` original pixels a side are grown to it.
     """
 
-    max_steps: int = 2
+    max_calls: int = 2
 
 
 SCHEDULES = ("mixed", "per_task")
@@ -71,8 +71,8 @@ class GRPORunConfig:
         as_specs(self.rewards)
         self.model.validate()
         self.data.validate(need_sources=True)
-        if self.zoom.max_steps < 0:
-            raise UserError(f"zoom.max_steps must be >= 0, got {self.zoom.max_steps}")
+        if self.zoom.max_calls < 0:
+            raise UserError(f"zoom.max_calls must be >= 0, got {self.zoom.max_calls}")
         if "reward_weights" in self.trainer:
             raise UserError("trainer.reward_weights is derived from the rewards: section; set weights there")
         self._validate_schedule()

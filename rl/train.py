@@ -176,7 +176,7 @@ def zoom_setup(cfg: GRPORunConfig, family, processor, tasks: set[str]) -> dict:
     from rl.zoom import zoom_trainer_kwargs
 
     return zoom_trainer_kwargs(family, processor, min_pixels=cfg.data.min_pixels, max_pixels=cfg.data.max_pixels,
-                               max_steps=cfg.zoom.max_steps,
+                               max_calls=cfg.zoom.max_calls,
                                crop_dir=(Path(cfg.output_dir) / "rollouts" / "crops").resolve())
 
 

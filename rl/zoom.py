@@ -14,7 +14,7 @@ boxes in original pixels) for the ``zoom_chain`` reward (`with_zoom_turns`) and 
 
 Use from ``rl/train.py``::
 
-    zoom = zoom_trainer_kwargs(family, processor, min_pixels=..., max_pixels=..., max_steps=1)
+    zoom = zoom_trainer_kwargs(family, processor, min_pixels=..., max_pixels=..., max_calls=1)
     dataset = dataset.map(add_zoom_columns)            # rows need ``image_path`` for zoom_vqa
     args = GRPOConfig(..., **zoom["args"])
     trainer = GeoGRPOTrainer(..., reward_funcs=with_zoom_turns(reward_funcs), **zoom["trainer"])
@@ -57,7 +57,7 @@ class ZoomEnvironment:
     Args:
         family: model family (resize factor and coordinate frame of each crop).
         min_pixels, max_pixels: the run's pixel budget, for smart-resizing crops.
-        max_steps: zoom calls allowed per episode (later calls get an error turn).
+        max_calls: zoom calls allowed per episode (later calls get an error turn).
         crop_dir: where to save each crop as PNG (its path goes into ``turns``); None keeps them in memory only.
 
     Attributes:
@@ -66,11 +66,11 @@ class ZoomEnvironment:
     """
 
     def __init__(
-        self, family: Family, min_pixels: int, max_pixels: int, max_steps: int, crop_dir: str | Path | None = None
+        self, family: Family, min_pixels: int, max_pixels: int, max_calls: int, crop_dir: str | Path | None = None
     ) -> None:
         self._family = family
         self._budget = (int(min_pixels), int(max_pixels))
-        self._max_steps = int(max_steps)
+        self._max_calls = int(max_calls)
         self._crop_dir = Path(crop_dir) if crop_dir else None
         self.turns: list[dict] = []
         self.crops: list[Image.Image] = []
@@ -131,8 +131,8 @@ class ZoomEnvironment:
 
     def _box_in_original(self, bbox: Any) -> list[int]:
         """Model-frame box of the current view -> integer original-pixel box (clipped to the view), or UserError."""
-        if len(self.turns) > self._max_steps:
-            raise UserError(f"zoom budget exhausted: at most {self._max_steps} zoom-in call(s) per question")
+        if len(self.turns) > self._max_calls:
+            raise UserError(f"zoom budget exhausted: at most {self._max_calls} zoom-in call(s) per question")
         ok = isinstance(bbox, (list, tuple)) and len(bbox) == 4
         ok = ok and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bbox)
         if not ok:
@@ -206,7 +206,7 @@ def zoom_trainer_kwargs(
     *,
     min_pixels: int,
     max_pixels: int,
-    max_steps: int,
+    max_calls: int,
     crop_dir: str | Path | None = None,
 ) -> dict:
     """Set up a processor for zoom chains and return what the trainer and its config need.
@@ -220,17 +220,17 @@ def zoom_trainer_kwargs(
         processor: the run's processor; its pixel budget must equal min_pixels/max_pixels, so crops pass through
             the processor unchanged.
         min_pixels, max_pixels: the run's pixel budget for crops.
-        max_steps: zoom calls per episode (TRL's ``max_tool_calling_iterations`` and the environment's budget).
+        max_calls: zoom calls per episode (TRL's ``max_tool_calling_iterations`` and the environment's budget).
         crop_dir: optional folder to save every crop in (paths go into ``turns``).
 
     Returns:
-        ``{"trainer": {"environment_factory": ...}, "args": {"max_tool_calling_iterations": max_steps}}``.
+        ``{"trainer": {"environment_factory": ...}, "args": {"max_tool_calling_iterations": max_calls}}``.
     """
     from trl.chat_template_utils import qwen3_template
 
     fam = get_family(family) if isinstance(family, str) else family
-    if int(max_steps) < 1:
-        raise UserError(f"zoom max_steps must be >= 1, got {max_steps}")
+    if int(max_calls) < 1:
+        raise UserError(f"zoom max_calls must be >= 1, got {max_calls}")
     lo, hi = _processor_budget(processor)
     if (lo, hi) != (int(min_pixels), int(max_pixels)):
         raise UserError(
@@ -244,10 +244,10 @@ def zoom_trainer_kwargs(
     if getattr(tokenizer, "response_template", None) is None:
         # Qwen's tool-call format (<tool_call>\n{json}\n</tool_call>) for both families; TRL only knows Qwen3-VL's.
         tokenizer.response_template = qwen3_template
-    zoom = functools.partial(ZoomEnvironment, fam, min_pixels, max_pixels, max_steps, crop_dir)
+    zoom = functools.partial(ZoomEnvironment, fam, min_pixels, max_pixels, max_calls, crop_dir)
     # None: rows without an `environment` column run as plain rows.
     factories = {ZOOM_ENV: zoom, PLAIN_ENV: PlainEnvironment, None: PlainEnvironment}
-    return {"trainer": {"environment_factory": factories}, "args": {"max_tool_calling_iterations": int(max_steps)}}
+    return {"trainer": {"environment_factory": factories}, "args": {"max_tool_calling_iterations": int(max_calls)}}
 
 
 def add_zoom_columns(row: dict) -> dict:

@@ -8,7 +8,7 @@ on. All live chains of a step are generated in one batched call.
 
 A chain ends when a turn has no tool call (its text is the answer), when a call cannot be read (counted as an
 invalid step, never silently replaced by the full image: RSCoVLM pitfall 8), or when a call would exceed
-`max_steps`. The call reader is injected (`read_call`) because text parsing lives in `eval.parsers`, above this
+`max_calls`. The call reader is injected (`read_call`) because text parsing lives in `eval.parsers`, above this
 package. GRPO's zoom rollouts go through TRL's tool loop instead (rl/).
 """
 
@@ -65,7 +65,7 @@ class ZoomResult:
     Attributes:
         turns: assistant turn texts (calls first, the answer last when there is one).
         steps: one `ZoomStep` per zoom call.
-        stop: "answer", "invalid_call" or "max_steps".
+        stop: "answer", "invalid_call" or "max_calls".
         num_tokens: generated tokens over all turns.
         truncated: the last turn hit `max_new_tokens`.
     """
@@ -87,7 +87,7 @@ def _text(t: str) -> dict:
 
 
 def run_zoom_chains(backend, episodes: Sequence[ZoomEpisode], sampling: SamplingSpec, *, family: Family,
-                    min_pixels: int, max_pixels: int, read_call: CallReader, max_steps: int) -> list[ZoomResult]:
+                    min_pixels: int, max_pixels: int, read_call: CallReader, max_calls: int) -> list[ZoomResult]:
     """Run every chain to its end, batching the live chains of each step into one `backend.generate` call.
 
     Args:
@@ -96,7 +96,7 @@ def run_zoom_chains(backend, episodes: Sequence[ZoomEpisode], sampling: Sampling
         sampling: decoding settings of every turn.
         family, min_pixels, max_pixels: how crops are smart-resized (as in training).
         read_call: turn text -> (has a tool call, its box in the frame of the last image, or None if unreadable).
-        max_steps: zoom calls allowed per chain.
+        max_calls: zoom calls allowed per chain.
 
     Returns:
         One `ZoomResult` per episode, in order.
@@ -105,7 +105,7 @@ def run_zoom_chains(backend, episodes: Sequence[ZoomEpisode], sampling: Sampling
     convs = [(list(e.messages), list(e.images), e.view) for e in episodes]
     originals: dict[int, Any] = {}
     live = list(range(len(episodes)))
-    for step in range(max_steps + 1):
+    for step in range(max_calls + 1):
         if not live:
             break
         gens: list[Generation] = backend.generate([Request(convs[i][0], convs[i][1]) for i in live], sampling)
@@ -120,8 +120,8 @@ def run_zoom_chains(backend, episodes: Sequence[ZoomEpisode], sampling: Sampling
                 res.stop = "answer"
                 continue
             messages, images, view = convs[i]
-            if step == max_steps:
-                res.stop = "max_steps"
+            if step == max_calls:
+                res.stop = "max_calls"
                 continue
             if model_box is None:
                 res.steps.append(ZoomStep(g.text, None, list(view.region), False))

@@ -8,18 +8,23 @@
 source "$(dirname "$0")/_common.sh"
 NGPUS=${NGPUS:-8}
 PORT=${VLLM_PORT:-8000}
+# Values come from the composed config (`_base_`), read by georft itself: the venv's Python when there is one.
+PY=${PYTHON:-$REPO/.venv/bin/python}; [[ -x "$PY" ]] || PY=python3
 if grep -q '^grpo:' "$CONFIG"; then   # a pipeline config: serve its SFT output, train its grpo stage
-  RUN_DIR=$(sed -n 's/^output_dir: *//p' "$CONFIG" | head -n 1)
-  SERVE_MODEL=${SFT_CKPT:-$RUN_DIR/sft}
-  SECTION='/^grpo:/,$'; PREFIX=grpo.
+  mapfile -t VALUES < <("$PY" -m georft.cli config show "$CONFIG" --key grpo.model.path --key grpo.data.min_pixels \
+    --key grpo.data.max_pixels)
+  PREFIX=grpo.
   TRAIN=(-m georft.cli pipeline --config "$CONFIG" --stage grpo)
 else                                  # a GRPO config: serve its model.path
-  SERVE_MODEL=${SFT_CKPT:-$(sed -n '/^model:/,/^[a-z]/s/^  path: *//p' "$CONFIG" | head -n 1)}
-  SECTION='1,$'; PREFIX=
+  mapfile -t VALUES < <("$PY" -m georft.cli config show "$CONFIG" --key model.path --key data.min_pixels \
+    --key data.max_pixels)
+  PREFIX=
   TRAIN=(-m georft.cli grpo --config "$CONFIG")
 fi
-MIN_PX=$(sed -n "$SECTION s/^ *min_pixels: *\([0-9]*\).*/\1/p" "$CONFIG" | head -n 1)
-MAX_PX=$(sed -n "$SECTION s/^ *max_pixels: *\([0-9]*\).*/\1/p" "$CONFIG" | head -n 1)
+[[ ${#VALUES[@]} == 3 ]] || { echo "cannot read model.path and the pixel budget from $CONFIG" >&2; exit 2; }
+SERVE_MODEL=${SFT_CKPT:-${VALUES[0]}}
+MIN_PX=${VALUES[1]}
+MAX_PX=${VALUES[2]}
 run_bg env CUDA_VISIBLE_DEVICES=0 trl vllm-serve --model "$SERVE_MODEL" --port "$PORT" --gpu_memory_utilization 0.9 \
   --max_model_len 8192 --enable_prefix_caching true \
   --mm-processor-kwargs "{\"min_pixels\": $MIN_PX, \"max_pixels\": $MAX_PX}"

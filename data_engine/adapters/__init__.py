@@ -18,12 +18,16 @@ from data_engine.adapters.fair1m import iter_fair1m
 from data_engine.adapters.fmow import iter_fmow
 from data_engine.adapters.folder_classification import iter_folder_classification
 from data_engine.adapters.geochat import iter_geochat, iter_geochat_referring
+from data_engine.adapters.isprs import iter_isprs
 from data_engine.adapters.levir_cc import iter_levir_cc
 from data_engine.adapters.levir_cd import iter_levir_cd
 from data_engine.adapters.llava import iter_llava
+from data_engine.adapters.loveda import iter_loveda
 from data_engine.adapters.lrs_vqa import iter_lrs_vqa
+from data_engine.adapters.mmseg import iter_mmseg
 from data_engine.adapters.nwpu_vhr10 import iter_nwpu_vhr10
 from data_engine.adapters.refgeo import iter_refgeo
+from data_engine.adapters.rrsisd import iter_rrsisd
 from data_engine.adapters.rsvqa import iter_rsvqa
 from data_engine.adapters.xbd import iter_xbd
 from data_engine.registry import Registry
@@ -41,6 +45,10 @@ for _name, _fn in (
     ("lrs_vqa", iter_lrs_vqa),
     ("llava", iter_llava),
     ("coco", iter_coco),
+    ("mmseg", iter_mmseg),
+    ("loveda", iter_loveda),
+    ("rrsisd", iter_rrsisd),
+    ("isprs", iter_isprs),
     ("levir_cc", iter_levir_cc),
     ("levir_cd", iter_levir_cd),
     ("xbd", iter_xbd),

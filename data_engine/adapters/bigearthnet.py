@@ -1,4 +1,4 @@
-"""BigEarthNet v1.0 Sentinel-2 patches: multi-label land-cover classification (docs/dataset-layouts.md §4).
+"""BigEarthNet v1.0 Sentinel-2 patches: multi-label land-cover classification (docs/dataset-layouts.md §7).
 
 Layout (as distributed)::
 

@@ -11,6 +11,10 @@ extensions, then under ``<image_root>/<dataset>/``. Split = a ``train``/``val``/
 else null. Expression = `question` verbatim.
 
 Target: ``{"expression", "box", ["poly"]}`` (poly flattened to 8 numbers when present).
+
+With ``task: referring_segmentation`` in the recipe the rows also carry ``"mask"`` (COCO RLE of the original image)
+read from ``<root>/masks/<dataset>/<image stem>_<question_id>.png`` where the record has ``mask_exists`` (see
+`read_refgeo_mask`; docs/dataset-layouts.md §4); records without a usable mask are counted skips naming the file.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ from data_engine.adapters.base import (
     read_size,
     split_from_name,
 )
-from data_engine.images import find_image
+from data_engine.images import ImageTooLarge, find_image, open_image
+from data_engine.masks import encode_mask
 
 
 def _image(spec: SourceSpec, rec: dict) -> Path | None:
@@ -97,4 +102,41 @@ def _record(spec: SourceSpec, file: Path, lineno: int, line: str, split: str | N
             return
         target["poly"] = poly.tolist()
     native = str(rec.get("question_id", f"{file.stem}:{lineno}"))
+    if spec.task == "referring_segmentation":  # the record's mask (docs/dataset-layouts.md §4)
+        mask = read_refgeo_mask(spec, rec, image, size, file, lineno)
+        if isinstance(mask, Skip):
+            yield mask
+            return
+        target["mask"] = mask
     yield make_row(spec, native, "grounding", split, [image], *size, target)
+
+
+def read_refgeo_mask(spec: SourceSpec, rec: dict, image: Path, size: tuple[int, int], file: Path,
+                     lineno: int) -> dict | Skip:
+    """The record's mask as COCO RLE, or the Skip saying why it is unusable.
+
+    ``<root>/masks/<dataset>/<image stem>_<question_id>.png``, used when ``mask_exists`` is true or, when the key
+    is absent, when the file exists (RSCoVLM's rule); read as 8-bit grey, foreground = values > 1; its size must
+    equal the image's, and an empty mask is skipped (a referring expression names something).
+    """
+    path = spec.root / "masks" / str(rec.get("dataset", "")) / f"{Path(str(rec.get('image_id', ''))).stem}_" \
+        f"{rec.get('question_id')}.png"
+    flag = rec.get("mask_exists")
+    if flag is False or (flag is None and not path.is_file()):
+        return Skip("no mask", str(file), lineno, f"mask_exists is {flag!r} ({path})")
+    try:
+        with open_image(path) as im:
+            grey = np.asarray(im.convert("L"))
+    except FileNotFoundError:
+        return Skip("missing mask", str(file), lineno, f"{path} does not exist")
+    except ImageTooLarge as e:
+        return Skip("image over pixel limit", str(file), lineno, str(e))
+    except (OSError, ValueError) as e:
+        return Skip("unreadable mask", str(file), lineno, f"{path}: {e}")
+    if (grey.shape[1], grey.shape[0]) != tuple(size):
+        return Skip("mask size differs", str(file), lineno,
+                    f"{path} is {grey.shape[1]}x{grey.shape[0]}, the image {size[0]}x{size[1]}")
+    on = grey > 1
+    if not on.any():
+        return Skip("empty mask", str(file), lineno, str(path))
+    return encode_mask(on)

@@ -1,6 +1,6 @@
 """Synthetic BigEarthNet-style multi-label patches, written in the real BigEarthNet v1 layout.
 
-`data_engine.adapters.bigearthnet` (docs/dataset-layouts.md §4): one folder per 120-px patch with single-band
+`data_engine.adapters.bigearthnet` (docs/dataset-layouts.md §7): one folder per 120-px patch with single-band
 GeoTIFF bands B02, B03, B04 (the three the adapter reads; the other ten real bands are not written), scaled so the
 adapter's ``clip(x / 2000, 0, 1)`` gives back the drawn colours, a ``<patch>_labels_metadata.json`` with CORINE
 names, and ``train.csv`` / ``val.csv``. Labels follow what the scene shows: its ground (sandy -> "Beaches, dunes,

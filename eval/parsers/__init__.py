@@ -12,6 +12,7 @@ object: non-strings read as ""), never raises, and returns a dict with the predi
 | classification | `parse_classification` | ``answer``, ``label`` |
 | caption | `parse_caption` | ``caption`` |
 | zoom_vqa | `parse_zoom` | ``calls`` [{name, bbox_model, box, valid_syntax}], ``answer``, ``choice`` |
+| segmentation | `parse_segmentation` | ``mask`` (COCO RLE, original pixels), ``empty``, ``grid`` |
 | referring_detection | `parse_referring` | ``boxes`` [[x1, y1, x2, y2], ...], ``empty`` |
 | multilabel_classification | `parse_multilabel` | ``labels`` [class, ...], ``empty`` |
 | grounding_description | `parse_grounded_description` | ``caption``, ``objects`` [{phrase, box}], ``boxes`` |
@@ -39,6 +40,7 @@ from eval.parsers.labels import match_label, norm_label
 from eval.parsers.multilabel import parse_multilabel
 from eval.parsers.reasoning import answer_block, answer_view, is_well_formed, reasoning_chars
 from eval.parsers.referring import parse_referring
+from eval.parsers.segmentation import parse_segmentation
 from eval.parsers.text_answers import parse_caption, parse_classification, parse_vqa
 from eval.parsers.zoom import is_canonical_call, parse_tool_calls, parse_zoom
 
@@ -50,6 +52,7 @@ PARSERS: dict[str, Callable[..., dict]] = {
     "classification": parse_classification,
     "caption": parse_caption,
     "zoom_vqa": parse_zoom,
+    "segmentation": parse_segmentation,
     "referring_detection": parse_referring,
     "multilabel_classification": parse_multilabel,
     "grounding_description": parse_grounded_description,
@@ -101,6 +104,7 @@ __all__ = [
     "parse_detection",
     "parse_grounded_description",
     "parse_grounding",
+    "parse_segmentation",
     "parse_multilabel",
     "parse_referring",
     "parse_tool_calls",

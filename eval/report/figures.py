@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from data_engine.masks import decode_mask
 from data_engine.tasks import TASKS
 
 GT_COLOUR = "#2166ac"
@@ -194,7 +195,8 @@ def _overlay(row: dict) -> str:
 
 
 def gt_shapes(row: dict) -> list[list[float]]:
-    """Ground-truth polygons of a row (detection objects, grounding box, zoom evidence), original pixels."""
+    """Ground-truth polygons of a row (detection objects, grounding box, zoom evidence), original pixels; a mask
+    row has none (its masks are blended in by `thumbnail`)."""
     t = row.get("target") or {}
     kind = _overlay(row)
     if kind == "objects":
@@ -223,6 +225,16 @@ def pred_shapes(row: dict) -> list[list[float]]:
     return []
 
 
+def _tint(thumb: Image.Image, rle: Any, colour: str, alpha: int = 110) -> Image.Image:
+    """``thumb`` with the mask ``rle`` (COCO RLE, original pixels) blended in ``colour``; unchanged when the mask is
+    missing or unreadable."""
+    try:
+        m = Image.fromarray(decode_mask(rle).astype(np.uint8) * alpha).resize(thumb.size, Image.Resampling.NEAREST)
+    except Exception:  # noqa: BLE001 - a corrupt stored mask is simply not drawn
+        return thumb
+    return Image.composite(Image.new("RGB", thumb.size, colour), thumb, m)
+
+
 def thumbnail(rows: list[dict | None], side: int = THUMB_SIDE) -> bytes | None:
     """PNG of the first row's image with its ground truth and each row's predictions (row k in run colour k).
 
@@ -235,6 +247,12 @@ def thumbnail(rows: list[dict | None], side: int = THUMB_SIDE) -> bytes | None:
     img, _ = view
     scale = side / max(img.size)
     thumb = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.BILINEAR)
+    if _overlay(first) == "mask":  # ground truth and each run's predicted mask, translucent
+        layers = [(GT_COLOUR, (first.get("target") or {}).get("mask"))]
+        layers += [(RUN_COLOURS[k % len(RUN_COLOURS)], (r.get("prediction") or {}).get("mask"))
+                   for k, r in enumerate(rows) if r is not None]
+        for colour, rle in layers:
+            thumb = _tint(thumb, rle, colour)
     draw = ImageDraw.Draw(thumb)
 
     def poly(p: list[float], colour: str, width: int) -> None:

@@ -66,7 +66,8 @@ def test_every_task_renders_for_both_families(tiny_rows):
         seen.setdefault(row["task"], row)
     assert sorted(seen) == ["caption", "change_caption", "change_detection", "classification", "damage", "detection",
                             "grounding", "grounding_description", "multilabel_classification", "referring_detection",
-                            "region_caption", "temporal_classification", "vqa", "zoom_vqa"]
+                            "referring_segmentation", "region_caption", "semantic_segmentation",
+                            "temporal_classification", "vqa", "zoom_vqa"]
     for fam in ("qwen2_5_vl", "qwen3_vl"):
         f = get_family(fam)
         for task, row in seen.items():
@@ -84,6 +85,7 @@ def test_every_task_renders_for_both_families(tiny_rows):
             fr = Frame.from_dict(json.loads(g["frame"]))
             assert fr.kind == ("absolute" if fam == "qwen2_5_vl" else "norm1000")
             assert (fr.orig_w, fr.orig_h) == (row["width"], row["height"])
+            assert (fr.grid_w * f.factor, fr.grid_h * f.factor) == g["images"][0].size  # the mask answers' grid
 
 
 def test_detection_prompt_answer_and_json_mode(tiny_rows):

@@ -18,8 +18,9 @@ def test_tiny_world_builds_every_task_with_both_splits(tiny_world, tiny_rows):
     got = Counter((r["task"], r["split"]) for r in tiny_rows)
     tasks = {t for t, _ in got}
     assert tasks == {"detection", "grounding", "vqa", "caption", "classification", "zoom_vqa", "change_caption",
-                     "change_detection", "damage", "temporal_classification", "referring_detection",
-                     "multilabel_classification", "region_caption", "grounding_description"}
+                     "change_detection", "damage", "temporal_classification", "referring_segmentation",
+                     "semantic_segmentation", "referring_detection", "multilabel_classification", "region_caption",
+                     "grounding_description"}
     for t in tasks:
         assert got[(t, "train")] > 0 and got[(t, "val")] > 0, t
     summary = json.loads((tiny_world[1] / "build_summary.json").read_text())

@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from data_engine.frames import Frame
+from data_engine.masks import decode_mask
 from eval.parsers import PARSERS, parse
 
 FRAGMENTS = [
@@ -16,6 +17,7 @@ FRAGMENTS = [
     "</tool_call>", '{"name": "image_zoom_in", "arguments": {"bbox": [', "]}}", "<answer>", "</answer>",
     "<think>", "</think>", "{<12><40><15><44>|<0>}", "<|object_ref_start|>", "<|object_ref_end|>",
     "<|box_start|>(1,2),(30,40)<|box_end|>", "<|box_start|>(", "),(", " [1, 2, 3, 4]", "\u00e9\u6f22\u0000", "A", "yes", "1,2,3,4 plane\n", "10,20,30,40,50 plane\n",
+    "<seg>", "</seg>", "1*4", "0*2,", "1*2", ";", "There is none.", "*", "0*1,1*1",
 ]
 HOSTILE = st.one_of(
     st.text(max_size=300),
@@ -52,6 +54,10 @@ def check_output(task, out):
         assert isinstance(out["empty"], bool) and all(isinstance(x, str) for x in out["labels"])
     elif task == "referring_detection":
         assert isinstance(out["empty"], bool) and all(_finite_list(b, 4) for b in out["boxes"])
+    elif task == "segmentation":
+        assert isinstance(out["empty"], bool)
+        if out["mask"] is not None:  # a valid RLE (pycocotools can decode it) in original pixels
+            assert out["format_ok"] and decode_mask(out["mask"]).ndim == 2
     else:
         assert isinstance(out["answer"], str)
 

@@ -248,8 +248,8 @@ def _episode(tmp_path):
     return fam, ZoomEpisode(r["prompt"], r["images"], str(p), make_view((0, 0, 448, 448), fam, 12544, 50176))
 
 
-@pytest.mark.parametrize("max_steps", [2, 0])
-def test_zoom_chain_maps_box_and_crops_from_the_original(tmp_path, max_steps):
+@pytest.mark.parametrize("max_calls", [2, 0])
+def test_zoom_chain_maps_box_and_crops_from_the_original(tmp_path, max_calls):
     from eval.runner import read_call
     from rollout.generate import SamplingSpec
     from rollout.zoom_chain import run_zoom_chains
@@ -258,9 +258,9 @@ def test_zoom_chain_maps_box_and_crops_from_the_original(tmp_path, max_steps):
     assert ep.view.size == (224, 224)  # 448^2 > 64*28^2: halved
     be = ScriptedBackend(CALL)
     [res] = run_zoom_chains(be, [ep], SamplingSpec(max_new_tokens=8), family=fam, min_pixels=12544,
-                            max_pixels=50176, read_call=read_call, max_steps=max_steps)
-    if max_steps == 0:  # the call exceeds the budget: the chain ends without a crop
-        assert (res.stop, res.steps, len(res.turns)) == ("max_steps", [], 1)
+                            max_pixels=50176, read_call=read_call, max_calls=max_calls)
+    if max_calls == 0:  # the call exceeds the budget: the chain ends without a crop
+        assert (res.stop, res.steps, len(res.turns)) == ("max_calls", [], 1)
         return
     # [0, 0, 112, 112] in the 224-px view of a 448-px image is [0, 0, 224, 224] in original pixels
     assert res.stop == "answer" and res.turns == [CALL, "yes"]
@@ -279,7 +279,7 @@ def test_zoom_chain_unreadable_call_is_an_invalid_step(tmp_path):
     fam, ep = _episode(tmp_path)
     bad = '<tool_call>{"name": "image_zoom_in", "arguments": {"bbox": [1, 2]}}</tool_call>'
     [res] = run_zoom_chains(ScriptedBackend(bad), [ep], SamplingSpec(), family=fam, min_pixels=12544,
-                            max_pixels=50176, read_call=read_call, max_steps=2)
+                            max_pixels=50176, read_call=read_call, max_calls=2)
     assert res.stop == "invalid_call" and len(res.steps) == 1
     assert res.steps[0].valid is False and res.steps[0].box is None and res.steps[0].crop is None
 

@@ -55,8 +55,12 @@ def _flat(d: dict, prefix: str = "") -> dict:
     return out
 
 
+PIPELINES = ["demo_cpu.yaml", "qwen2_5_vl_7b.yaml", "qwen3_vl_8b.yaml"]
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES)
 @pytest.mark.parametrize("stage", ["sft", "grpo"])
-def test_demo_pipeline_runs_its_stage_config_plus_declared_overrides(stage):
+def test_pipeline_runs_its_stage_config_plus_declared_overrides(stage, pipeline):
     """Independent of the loader's merge code: every leaf of the pipeline's stage section equals the stage config's,
     except exactly the keys the pipeline file writes under that stage."""
     from omegaconf import OmegaConf
@@ -65,7 +69,7 @@ def test_demo_pipeline_runs_its_stage_config_plus_declared_overrides(stage):
     from rl.config import GRPORunConfig
     from sft.config import SFTRunConfig
 
-    pipe_file = REPO / "configs/pipeline/demo_cpu.yaml"
+    pipe_file = REPO / "configs/pipeline" / pipeline
     raw = yaml.safe_load(pipe_file.read_text())[stage]
     declared = set(_flat({k: v for k, v in raw.items() if k != "_base_"}))
     stage_file = (pipe_file.parent / raw["_base_"]).resolve()
@@ -75,6 +79,26 @@ def test_demo_pipeline_runs_its_stage_config_plus_declared_overrides(stage):
     assert declared <= set(piped)
     assert {k: v for k, v in piped.items() if k not in declared} == {k: v for k, v in alone.items() if k not in declared}
     assert declared == {"output_dir", "model.path", "data.root"}  # the pipeline moves paths, nothing else
+
+
+def test_gpu_stage_variants_differ_from_their_base_only_where_they_say():
+    """The Qwen3-VL and server-mode GRPO configs are the Qwen2.5-VL colocate config plus their own keys."""
+    from omegaconf import OmegaConf
+
+    from rl.config import GRPORunConfig
+
+    def flat(name):
+        cfg = load_config(GRPORunConfig, REPO / "configs/grpo" / name)
+        return _flat(OmegaConf.to_container(OmegaConf.structured(cfg)))
+
+    base = flat("qwen2_5_vl_7b_vllm_colocate.yaml")
+    for name in ("qwen3_vl_8b_vllm_colocate.yaml", "qwen2_5_vl_7b_vllm_server.yaml"):
+        raw = yaml.safe_load((REPO / "configs/grpo" / name).read_text())
+        declared = set(_flat({k: v for k, v in raw.items() if k != "_base_"})) - {"data._base_"}
+        view = {"data.min_pixels", "data.max_pixels"} if "data" in raw and "_base_" in raw["data"] else set()
+        other = flat(name)
+        changed = {k for k in base if base[k] != other.get(k)}
+        assert changed <= declared | view, (name, changed - declared - view)
 
 
 def test_demo_view_written_once_and_shared_by_training_and_eval():
@@ -91,3 +115,11 @@ def test_demo_view_written_once_and_shared_by_training_and_eval():
                                                  "eval/demo.yaml", "data/demo_cpu_view.yaml")]
     holders = [f.name for f in demo_files if re.search(r"min_pixels\W+\d", f.read_text())]
     assert holders == ["demo_cpu_view.yaml"]
+
+
+def test_renamed_zoom_key_names_its_new_name(tmp_path):
+    from rl.config import GRPORunConfig
+
+    f = _w(tmp_path / "g.yaml", "zoom: {max_steps: 2}\n")
+    with pytest.raises(UserError, match=r"unknown key 'zoom\.max_steps'\. It was renamed to 'zoom\.max_calls'"):
+        load_config(GRPORunConfig, f)

@@ -10,12 +10,14 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 
 from dashboard.overlay import OVERLAYS, sample_shapes
 from data_engine import schema
 from data_engine.errors import UserError
 from data_engine.frames import Frame
+from data_engine.masks import encode_mask
 from data_engine.render import task_answer, task_prompt
 from data_engine.tasks import TASKS, TaskDef, evaluable_tasks, get_task, rewardable_tasks, validate_declarations
 from eval.baselines import POLICIES as BASELINE_POLICIES
@@ -46,6 +48,10 @@ EXAMPLES = {
                "qtype": "damage_level"},
     "temporal_classification": {"label": "construction_site", "classes": ["construction_site", "office_building"],
                                 "timestamps": ["2015-01-01T10:00:00Z", "2017-06-01T10:00:00Z"]},
+    "referring_segmentation": {"expression": "the left ship", "mask": encode_mask(np.pad(np.ones((40, 60)),
+                                                                                        ((30, 30), (20, 120))))},
+    "semantic_segmentation": {"class": "building", "classes": ["building", "road"],
+                              "mask": encode_mask(np.pad(np.ones((50, 100)), ((0, 50), (0, 100))))},
     "referring_detection": {"expression": "red ships", "boxes": [[10, 10, 60, 40], [100, 50, 150, 90]]},
     "region_caption": {"box": [20, 30, 80, 70], "references": ["a red ship", "a small red boat"]},
     "grounding_description": {"references": ["two red ships beside a white plane.", "ships and a plane."],
@@ -93,7 +99,7 @@ def test_a_rendered_answer_parses_scores_and_earns_the_default_rewards(name, mon
     monkeypatch.setattr("eval.runner_score.java_metrics", lambda *a, **k: {})  # METEOR starts a JVM (~20 s)
     t = TASKS[name]
     target = EXAMPLES[name]
-    frame = Frame.for_family("norm1000", W, H, 224, 112)  # Qwen3-VL 0-1000 frame: coordinates really convert
+    frame = Frame.for_family("norm1000", W, H, 224, 112, 32)  # Qwen3-VL 0-1000 frame: coordinates really convert
     msgs = task_prompt(name, target, t.min_images, "poly", "text", frame)
     assert msgs[-1]["role"] == "user"
     assert [b for b in msgs[-1]["content"] if b["type"] == "image"] == [{"type": "image"}] * t.min_images
@@ -122,8 +128,8 @@ def test_think_answer_frame_parses_scores_and_earns_the_rewards_of_every_single_
 
     t = TASKS[name]
     target = EXAMPLES[name]
-    frame = Frame.for_family("norm1000", W, H, 224, 112)
-    msgs = add_instruction(task_prompt(name, target, 1, "poly", "text", frame))
+    frame = Frame.for_family("norm1000", W, H, 224, 112, 32)  # with the patch grid mask answers are written on
+    msgs = add_instruction(task_prompt(name, target, t.min_images, "poly", "text", frame))
     assert msgs[-1]["content"][-1]["text"].endswith(THINK_ANSWER_INSTRUCTION)
     answer = task_answer(name, target, frame, "poly", "text")
     framed = wrap_answer(answer, think="The image shows it.")

@@ -4,11 +4,13 @@ import importlib.util
 import json
 import math
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from data_engine.frames import Frame
+from data_engine.masks import encode_mask
 from rewards import REWARDS, score
 from rewards.caption import build_df
 
@@ -18,6 +20,7 @@ FRAGMENTS = [
     "<tool_call>", "</tool_call>", '{"name": "image_zoom_in", "arguments": {"bbox": [', "]}}", "red", "yes", "C",
     "0,0,10,10 plane\n", "1,2,3,4,5,6,7,8 ship\n", "\u00e9\u6f22\u0000", "<answer>", "</answer>",
     "<think>", "</think>", "<think>x</think>\n<answer>", "<answer>yes</answer>",
+    "<seg>", "</seg>", "1*4", "0*2,", "1*2", ";", "There is none.", "*", "1*999999999",
 ]
 HOSTILE = st.one_of(
     st.text(max_size=300),
@@ -39,6 +42,11 @@ SAMPLES = {
     "region_caption": {"width": 200, "height": 200, "target": {"box": [10, 10, 50, 50], "references": REFS}},
     "referring_detection": {"width": 200, "height": 200, "target": {"expression": "red ships", "boxes": [
         [0, 0, 10, 10], [50, 50, 70, 60]]}},
+    "referring_segmentation": {"width": 200, "height": 200, "target": {"expression": "the ship", "mask": encode_mask(
+        np.pad(np.ones((100, 100)), ((50, 50), (20, 80))))}},
+    "semantic_segmentation": {"width": 200, "height": 200, "target": {"class": "road", "classes": ["road", "x"],
+        "mask": encode_mask(np.pad(np.ones((100, 100)), ((0, 100), (0, 100)))),
+        "ignore": encode_mask(np.pad(np.ones((10, 200)), ((190, 0), (0, 0))))}},
     "zoom_vqa": {"width": 1000, "height": 1000, "target": {"question": "q", "answer": "red", "evidence": [[1, 1, 90, 90]]}},
     "change_caption": {"target": {"references": ["two buildings are built", "the scene is the same as before"],
                                   "changed": True}},

@@ -110,7 +110,9 @@ def test_corrupt_image_is_skipped_and_counted(tiny_model_dirs, tiny_world, tmp_p
     ds = ds.map(lambda r: {"images": [str(tmp_path / "imgs" / Path(p).name) if p in bad else p for p in r["images"]]})
     built = tmp_path / "built"
     ds.save_to_disk(str(built))
-    summary = main(_cfg(tiny_model_dirs["qwen2_5_vl"], built, tmp_path / "run", "trainer.per_device_train_batch_size=8"))
+    # classification among few tasks, so the 16 samples of 2 steps surely draw some of its corrupt images
+    summary = main(_cfg(tiny_model_dirs["qwen2_5_vl"], built, tmp_path / "run", "trainer.per_device_train_batch_size=8",
+                        "data.sources.0.tasks=[classification, vqa]"))
     assert summary["steps"] == 2
     skipped = summary["skipped_samples"]
     assert skipped["total"] >= 1

@@ -99,7 +99,7 @@ def _trainer(arch, model_dir, tmp_path, rows, first_call: str):
     from rl.trainer import GeoGRPOTrainer
 
     processor = load_processor(model_dir, MIN_PX, MAX_PX)
-    zoom = zoom_trainer_kwargs(arch, processor, min_pixels=MIN_PX, max_pixels=MAX_PX, max_steps=2)
+    zoom = zoom_trainer_kwargs(arch, processor, min_pixels=MIN_PX, max_pixels=MAX_PX, max_calls=2)
     funcs, weights = make_reward_funcs({"zoom_vqa": [{"name": "zoom_chain"}], "vqa": [{"name": "vqa_match"}]})
     args = GRPOConfig(
         output_dir=str(tmp_path / "out"),
@@ -282,9 +282,9 @@ def test_invalid_call_gets_error_turn(arch, tiny_model_dirs, tmp_path):
 # --- environment and template units (no trainer) ---
 
 
-def _env(arch, path, max_steps=2):
+def _env(arch, path, max_calls=2):
     fam = get_family(arch)
-    env = ZoomEnvironment(fam, MIN_PX, MAX_PX, max_steps)
+    env = ZoomEnvironment(fam, MIN_PX, MAX_PX, max_calls)
     w, h = VIEW[arch]
     env.reset(frame=Frame.for_family(fam.coord_frame, *ORIG, w, h).to_dict(), image_path=path, sample_id="s")
     return env
@@ -322,7 +322,7 @@ def test_invalid_boxes_raise_user_error_and_are_recorded(tmp_path, bbox, message
 
 
 def test_budget_and_norm1000_clipping(tmp_path):
-    env = _env("qwen3_vl", _scene(tmp_path / "scene.png"), max_steps=1)
+    env = _env("qwen3_vl", _scene(tmp_path / "scene.png"), max_calls=1)
     # Partly outside the 0-1000 grid: clipped to [900, 800, 1000, 1000] -> x 1080..1200, y 720..900.
     env.image_zoom_in([900, 800, 1100, 1000])
     assert env.turns[0]["box"] == [1080, 720, 1200, 900]
@@ -407,4 +407,4 @@ def test_budget_mismatch_is_a_user_error(tiny_model_dirs):
 
     p = load_processor(tiny_model_dirs["qwen3_vl"], MIN_PX, MAX_PX)
     with pytest.raises(UserError, match="pixel budget"):
-        zoom_trainer_kwargs("qwen3_vl", p, min_pixels=MIN_PX, max_pixels=2 * MAX_PX, max_steps=1)
+        zoom_trainer_kwargs("qwen3_vl", p, min_pixels=MIN_PX, max_pixels=2 * MAX_PX, max_calls=1)

@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.vllm, pytest.mark.skipif(not HAS_VLLM, reason=NO_VLLM)
 def test_engine_kwargs_build_an_engine_config(arch, engine_setup):
     cfg, _ = engine_setup[arch]
     mm = cfg.model_config.multimodal_config
-    assert mm.get_limit_per_prompt("image") == 3  # 1 + zoom max_steps 2: a whole chain fits
+    assert mm.get_limit_per_prompt("image") == 3  # 1 + zoom max_calls 2: a whole chain fits
     # (vLLM adds its own normalisation flags for Qwen2.5-VL.)
     assert {k: mm.mm_processor_kwargs[k] for k in ("min_pixels", "max_pixels")} == {"min_pixels": BUDGET[0],
                                                                                      "max_pixels": BUDGET[1]}

@@ -93,7 +93,7 @@ def test_grpo_colocate_rows_reach_vllm_unexpanded_once(arch, zoom, tiny_model_di
     pad = proc.tokenizer.convert_tokens_to_ids("<|image_pad|>")
     ip = engine_setup[arch][1]
     if zoom:  # a chain after one zoom call: the crop came back through the tool loop (rl/zoom.py's template)
-        zoom_trainer_kwargs(arch, proc, min_pixels=BUDGET[0], max_pixels=BUDGET[1], max_steps=2)
+        zoom_trainer_kwargs(arch, proc, min_pixels=BUDGET[0], max_pixels=BUDGET[1], max_calls=2)
         images = _images(arch, 2)
         msgs = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "How many ships?"}]},
                 {"role": "assistant", "content": '<tool_call>\n{"name": "image_zoom_in", "arguments": {"bbox": '

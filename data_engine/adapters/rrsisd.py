@@ -1,0 +1,168 @@
+"""RRSIS-D (RMSIN's refer layout): refs file + COCO-style instances + images, one row per referring sentence.
+
+Layout (docs/dataset-layouts.md §6)::
+
+    <root>/refs(unc).p            the refs: a Python pickle (set `annotations:` for another name; ``.json`` is read
+                                  as JSON with the same content)
+    <root>/instances.json         COCO: images [{id, file_name, height, width}], annotations [{id, image_id,
+                                  category_id, bbox [x, y, w, h], segmentation}], categories
+    <image_root>/<file_name>      default image_root = root; RMSIN's is ../images/rrsisd/JPEGImages
+
+A ref is ``{ref_id, ann_id, image_id, category_id, split, sentences: [{raw, sent, sent_id, ...}]}``; every sentence
+becomes a ``referring_segmentation`` row ``{"expression": raw (else sent), "mask", "box"}`` with id
+``<ref_id>/<sent_id>`` and the ref's split. ``segmentation`` is a polygon list or COCO RLE (compressed or not;
+both occur) and is rasterised / decoded by pycocotools at the image's size.
+
+The pickle is downloaded data, so it is never given to plain ``pickle.load``: `load_refs_pickle` accepts only
+builtin containers and scalars (dict, list, tuple, set, str, bytes, numbers, bool, None) and refuses any other
+global, which is how a pickle runs code. Counted skips: unreadable or unsafe refs file (the whole file), malformed
+refs, missing annotation / image record / image file, bad segmentation, mask size different from the image, empty
+mask, sentence without text.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import pickle
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from data_engine.adapters.base import Skip, SourceSpec, make_row, read_json, read_size
+from data_engine.masks import encode_mask, mask_area
+
+# The only globals a pickle of builtin containers and scalars names: the set types (protocols < 4) and
+# `_codecs.encode`, which protocols < 3 use to rebuild a `bytes` value from text (a pure function).
+SAFE_GLOBALS = {("builtins", "set"): set, ("builtins", "frozenset"): frozenset, ("__builtin__", "set"): set,
+                ("__builtin__", "frozenset"): frozenset, ("_codecs", "encode"): codecs.encode}
+
+
+class _BuiltinsOnly(pickle.Unpickler):
+    """An unpickler that resolves no global but `SAFE_GLOBALS` (containers and scalars need no other)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in SAFE_GLOBALS:
+            return SAFE_GLOBALS[(module, name)]
+        raise pickle.UnpicklingError(f"refusing global {module}.{name}: only builtin containers and scalars")
+
+
+def load_refs_pickle(data: bytes) -> Any:
+    """Unpickle ``data`` allowing builtin containers and scalars only (Python 2 ``str`` read as UTF-8).
+
+    Raises:
+        pickle.UnpicklingError: the pickle names any other global (a class, a function such as ``os.system``).
+        Other exceptions of a corrupt pickle (EOFError, ValueError, ...).
+    """
+    return _BuiltinsOnly(io.BytesIO(data), encoding="utf-8").load()
+
+
+def _read_refs(path: Path) -> list | Skip:
+    if path.suffix == ".json":
+        refs = read_json(path)
+    else:
+        try:
+            refs = load_refs_pickle(path.read_bytes())
+        except pickle.UnpicklingError as e:
+            return Skip("unsafe or malformed pickle", str(path), None, str(e))
+        except Exception as e:  # noqa: BLE001 - any corrupt pickle is a counted skip of the file, never a crash
+            return Skip("unsafe or malformed pickle", str(path), None, f"{type(e).__name__}: {e}")
+    if isinstance(refs, Skip):
+        return refs
+    if not isinstance(refs, list):
+        return Skip("malformed refs", str(path), None, f"expected a list of refs, got {type(refs).__name__}")
+    return refs
+
+
+def _mask(seg: Any, h: int, w: int) -> dict | str:
+    """COCO RLE (our JSON form) of a polygon list or RLE segmentation at (h, w), or the reason it is unusable."""
+    try:
+        if isinstance(seg, list):
+            polys = [[float(v) for v in p] for p in seg]
+            if not polys or any(len(p) < 6 or len(p) % 2 for p in polys):
+                return f"polygon with fewer than 3 points or an odd coordinate count: {str(seg)[:80]}"
+            m = mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects(polys, h, w)))
+        elif isinstance(seg, dict):
+            size = [int(v) for v in seg["size"]]
+            if size != [h, w]:
+                return f"mask size {size[1]}x{size[0]} differs from the image {w}x{h}"
+            counts = seg["counts"]
+            rle = (mask_utils.frPyObjects(seg, h, w) if isinstance(counts, list)
+                   else {"size": size, "counts": counts.encode("ascii") if isinstance(counts, str) else counts})
+            m = mask_utils.decode(rle)
+        else:
+            return f"segmentation must be polygons or RLE, got {type(seg).__name__}"
+    except (KeyError, TypeError, ValueError, UnicodeError) as e:
+        return f"{type(e).__name__}: {e}"
+    return encode_mask(np.asarray(m) > 0)
+
+
+def iter_rrsisd(spec: SourceSpec) -> Iterator[dict | Skip]:
+    for refs_file in spec.annotation_files("refs(unc).p"):
+        inst_file = refs_file.parent / "instances.json"
+        inst = read_json(inst_file)
+        if isinstance(inst, Skip):
+            yield inst
+            continue
+        refs = _read_refs(refs_file)
+        if isinstance(refs, Skip):
+            yield refs
+            continue
+        try:
+            images = {im["id"]: im for im in inst["images"]}
+            anns = {a["id"]: a for a in inst["annotations"]}
+        except (KeyError, TypeError) as e:
+            yield Skip("malformed JSON", str(inst_file), None, f"COCO images/annotations: {type(e).__name__}: {e}")
+            continue
+        for k, ref in enumerate(refs):
+            yield from _ref(spec, refs_file, k, ref, images, anns)
+
+
+def _ref(spec: SourceSpec, file: Path, k: int, ref: Any, images: dict, anns: dict) -> Iterator[dict | Skip]:
+    try:
+        split, ref_id, sentences = ref["split"], ref["ref_id"], list(ref["sentences"])
+        ann, image_id = anns.get(ref["ann_id"]), ref["image_id"]
+    except (KeyError, TypeError) as e:
+        yield Skip("malformed refs", str(file), k, f"ref {k}: {type(e).__name__}: {e}")
+        return
+    if not spec.wants(str(split)):
+        return
+    n = max(1, len(sentences))  # every sentence of a ref that cannot be used is a skip of its own
+    if ann is None:
+        yield from (Skip("missing annotation", str(file), k, f"ref {ref_id}: ann_id {ref['ann_id']}") for _ in range(n))
+        return
+    im = images.get(image_id)
+    if im is None:
+        yield from (Skip("missing image", str(file), k, f"ref {ref_id}: image_id {image_id} not in instances.json")
+                    for _ in range(n))
+        return
+    path = spec.images / str(im.get("file_name", ""))
+    size = read_size(path, file, k)
+    if isinstance(size, Skip):
+        yield from (size for _ in range(n))
+        return
+    w, h = size
+    mask = _mask(ann.get("segmentation"), h, w)
+    if isinstance(mask, str):
+        reason = "mask size differs" if "differs" in mask else "bad segmentation"
+        yield from (Skip(reason, str(file), k, f"ref {ref_id}: {mask}") for _ in range(n))
+        return
+    if mask_area(mask) == 0:
+        yield from (Skip("empty mask", str(file), k, f"ref {ref_id}") for _ in range(n))
+        return
+    try:
+        x, y, bw, bh = (float(v) for v in ann["bbox"])
+        box = [x, y, x + bw, y + bh]
+    except (KeyError, TypeError, ValueError):
+        box = None
+    for j, s in enumerate(sentences):
+        text = (s.get("raw") or s.get("sent")) if isinstance(s, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            yield Skip("malformed refs", str(file), k, f"ref {ref_id}: sentence without text: {str(s)[:80]}")
+            continue
+        target = {"expression": text.strip(), "mask": mask, **({"box": box} if box else {})}
+        yield make_row(spec, f"{ref_id}/{s.get('sent_id', j)}", "referring_segmentation", str(split),
+                       [path], w, h, target)
