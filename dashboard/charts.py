@@ -8,6 +8,8 @@ Charts (each a stack of panels sharing the step axis; one line per task unless s
     parts · <task>   one chart per task, one line per reward part, parts on separate axes by kind
                      (scores in [0, 1], other values, counts, lengths: `eval.report.figures.part_kind`)
     length           completion length (tokens) and the truncated share
+    reasoning        think-then-answer tasks only (docs/think-answer.md §3): share of well-formed completions and
+                     reasoning length (characters in the think block)
     health           parse-failure rate and zoom steps per chain
 """
 
@@ -25,9 +27,11 @@ PER_TASK: dict[str, tuple[str, list[tuple[str, str, tuple[float, float] | None]]
                                    ("group_reward_std", "reward std in groups", None),
                                    ("abs_advantage", "mean |advantage|", None)]),
     "length": ("Completion length", [("length", "length (tokens)", None), ("truncated", "truncated share", UNIT)]),
+    "reasoning": ("Think-then-answer", [("think_ok", "well-formed share", UNIT),
+                                        ("reasoning_chars", "reasoning length (chars)", None)]),
     "health": ("Health", [("parse_fail", "parse-failure rate", UNIT), ("zoom_steps", "zoom steps per chain", None)]),
 }
-ORDER = ("reward", "signal", "parts", "length", "health")
+ORDER = ("reward", "signal", "parts", "length", "reasoning", "health")
 
 
 def _points(pts: list[tuple[int, float, float]]) -> tuple[list[int], list[float]]:

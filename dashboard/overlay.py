@@ -134,6 +134,8 @@ def _objects(task: str, payload: Any, gt: bool) -> list[tuple[str, list[float]]]
         poly = _box_poly(payload.get("box"))
         label = str(payload.get("expression", "target")) if gt else "prediction"
         return [(label, poly)] if poly is not None else []
+    if kind == "boxes":  # several class-agnostic boxes (referring detection): one label so matching ignores it
+        return [("target", p) for b in payload.get("boxes") or [] if (p := _box_poly(b)) is not None]
     return []
 
 
@@ -220,6 +222,7 @@ def mask_shapes(task: str, target: Any, prediction: Any) -> list[Shape]:
 OVERLAYS: dict[str, Callable[[str, Any, Any, Any], list[Shape]]] = {
     "objects": lambda task, target, prediction, turns: detection_shapes(task, target, prediction),
     "box": lambda task, target, prediction, turns: detection_shapes(task, target, prediction),
+    "boxes": lambda task, target, prediction, turns: detection_shapes(task, target, prediction),
     "zoom": lambda task, target, prediction, turns: zoom_shapes(target, turns),
     "mask": lambda task, target, prediction, turns: mask_shapes(task, target, prediction),
     "none": lambda task, target, prediction, turns: [],

@@ -17,6 +17,7 @@ RSCoVLM checkpoints: do not edit them. The parser side lives in `eval/parsers/`.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -126,6 +127,93 @@ def grounding_user_prompt(expression: str, mode: str = "text") -> str:
     if mode == "text":
         return f"find the {expression}"
     return f"Locate the {expression}, output the bbox coordinates using JSON format"
+
+
+_DETERMINER_RE = re.compile(r"^(all|every|each|any|the)\b", re.IGNORECASE)
+
+
+def referring_user_prompt(expression: str, mode: str = "text") -> str:
+    """User text of a referring-detection sample (zero or more objects): ``find all the {expression}``, or
+    ``find {expression}`` when it starts with a determiner ("all red ships"), or the JSON form (our wording:
+    RSCoVLM's grounding prompts ask for one box)."""
+    _check(mode=mode)
+    expression = str(expression).strip()
+    lead = "" if _DETERMINER_RE.match(expression) else "all the "
+    if mode == "text":
+        return f"find {lead}{expression}"
+    return f"Locate {lead or ''}{expression} in the image, output the bbox coordinates using JSON format"
+
+
+def region_caption_user_prompt(box, frame: Frame, mode: str = "text") -> str:
+    """User text of a region-caption sample: the region as Qwen's box span in the model frame
+    (``<|box_start|>(x1,y1),(x2,y2)<|box_end|>``, clipped integers) and the ask for a short phrase (our wording)."""
+    _check(mode=mode)
+    b = np.asarray(box, dtype=np.float64).reshape(-1)
+    if b.size != 4 or not np.all(np.isfinite(b)):
+        raise DataError(f"region box must be 4 finite numbers [x1, y1, x2, y2], got {box!r}")
+    return f"Describe the object in {box_span(b, frame)} in a short phrase."
+
+
+GROUNDED_DESCRIPTION_PROMPT = (
+    "Describe the image in one sentence and mark each object you mention with its bounding box."
+)  # our wording
+
+
+def box_span(box, frame: Frame) -> str:
+    """Qwen's box span of an original-pixel box in the model frame: ``<|box_start|>(x1,y1),(x2,y2)<|box_end|>``."""
+    b = np.asarray(box, dtype=np.float64).reshape(-1)
+    if b.size != 4 or not np.all(np.isfinite(b)):
+        raise DataError(f"box must be 4 finite numbers [x1, y1, x2, y2], got {box!r}")
+    x1, y1, x2, y2 = (int(v) for v in _model_ints(b, frame))
+    return f"<|box_start|>({x1},{y1}),({x2},{y2})<|box_end|>"
+
+
+def format_grounded_description(reference: str, objects: Sequence[dict], frame: Frame) -> str:
+    """A grounded description: ``reference`` with each object's phrase (its first occurrence, in order) written as
+    ``<|object_ref_start|>phrase<|object_ref_end|>`` followed by the box spans of every object with that phrase
+    (Qwen's reference tokens). A phrase the text does not contain is appended, so no box is lost."""
+    text = " ".join(str(reference).split())
+    by_phrase: dict[str, list] = {}
+    for o in objects:
+        by_phrase.setdefault(" ".join(str(o["phrase"]).split()), []).append(o["box"])
+    out, pos, tail = [], 0, []
+    for phrase, boxes in by_phrase.items():
+        spans = "".join(box_span(b, frame) for b in boxes)
+        k = text.find(phrase, pos) if phrase else -1
+        tagged = f"<|object_ref_start|>{phrase}<|object_ref_end|>{spans}"
+        if k < 0:
+            tail.append(tagged)
+            continue
+        out.append(text[pos:k] + tagged)
+        pos = k + len(phrase)
+    body = "".join(out) + text[pos:]
+    return " ".join([body, *tail]) if tail else body
+
+
+MULTILABEL_SEPARATOR = "; "  # class names may hold commas (BigEarthNet: "Transitional woodland, shrub")
+
+
+def multilabel_user_prompt(classes: Sequence[str]) -> str:
+    """User text of a multi-label sample: the class list (as labels are written, ``; ``-separated) and the ask for
+    every class that applies (our wording)."""
+    names = MULTILABEL_SEPARATOR.join(sorted_labels(classes))
+    return (f"Which of these classes are present in the image? Classes: {names}. "
+            "Answer with every class that applies, separated by semicolons.")
+
+
+def format_multilabel(labels: Sequence[str], classes: Sequence[str]) -> str:
+    """A multi-label answer: the labels as written (`label_text`), de-duplicated, in class-list order, joined by
+    ``; ``; ``There are none.`` for an empty label set.
+
+    Raises:
+        DataError: a label is not in ``classes``.
+    """
+    names = sorted_labels(classes)
+    got = {label_text(lab) for lab in labels}
+    unknown = sorted(got - set(names))
+    if unknown:
+        raise DataError(f"multi-label labels {unknown} are not in the class list {list(classes)}")
+    return MULTILABEL_SEPARATOR.join(n for n in names if n in got) or EMPTY_ANSWER
 
 
 def classification_user_prompt(classes: Sequence[str]) -> str:
@@ -265,6 +353,32 @@ def format_grounding(box, expression: str, frame: Frame, mode: str = "text") -> 
     if mode == "text":
         return f"{','.join(str(v) for v in vals)} {expression}"
     return _json_block([{"bbox_2d": vals, "label": expression}])
+
+
+def format_referring(boxes: Sequence, expression: str, frame: Frame, mode: str = "text") -> str:
+    """Serialise a referring-detection target: one grounding line (or JSON item) per box, sorted by the written
+    ``(y1, x1, x2, y2)``, or ``There are none.`` when the expression matches nothing (docs/geochat-tasks.md §1).
+
+    Args:
+        boxes: ``[[x1, y1, x2, y2], ...]`` in original pixels (may be empty).
+        expression: the referring expression (the label of every line).
+        frame: the model's coordinate frame.
+        mode: "text" or "json".
+    """
+    _check(mode=mode)
+    rows = []
+    for box in boxes:
+        b = np.asarray(box, dtype=np.float64).reshape(-1)
+        if b.size != 4 or not np.all(np.isfinite(b)):
+            raise DataError(f"referring box must be 4 finite numbers [x1, y1, x2, y2], got {box!r}")
+        rows.append([int(v) for v in _model_ints(b, frame)])
+    if not rows:
+        return EMPTY_ANSWER
+    rows.sort(key=lambda v: (v[1], v[0], v[3], v[2]))
+    expression = str(expression).strip()
+    if mode == "text":
+        return "\n".join(f"{','.join(str(v) for v in vals)} {expression}" for vals in rows)
+    return _json_block([{"bbox_2d": vals, "label": expression} for vals in rows])
 
 
 def format_zoom_call(box_in_model_frame: Sequence[int]) -> str:

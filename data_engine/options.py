@@ -19,6 +19,7 @@ ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
 DETECTION_PROTOCOLS = ("dota_devkit", "mmrotate")
 MULTI_EVIDENCE = ("union", "single_turn")  # zoom chains of questions with several evidence boxes
 PIPELINE_CHECKPOINTS = ("base", "sft", "rl")
+REASONING_MODES = ("none", "think_answer")  # plain answers, or <think>…</think><answer>…</answer> (data_engine.reasoning)
 
 
 def check_choice(value: object, allowed: Sequence[str], field: str) -> None:

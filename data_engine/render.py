@@ -14,6 +14,7 @@ Prompts are the same at training and evaluation time: each task's declared promp
 | grounding | RSCoVLM HBB prompt (text mode) | ``find the {expression}`` | `format_grounding` |
 | vqa | - | the question verbatim (MCQ rewrite with `choices`) | `format_vqa` |
 | caption | - | `task_render.CAPTION_PROMPT` | one reference (`format_caption`) |
+| region_caption | - | the region as ``<|box_start|>(x1,y1),(x2,y2)<|box_end|>`` in the model frame + ask for a phrase | one reference |
 | classification | - | ``Classify the image within one of the given classes:{classes}.`` | `format_classification` |
 | zoom_vqa | zoom tool block | question + zoom instruction | tool call(s), crop turn(s), answer (`data_engine.zoom`) |
 | chat | - | the conversation's turns (images in the first user turn) | its assistant turns |
@@ -28,7 +29,9 @@ Multi-image rows (the last four, chat with several images) name each frame befor
 (``Image 1: ``, ``Image 2: `` ...) and share one pixel budget across their frames (`frame_budget`,
 docs/multi-image.md §1).
 
-JSON answer mode uses the JSON prompts and no system prompt. Content blocks follow TRL: ``{"type": "image"}`` and
+JSON answer mode uses the JSON prompts and no system prompt. Think-then-answer mode (``reasoning="think_answer"``,
+`data_engine.reasoning`) appends its instruction to the user text of every single-turn task and wraps the answer as
+``<think></think>\n<answer>…</answer>``. Content blocks follow TRL: ``{"type": "image"}`` and
 ``{"type": "text", "text": ...}``.
 
 Random-resize augmentation (optional, every task): the image is shown as if its original were scaled by
@@ -50,6 +53,7 @@ from data_engine.families import Family, get_family
 from data_engine.frames import Frame
 from data_engine.images import open_image, resize_to, smart_size
 from data_engine.options import ANSWER_MODES, BOX_TYPES, check_choice
+from data_engine.reasoning import add_instruction, check_reasoning, row_reasoning, wrap_answer
 from data_engine.schema import load_target
 from data_engine.task_render import text_block as _text
 from data_engine.task_render import user_turn
@@ -167,6 +171,8 @@ def task_prompt(task: str, target: dict, n_images: int, box_type: str, mode: str
     if t.prompt is None:
         raise UserError(f"task {task!r} has no single-turn prompt")
     if t.region_box:
+        if frame is None:
+            raise UserError(f"task {task!r} writes a region in its prompt: task_prompt needs the image's frame")
         return t.prompt(target, n_images, box_type, mode, frame=frame)
     return t.prompt(target, n_images, box_type, mode)
 
@@ -194,7 +200,8 @@ def _chat_messages(target: dict, n_images: int) -> list[dict]:
 
 def render_sft(sample: dict, family: Family | str, *, min_pixels: int, max_pixels: int, box_type: str = "poly",
                mode: str = "text", rng: np.random.Generator | None = None, random_resize: Any = None,
-               zoom_steps: int = 1, multi_evidence: str = "union") -> dict:
+               zoom_steps: int = 1, multi_evidence: str = "union", reasoning: str = "none",
+               reasoning_tasks: list[str] | None = None) -> dict:
     """A row -> ``{"messages": [...], "images": [PIL, ...]}`` for TRL's SFTTrainer.
 
     Args:
@@ -206,6 +213,9 @@ def render_sft(sample: dict, family: Family | str, *, min_pixels: int, max_pixel
         rng: randomness for augmentation and the caption reference (None: deterministic, first reference).
         random_resize: {prob, min_scale, max_scale} (object or mapping) for random-resize augmentation.
         zoom_steps, multi_evidence: zoom chain options (see `data_engine.zoom.build_zoom_conversation`).
+        reasoning: "none" or "think_answer" (`data_engine.reasoning`: the instruction in the prompt, the answer in
+            an answer block after an empty think block; single-turn tasks only, and only ``reasoning_tasks`` when
+            that list is given).
     """
     fam = _family(family)
     target = load_target(sample)
@@ -222,18 +232,23 @@ def render_sft(sample: dict, family: Family | str, *, min_pixels: int, max_pixel
     if interaction == "chat":
         return {"messages": _chat_messages(target, len(images)), "images": images}
     messages = task_prompt(task, target, len(images), box_type, mode, frame)
-    messages.append({"role": "assistant", "content": [_text(task_answer(task, target, frame, box_type, mode, rng))]})
+    answer = task_answer(task, target, frame, box_type, mode, rng)
+    if row_reasoning(task, check_reasoning(reasoning), reasoning_tasks) == "think_answer":
+        messages, answer = add_instruction(messages), wrap_answer(answer)
+    messages.append({"role": "assistant", "content": [_text(answer)]})
     return {"messages": messages, "images": images}
 
 
 def render_grpo(sample: dict, family: Family | str, *, min_pixels: int, max_pixels: int, box_type: str = "poly",
-                mode: str = "text", rng: np.random.Generator | None = None, random_resize: Any = None) -> dict:
+                mode: str = "text", rng: np.random.Generator | None = None, random_resize: Any = None,
+                reasoning: str = "none", reasoning_tasks: list[str] | None = None) -> dict:
     """A row -> a GRPO row: conversational `prompt`, `images` and the columns rewards read.
 
     Returns:
         {"prompt": [...], "images": [PIL], "task": str, "target": JSON str, "frame": JSON str of
-        `Frame.to_dict` (the first image's frame), "sample_id": str, "source": str}. For zoom_vqa the prompt is the
-        chain's opening (tool block + question) and `frame` is the full view's.
+        `Frame.to_dict` (the first image's frame), "sample_id": str, "source": str, "reasoning": the row's answer
+        framing (`data_engine.reasoning.row_reasoning`: rewards and eval parse the completion by it)}. For zoom_vqa
+        the prompt is the chain's opening (tool block + question) and `frame` is the full view's.
     """
     fam = _family(family)
     target = load_target(sample)
@@ -241,12 +256,15 @@ def render_grpo(sample: dict, family: Family | str, *, min_pixels: int, max_pixe
     if not get_task(task).rewardable:
         raise UserError(f"sample {sample.get('id')!r}: {task} rows have no reward target; leave them out of GRPO")
     images, frame = prepare_images(sample, target, fam, min_pixels, max_pixels, _resize_scale(rng, random_resize))
+    framing = row_reasoning(task, check_reasoning(reasoning), reasoning_tasks)
+    prompt = task_prompt(task, target, len(images), box_type, mode, frame)
     return {
-        "prompt": task_prompt(task, target, len(images), box_type, mode, frame),
+        "prompt": add_instruction(prompt) if framing == "think_answer" else prompt,
         "images": images,
         "task": task,
         "target": json.dumps(target, ensure_ascii=False),  # a patch row's objects are in patch pixels
         "frame": json.dumps(frame.to_dict()),
         "sample_id": sample["id"],
         "source": sample["source"],
+        "reasoning": framing,
     }

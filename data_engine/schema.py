@@ -35,6 +35,12 @@ One row per sample, stored as a Hugging Face `datasets` Arrow dataset (`save_to_
 - semantic_segmentation: ``{"class", "mask": RLE, "classes": [...], "ignore"?: RLE}`` — one row per (image, class)
   for EVERY class of the source, an absent class with an empty mask, so an image's rows together hold its full
   label map; ``ignore`` marks the ``ignore_index`` pixels, which no metric or reward counts
+- multilabel_classification: ``{"labels": [...], "classes": [...]}`` (every class present; BigEarthNet)
+- region_caption: ``{"box": [x1,y1,x2,y2], "references": [...]}`` (the region is shown in the prompt)
+- grounding_description: ``{"references": [...], "objects": [{"phrase", "box": [x1,y1,x2,y2]}]}`` (the first
+  reference names the phrases)
+- referring_detection: ``{"expression", "boxes": [[x1,y1,x2,y2], ...]}`` (zero or more; plus ``"polys"`` when the
+  source has rotated boxes, ``"size_group"`` when it names one)
 """
 
 from __future__ import annotations

@@ -66,6 +66,12 @@ def grounding_prompt(target: dict, n_images: int, box_type: str, mode: str) -> l
     return _turns(system, n_images, A.grounding_user_prompt(target["expression"], mode))
 
 
+def referring_detection_prompt(target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
+    """RSCoVLM HBB system prompt (text mode) + ``find all the {expression}``."""
+    system = A.SYSTEM_PROMPTS["hbb"] if mode == "text" else None
+    return _turns(system, n_images, A.referring_user_prompt(target["expression"], mode))
+
+
 def vqa_prompt(target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
     """The question verbatim (the multiple-choice rewrite when the target has ``choices``)."""
     q = str(target["question"])
@@ -80,6 +86,21 @@ def caption_prompt(target: dict, n_images: int, box_type: str, mode: str) -> lis
 def classification_prompt(target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
     """``Classify the image within one of the given classes:{classes}.``"""
     return _turns(None, n_images, A.classification_user_prompt(target["classes"]))
+
+
+def region_caption_prompt(target: dict, n_images: int, box_type: str, mode: str, frame: Frame) -> list[dict]:
+    """`answers.region_caption_user_prompt`: the region in the model's frame (a ``region_box`` task)."""
+    return _turns(None, n_images, A.region_caption_user_prompt(target["box"], frame, mode))
+
+
+def grounding_description_prompt(target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
+    """`answers.GROUNDED_DESCRIPTION_PROMPT`."""
+    return _turns(None, n_images, A.GROUNDED_DESCRIPTION_PROMPT)
+
+
+def multilabel_classification_prompt(target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
+    """`answers.multilabel_user_prompt` of the class list."""
+    return _turns(None, n_images, A.multilabel_user_prompt(target["classes"]))
 
 
 def zoom_vqa_prompt(target: dict, n_images: int, box_type: str, mode: str) -> list[dict]:
@@ -112,6 +133,11 @@ def grounding_answer(target: dict, frame: Frame, box_type: str, mode: str, rng: 
     return A.format_grounding(target["box"], target["expression"], frame, mode)
 
 
+def referring_detection_answer(target: dict, frame: Frame, box_type: str, mode: str, rng: Any = None) -> str:
+    """`answers.format_referring` of the boxes (``There are none.`` when there are none)."""
+    return A.format_referring(target["boxes"], target["expression"], frame, mode)
+
+
 def vqa_answer(target: dict, frame: Frame, box_type: str, mode: str, rng: Any = None) -> str:
     """The answer on one line (`answers.format_vqa`); also the zoom chain's final answer."""
     return A.format_vqa(target["answer"])
@@ -122,6 +148,17 @@ def caption_answer(target: dict, frame: Frame, box_type: str, mode: str,
     """One reference: drawn with ``rng``, the first one without."""
     refs = target["references"]
     return A.format_caption(refs[int(rng.integers(len(refs))) if rng is not None else 0])
+
+
+def grounding_description_answer(target: dict, frame: Frame, box_type: str, mode: str,
+                                  rng: np.random.Generator | None = None) -> str:
+    """`answers.format_grounded_description` of the first reference (it names the objects) with the boxes."""
+    return A.format_grounded_description(target["references"][0], target["objects"], frame)
+
+
+def multilabel_classification_answer(target: dict, frame: Frame, box_type: str, mode: str, rng: Any = None) -> str:
+    """`answers.format_multilabel` of the labels."""
+    return A.format_multilabel(target["labels"], target["classes"])
 
 
 def classification_answer(target: dict, frame: Frame, box_type: str, mode: str, rng: Any = None) -> str:

@@ -35,7 +35,7 @@ AnswerFn = Callable[..., str]
 """``answer(target, frame, box_type, mode, rng=None) -> str``: the assistant text, coordinates through ``frame``."""
 
 INTERACTIONS = ("single_turn", "zoom_chain", "chat")
-OVERLAY_KINDS = ("none", "objects", "box", "zoom", "mask")
+OVERLAY_KINDS = ("none", "objects", "box", "boxes", "zoom", "mask")
 
 
 @dataclass(frozen=True)
@@ -67,8 +67,8 @@ class TaskDef:
         region_box: the prompt names a region (the target's ``box``, original pixels): the prompt function takes
             ``frame=`` (the first image's) and writes the box in the model's frame.
         overlay: dashboard / report figure kind (`OVERLAY_KINDS`): "objects" (class-aware polygons, matched at
-            IoU 0.5), "box" (one grounding box), "zoom" (evidence boxes and zoom crops), "mask" (translucent
-            ground-truth and predicted masks), "none" (text only).
+            IoU 0.5), "box" (one grounding box), "boxes" (several class-agnostic boxes), "zoom" (evidence boxes and
+            zoom crops), "mask" (translucent ground-truth and predicted masks), "none" (text only).
         baselines: names in `eval.baselines.POLICIES` of the trivial policies (fitted on the training split,
             never looking at the image) that every eval scores beside the checkpoint; empty: none.
     """
@@ -115,6 +115,10 @@ def _object_labels(target: dict) -> list[str]:
 
 def _label(target: dict) -> list[str]:
     return [target["label"]]
+
+
+def _labels(target: dict) -> list[str]:
+    return list(target["labels"])
 
 
 def _answer(target: dict) -> list[str]:
@@ -214,6 +218,33 @@ _DECLARED = (
         prompt=R.semantic_segmentation_prompt, answer=R.referring_segmentation_answer, class_labels=_class,
         parser="segmentation", scorer="semantic_segmentation", headline_metric="mIoU", sample_score="iou",
         default_rewards=(("mask_iou", 1.0), ("format", 0.1)), overlay="mask", baselines=("majority_class_mask",),
+    ),
+    TaskDef(
+        "referring_detection", ("expression", "boxes"), "zero or more boxes for a referring expression",
+        prompt=R.referring_detection_prompt, answer=R.referring_detection_answer,
+        parser="referring_detection", scorer="referring_detection", headline_metric="precision@0.5",
+        sample_score="f1@0.5", default_rewards=(("referring_iou_f1", 1.0), ("format", 0.1)), overlay="boxes",
+        baselines=("no_objects",),
+    ),
+    TaskDef(
+        "multilabel_classification", ("labels", "classes"), "every class of a class list present in the image",
+        prompt=R.multilabel_classification_prompt, answer=R.multilabel_classification_answer, class_labels=_labels,
+        parser="multilabel_classification", parse_target_keys=("classes",), scorer="multilabel_classification",
+        headline_metric="sample_f1", sample_score="f1",
+        default_rewards=(("multilabel_f1", 1.0), ("format", 0.1)), baselines=("frequent_labels",),
+    ),
+    TaskDef(
+        "region_caption", ("box", "references"), "a short phrase for the object in a given box",
+        prompt=R.region_caption_prompt, answer=R.caption_answer, region_box=True,
+        parser="caption", scorer="caption", headline_metric="cider_d", sample_score="cider_d",
+        default_rewards=(("cider_d", 1.0), ("format", 0.1)), overlay="box", baselines=("common_caption",),
+    ),
+    TaskDef(
+        "grounding_description", ("references", "objects"), "a description with a box after each object phrase",
+        prompt=R.grounding_description_prompt, answer=R.grounding_description_answer,
+        parser="grounding_description", scorer="grounding_description", headline_metric="cider_d",
+        sample_score="box_f1@0.5", default_rewards=(("grounding_description", 1.0), ("format", 0.1)),
+        overlay="boxes", baselines=("common_caption",),  # text only: its box part is 0
     ),
 )
 

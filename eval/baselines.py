@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from data_engine.answers import EMPTY_ANSWER
+from data_engine.answers import EMPTY_ANSWER, format_multilabel
 from data_engine.masks import mask_area
 from data_engine.seg_answers import NO_MASK_ANSWER, SEG_CLOSE, SEG_OPEN
 from eval.metrics.vqa import extract_choice_letter, normalize_answer
@@ -268,6 +268,26 @@ def _answer_majority_mask(state: dict, row: dict, rng: random.Random) -> str:
     return _whole_mask(row) if str(row["target"]["class"]) == state["majority"] else NO_MASK_ANSWER
 
 
+# ---------------------------------------------------------------- multi-label classification
+
+
+def _fit_labels(rows: list[dict]) -> dict:
+    """The labels present in at least half the training samples (else the most frequent one): the constant label
+    set that maximises expected per-label F1 when labels are independent."""
+    counts = Counter(str(x) for r in rows for x in set(r["target"].get("labels") or []))
+    n = max(1, len(rows))
+    frequent = sorted(lab for lab, c in counts.items() if c / n >= 0.5)
+    if not frequent and counts:
+        top = max(counts.values())
+        frequent = [min(lab for lab, c in counts.items() if c == top)]
+    return {"labels": frequent, "n_train": len(rows)}
+
+
+def _answer_labels(state: dict, row: dict, rng: random.Random) -> str:
+    classes = row["target"].get("classes") or state["labels"]
+    return format_multilabel([x for x in state["labels"] if x in classes], classes)
+
+
 # ---------------------------------------------------------------- the registry
 
 
@@ -289,6 +309,8 @@ POLICIES: dict[str, Policy] = {p.name: p for p in (
     Policy("whole_image_mask", "constant", _fit_nothing, _answer_whole_mask, lambda s: "the whole image as the mask"),
     Policy("majority_class_mask", "constant", _fit_majority_mask, _answer_majority_mask,
            lambda s: f"{s['majority']!r} everywhere (training pixel share {s['share']:.3f})"),
+    Policy("frequent_labels", "constant", _fit_labels, _answer_labels,
+           lambda s: f"the labels of at least half the training samples {s['labels']!r}"),
 )}
 KINDS = ("constant", "random")
 

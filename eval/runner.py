@@ -33,6 +33,7 @@ from typing import Any
 from data_engine.errors import UserError
 from data_engine.filenames import safe_filename
 from data_engine.frames import Frame
+from data_engine.reasoning import row_reasoning
 from data_engine.schema import load_target
 from data_engine.tasks import get_task
 from eval import runner_io
@@ -146,18 +147,20 @@ def sampling_of(suite: SuiteConfig):
 
 
 def parse_kwargs(task: str, target: dict, suite: SuiteConfig) -> dict:
-    """The parser's keyword arguments: the target keys the task declares, plus the suite's box type for boxes."""
+    """The parser's keyword arguments: the target keys the task declares, the suite's box type for boxes and the
+    row's answer framing (`data_engine.reasoning.row_reasoning` of the suite's ``reasoning``)."""
     decl = get_task(task)
     kw = {k: target.get(k) for k in decl.parse_target_keys}
+    kw["reasoning"] = row_reasoning(task, suite.reasoning, suite.reasoning_tasks)
     if decl.box_answers:
         kw["box_type"] = suite.box_type
     return kw
 
 
-def _base_row(entry: DatasetEntry, sample: dict, target: dict, frame: dict) -> dict:
+def _base_row(entry: DatasetEntry, sample: dict, target: dict, frame: dict, reasoning: str = "none") -> dict:
     return {"id": sample["id"], "dataset": entry.name, "task": sample["task"], "source": sample.get("source"),
             "images": list(sample["images"]), "width": int(sample["width"]), "height": int(sample["height"]),
-            "frame": frame, "target": target}
+            "frame": frame, "target": target, "reasoning": reasoning}
 
 
 def read_call(text: str) -> tuple[bool, list[float] | None]:
@@ -174,13 +177,15 @@ def _run_plain(backend, sampling, entry, suite, family, samples) -> list[dict]:
     from rollout.generate import Request
 
     rendered = [render_grpo(s, family, min_pixels=suite.min_pixels, max_pixels=suite.max_pixels,
-                            box_type=suite.box_type, mode=suite.answer_mode) for s in samples]
+                            box_type=suite.box_type, mode=suite.answer_mode, reasoning=suite.reasoning,
+                            reasoning_tasks=suite.reasoning_tasks)
+                for s in samples]
     gens = backend.generate([Request(r["prompt"], r["images"]) for r in rendered], sampling)
     rows = []
     for s, r, g in zip(samples, rendered, gens, strict=True):
         target = load_target(s)
         frame = json.loads(r["frame"])
-        row = _base_row(entry, s, target, frame)
+        row = _base_row(entry, s, target, frame, r["reasoning"])
         pred = parse(s["task"], g.text, frame=Frame.from_dict(frame), **parse_kwargs(s["task"], target, suite))
         row.update(completion=g.text, num_tokens=g.num_tokens, truncated=g.truncated, prediction=pred, turns=[])
         rows.append(row)
@@ -237,7 +242,7 @@ def _run_zoom(backend, sampling, entry, suite, family, samples, out: Path) -> li
 
 def reward_row(row: dict) -> dict:
     """The sample view a reward reads (turns as the zoom reward expects them: box and view in original pixels)."""
-    r = {k: row.get(k) for k in ("id", "task", "target", "width", "height", "frame", "source")}
+    r = {k: row.get(k) for k in ("id", "task", "target", "width", "height", "frame", "source", "reasoning")}
     if row.get("turns"):
         r["turns"] = [{"box": t.get("box"), "view": t.get("view")} for t in row["turns"]]
     return r

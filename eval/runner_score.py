@@ -4,13 +4,15 @@ Every number comes from the pure functions of `eval.metrics` (nothing is re-deri
 gathers their inputs from prediction rows (``target`` and ``prediction`` dicts, original pixels) and flattens their
 outputs into ``{metric_name: number}``. A task's scorer is the `SCORERS` entry its declaration names
 (`data_engine.tasks`). Common to every task: ``n`` (rows), ``parse_fail_rate`` (share whose parser
-reported ``format_ok = False``) and ``truncated_rate`` (share that hit ``max_new_tokens``).
+reported ``format_ok = False``) and ``truncated_rate`` (share that hit ``max_new_tokens``); rows rendered in
+think-then-answer mode add ``think_format_rate`` (share of well-formed completions) and ``reasoning_chars_mean``
+(`eval.parsers.reasoning`).
 
 | task | dataset metrics | per-sample scores |
 |---|---|---|
 | detection | ``mAP`` (VOC07, ``detection.protocol``), ``mAP_area``, ``mAP_nc``, ``mF1``, ``precision``, ``recall``, ``f1``, ``ap/<class>`` | ``precision``, ``recall``, ``f1`` of the image |
 | grounding | ``acc@0.5`` … ``acc@0.9``, ``mean_iou``, ``cum_iou`` | ``iou``, ``correct`` (IoU at 0.5) |
-| vqa | ``accuracy``, ``acc/<qtype>``, ``mean_over_types``, ``mean_over_non_count_types`` | ``correct`` |
+| vqa | ``accuracy``, ``acc/<qtype>``, ``mean_over_types``, ``mean_over_non_count_types``; for ``count`` questions with a numeric answer ``count_accuracy``, ``count_mae``, ``count_rmse``, ``count_n`` | ``correct`` |
 | classification | ``accuracy``, ``mean_class_accuracy`` | ``correct`` |
 | caption | ``bleu_1`` … ``bleu_4``, ``rouge_l``, ``cider_d`` (corpus df), ``meteor`` (only with java) | ``rouge_l``, ``cider_d`` |
 | referring_segmentation | ``mIoU``, ``cIoU``, ``pr@0.5`` … ``pr@0.9`` (mask IoU in original pixels) | ``iou``, ``correct`` (IoU at 0.5) |
@@ -18,6 +20,9 @@ reported ``format_ok = False``) and ``truncated_rate`` (share that hit ``max_new
 | change_caption | caption's + ``rouge_1_f``, ``rouge_l_f`` (`rouge-score`, stemmed), ``change_accuracy``; ``skipped/meteor`` = 1 without Java | caption's + ``rouge_1_f``, ``rouge_l_f``, ``change_correct`` |
 | change_detection | detection's + ``pixel_precision``, ``pixel_recall``, ``pixel_f1``, ``pixel_iou`` (change class, rasterised polygons vs the label mask, summed over the set); xBD rows also ``xview2_score``, ``localization_f1``, ``damage_f1``, ``damage_f1/<1-4>`` | detection's + ``pixel_f1`` |
 | damage | ``accuracy``, ``acc/<qtype>``, ``ordinal_credit`` (mean of 1 / 0.5 / 0 on damage levels) | ``correct`` |
+| referring_detection | ``precision@0.5``, ``precision@0.25``, ``recall@0.5``, ``f1@0.5``, ``mean_iou``, ``precision@0.5/<group>`` and ``@0.25`` for single / multi / none and small / medium / large, ``n/<group>`` (`eval.metrics.referring`) | ``precision@0.5``, ``f1@0.5``, ``mean_iou`` |
+| multilabel_classification | ``sample_f1``, ``micro_f1``, ``macro_f1``, ``mAP`` (`eval.metrics.multilabel`, scikit-learn's definitions) | ``f1`` |
+| grounding_description | the caption metrics of the text, ``box_precision@0.5``, ``box_precision@0.25``, ``box_recall@0.5``, ``box_f1@0.5``, ``box_mean_iou`` of the boxes (class-agnostic, as referring detection) | ``rouge_l``, ``cider_d``, ``box_f1@0.5`` |
 | zoom_vqa | ``accuracy_zoom``, ``accuracy_direct``, ``delta``, ``zoom_rate``, ``mean_steps``, ``invalid_call_rate`` | ``correct``, ``correct_direct``, ``n_steps`` |
 
 Detection predictions are scored with every score 1.0 (VLM output has none), so mAP follows the stable emitted
@@ -47,9 +52,13 @@ from eval.metrics.cider import cider_d
 from eval.metrics.classification import classification_accuracy
 from eval.metrics.dota_map import dota_map
 from eval.metrics.grounding import grounding_metrics
+from eval.metrics.multilabel import indicators, multilabel_metrics, sample_f1
+from eval.metrics.referring import referring_metrics as referring_box_metrics
+from eval.metrics.referring import sample_scores, size_group
 from eval.metrics.segmentation import metrics_from_areas, referring_metrics
 from eval.metrics.vlm_detection import map_nc, mean_f1
-from eval.metrics.vqa import extract_choice_letter, vqa_accuracy, zoom_accuracy
+from eval.metrics.vqa import counting_metrics, extract_choice_letter, vqa_accuracy, zoom_accuracy
+from eval.parsers.reasoning import is_well_formed, reasoning_chars
 from eval.suite import DatasetEntry, SuiteConfig
 
 Scored = tuple[dict[str, float], list[dict[str, float]]]
@@ -59,7 +68,12 @@ def _common(rows: list[dict]) -> dict[str, float]:
     n = len(rows)
     failed = sum(not (r.get("prediction") or {}).get("format_ok", False) for r in rows)
     truncated = sum(bool(r.get("truncated")) for r in rows)
-    return {"n": n, "parse_fail_rate": failed / n if n else 0.0, "truncated_rate": truncated / n if n else 0.0}
+    out = {"n": n, "parse_fail_rate": failed / n if n else 0.0, "truncated_rate": truncated / n if n else 0.0}
+    framed = [str(r.get("completion", "")) for r in rows if r.get("reasoning") == "think_answer"]
+    if framed:  # think-then-answer rows: share of well-formed completions and mean reasoning length (chars)
+        out["think_format_rate"] = sum(map(is_well_formed, framed)) / len(framed)
+        out["reasoning_chars_mean"] = sum(map(reasoning_chars, framed)) / len(framed)
+    return out
 
 
 # ---------------------------------------------------------------- detection
@@ -206,6 +220,8 @@ def score_vqa(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scor
         metrics.update({f"acc/{t}": v for t, v in sorted(out["per_type"].items())})
         metrics["mean_over_types"] = out["mean_over_types"]
         metrics["mean_over_non_count_types"] = out["mean_over_non_count_types"]
+        count = [k for k, t in enumerate(qtypes) if t.lower() == "count"]
+        metrics.update(counting_metrics([preds[k] for k in count], [gts[k] for k in count]))
     scores = [{"correct": vqa_accuracy([p], [g])["accuracy"]} for p, g in pairs]
     return metrics, scores
 
@@ -366,6 +382,45 @@ def score_damage(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> S
     return metrics, scores
 
 
+# ---------------------------------------------------------------- referring detection
+
+
+def score_referring_detection(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scored:
+    samples, groups = [], []
+    for r in rows:
+        pred = r.get("prediction") or {}
+        gt = r["target"].get("boxes") or []
+        samples.append(sample_scores(pred.get("boxes") or [], gt, bool(pred.get("empty"))))
+        count = "none" if not gt else "single" if len(gt) == 1 else "multi"
+        size = size_group(gt, r["target"].get("size_group"))
+        groups.append((count,) if size is None else (count, size))
+    return referring_box_metrics(samples, groups), [{k: s[k] for k in ("precision@0.5", "f1@0.5", "mean_iou")}
+                                                 for s in samples]
+
+
+# ---------------------------------------------------------------- grounded description
+
+
+def score_grounding_description(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scored:
+    text, text_scores = score_caption(rows, entry, suite)
+    samples = [sample_scores((r.get("prediction") or {}).get("boxes") or [],
+                             [o["box"] for o in r["target"].get("objects") or []], False) for r in rows]
+    boxes = referring_box_metrics(samples, [() for _ in rows])
+    metrics = {**text, **{f"box_{k}": v for k, v in boxes.items()}}
+    return metrics, [{**t, "box_f1@0.5": s["f1@0.5"]} for t, s in zip(text_scores, samples, strict=True)]
+
+
+# ---------------------------------------------------------------- multi-label classification
+
+
+def score_multilabel_classification(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scored:
+    classes = sorted({str(c) for r in rows for c in r["target"].get("classes") or []})
+    y_true = indicators([r["target"].get("labels") for r in rows], classes)
+    y_pred = indicators([(r.get("prediction") or {}).get("labels") for r in rows], classes)
+    f1 = sample_f1(y_true, y_pred)
+    return multilabel_metrics(y_true, y_pred), [{"f1": float(v)} for v in f1]
+
+
 # Scorers by the name a task declares as its ``scorer`` (`data_engine.tasks`).
 SCORERS: dict[str, Callable[[list[dict], DatasetEntry, SuiteConfig], Scored]] = {
     "detection": score_detection,
@@ -379,6 +434,9 @@ SCORERS: dict[str, Callable[[list[dict], DatasetEntry, SuiteConfig], Scored]] = 
     "change_caption": score_change_caption,
     "change_detection": score_change_detection,
     "damage": score_damage,
+    "referring_detection": score_referring_detection,
+    "multilabel_classification": score_multilabel_classification,
+    "grounding_description": score_grounding_description,
 }
 
 

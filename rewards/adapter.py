@@ -6,7 +6,8 @@
 rows of its task and ``None`` (not applicable) for other rows. Every part is logged through ``log_metric`` as
 ``<task>/<part>`` (mean over this call's rows of the task) and per row through ``log_extra`` as
 ``<task>/<reward>/<part>``. GRPO rows carry ``task``, ``target`` (JSON), ``frame`` (JSON of `Frame.to_dict`),
-``sample_id``, ``source``, ``images``; a zoom rollout may add ``turns`` (see `rewards.zoom`). What a reward gets and
+``sample_id``, ``source``, ``images``, ``reasoning`` (the answer framing: in ``think_answer`` rows rewards see the
+answer block only, `reward_view`); a zoom rollout may add ``turns`` (see `rewards.zoom`). What a reward gets and
 returns is `rewards.contract`; what it needs beyond the row (``turns``, a document-frequency table) it declares on
 its `RewardDef` (``needs_turns``, ``needs_doc_freq``), and `needs_doc_freq` tells the trainer whether to build one.
 
@@ -22,11 +23,24 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from data_engine.errors import UserError
+from eval.parsers import answer_block, completion_text
 from rewards.common import finite01, frame_of
 from rewards.config import RewardSpec, as_specs
 from rewards.registry import RewardDef, get_reward
 
 _ROW_KEYS = ("task", "target", "frame", "sample_id", "id", "source", "width", "height", "turns")
+
+
+def reward_view(rdef: RewardDef, completion: Any, sample: dict) -> Any:
+    """The completion a reward reads: in a ``think_answer`` row (its ``reasoning`` column) the answer block only,
+    unless the reward declares ``full_completion`` (e.g. ``think_format``); otherwise the completion unchanged.
+
+    This is the single place rewards meet the think-then-answer frame, so every reward (built-in or user) scores
+    the answer exactly as `eval.parsers.parse` reads it in evaluation.
+    """
+    if rdef.full_completion or sample.get("reasoning") != "think_answer":
+        return completion
+    return answer_block(completion_text(completion))
 
 
 def _sample_of(columns: dict[str, Any], i: int) -> dict[str, Any]:
@@ -50,7 +64,7 @@ def call_reward(rdef: RewardDef, completion: Any, sample: dict, kwargs: dict) ->
     if rdef.needs_turns and sample.get("turns") is not None:
         extra.setdefault("turns", sample["turns"])
     try:
-        out = rdef.fn(completion, sample, frame, **extra)
+        out = rdef.fn(reward_view(rdef, completion, sample), sample, frame, **extra)
     except Exception as e:  # noqa: BLE001 - re-raised with the context a user needs
         raise UserError(
             f"reward {rdef.name!r} raised on sample {sample.get('id', sample.get('sample_id'))!r} "
@@ -168,7 +182,8 @@ def _batch_results(rdef: RewardDef, kwargs: dict, completions: list, samples: li
     if rdef.batch is None or not completions:
         return None
     try:
-        outs = rdef.batch(completions, samples, **kwargs)
+        outs = rdef.batch([reward_view(rdef, c, s) for c, s in zip(completions, samples, strict=True)], samples,
+                          **kwargs)
     except Exception as e:  # noqa: BLE001 - re-raised with context
         ids = [s.get("id") for s in samples[:3]]
         raise UserError(f"reward {rdef.name!r} raised on samples {ids}...: {type(e).__name__}: {e}") from e

@@ -35,7 +35,7 @@ from rewards.common import finite01, target_of
 PARTS = ("cider", "distinct", "format")
 # Tasks whose references are a CIDEr-D corpus; each gets its own df table (a change caption's idf comes from change
 # captions, not from single-image captions).
-DOC_FREQ_TASKS = ("caption", "change_caption")
+DOC_FREQ_TASKS = ("caption", "change_caption", "region_caption")
 _MEMO: dict[str, Any] = {}
 
 

@@ -18,13 +18,30 @@ from typing import Any
 
 from data_engine.errors import UserError
 from data_engine.registry import Registry
-from data_engine.tasks import rewardable_tasks
-from rewards import caption, change_caption, damage, detection, grounding, segmentation, text_match, zoom
+from data_engine.tasks import TASKS, rewardable_tasks
+from rewards import (
+    caption,
+    change_caption,
+    damage,
+    detection,
+    grounded_description,
+    grounding,
+    lexical,
+    multilabel,
+    referring,
+    segmentation,
+    text_match,
+    think,
+    zoom,
+)
 from rewards import format as format_mod
 from rewards.contract import BatchRewardFn, RewardFn
 
 # Every task GRPO can reward (declared in `data_engine.tasks`): what task-agnostic and user rewards score.
 ALL_TASKS = rewardable_tasks()
+CAPTION_TASKS = ("caption", "region_caption")  # answer with a caption: CIDEr-D and the lexical rewards score them
+# Tasks the think-then-answer frame applies to (`data_engine.reasoning.row_reasoning`: single-turn ones).
+SINGLE_TURN_TASKS = tuple(t for t in ALL_TASKS if TASKS[t].interaction == "single_turn")
 
 
 @dataclass(frozen=True)
@@ -43,6 +60,8 @@ class RewardDef:
         needs_turns: it reads the rollout's zoom steps: the adapter passes the row's ``turns`` as ``turns=``.
         needs_doc_freq: it reads a corpus document-frequency table: the adapter passes the training references'
             table as ``df=`` unless the config's kwargs set ``df`` or ``df_path``.
+        full_completion: it reads the whole completion even in think-then-answer rows (``think_format``); every
+            other reward gets the answer block only there (`rewards.adapter.reward_view`).
     """
 
     name: str
@@ -54,6 +73,7 @@ class RewardDef:
     batch: BatchRewardFn | Callable[..., list[dict]] | None = None
     needs_turns: bool = False
     needs_doc_freq: bool = False
+    full_completion: bool = False
 
 
 REWARDS: Registry[RewardDef] = Registry("reward")
@@ -69,7 +89,7 @@ for _d in (
     RewardDef("classification_match", text_match.classification_match, ("classification", "temporal_classification"),
               text_match.PARTS,
               "the named class equals the label (cut-off fuzzy label matching)"),
-    RewardDef("cider_d", caption.cider_d_reward, ("caption",), caption.PARTS,
+    RewardDef("cider_d", caption.cider_d_reward, ("caption", "region_caption"), caption.PARTS,
               "per-completion CIDEr-D with training-set document frequencies, min(x, 3) / 3",
               ("task", "target"), caption.cider_d_batch, needs_doc_freq=True),
     RewardDef("change_cider_d", change_caption.change_cider_d, ("change_caption",), change_caption.PARTS,
@@ -86,6 +106,25 @@ for _d in (
     RewardDef("format", format_mod.format_reward, ALL_TASKS, format_mod.PARTS,
               "1 when the completion has exactly the task's answer format (lines / JSON / tool calls), else 0",
               ("task", "target", "frame")),
+    RewardDef("referring_iou_f1", referring.referring_iou_f1, ("referring_detection",), referring.PARTS,
+              "several boxes: Hungarian-matched IoU over max(n_pred, n_true) mixed with F1 at IoU 0.5",
+              ("task", "target", "frame")),
+    RewardDef("multilabel_f1", multilabel.multilabel_f1, ("multilabel_classification",), multilabel.PARTS,
+              "sample F1 of the named classes (not recall: naming every class pays in precision)"),
+    RewardDef("count_error", text_match.count_error, ("vqa",), text_match.COUNT_PARTS,
+              "counting: 1 - min(|pred - true| / max(true, 1), 1) on a numeric answer"),
+    RewardDef("rouge_l", lexical.rouge_l_reward, CAPTION_TASKS, lexical.PARTS,
+              "best single-reference ROUGE-L F of the caption, times the distinct-bigram share"),
+    RewardDef("levenshtein_ratio", lexical.levenshtein_ratio, CAPTION_TASKS, lexical.PARTS,
+              "best normalised Levenshtein similarity to a reference (rapidfuzz), times the distinct-bigram share"),
+    RewardDef("jaccard", lexical.jaccard, CAPTION_TASKS, lexical.PARTS,
+              "best token-set Jaccard index with a reference, times the distinct-bigram share"),
+    RewardDef("grounding_description", grounded_description.grounding_description, ("grounding_description",),
+              grounded_description.PARTS, "description ROUGE-L (repetition-guarded) times the boxes' referring score",
+              ("task", "target", "frame")),
+    RewardDef("think_format", think.think_format, SINGLE_TURN_TASKS, think.PARTS,
+              "1 when the whole completion is exactly one <think> block then one <answer> block, else 0",
+              ("task",), full_completion=True),
 ):
     REWARDS.add(_d.name, _d)
 
@@ -127,7 +166,8 @@ def load_user_reward(name: str) -> RewardDef:
     doc = (fn.__doc__ or "user reward").strip().splitlines()[0]
     return RewardDef(name, fn, ALL_TASKS, tuple(getattr(fn, "parts", ())), doc, columns,
                      needs_turns=bool(getattr(fn, "needs_turns", False)),
-                     needs_doc_freq=bool(getattr(fn, "needs_doc_freq", False)))
+                     needs_doc_freq=bool(getattr(fn, "needs_doc_freq", False)),
+                     full_completion=bool(getattr(fn, "full_completion", False)))
 
 
 def get_reward(name: str) -> RewardDef:

@@ -213,6 +213,7 @@ class RolloutRecorder:
                 "source": str(x.get("source", "")),
                 "target": x.get("target") if isinstance(x.get("target"), str) else json.dumps(x.get("target")),
                 "frame": x.get("frame"),
+                "reasoning": str(x.get("reasoning") or "none"),
                 "prompt": conversation_json(log.prompts[i]),
                 # The assistant text exactly as the rewards and parsers read it (tool turns left out).
                 "completion": completion_text(log.completions[i]),
@@ -247,7 +248,8 @@ class RolloutRecorder:
                 "prompt": r["prompt"],
                 "completion": r["completion"],
                 "turns": r["turns"],
-                "prediction": json.dumps(self.parse(r["task"], r["completion"], r["frame"], r["target"]), default=str),
+                "prediction": json.dumps(self.parse(r["task"], r["completion"], r["frame"], r["target"],
+                                                    r["reasoning"]), default=str),
                 "target": r["target"],
                 "reward": sum(w * v for w, v in applied) if applied else None,
                 "advantage": r["advantage"],
@@ -256,6 +258,7 @@ class RolloutRecorder:
                 "height": r["height"],
                 "length": r["length"],
                 "truncated": r["truncated"],
+                **think_columns(r["completion"], r["reasoning"]),
             }
             rec.update({f"reward/{name}": v for name, v in r["parts"].items()})
             out.append(rec)
@@ -283,7 +286,17 @@ class _BatchLog:
         return copy
 
 
-def parse_prediction(task: str, text: str, frame: Any, target: Any) -> dict:
+
+def think_columns(text: str, reasoning: str) -> dict:
+    """The store's think-then-answer columns of one completion (nulls when the row is not in that frame)."""
+    from eval.parsers import is_well_formed, reasoning_chars
+
+    if reasoning != "think_answer":
+        return {"reasoning": reasoning, "think_ok": None, "reasoning_chars": None}
+    return {"reasoning": reasoning, "think_ok": is_well_formed(text), "reasoning_chars": reasoning_chars(text)}
+
+
+def parse_prediction(task: str, text: str, frame: Any, target: Any, reasoning: str = "none") -> dict:
     """The parsed prediction of a completion, in original pixels, as the eval parsers see it (never raises)."""
     from data_engine.frames import Frame
     from eval.parsers import parse
@@ -296,7 +309,7 @@ def parse_prediction(task: str, text: str, frame: Any, target: Any) -> dict:
     classes = tgt.get("classes") if isinstance(tgt, dict) else None
     choices = tgt.get("choices") if isinstance(tgt, dict) else None
     try:
-        return parse(task, text, frame=fr, classes=classes, choices=choices)
+        return parse(task, text, frame=fr, classes=classes, choices=choices, reasoning=reasoning)
     except Exception as e:  # noqa: BLE001 - an unknown task must not kill a training step; recorded instead
         return {"format_ok": False, "error": f"{type(e).__name__}: {e}"}
 

@@ -46,6 +46,11 @@ COLUMNS: dict[str, pa.DataType] = {
     "height": pa.int32(),
     "length": pa.int32(),
     "truncated": pa.bool_(),
+    # think-then-answer rows (`data_engine.reasoning`): the framing, whether the completion is well-formed and
+    # the reasoning length in characters (`eval.parsers.reasoning`); null in rows without the frame
+    "reasoning": pa.string(),
+    "think_ok": pa.bool_(),
+    "reasoning_chars": pa.int32(),
 }
 REWARD_PREFIX = "reward/"
 INDEX_NAME = "index.jsonl"
@@ -90,7 +95,8 @@ def make_table(rows: list[dict[str, Any]]) -> pa.Table:
 
 def _summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Per-step summary for the index: rows, and per task the mean/std (population) of reward, advantage,
-    length and each part, the truncated fraction, and the fraction of groups whose rewards are all equal."""
+    length, reasoning length and each part, the truncated fraction, the fraction of groups whose rewards are all
+    equal and, for think-then-answer rows, the share of well-formed completions (``think_ok``)."""
     by_task: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         by_task.setdefault(str(r.get("task")), []).append(r)
@@ -99,11 +105,14 @@ def _summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     for task in sorted(by_task):
         g = by_task[task]
         stats: dict[str, Any] = {}
-        for c in ("reward", "advantage", "length", *parts):
+        for c in ("reward", "advantage", "length", "reasoning_chars", *parts):
             col = [v for r in g if (v := _finite_or_none(r.get(c))) is not None]
             if col:
                 stats[c] = {**_mean_std(col), "n": len(col)}
         stats["truncated"] = sum(bool(r.get("truncated")) for r in g) / len(g)
+        framed = [bool(r["think_ok"]) for r in g if r.get("think_ok") is not None]
+        if framed:
+            stats["think_ok"] = sum(framed) / len(framed)
         # Groups whose completions all got the same reward carry no GRPO signal (no reward counts as one value).
         groups: dict[Any, list[float]] = {}
         for r in g:

@@ -8,6 +8,7 @@ register it here.
 from __future__ import annotations
 
 from data_engine.adapters.base import Skip, SourceSpec
+from data_engine.adapters.bigearthnet import iter_bigearthnet, iter_bigearthnet19
 from data_engine.adapters.captions_karpathy import iter_captions_karpathy
 from data_engine.adapters.coco import iter_coco
 from data_engine.adapters.dior_r import iter_dior_r
@@ -16,6 +17,7 @@ from data_engine.adapters.dota import iter_dota
 from data_engine.adapters.fair1m import iter_fair1m
 from data_engine.adapters.fmow import iter_fmow
 from data_engine.adapters.folder_classification import iter_folder_classification
+from data_engine.adapters.geochat import iter_geochat, iter_geochat_referring
 from data_engine.adapters.isprs import iter_isprs
 from data_engine.adapters.levir_cc import iter_levir_cc
 from data_engine.adapters.levir_cd import iter_levir_cd
@@ -23,6 +25,7 @@ from data_engine.adapters.llava import iter_llava
 from data_engine.adapters.loveda import iter_loveda
 from data_engine.adapters.lrs_vqa import iter_lrs_vqa
 from data_engine.adapters.mmseg import iter_mmseg
+from data_engine.adapters.nwpu_vhr10 import iter_nwpu_vhr10
 from data_engine.adapters.refgeo import iter_refgeo
 from data_engine.adapters.rrsisd import iter_rrsisd
 from data_engine.adapters.rsvqa import iter_rsvqa
@@ -50,6 +53,11 @@ for _name, _fn in (
     ("levir_cd", iter_levir_cd),
     ("xbd", iter_xbd),
     ("fmow", iter_fmow),
+    ("geochat", iter_geochat),
+    ("geochat_referring", iter_geochat_referring),
+    ("nwpu_vhr10", iter_nwpu_vhr10),
+    ("bigearthnet", iter_bigearthnet),
+    ("bigearthnet19", iter_bigearthnet19),
 ):
     FORMATS.add(_name, _fn)
 

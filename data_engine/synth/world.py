@@ -14,6 +14,8 @@
 | `fmow/` | fMoW-rgb (`fmow`) | temporal_classification | 3-4 frames per site, 4 classes that show over time |
 | `landcover_mmseg/`, `landcover_loveda/` | mmseg / LoveDA label maps (`mmseg`, `loveda`; `data_engine.synth.landcover`) | semantic_segmentation | bare ground, vegetation, water, roads, buildings |
 | `refgeo/` | refGeo JSONL + masks (`refgeo`, `data_engine.synth.refseg`) | referring_segmentation | 2 large objects, each expression's rasterised rotated rectangle |
+| `geochat/` | GeoChat-Instruct JSON (`geochat`) | referring_detection | "all red ships": 1-3 named objects among 1-3 distractors (`data_engine.synth.geochat`; at most 300 train / 200 val) |
+| `bigearthnet/` | BigEarthNet v1 patch folders (`bigearthnet`) | multilabel_classification | 120-px patches, 1-5 CORINE labels from what the scene shows (`data_engine.synth.bigearthnet`; at most 300 train / 200 val) |
 
 Every task has a `train` and a `val` split. Each sample is drawn from its own generator seeded by
 ``(seed, task, split, index)``, so the world is identical for a given seed and size whatever the order of drawing.
@@ -28,8 +30,10 @@ from pathlib import Path
 import numpy as np
 
 from data_engine.errors import UserError
+from data_engine.synth.bigearthnet import write_bigearthnet
 from data_engine.synth.change import write_change_caption, write_change_detection, write_damage, write_temporal
 from data_engine.synth.draw import CLASSES, NAMES, PLURALS, VEHICLE_COLOURS, Obj, scene
+from data_engine.synth.geochat import write_referring
 from data_engine.synth.landcover import write_landcover_loveda, write_landcover_mmseg
 from data_engine.synth.refseg import write_referring_segmentation
 
@@ -338,6 +342,8 @@ WRITERS = (
     ("refgeo", write_referring_segmentation),
     ("landcover_mmseg", write_landcover_mmseg),
     ("landcover_loveda", write_landcover_loveda),
+    ("geochat", write_referring),
+    ("bigearthnet", write_bigearthnet),
 )
 
 

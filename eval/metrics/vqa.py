@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 _UNITS = [
     "zero",
     "one",
@@ -164,3 +166,36 @@ def zoom_accuracy(preds_direct, preds_zoom, gts, qtypes=None) -> dict:
         out["per_type_direct"] = direct["per_type"]
         out["per_type_zoom"] = zoom["per_type"]
     return out
+
+
+_COUNT_RE = re.compile(r"^\d{1,9}(?:\.\d+)?$")
+
+
+def count_value(text) -> float | None:
+    """The number an answer states (after `normalize_answer`: "three" -> 3), or None when it is not one number."""
+    if not isinstance(text, str):
+        return None
+    s = normalize_answer(text)
+    return float(s) if _COUNT_RE.match(s) else None
+
+
+def counting_metrics(preds, gts) -> dict[str, float]:
+    """Counting scores of the questions whose true answer is a number (docs/geochat-tasks.md §5).
+
+    Args:
+        preds: N predicted answers (None or a non-number: counted as wrong, and as 0 for MAE/RMSE).
+        gts: N true answers (rows whose answer is not a number are left out).
+
+    Returns:
+        ``{"count_accuracy", "count_mae", "count_rmse", "count_n"}`` (exact-count share, mean absolute and root
+        mean squared error of the stated numbers); empty dict when no true answer is a number.
+    """
+    pairs = [(count_value(p), t) for p, g in zip(preds, gts, strict=True) if (t := count_value(g)) is not None]
+    if not pairs:
+        return {}
+    pred = np.array([0.0 if p is None else p for p, _ in pairs])
+    true = np.array([t for _, t in pairs])
+    ok = np.array([p is not None for p, _ in pairs])
+    err = np.abs(pred - true)
+    return {"count_accuracy": float(np.mean(ok & (err == 0))), "count_mae": float(err.mean()),
+            "count_rmse": float(np.sqrt(np.mean(err**2))), "count_n": float(len(pairs))}

@@ -13,8 +13,15 @@ object: non-strings read as ""), never raises, and returns a dict with the predi
 | caption | `parse_caption` | ``caption`` |
 | zoom_vqa | `parse_zoom` | ``calls`` [{name, bbox_model, box, valid_syntax}], ``answer``, ``choice`` |
 | segmentation | `parse_segmentation` | ``mask`` (COCO RLE, original pixels), ``empty``, ``grid`` |
+| referring_detection | `parse_referring` | ``boxes`` [[x1, y1, x2, y2], ...], ``empty`` |
+| multilabel_classification | `parse_multilabel` | ``labels`` [class, ...], ``empty`` |
+| grounding_description | `parse_grounded_description` | ``caption``, ``objects`` [{phrase, box}], ``boxes`` |
 
 ``frame`` (a `data_engine.frames.Frame`) is the model's coordinate frame; None means the text is in original pixels.
+
+Think-then-answer mode (`data_engine.reasoning`) is handled once, in `parse`: with ``reasoning="think_answer"`` the
+parser of a single-turn task sees only the completion's answer block (`eval.parsers.reasoning.answer_block`), so
+every parser, including one added later, reads the answer the same way in both modes.
 """
 
 from __future__ import annotations
@@ -27,8 +34,12 @@ from data_engine.frames import Frame
 from data_engine.tasks import TASKS
 from eval.parsers.common import completion_text
 from eval.parsers.detection import parse_detection
+from eval.parsers.grounded_description import parse_grounded_description
 from eval.parsers.grounding import parse_grounding
 from eval.parsers.labels import match_label, norm_label
+from eval.parsers.multilabel import parse_multilabel
+from eval.parsers.reasoning import answer_block, answer_view, is_well_formed, reasoning_chars
+from eval.parsers.referring import parse_referring
 from eval.parsers.segmentation import parse_segmentation
 from eval.parsers.text_answers import parse_caption, parse_classification, parse_vqa
 from eval.parsers.zoom import is_canonical_call, parse_tool_calls, parse_zoom
@@ -42,11 +53,15 @@ PARSERS: dict[str, Callable[..., dict]] = {
     "caption": parse_caption,
     "zoom_vqa": parse_zoom,
     "segmentation": parse_segmentation,
+    "referring_detection": parse_referring,
+    "multilabel_classification": parse_multilabel,
+    "grounding_description": parse_grounded_description,
 }
 
 
 def parse(
-    task: str, text: Any, frame: Frame | None = None, classes: Sequence[str] | None = None, **kw: Any
+    task: str, text: Any, frame: Frame | None = None, classes: Sequence[str] | None = None,
+    reasoning: str | None = None, **kw: Any
 ) -> dict:
     """Parse ``text`` (a string or a TRL completion) as an answer to ``task``.
 
@@ -55,6 +70,8 @@ def parse(
         text: model output: a string, or a message list / content blocks (see `completion_text`).
         frame: model coordinate frame; None = original pixels.
         classes: class list for detection / classification label matching.
+        reasoning: the row's answer framing; "think_answer" makes a single-turn task's parser read the answer
+            block only (None / "none": the whole text).
         **kw: per-parser options (``box_type`` for detection, ``choices`` for vqa / zoom_vqa).
 
     Raises:
@@ -66,12 +83,18 @@ def parse(
     if fn is None:
         known = [t.name for t in TASKS.values() if t.parser in PARSERS]
         raise UserError(f"no output parser for task {task!r}; known: {', '.join(known)}")
-    return fn(completion_text(text), frame=frame, classes=classes, **kw)
+    body = completion_text(text)
+    if reasoning == "think_answer" and (decl is None or decl.interaction == "single_turn"):
+        body = answer_block(body)
+    return fn(body, frame=frame, classes=classes, **kw)
 
 
 __all__ = [
     "PARSERS",
+    "answer_block",
+    "answer_view",
     "completion_text",
+    "is_well_formed",
     "is_canonical_call",
     "match_label",
     "norm_label",
@@ -79,9 +102,13 @@ __all__ = [
     "parse_caption",
     "parse_classification",
     "parse_detection",
+    "parse_grounded_description",
     "parse_grounding",
     "parse_segmentation",
+    "parse_multilabel",
+    "parse_referring",
     "parse_tool_calls",
     "parse_vqa",
     "parse_zoom",
+    "reasoning_chars",
 ]

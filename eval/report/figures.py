@@ -203,6 +203,8 @@ def gt_shapes(row: dict) -> list[list[float]]:
         return [p for o in t.get("objects") or [] if (p := _box_poly(o.get("poly"))) is not None]
     if kind == "box":
         return [p for p in [_box_poly(t.get("box"))] if p is not None]
+    if kind == "boxes":
+        return [p for b in t.get("boxes") or [] if (p := _box_poly(b)) is not None]
     if kind == "zoom":
         return [p for b in t.get("evidence") or [] if (p := _box_poly(b)) is not None]
     return []
@@ -216,6 +218,8 @@ def pred_shapes(row: dict) -> list[list[float]]:
         return [p for o in pred.get("objects") or [] if (p := _box_poly(o.get("poly"))) is not None]
     if kind == "box":
         return [p for p in [_box_poly(pred.get("box"))] if p is not None]
+    if kind == "boxes":
+        return [p for b in pred.get("boxes") or [] if (p := _box_poly(b)) is not None]
     if kind == "zoom":
         return [p for t in row.get("turns") or [] if (p := _box_poly(t.get("box"))) is not None]
     return []

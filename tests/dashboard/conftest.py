@@ -110,6 +110,9 @@ def _rollout_rows(step: int, payloads: dict, img: Path) -> list[dict]:
                 f"reward/{task}/main": rs[gen],
                 # A long part name as the trainer writes them (<task>/<reward>/<part>): cards must wrap it.
                 f"reward/{task}/rotated_iou_f1_with_a_long_name/n_unknown_label_objects": float(gen),
+                # VQA rows in the think-then-answer frame: every other completion well-formed, 10 chars per gen
+                **({"reasoning": "think_answer", "think_ok": gen % 2 == 0, "reasoning_chars": 10 * gen}
+                   if task == "vqa" else {}),
             })
     return rows
 

@@ -32,7 +32,7 @@ def test_overview_charts_and_steps(client):
     assert r.headers["content-type"].startswith("application/json")
     charts = {c["id"]: c for c in r.json()}
     tasks = ["caption", "classification", "detection", "grounding", "vqa", "zoom_vqa"]
-    assert list(charts) == ["reward", "signal"] + [f"parts-{t}" for t in tasks] + ["length", "health"]
+    assert list(charts) == ["reward", "signal"] + [f"parts-{t}" for t in tasks] + ["length", "reasoning", "health"]
     reward = charts["reward"]["figure"]
     assert [t["name"] for t in reward["data"] if "meta" in t] == tasks
     det_raw = next(t for t in reward["data"] if t["name"] == "detection" and "meta" not in t)
@@ -41,6 +41,12 @@ def test_overview_charts_and_steps(client):
     signal = charts["signal"]["figure"]["layout"]
     assert [signal[k]["title"]["text"] for k in ("yaxis", "yaxis2", "yaxis3")] == [
         "zero-variance groups", "reward std in groups", "mean |advantage|"]
+    # reasoning: only the think-then-answer task (vqa) has lines; well-formed share 2/4, chars (0+10+20+30)/4
+    reasoning = charts["reasoning"]["figure"]
+    assert [reasoning["layout"][k]["title"]["text"] for k in ("yaxis", "yaxis2")] == [
+        "well-formed share", "reasoning length (chars)"]
+    raw = [t for t in reasoning["data"] if "meta" not in t]
+    assert {t["name"] for t in raw} == {"vqa"} and [t["y"] for t in raw] == [[0.5] * 3, [15.0] * 3]
     health = charts["health"]["figure"]["layout"]
     assert health["yaxis"]["title"]["text"] == "parse-failure rate" and health["yaxis2"]["title"]["text"] == \
         "zoom steps per chain"

@@ -307,7 +307,8 @@ def test_every_format_is_registered_and_documents_its_layout():
 
     assert FORMATS.names() == sorted(["dota", "dior_r", "fair1m", "dior_rsvg", "refgeo", "rsvqa", "captions_karpathy",
                                       "folder_classification", "lrs_vqa", "llava", "coco", "levir_cc",
-                                      "levir_cd", "xbd", "fmow", "mmseg", "loveda", "rrsisd", "isprs"])
+                                      "levir_cd", "xbd", "fmow", "mmseg", "loveda", "rrsisd", "isprs", "geochat",
+                                      "geochat_referring", "nwpu_vhr10", "bigearthnet", "bigearthnet19"])
     for name, fn in FORMATS.items():
         doc = inspect.getmodule(fn).__doc__
         assert "Layout" in doc, name

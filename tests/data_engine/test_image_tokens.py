@@ -21,7 +21,7 @@ def test_image_tokens_match_processor_grid(arch, tiny_model_dirs, tiny_rows):
     rows = {}
     for r in tiny_rows:
         rows.setdefault(r["task"], r)
-    assert len(rows) == 12  # every task of the tiny world but chat
+    assert len(rows) == 16  # every task of the tiny world but chat
     for task, row in rows.items():
         for rendered in (render_sft(row, fam, **BUDGET), render_grpo(row, fam, **BUDGET)):
             msgs = rendered.get("messages") or rendered["prompt"]

@@ -65,8 +65,9 @@ def test_every_task_renders_for_both_families(tiny_rows):
     for row in tiny_rows:
         seen.setdefault(row["task"], row)
     assert sorted(seen) == ["caption", "change_caption", "change_detection", "classification", "damage", "detection",
-                            "grounding", "referring_segmentation", "semantic_segmentation", "temporal_classification",
-                            "vqa", "zoom_vqa"]
+                            "grounding", "grounding_description", "multilabel_classification", "referring_detection",
+                            "referring_segmentation", "region_caption", "semantic_segmentation",
+                            "temporal_classification", "vqa", "zoom_vqa"]
     for fam in ("qwen2_5_vl", "qwen3_vl"):
         f = get_family(fam)
         for task, row in seen.items():
@@ -79,7 +80,7 @@ def test_every_task_renders_for_both_families(tiny_rows):
             assert sum(im.width * im.height for im in r["images"]) <= BUDGET["max_pixels"]
             assert r["messages"][-1]["role"] == "assistant"
             g = render_grpo(row, fam, **BUDGET)
-            assert set(g) == {"prompt", "images", "task", "target", "frame", "sample_id", "source"}
+            assert set(g) == {"prompt", "images", "task", "target", "frame", "sample_id", "source", "reasoning"}
             assert g["prompt"][-1]["role"] == "user" and g["task"] == task and g["sample_id"] == row["id"]
             fr = Frame.from_dict(json.loads(g["frame"]))
             assert fr.kind == ("absolute" if fam == "qwen2_5_vl" else "norm1000")

@@ -9,6 +9,7 @@ from collections import Counter
 
 import numpy as np
 
+from data_engine.frames import Frame
 from data_engine.synth import synthesize
 from data_engine.synth.world import expressions, vqa_item
 
@@ -18,7 +19,8 @@ def test_tiny_world_builds_every_task_with_both_splits(tiny_world, tiny_rows):
     tasks = {t for t, _ in got}
     assert tasks == {"detection", "grounding", "vqa", "caption", "classification", "zoom_vqa", "change_caption",
                      "change_detection", "damage", "temporal_classification", "referring_segmentation",
-                     "semantic_segmentation"}
+                     "semantic_segmentation", "referring_detection", "multilabel_classification", "region_caption",
+                     "grounding_description"}
     for t in tasks:
         assert got[(t, "train")] > 0 and got[(t, "val")] > 0, t
     summary = json.loads((tiny_world[1] / "build_summary.json").read_text())
@@ -67,7 +69,7 @@ def test_expressions_are_unique_and_short():
 
 
 def _repeated_word(text: str) -> str | None:
-    words = re.findall(r"[a-z0-9'-]+", text.lower())
+    words = re.findall(r"[a-z][a-z0-9'-]*", text.lower())  # words, not coordinates: (54,137),(137,217)
     return next((a for a, b in zip(words, words[1:], strict=False) if a == b), None)
 
 
@@ -82,7 +84,8 @@ def test_no_word_is_immediately_repeated_in_any_prompt(tiny_rows):
         target = json.loads(r["target"])
         texts = [str(target[k]) for k in ("expression", "question") if target.get(k)]
         if r["task"] != "zoom_vqa":
-            texts += [c["text"] for m in task_prompt(r["task"], target, 1, "poly", "text") for c in m["content"]
+            frame = Frame.identity(r["width"], r["height"])
+            texts += [c["text"] for m in task_prompt(r["task"], target, 1, "poly", "text", frame) for c in m["content"]
                       if c.get("type") == "text"]
         for t in texts:
             assert _repeated_word(t) is None, (r["task"], t)
@@ -109,6 +112,25 @@ def test_bitemporal_pairs_captions_and_masks():
         assert diff > 0  # illumination and grain differ even without change
 
 
+def test_referring_expressions_name_every_matching_object_and_no_distractor():
+    from data_engine.synth.geochat import referring_scene
+
+    n_multi = 0
+    for i in range(60):
+        _img, objs, expression, hits = referring_scene(np.random.default_rng([0, i]))
+        words = expression.split()
+        named = [k for k, o in enumerate(objs) if expression.endswith(_plural(o.label))
+                 and (len(words) == 2 or o.colour == words[1])]
+        assert hits == named and hits, expression
+        assert len(objs) > len(hits)  # at least one distractor
+        n_multi += len(hits) > 1
+    assert n_multi > 20  # most expressions pick several objects
+
+
+def _plural(label):
+    from data_engine.synth.draw import PLURALS
+
+    return PLURALS[label]
 
 def _vqa_and_detection_objects(n: int):
     """Objects of the first `n` train scenes of the VQA and detection generators, with their image sizes."""

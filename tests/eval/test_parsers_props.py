@@ -15,7 +15,8 @@ FRAGMENTS = [
     "(", ")", ":", '"', "'", '"bbox_2d": ', '"oriented bbox": ', '"quadrant bbox": ', '"label": ', '"plane"',
     "plane", "small-vehicle", "Harbour", "There are none.", "none", "```json\n", "```", "<tool_call>",
     "</tool_call>", '{"name": "image_zoom_in", "arguments": {"bbox": [', "]}}", "<answer>", "</answer>",
-    "<think>", "\u00e9\u6f22\u0000", "A", "yes", "1,2,3,4 plane\n", "10,20,30,40,50 plane\n",
+    "<think>", "</think>", "{<12><40><15><44>|<0>}", "<|object_ref_start|>", "<|object_ref_end|>",
+    "<|box_start|>(1,2),(30,40)<|box_end|>", "<|box_start|>(", "),(", " [1, 2, 3, 4]", "\u00e9\u6f22\u0000", "A", "yes", "1,2,3,4 plane\n", "10,20,30,40,50 plane\n",
     "<seg>", "</seg>", "1*4", "0*2,", "1*2", ";", "There is none.", "*", "0*1,1*1",
 ]
 HOSTILE = st.one_of(
@@ -47,6 +48,12 @@ def check_output(task, out):
         assert isinstance(out["answer"], str)
     elif task == "caption":
         assert isinstance(out["caption"], str)
+    elif task == "grounding_description":
+        assert isinstance(out["caption"], str) and all(_finite_list(b, 4) for b in out["boxes"])
+    elif task == "multilabel_classification":
+        assert isinstance(out["empty"], bool) and all(isinstance(x, str) for x in out["labels"])
+    elif task == "referring_detection":
+        assert isinstance(out["empty"], bool) and all(_finite_list(b, 4) for b in out["boxes"])
     elif task == "segmentation":
         assert isinstance(out["empty"], bool)
         if out["mask"] is not None:  # a valid RLE (pycocotools can decode it) in original pixels
@@ -57,7 +64,9 @@ def check_output(task, out):
 
 def _run(text, frame_i):
     for task in PARSERS:
-        check_output(task, parse(task, text, FRAMES[frame_i], CLASSES, choices=CHOICES if task == "vqa" else None))
+        for reasoning in ("none", "think_answer"):
+            check_output(task, parse(task, text, FRAMES[frame_i], CLASSES, choices=CHOICES if task == "vqa" else None,
+                                     reasoning=reasoning))
 
 
 @settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))

@@ -52,6 +52,14 @@ EXAMPLES = {
                                                                                         ((30, 30), (20, 120))))},
     "semantic_segmentation": {"class": "building", "classes": ["building", "road"],
                               "mask": encode_mask(np.pad(np.ones((50, 100)), ((0, 50), (0, 100))))},
+    "referring_detection": {"expression": "red ships", "boxes": [[10, 10, 60, 40], [100, 50, 150, 90]]},
+    "region_caption": {"box": [20, 30, 80, 70], "references": ["a red ship", "a small red boat"]},
+    "grounding_description": {"references": ["two red ships beside a white plane.", "ships and a plane."],
+                              "objects": [{"phrase": "red ships", "box": [10, 10, 60, 40]},
+                                          {"phrase": "red ships", "box": [100, 50, 150, 90]},
+                                          {"phrase": "white plane", "box": [150, 10, 190, 40]}]},
+    "multilabel_classification": {"labels": ["Transitional woodland, shrub", "Inland waters"],
+                                  "classes": ["Arable land", "Inland waters", "Transitional woodland, shrub"]},
 }
 W, H = 200, 100
 
@@ -92,7 +100,7 @@ def test_a_rendered_answer_parses_scores_and_earns_the_default_rewards(name, mon
     t = TASKS[name]
     target = EXAMPLES[name]
     frame = Frame.for_family("norm1000", W, H, 224, 112, 32)  # Qwen3-VL 0-1000 frame: coordinates really convert
-    msgs = task_prompt(name, target, t.min_images, "poly", "text")
+    msgs = task_prompt(name, target, t.min_images, "poly", "text", frame)
     assert msgs[-1]["role"] == "user"
     assert [b for b in msgs[-1]["content"] if b["type"] == "image"] == [{"type": "image"}] * t.min_images
     answer = task_answer(name, target, frame, "poly", "text")
@@ -110,6 +118,33 @@ def test_a_rendered_answer_parses_scores_and_earns_the_default_rewards(name, mon
     for reward, _ in t.default_rewards:
         out = call_reward(get_reward(reward), answer, sample, {})
         assert 0 < out["overall"] <= 1, (reward, out)
+
+
+@pytest.mark.parametrize("name", [t for t in TASKS if TASKS[t].interaction == "single_turn"])
+def test_think_answer_frame_parses_scores_and_earns_the_rewards_of_every_single_turn_task(name):
+    """In think-then-answer mode every single-turn task (a new one too) gets the instruction in its prompt, its answer
+    inside the frame parses as before, earns its default rewards and `think_format`; the bare answer earns none."""
+    from data_engine.reasoning import THINK_ANSWER_INSTRUCTION, add_instruction, wrap_answer
+
+    t = TASKS[name]
+    target = EXAMPLES[name]
+    frame = Frame.for_family("norm1000", W, H, 224, 112, 32)  # with the patch grid mask answers are written on
+    msgs = add_instruction(task_prompt(name, target, t.min_images, "poly", "text", frame))
+    assert msgs[-1]["content"][-1]["text"].endswith(THINK_ANSWER_INSTRUCTION)
+    answer = task_answer(name, target, frame, "poly", "text")
+    framed = wrap_answer(answer, think="The image shows it.")
+    kw = {k: target.get(k) for k in t.parse_target_keys}
+    if t.box_answers:
+        kw["box_type"] = "poly"
+    assert parse(name, framed, frame=frame, reasoning="think_answer", **kw) == parse(name, answer, frame=frame, **kw)
+    assert not parse(name, answer, frame=frame, reasoning="think_answer", **kw)["format_ok"]
+    sample = {"task": name, "target": target, "frame": frame.to_dict(), "width": W, "height": H, "id": "x",
+              "reasoning": "think_answer"}
+    for reward, _ in t.default_rewards:
+        assert call_reward(get_reward(reward), framed, sample, {})["overall"] > 0, reward
+        assert call_reward(get_reward(reward), answer, sample, {})["overall"] == 0, reward
+    assert call_reward(get_reward("think_format"), framed, sample, {})["overall"] == 1
+    assert call_reward(get_reward("think_format"), answer, sample, {})["overall"] == 0
 
 
 def test_unknown_tasks_and_broken_declarations_fail_clearly():

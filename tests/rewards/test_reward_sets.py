@@ -53,7 +53,7 @@ def test_grpo_run_rewards_are_the_set_for_present_tasks_plus_overrides(tmp_path)
     cfg = load_config(GRPORunConfig, REPO / "configs/grpo/demo_cpu.yaml")
     run = _names(cfg.run_rewards({"detection", "grounding", "vqa"}))
     assert run == {"detection": [("rotated_iou_f1", 1.0), ("format", 0.1)], "grounding": [("grounding_iou", 1.0)],
-                   "vqa": [("vqa_match", 1.0)]}
+                   "vqa": [("vqa_match", 1.0), ("think_format", 1.0)]}  # the demo's think-then-answer VQA
     # An override is kept without rows of its task, so the pre-flight check can name it.
     assert set(cfg.run_rewards({"vqa"})) == {"vqa", "detection"}
     again = load_config(GRPORunConfig, save_config(cfg, tmp_path / "c.yaml"))

@@ -1,5 +1,6 @@
 """Property tests: no completion makes any reward raise or return a non-finite / out-of-range value."""
 
+import importlib.util
 import json
 import math
 
@@ -18,6 +19,7 @@ FRAGMENTS = [
     '"bbox_2d": ', '"quadrant bbox": ', '"label": "plane"', "plane", "ship", "There are none.", "```json\n", "```",
     "<tool_call>", "</tool_call>", '{"name": "image_zoom_in", "arguments": {"bbox": [', "]}}", "red", "yes", "C",
     "0,0,10,10 plane\n", "1,2,3,4,5,6,7,8 ship\n", "\u00e9\u6f22\u0000", "<answer>", "</answer>",
+    "<think>", "</think>", "<think>x</think>\n<answer>", "<answer>yes</answer>",
     "<seg>", "</seg>", "1*4", "0*2,", "1*2", ";", "There is none.", "*", "1*999999999",
 ]
 HOSTILE = st.one_of(
@@ -33,6 +35,13 @@ SAMPLES = {
     "vqa": {"target": {"question": "q", "answer": "yes"}},
     "classification": {"target": {"label": "plane", "classes": ["plane", "ship"]}},
     "caption": {"target": {"references": REFS}},
+    "multilabel_classification": {"target": {"labels": ["Inland waters", "Transitional woodland, shrub"], "classes": [
+        "Arable land", "Inland waters", "Transitional woodland, shrub", "Urban fabric"]}},
+    "grounding_description": {"width": 200, "height": 200, "target": {"references": REFS, "objects": [
+        {"phrase": "planes", "box": [0, 0, 10, 10]}, {"phrase": "terminal", "box": [50, 50, 70, 60]}]}},
+    "region_caption": {"width": 200, "height": 200, "target": {"box": [10, 10, 50, 50], "references": REFS}},
+    "referring_detection": {"width": 200, "height": 200, "target": {"expression": "red ships", "boxes": [
+        [0, 0, 10, 10], [50, 50, 70, 60]]}},
     "referring_segmentation": {"width": 200, "height": 200, "target": {"expression": "the ship", "mask": encode_mask(
         np.pad(np.ones((100, 100)), ((50, 50), (20, 80))))}},
     "semantic_segmentation": {"width": 200, "height": 200, "target": {"class": "road", "classes": ["road", "x"],
@@ -51,13 +60,20 @@ FRAMES = [None, Frame("absolute", 200, 200, 112, 112), Frame("norm1000", 200, 20
 DF = build_df([REFS, ["a forest"]])
 
 
-def _check_all(completion, frame_i, turns=None):
+# levenshtein_ratio needs the optional rapidfuzz package (pip install 'georft[geovlm]'); without it the reward
+# refuses to run (at the pre-flight check), which is not what this test is about.
+_SKIP = set() if importlib.util.find_spec("rapidfuzz") else {"levenshtein_ratio"}
+
+
+def _check_all(completion, frame_i, turns=None, think=False):
     for name, rdef in REWARDS.items():
+        if name in _SKIP:
+            continue
         for task in rdef.tasks:
             kw = {"df": DF} if name in ("cider_d", "change_cider_d") else {}
             if name == "zoom_chain" and turns is not None:
                 kw["turns"] = turns
-            out = score(task, completion, dict(SAMPLES[task], task=task), FRAMES[frame_i], name=name, **kw)
+            out = score(task, completion, dict(SAMPLES[task], task=task, reasoning="think_answer" if think else "none"), FRAMES[frame_i], name=name, **kw)
             assert 0.0 <= out["overall"] <= 1.0, (name, task, out)
             assert all(isinstance(v, float) and math.isfinite(v) for v in out.values()), (name, task, out)
 
@@ -68,16 +84,16 @@ TURNS = st.none() | st.lists(st.fixed_dictionaries({
 
 
 @settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
-@given(HOSTILE, st.integers(0, 2), TURNS)
-def test_rewards_never_raise(completion, frame_i, turns):
-    _check_all(completion, frame_i, turns)
+@given(HOSTILE, st.integers(0, 2), TURNS, st.booleans())
+def test_rewards_never_raise(completion, frame_i, turns, think):
+    _check_all(completion, frame_i, turns, think)
 
 
 @pytest.mark.slow
 @settings(max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck))
-@given(HOSTILE, st.integers(0, 2), TURNS)
-def test_rewards_never_raise_10k(completion, frame_i, turns):
-    _check_all(completion, frame_i, turns)
+@given(HOSTILE, st.integers(0, 2), TURNS, st.booleans())
+def test_rewards_never_raise_10k(completion, frame_i, turns, think):
+    _check_all(completion, frame_i, turns, think)
 
 
 @pytest.mark.parametrize("completion", [
@@ -86,3 +102,4 @@ def test_rewards_never_raise_10k(completion, frame_i, turns):
 ])
 def test_bad_inputs(completion):
     _check_all(completion, 1)
+    _check_all(completion, 1, think=True)

@@ -60,8 +60,9 @@ def test_file_reward_from_config_is_what_grpo_optimises(tiny_model_dirs, tiny_wo
     from rl.train import main
 
     reward = REPO / "tests/rewards/assets/my_reward.py"
+    # plain answers (the demo view frames VQA as think-then-answer, where rewards read the answer block only)
     main(_cfg(tiny_model_dirs["qwen2_5_vl"], tiny_world[1], tmp_path / "run", "data.sources.0.tasks=[vqa]",
-              f"rewards={{vqa: [{{name: '{reward}:short_answer', weight: 1.0}}]}}"))
+              "data.reasoning=none", f"rewards={{vqa: [{{name: '{reward}:short_answer', weight: 1.0}}]}}"))
     table = RolloutReader(tmp_path / "run").read_step(0).to_pandas()
     assert "reward/vqa/short_answer/n_words" in table.columns
     for _, row in table.iterrows():

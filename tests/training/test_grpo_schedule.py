@@ -107,7 +107,8 @@ def test_per_task_schedule_runs_stage_after_stage_on_cpu(tiny_model_dirs, tiny_w
 
     assert grpo_data_tasks(cfg.grpo) == {"detection", "grounding", "vqa", "caption", "classification", "zoom_vqa",
                                          "change_caption", "change_detection", "damage", "temporal_classification",
-                                         "referring_segmentation", "semantic_segmentation"}
+                                         "referring_segmentation", "semantic_segmentation", "referring_detection",
+                                         "multilabel_classification", "region_caption", "grounding_description"}
     info = _run_grpo(cfg, dirs)
     assert info["schedule"] == "per_task" and list(info["stages"]) == ["0_vqa", "1_classification"]
     assert all(s["steps"] == 1 for s in info["stages"].values())

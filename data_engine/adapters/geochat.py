@@ -1,0 +1,197 @@
+"""GeoChat-Instruct conversations and GeoChat-Bench ``referring.jsonl`` (docs/dataset-layouts.md §1 and §2).
+
+Layouts. Format ``geochat`` (GeoChat-Instruct, LLaVA-style)::
+
+    <root>/<annotations>.json    [{"id", "image": "<rel path>", "conversations": [{"from": "human"|"gpt", "value"}]}]
+    <image_root>/<image>         (GeoChat's --image_folder, e.g. final_images_llava; default root)
+
+Boxes are written ``{<x1><y1><x2><y2>|<θ>}``: four integers on a 0-100 grid (percent of the image width and height,
+top-left then bottom-right) and an angle θ in degrees (optional, may be negative); several boxes follow each other
+back to back (``}{``). They are converted to ORIGINAL pixels on read (``x * width / 100``). Each human turn tagged
+``[refer]`` (``[refer] give me the location of <p>phrase</p>`` or ``[refer] <p>phrase</p>``) with the gpt answer
+after it becomes a ``referring_detection`` row: ``{"expression": phrase, "boxes": [[x1, y1, x2, y2], ...],
+"angles": [θ, ...]}`` (row id ``<id>:<turn>``). Each ``[identify] what is this {…}`` turn (exactly one box in the
+question) becomes a ``region_caption`` row ``{"box", "references": [answer], "angle"}``, and each ``[grounding]``
+turn (``<p>phrase</p> {…}{…}`` inside the answer text) a ``grounding_description`` row ``{"references": [the text
+without tags and boxes], "objects": [{"phrase", "box"}, ...]}``. The rest of the record's turns (VQA,
+descriptions) stay instruction data: one ``chat`` row per record holding them, ids ``<id>``. A ``[refer]`` answer
+without a box, with a value outside 0-100 or with an empty extent is counted as a skip (``malformed box``).
+θ is kept, the box is scored as the axis-aligned rectangle written (docs/geochat-tasks.md §1).
+
+Format ``geochat_referring`` (GeoChat-Bench)::
+
+    <root>/<annotations>.jsonl   {"question_id", "image_id", "question", "ground_truth": [[[x, y] x 4], ...],
+                                  "type", "dataset", "obj_ids", "size_group"} one per line
+    <image_root>/<image_id>.png  (``.png`` appended unless image_id has an extension)
+
+``ground_truth`` holds 4-point polygons in pixels; each row keeps them as ``polys`` and scores their axis-aligned
+extents as ``boxes``; ``size_group`` and ``type`` are kept (the metrics split by them). Split: a train/val/test token
+of the file name, else null.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from data_engine.adapters.base import Skip, SourceSpec, make_row, read_size, split_from_name
+from data_engine.adapters.llava import _records, convert_turns
+
+BOX_RE = re.compile(r"\{<(-?\d+)><(-?\d+)><(-?\d+)><(-?\d+)>(?:\|<(-?\d+)>)?\}")
+_PHRASE_RE = re.compile(r"<p>(.*?)</p>", re.DOTALL)
+_REFER_PREFIX_RE = re.compile(r"^\s*\[refer\]\s*(?:give me the location of\s*)?", re.IGNORECASE)
+
+
+def refer_expression(question: str) -> str:
+    """The phrase of a ``[refer]`` question: inside ``<p>…</p>``, else the text after the tag and its stock prefix."""
+    m = _PHRASE_RE.search(question)
+    text = m.group(1) if m else _REFER_PREFIX_RE.sub("", question)
+    return " ".join(text.split()).strip(" ?.")
+
+
+def grid_boxes(text: str, width: int, height: int) -> tuple[list[list[float]], list[float]] | str:
+    """``{<x1><y1><x2><y2>|<θ>}`` boxes of ``text`` in original pixels and their angles, or why they are unusable."""
+    boxes, angles = [], []
+    for m in BOX_RE.finditer(text):
+        v = [int(g) for g in m.groups()[:4]]
+        if min(v) < 0 or max(v) > 100:
+            return f"grid value outside 0-100 in {m.group(0)!r}"
+        if v[2] <= v[0] or v[3] <= v[1]:
+            return f"empty box {m.group(0)!r}"
+        boxes.append([v[0] * width / 100, v[1] * height / 100, v[2] * width / 100, v[3] * height / 100])
+        angles.append(float(m.group(5)) if m.group(5) is not None else 0.0)
+    if not boxes:
+        return f"no {{<x1><y1><x2><y2>|<θ>}} box in {text[:80]!r}"
+    return boxes, angles
+
+
+_GROUNDED_RE = re.compile(r"<p>(.*?)</p>\s*((?:\{<-?\d+><-?\d+><-?\d+><-?\d+>(?:\|<-?\d+>)?\}\s*)+)", re.DOTALL)
+
+
+def grounded_text(answer: str, width: int, height: int) -> tuple[str, list[dict]] | str:
+    """A ``[grounding]`` answer (``<p>phrase</p> {…}{…}`` inside text) -> (plain text, [{"phrase", "box"}]) in
+    pixels, or why it is unusable."""
+    objects: list[dict] = []
+    problem = None
+
+    def repl(m: re.Match) -> str:
+        nonlocal problem
+        phrase = " ".join(m.group(1).split())
+        got = grid_boxes(m.group(2), width, height)
+        if isinstance(got, str):
+            problem = problem or got
+        else:
+            objects.extend({"phrase": phrase, "box": b} for b in got[0])
+        return phrase + " "
+
+    text = " ".join(_GROUNDED_RE.sub(repl, answer).split())
+    text = re.sub(r"\s+([.,;:!?])", r"\1", text)
+    if problem:
+        return problem
+    if not objects or BOX_RE.search(text):
+        return "no <p>phrase</p> {<x1><y1><x2><y2>} pair" if not objects else "a box without a <p>phrase</p>"
+    return text, objects
+
+
+def iter_geochat(spec: SourceSpec) -> Iterator[dict | Skip]:
+    for file in spec.annotation_files():
+        split = split_from_name(file.name)
+        if not spec.wants(split):
+            continue
+        for k, rec in _records(file):
+            if isinstance(rec, Skip):
+                yield rec
+                continue
+            if not isinstance(rec, dict):
+                yield Skip("malformed JSON", str(file), k, "record is not an object")
+                continue
+            if not rec.get("image") or isinstance(rec["image"], list):
+                yield Skip("text-only record" if not rec.get("image") else "multi-image record", str(file), k,
+                           f"id {rec.get('id')!r}: GeoChat records hold one image")
+                continue
+            messages = convert_turns(rec.get("conversations"))
+            if isinstance(messages, str):
+                yield Skip("malformed conversation", str(file), k, messages)
+                continue
+            image = spec.images / str(rec["image"])
+            size = read_size(image, file, k)
+            if isinstance(size, Skip):
+                yield size
+                continue
+            native = str(rec.get("id", f"{file.stem}:{k}"))
+            rest = []
+            for t in range(0, len(messages), 2):
+                q, a = messages[t]["content"], messages[t + 1]["content"]
+                if "[identify]" in q.lower():
+                    got = grid_boxes(q, *size)
+                    if isinstance(got, str) or len(got[0]) != 1 or not a.strip():
+                        why = got if isinstance(got, str) else "needs exactly one box and an answer"
+                        yield Skip("malformed box", str(file), k, f"id {native!r} turn {t}: [identify] {why}")
+                        continue
+                    target = {"box": got[0][0], "references": [a.strip()], "angle": got[1][0]}
+                    yield make_row(spec, f"{native}:{t}", "region_caption", split, [image], *size, target)
+                    continue
+                if "[grounding]" in q.lower():
+                    got = grounded_text(a, *size)
+                    if isinstance(got, str):
+                        yield Skip("malformed box", str(file), k, f"id {native!r} turn {t}: [grounding] {got}")
+                        continue
+                    text, objects = got
+                    yield make_row(spec, f"{native}:{t}", "grounding_description", split, [image], *size,
+                                   {"references": [text], "objects": objects})
+                    continue
+                if "[refer]" not in q.lower():
+                    rest += messages[t:t + 2]
+                    continue
+                got = grid_boxes(a, *size)
+                if isinstance(got, str):
+                    yield Skip("malformed box", str(file), k, f"id {native!r} turn {t}: {got}")
+                    continue
+                boxes, angles = got
+                target = {"expression": refer_expression(q), "boxes": boxes, "angles": angles}
+                yield make_row(spec, f"{native}:{t}", "referring_detection", split, [image], *size, target)
+            if rest:
+                yield make_row(spec, native, "chat", split, [image], *size, {"messages": rest})
+
+
+def iter_geochat_referring(spec: SourceSpec) -> Iterator[dict | Skip]:
+    for file in spec.annotation_files():
+        split = split_from_name(file.name)
+        if not spec.wants(split):
+            continue
+        for k, rec in _records(file):
+            if isinstance(rec, Skip):
+                yield rec
+                continue
+            if not isinstance(rec, dict) or not all(key in rec for key in ("image_id", "question", "ground_truth")):
+                yield Skip("malformed record", str(file), k, "needs image_id, question and ground_truth")
+                continue
+            try:
+                polys = np.asarray(rec["ground_truth"], dtype=np.float64).reshape(-1, 8)
+            except (TypeError, ValueError) as e:
+                yield Skip("malformed box", str(file), k, f"ground_truth is not a list of 4-point polygons: {e}")
+                continue
+            if not np.all(np.isfinite(polys)):
+                yield Skip("malformed box", str(file), k, "non-finite ground_truth coordinate")
+                continue
+            name = str(rec["image_id"])
+            image = spec.images / (name if Path(name).suffix else f"{name}.png")
+            size = read_size(image, file, k)
+            if isinstance(size, Skip):
+                yield size
+                continue
+            boxes = np.stack([polys[:, 0::2].min(1), polys[:, 1::2].min(1), polys[:, 0::2].max(1),
+                              polys[:, 1::2].max(1)], axis=1) if len(polys) else np.zeros((0, 4))
+            if len(boxes) and np.any((boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])):
+                yield Skip("malformed box", str(file), k, "a ground_truth polygon has no area")
+                continue
+            target = {"expression": refer_expression(str(rec["question"])), "boxes": boxes.tolist(),
+                      "polys": polys.tolist()}
+            for key in ("size_group", "type"):
+                if rec.get(key) is not None:
+                    target[key] = str(rec[key])
+            native = str(rec.get("question_id", f"{file.stem}:{k}"))
+            yield make_row(spec, native, "referring_detection", split, [image], *size, target)
