@@ -105,6 +105,11 @@ def filter_rows(dataset, split: str | None, tasks: Sequence[str] | None,
     return np.asarray(keep, dtype=np.int64)
 
 
+def source_path(root: str, path: str) -> Path:
+    """Where a `data.sources[]` entry lives: `path` inside `root` (`data.root`) unless absolute or no root is set."""
+    return Path(root) / path if root and not Path(path).is_absolute() else Path(path)
+
+
 def load_sources(sections: Sequence[Any], seed: int = 0, temperature: float = 1.0, root: str = ""):
     """Load the built datasets of a mixture and compute its order.
 
@@ -121,7 +126,7 @@ def load_sources(sections: Sequence[Any], seed: int = 0, temperature: float = 1.
 
     datasets, pools = [], []
     for sec in sections:
-        path = Path(root) / sec.path if root and not Path(sec.path).is_absolute() else Path(sec.path)
+        path = source_path(root, sec.path)
         ds = load_built(path)
         names = getattr(sec, "names", None)
         rows = filter_rows(ds, sec.split, list(sec.tasks) if sec.tasks else None, list(names) if names else None)

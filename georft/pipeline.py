@@ -334,10 +334,12 @@ def grpo_data_tasks(grpo: GRPORunConfig) -> set[str]:
     """The tasks the GRPO data sources hold after their split / tasks / names filters (task column only read)."""
     from datasets import load_from_disk
 
+    from data_engine.mixture import source_path
+
     found: set[str] = set()
     for src in grpo.data.sources:
         try:
-            meta = load_from_disk(src.path).select_columns(["task", "split", "source"]).to_dict()
+            meta = load_from_disk(str(source_path(grpo.data.root, src.path))).select_columns(["task", "split", "source"]).to_dict()
         except (FileNotFoundError, ValueError) as e:
             raise UserError(f"grpo.data.sources: {src.path} is not a built dataset: {str(e).splitlines()[0]}") from None
         found |= {t for t, sp, so in zip(meta["task"], meta["split"], meta["source"], strict=True)

@@ -6,8 +6,7 @@ Each compares the parsed caption (`eval.parsers.parse_caption`) with every refer
 - ``rouge_l``: ROUGE-L F (β = 1.2) of the caption tokens against one reference, as pycocoevalcap's ``Rouge`` scores
   a single reference (`eval.metrics.captions.rouge_l`, the evaluator's own function);
 - ``levenshtein_ratio``: `rapidfuzz.distance.Levenshtein.normalized_similarity` of the lower-cased caption and
-  reference strings (1 − edit distance / the longer length); needs the ``rapidfuzz`` package (``pip install
-  'georft[geovlm]'``), and a run that configures it without the package fails at start;
+  reference strings (1 − edit distance / the longer length);
 - ``jaccard``: |A ∩ B| / |A ∪ B| of the caption's and the reference's token sets (`caption_tokenize`).
 
 Like ``cider_d``, ``overall`` is multiplied by the share of distinct word bigrams (repeating a reference phrase does
@@ -19,7 +18,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from data_engine.errors import UserError
 from data_engine.frames import Frame
 from eval.metrics.captions import caption_tokenize, rouge_l
 from eval.parsers import completion_text, parse_caption
@@ -51,10 +49,7 @@ def rouge_l_reward(completion: Any, sample: dict, frame: Frame | None = None, re
 def levenshtein_ratio(completion: Any, sample: dict, frame: Frame | None = None, repetition_guard: bool = True,
                       **_: Any) -> dict:
     """Best normalised Levenshtein similarity of the caption and a reference (rapidfuzz)."""
-    try:
-        from rapidfuzz.distance import Levenshtein
-    except ImportError:
-        raise UserError("reward 'levenshtein_ratio' needs the rapidfuzz package: pip install 'georft[geovlm]'") from None
+    from rapidfuzz.distance import Levenshtein
     cap, refs = _caption(completion), references_of(sample)
     if not cap or not refs:
         return {"overall": 0.0, "score": 0.0, "distinct": 1.0}

@@ -148,9 +148,9 @@ def _refusals(tmp: Path, hostile: dict) -> list[tuple[list[str], str]]:
     typo.write_text(yaml.safe_dump({"sources": [{"name": "s", "format": "folder_classification",
                                                  "root": str(tmp / "clean" / "scenes"), "split": "trian"}]}))
     cases = [
-        ["grpo", "--config", grpo, f"data.sources.0.path={built}", "data.box_type=rbox"],
-        ["grpo", "--config", grpo, f"data.sources.0.path={built}", "data.answer_mode=xml"],
-        ["sft", "--config", sft, f"data.sources.0.path={built}", "data.random_resize.min_scale=0"],
+        ["grpo", "--config", grpo, f"data.root={built}", "data.box_type=rbox"],
+        ["grpo", "--config", grpo, f"data.root={built}", "data.answer_mode=xml"],
+        ["sft", "--config", sft, f"data.root={built}", "data.random_resize.min_scale=0"],
         ["sft", "--config", sft, "trainer.max_steps=abc"],
         ["sft", "--config", sft, "trainer.learning_rate=fast"],
         ["sft", "--config", sft, "trainer.max_steps=-5"],

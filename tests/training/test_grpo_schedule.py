@@ -22,7 +22,9 @@ SPREAD = REPO / "tests/training/assets/spread_rewards.py"  # toy rewards that va
 
 
 def _pipeline(tmp_path, *extra) -> PipelineConfig:
-    return load_config(PipelineConfig, DEMO, [f"output_dir={tmp_path / 'run'}", *extra])
+    # One plain source, so the stages' data filters are this test's, not the demo mixture's.
+    return load_config(PipelineConfig, DEMO, [f"output_dir={tmp_path / 'run'}", "grpo.data.sources=[{path: ., split: train}]",
+                                              *extra])
 
 
 def test_per_task_stages_split_steps_chain_models_and_filter_data(tmp_path):
@@ -92,7 +94,7 @@ def test_task_columns_follow_the_reward_funcs_order():
 
 
 def _grpo_overrides(model_dir, built) -> list[str]:
-    return [f"grpo.model.path={model_dir}", f"grpo.data.sources.0.path={built}", "grpo.trainer.per_device_train_batch_size=4",
+    return [f"grpo.model.path={model_dir}", f"grpo.data.root={built}", "grpo.data.sources=[{path: ., split: train}]", "grpo.trainer.per_device_train_batch_size=4",
             "grpo.trainer.num_generations=2", "grpo.trainer.max_completion_length=8", "grpo.trainer.logging_steps=1",
             "grpo.trainer.save_strategy=no", "grpo.trainer.report_to=[]", "grpo.trainer.dataloader_num_workers=0"]
 
