@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 
 from data_engine.errors import UserError
-from data_engine.options import ANSWER_MODES, BOX_TYPES, check_choice, check_range
+from data_engine.options import ANSWER_MODES, BOX_TYPES, MASK_FORMATS, check_choice, check_range
 
 
 @dataclass
@@ -55,6 +55,8 @@ class DataSection:
         min_pixels, max_pixels: pixel budget of the smart resize (done by the data engine before TRL sees images).
         box_type: detection answer lines, one of `data_engine.options.BOX_TYPES` ("hbb", "obb", "poly").
         answer_mode: one of `data_engine.options.ANSWER_MODES`: "text" (RSCoVLM plain-text lines) or "json".
+        mask_format: segmentation answers, one of `data_engine.options.MASK_FORMATS`: "seg_grid" (run lengths on
+            the patch grid, docs/formats.md §6) or "seg_polygon" (polygon lines in the model frame, §7).
         temperature: temperature sampling over sources (1 = proportional to size x weight).
         seed: mixture and augmentation seed (the same on every rank).
         max_image_pixels: the pixel limit while rendering (None: `data_engine.images.DEFAULT_MAX_IMAGE_PIXELS`);
@@ -67,6 +69,7 @@ class DataSection:
     max_pixels: int = 256 * 28 * 28
     box_type: str = "poly"
     answer_mode: str = "text"
+    mask_format: str = "seg_grid"
     temperature: float = 1.0
     seed: int = 0
     random_resize: RandomResizeSection = field(default_factory=RandomResizeSection)
@@ -86,6 +89,7 @@ class DataSection:
                 raise UserError(f"{where}.sources[{i}].weight: {e}") from None
         check_choice(self.box_type, BOX_TYPES, f"{where}.box_type")
         check_choice(self.answer_mode, ANSWER_MODES, f"{where}.answer_mode")
+        check_choice(self.mask_format, MASK_FORMATS, f"{where}.mask_format")
         if not 0 < self.min_pixels <= self.max_pixels:
             raise UserError(f"{where}: need 0 < min_pixels <= max_pixels, got {self.min_pixels}, {self.max_pixels}")
         if not (math.isfinite(self.temperature) and self.temperature > 0):

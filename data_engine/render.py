@@ -17,8 +17,8 @@ Prompts are the same at training and evaluation time: each task's declared promp
 | classification | - | ``Classify the image within one of the given classes:{classes}.`` | `format_classification` |
 | zoom_vqa | zoom tool block | question + zoom instruction | tool call(s), crop turn(s), answer (`data_engine.zoom`) |
 | chat | - | the conversation's turns (images in the first user turn) | its assistant turns |
-| referring_segmentation | - | ``Locate the {expression}, output the segmentation mask`` | `seg_answers.format_seg_grid` |
-| semantic_segmentation | - | ``Locate the {class}, output the segmentation mask`` | `seg_answers.format_seg_grid` |
+| referring_segmentation | - | ``Locate the {expression}, output the segmentation mask`` | `seg_answers.format_seg_grid` (or `seg_polygons.format_seg_polygon`, ``mask_format``) |
+| semantic_segmentation | - | ``Locate the {class}, output the segmentation mask`` | as referring_segmentation |
 | change_caption | - | `change_text.CHANGE_CAPTION_PROMPT` | one reference (`format_caption`) |
 | change_detection | as detection | `change_text.CHANGE_DETECTION_PREFIX` + ``find the {categories}`` | `format_detection` |
 | damage | - | `change_text.DAMAGE_PREFIX` + question (box in the model frame) + class list | the class name |
@@ -49,7 +49,7 @@ from data_engine.errors import UserError
 from data_engine.families import Family, get_family
 from data_engine.frames import Frame
 from data_engine.images import open_image, resize_to, smart_size
-from data_engine.options import ANSWER_MODES, BOX_TYPES, check_choice
+from data_engine.options import ANSWER_MODES, BOX_TYPES, MASK_FORMATS, check_choice
 from data_engine.schema import load_target
 from data_engine.task_render import text_block as _text
 from data_engine.task_render import user_turn
@@ -172,13 +172,17 @@ def task_prompt(task: str, target: dict, n_images: int, box_type: str, mode: str
 
 
 def task_answer(task: str, target: dict, frame: Frame, box_type: str, mode: str,
-                rng: np.random.Generator | None = None) -> str:
-    """The assistant text of a single-turn task (a zoom chain's final answer) — its declared answer function."""
+                rng: np.random.Generator | None = None, mask_format: str = "seg_grid") -> str:
+    """The assistant text of a single-turn task (a zoom chain's final answer) — its declared answer function.
+    ``mask_format`` (`options.MASK_FORMATS`) reaches the answer function of a mask task (docs/formats.md §6, §7)."""
     _check_format(box_type, mode)
-    fn = get_task(task).answer
-    if fn is None:
+    check_choice(mask_format, MASK_FORMATS, "mask_format")
+    decl = get_task(task)
+    if decl.answer is None:
         raise UserError(f"task {task!r} has no single-turn answer")
-    return fn(target, frame, box_type, mode, rng)
+    if decl.parser == "segmentation":
+        return decl.answer(target, frame, box_type, mode, rng, mask_format=mask_format)
+    return decl.answer(target, frame, box_type, mode, rng)
 
 
 def _chat_messages(target: dict, n_images: int) -> list[dict]:
@@ -194,7 +198,7 @@ def _chat_messages(target: dict, n_images: int) -> list[dict]:
 
 def render_sft(sample: dict, family: Family | str, *, min_pixels: int, max_pixels: int, box_type: str = "poly",
                mode: str = "text", rng: np.random.Generator | None = None, random_resize: Any = None,
-               zoom_steps: int = 1, multi_evidence: str = "union") -> dict:
+               zoom_steps: int = 1, multi_evidence: str = "union", mask_format: str = "seg_grid") -> dict:
     """A row -> ``{"messages": [...], "images": [PIL, ...]}`` for TRL's SFTTrainer.
 
     Args:
@@ -206,6 +210,7 @@ def render_sft(sample: dict, family: Family | str, *, min_pixels: int, max_pixel
         rng: randomness for augmentation and the caption reference (None: deterministic, first reference).
         random_resize: {prob, min_scale, max_scale} (object or mapping) for random-resize augmentation.
         zoom_steps, multi_evidence: zoom chain options (see `data_engine.zoom.build_zoom_conversation`).
+        mask_format: mask answers, one of `data_engine.options.MASK_FORMATS` (docs/formats.md §6, §7).
     """
     fam = _family(family)
     target = load_target(sample)
@@ -222,17 +227,20 @@ def render_sft(sample: dict, family: Family | str, *, min_pixels: int, max_pixel
     if interaction == "chat":
         return {"messages": _chat_messages(target, len(images)), "images": images}
     messages = task_prompt(task, target, len(images), box_type, mode, frame)
-    messages.append({"role": "assistant", "content": [_text(task_answer(task, target, frame, box_type, mode, rng))]})
+    answer = task_answer(task, target, frame, box_type, mode, rng, mask_format)
+    messages.append({"role": "assistant", "content": [_text(answer)]})
     return {"messages": messages, "images": images}
 
 
 def render_grpo(sample: dict, family: Family | str, *, min_pixels: int, max_pixels: int, box_type: str = "poly",
-                mode: str = "text", rng: np.random.Generator | None = None, random_resize: Any = None) -> dict:
+                mode: str = "text", rng: np.random.Generator | None = None, random_resize: Any = None,
+                mask_format: str = "seg_grid") -> dict:
     """A row -> a GRPO row: conversational `prompt`, `images` and the columns rewards read.
 
     Returns:
         {"prompt": [...], "images": [PIL], "task": str, "target": JSON str, "frame": JSON str of
-        `Frame.to_dict` (the first image's frame), "sample_id": str, "source": str}. For zoom_vqa the prompt is the
+        `Frame.to_dict` (the first image's frame), "sample_id": str, "source": str, "mask_format": str (how mask
+        answers are written and read, like ``frame``)}. For zoom_vqa the prompt is the
         chain's opening (tool block + question) and `frame` is the full view's.
     """
     fam = _family(family)
@@ -249,4 +257,5 @@ def render_grpo(sample: dict, family: Family | str, *, min_pixels: int, max_pixe
         "frame": json.dumps(frame.to_dict()),
         "sample_id": sample["id"],
         "source": sample["source"],
+        "mask_format": mask_format,
     }

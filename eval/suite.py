@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from data_engine.errors import UserError
-from data_engine.options import ANSWER_MODES, BOX_TYPES, DETECTION_PROTOCOLS, check_choice
+from data_engine.options import ANSWER_MODES, BOX_TYPES, DETECTION_PROTOCOLS, MASK_FORMATS, check_choice
 from data_engine.registry import did_you_mean
 from data_engine.tasks import evaluable_tasks
 
@@ -97,6 +97,7 @@ class SuiteConfig:
         min_pixels, max_pixels: pixel budget of every image shown (as in training).
         box_type: detection answer box type, one of `data_engine.options.BOX_TYPES`.
         answer_mode: one of `data_engine.options.ANSWER_MODES` ("text": RSCoVLM plain text, or "json").
+        mask_format: segmentation answers, one of `data_engine.options.MASK_FORMATS` (as the data section's).
         max_new_tokens: generation budget per turn.
         batch_size: prompts per generate call.
         temperature: 0 = greedy.
@@ -120,6 +121,7 @@ class SuiteConfig:
     max_pixels: int = 50176
     box_type: str = "poly"
     answer_mode: str = "text"
+    mask_format: str = "seg_grid"
     max_new_tokens: int = 512
     batch_size: int = 8
     temperature: float = 0.0
@@ -151,6 +153,7 @@ class SuiteConfig:
             raise UserError(f"need 0 < min_pixels <= max_pixels, got {self.min_pixels}, {self.max_pixels}")
         check_choice(self.box_type, BOX_TYPES, "box_type")
         check_choice(self.answer_mode, ANSWER_MODES, "answer_mode")
+        check_choice(self.mask_format, MASK_FORMATS, "mask_format")
         if self.max_new_tokens < 1 or self.batch_size < 1:
             raise UserError("max_new_tokens and batch_size must be >= 1")
         check_choice(self.detection.protocol, DETECTION_PROTOCOLS, "detection.protocol")

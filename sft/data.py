@@ -22,7 +22,7 @@ def _render_row(row: dict, pos: int, *, family: Family, data: DataSection) -> di
     # Per-item seed: the same row renders identically on every rank and after a resume.
     rng = np.random.default_rng([data.seed, pos])
     return render_sft(row, family, min_pixels=data.min_pixels, max_pixels=data.max_pixels, box_type=data.box_type,
-                      mode=data.answer_mode, rng=rng, random_resize=data.random_resize)
+                      mode=data.answer_mode, rng=rng, random_resize=data.random_resize, mask_format=data.mask_format)
 
 
 def build_sft_dataset(data: DataSection, family: Family):
