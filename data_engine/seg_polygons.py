@@ -7,11 +7,13 @@ like the detection polygon lines without a label; ``There is none.`` for an empt
 Mask -> polygons (shapely, from the mask's own pixel runs; no hand-written tracing):
 
 1. the on pixels as disjoint rectangles (each row's runs, merged down the rows: `masks.grid_rectangles`), their
-   exact union (`shapely.coverage_union_all`) in original pixels, pixel ``(x, y)`` being the square
+   exact union (`shapely.union_all`) in original pixels, pixel ``(x, y)`` being the square
    ``[x, x+1] x [y, y+1]`` (pycocotools' polygon convention);
-2. scaled into the model frame and simplified (Douglas-Peucker, topology kept) with tolerance
-   ``SIMPLIFY_TOLERANCE`` model units, doubled until the answer holds at most ``MAX_VERTICES`` vertices (then the
-   largest polygons that fit are kept);
+2. scaled into the model frame; its parts (at most the ``MAX_VERTICES // 3`` largest) simplified
+   (Douglas-Peucker, topology kept) with tolerance ``SIMPLIFY_TOLERANCE`` model units, doubled until the answer
+   holds at most ``MAX_VERTICES`` vertices (then the largest polygons that fit are kept); a part whose area the
+   simplification would change by more than a quarter (one a few units across) is written as its minimum
+   rotated rectangle;
 3. holes removed by cutting each holed polygon with a vertical line through a hole (the pieces stay exact);
 4. each ring oriented clockwise on screen, started at its smallest ``(y, x)`` vertex, rounded to integers
    (consecutive repeats dropped, collapsed rings left out), polygons ordered by that first vertex.
@@ -49,7 +51,7 @@ def _polygons(geom) -> list[Polygon]:
 def mask_union(mask: np.ndarray):
     """The on pixels of an (h, w) bool mask as one shapely geometry in pixel-edge coordinates."""
     rects = grid_rectangles(mask)
-    return shapely.coverage_union_all([box(c0, r0, c1, r1) for r0, c0, r1, c1 in rects])
+    return shapely.union_all([box(c0, r0, c1, r1) for r0, c0, r1, c1 in rects])
 
 
 def _without_holes(polys: list[Polygon]) -> list[Polygon]:
@@ -82,9 +84,15 @@ def _ring(p: Polygon) -> np.ndarray:
     return v if area2 != 0 else v[:2]
 
 
-def _rings(geom_model, tolerance: float) -> list[np.ndarray]:
-    simple = shapely.simplify(geom_model, tolerance, preserve_topology=True)
-    rings = [_ring(p) for p in _without_holes(_polygons(simple))]
+def _rings(parts: np.ndarray, tolerance: float) -> list[np.ndarray]:
+    """Integer rings of the parts (a shapely array, model frame) simplified at ``tolerance``; a part whose area
+    simplification changes by more than a quarter (one a few units wide) is written as its minimum rotated
+    rectangle instead."""
+    simple = shapely.simplify(parts, tolerance, preserve_topology=True)
+    before = shapely.area(parts)
+    small = np.abs(shapely.area(simple) - before) > 0.25 * before
+    simple[small] = shapely.oriented_envelope(parts[small])
+    rings = [_ring(p) for g in simple for p in _without_holes(_polygons(g))]
     return [r for r in rings if len(r) >= 3]
 
 
@@ -105,9 +113,12 @@ def mask_to_polygons(rle: dict, frame: Frame, tolerance: float = SIMPLIFY_TOLERA
         return []
     sx, sy = frame.scale
     geom = shapely.transform(mask_union(decode_mask(rle)), lambda c: c * np.array([sx, sy]))
+    # every ring takes >= 3 vertices: past max_vertices // 3 parts only the largest can be written
+    parts = sorted(_polygons(geom), key=lambda p: -p.area)[: max(1, max_vertices // 3)]
+    parts = np.array(parts, dtype=object)
     tol = float(tolerance)
     for _ in range(_MAX_DOUBLINGS):
-        rings = _rings(geom, tol)
+        rings = _rings(parts, tol)
         if sum(len(r) for r in rings) <= max_vertices:
             break
         tol *= 2
