@@ -142,7 +142,7 @@ def test_rectangles_and_their_unions_come_back_within_the_bound(family, w, h, n,
         ys, xs = np.nonzero(m)
         bw, bh = xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
         ex, ey = 0.5 / frame.scale[0] + 1, 0.5 / frame.scale[1] + 1
-        bound = max(0.0, (bw - 2 * ex) * (bh - 2 * ey)) / ((bw + 2 * ex) * (bh + 2 * ey))
+        bound = max(0.0, bw - 2 * ex) * max(0.0, bh - 2 * ey) / ((bw + 2 * ex) * (bh + 2 * ey))
         assert iou >= bound
     assert iou >= _tube_bound(m, frame)
 
