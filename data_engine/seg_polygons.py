@@ -10,7 +10,8 @@ Mask -> polygons (shapely, from the mask's own pixel runs; no hand-written traci
    exact union (`shapely.union_all`) in original pixels, pixel ``(x, y)`` being the square
    ``[x, x+1] x [y, y+1]`` (pycocotools' polygon convention);
 2. scaled into the model frame; its parts (at most the ``MAX_VERTICES // 3`` largest) simplified
-   (Douglas-Peucker, topology kept) with tolerance ``SIMPLIFY_TOLERANCE`` model units, doubled until the answer
+   (Douglas-Peucker, topology kept) with `simplify_tolerance` (the larger of ``SIMPLIFY_TOLERANCE`` model units
+   and ``SIMPLIFY_PIXELS`` original pixels), doubled until the answer
    holds at most ``MAX_VERTICES`` vertices (then the largest polygons that fit are kept); a part whose area the
    simplification would change by more than a quarter (one a few units across) is written as its minimum
    rotated rectangle;
@@ -35,7 +36,12 @@ from data_engine.frames import Frame
 from data_engine.masks import decode_mask, grid_rectangles, mask_area, mask_size
 from data_engine.seg_answers import NO_MASK_ANSWER
 
-SIMPLIFY_TOLERANCE = 1.0  # model units (about one pixel of the shown image for Qwen2.5-VL, 0.1 % for Qwen3-VL)
+# Douglas-Peucker tolerance: the larger of one model unit (finer is lost to integer rounding anyway) and 1.5
+# original pixels (a slanted edge of a rasterised polygon is a staircase up to ~1.4 px off its true edge: kept, it
+# costs a vertex a step, ~500 tokens for the synthetic world's rotated rectangles in Qwen3-VL's 0-1000 frame
+# against ~31 at 1.5 px, IoU 0.994; `benchmarks/bench_masks.py`).
+SIMPLIFY_TOLERANCE = 1.0  # model units
+SIMPLIFY_PIXELS = 1.5  # original pixels
 MAX_VERTICES = 256  # per answer, all polygons together (~1.3 k tokens at ~5 tokens a vertex)
 _MAX_DOUBLINGS = 12
 
@@ -96,9 +102,15 @@ def _rings(parts: np.ndarray, tolerance: float) -> list[np.ndarray]:
     return [r for r in rings if len(r) >= 3]
 
 
-def mask_to_polygons(rle: dict, frame: Frame, tolerance: float = SIMPLIFY_TOLERANCE,
+def simplify_tolerance(frame: Frame) -> float:
+    """The Douglas-Peucker tolerance in model units: max(``SIMPLIFY_TOLERANCE`` units, ``SIMPLIFY_PIXELS`` pixels)."""
+    return max(SIMPLIFY_TOLERANCE, SIMPLIFY_PIXELS * max(frame.scale))
+
+
+def mask_to_polygons(rle: dict, frame: Frame, tolerance: float | None = None,
                      max_vertices: int = MAX_VERTICES) -> list[np.ndarray]:
-    """A target mask (COCO RLE, original pixels) as polygons in the frame's integer coordinates (module docstring).
+    """A target mask (COCO RLE, original pixels) as polygons in the frame's integer coordinates (module docstring);
+    ``tolerance`` (model units) defaults to `simplify_tolerance`.
 
     Returns:
         list of (n_i, 2) int64 vertex arrays, n_i >= 3, sum(n_i) <= max_vertices; empty for an empty mask.
@@ -116,7 +128,7 @@ def mask_to_polygons(rle: dict, frame: Frame, tolerance: float = SIMPLIFY_TOLERA
     # every ring takes >= 3 vertices: past max_vertices // 3 parts only the largest can be written
     parts = sorted(_polygons(geom), key=lambda p: -p.area)[: max(1, max_vertices // 3)]
     parts = np.array(parts, dtype=object)
-    tol = float(tolerance)
+    tol = simplify_tolerance(frame) if tolerance is None else float(tolerance)
     for _ in range(_MAX_DOUBLINGS):
         rings = _rings(parts, tol)
         if sum(len(r) for r in rings) <= max_vertices:

@@ -15,7 +15,6 @@ import re
 from typing import Any
 
 import numpy as np
-
 from pycocotools import mask as mask_utils
 
 from data_engine.frames import Frame, from_model

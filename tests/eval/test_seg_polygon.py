@@ -18,7 +18,13 @@ from data_engine.frames import Frame
 from data_engine.masks import decode_mask, encode_mask, mask_iou
 from data_engine.resize import smart_resize
 from data_engine.seg_answers import NO_MASK_ANSWER
-from data_engine.seg_polygons import MAX_VERTICES, SIMPLIFY_TOLERANCE, format_seg_polygon, mask_to_polygons
+from data_engine.seg_polygons import (
+    MAX_VERTICES,
+    SIMPLIFY_PIXELS,
+    SIMPLIFY_TOLERANCE,
+    format_seg_polygon,
+    mask_to_polygons,
+)
 from eval.parsers import parse
 from eval.parsers.segmentation import parse_segmentation, read_seg_polygon
 
@@ -47,12 +53,14 @@ def _boundary_length(mask: np.ndarray) -> int:
 
 
 def _tube_bound(mask: np.ndarray, frame: Frame) -> float:
-    """Lower bound on the round trip's IoU. Every boundary point moves at most
-    e = (SIMPLIFY_TOLERANCE + 0.5) / s + 1 original pixels (Douglas-Peucker tolerance and integer rounding in model
-    units of s model units per pixel, plus one pixel of rasterisation), so the symmetric difference lies in the
-    e-tube around the boundary of length L: area <= 2 e L + pi e^2, and IoU >= 1 - that / |A|."""
+    """Lower bound on the round trip's IoU. Every boundary point moves at most e = (T + 0.5) / s + 1 original pixels:
+    the Douglas-Peucker tolerance T = max(SIMPLIFY_TOLERANCE, SIMPLIFY_PIXELS * max(sx, sy)) model units and integer
+    rounding (half a unit), at s = min(sx, sy) model units per pixel, plus one pixel of rasterisation. So the
+    symmetric difference lies in the e-tube around the boundary of length L: area <= 2 e L + pi e^2, and
+    IoU >= 1 - that / |A|."""
     sx, sy = frame.scale
-    e = (SIMPLIFY_TOLERANCE + 0.5) / min(sx, sy) + 1
+    t = max(SIMPLIFY_TOLERANCE, SIMPLIFY_PIXELS * max(sx, sy))
+    e = (t + 0.5) / min(sx, sy) + 1
     return 1 - (2 * e * _boundary_length(mask) + math.pi * e * e) / mask.sum()
 
 
