@@ -26,13 +26,19 @@ PLURALS = {"plane": "planes", "ship": "ships", "storage-tank": "storage tanks", 
 NAMES = {"plane": "plane", "ship": "ship", "storage-tank": "storage tank", "vehicle": "vehicle"}
 CLASS_COLOURS = {"plane": (240, 240, 240), "ship": (215, 35, 35), "storage-tank": (245, 205, 35)}
 VEHICLE_COLOURS = {"blue": (35, 75, 235), "green": (30, 175, 60), "black": (20, 20, 20), "purple": (150, 40, 200)}
-GROUNDS = {"sandy": (172, 156, 118), "grey": (128, 128, 122), "brown": (138, 112, 82)}
+GROUNDS = {"sandy": (172, 156, 118), "grey": (128, 128, 122), "brown": (138, 112, 82),
+           "concrete": (190, 190, 184), "asphalt": (58, 58, 64)}
+# Grounds drawn at random; "concrete" and "asphalt" are kept for the scene classes that prescribe them, so that each
+# scene class has a ground tone of its own (see data_engine.synth.world.scene_objects).
+RANDOM_GROUNDS = ("sandy", "grey", "brown")
 WATER = (38, 78, 140)
 ROAD = (92, 92, 96)
 
-# Object length range (pixels) per class at scale 1 (224-px scenes) and width/length ratio.
-LENGTHS = {"plane": (52, 76), "ship": (48, 72), "storage-tank": (30, 44), "vehicle": (28, 38)}
-ASPECT = {"plane": 0.9, "ship": 0.3, "storage-tank": 1.0, "vehicle": 0.55}
+# Object length range (pixels) per class at scale 1 (224-px scenes) and width/length ratio. Sized so that every
+# class's oriented box covers >= ~4 % of a 224-px scene (the demo shows it as a 112-px view): tiny from-scratch
+# models learnt counting and colour questions only with objects that large (1-2 % objects stayed at chance).
+LENGTHS = {"plane": (52, 76), "ship": (80, 108), "storage-tank": (44, 58), "vehicle": (50, 66)}
+ASPECT = {"plane": 0.9, "ship": 0.3, "storage-tank": 1.0, "vehicle": 0.6}
 
 
 @dataclass
@@ -76,13 +82,14 @@ class Obj:
         return 0.5 * float(np.hypot(self.length, self.width))
 
 
-def ground(rng: np.random.Generator, width: int, height: int) -> tuple[Image.Image, str]:
-    """Textured ground: a base tone, smooth low-frequency variation and fine grain.
+def ground(rng: np.random.Generator, width: int, height: int, name: str | None = None) -> tuple[Image.Image, str]:
+    """Textured ground: a base tone (`name`, or one of RANDOM_GROUNDS at random), smooth low-frequency variation
+    and fine grain.
 
     The texture is computed at most ~256 px a side and upsampled, so a 3000-px UHR ground costs about as much as a
     224-px one (its grain is coarser, which compresses better and still reads as terrain).
     """
-    name = str(rng.choice(list(GROUNDS)))
+    name = str(rng.choice(RANDOM_GROUNDS)) if name is None else name
     base = np.asarray(GROUNDS[name], dtype=np.float32)
     r = max(1, min(width, height) // 256)
     tw, th = -(-width // r), -(-height // r)
@@ -170,7 +177,7 @@ def colour_of(label: str, rng: np.random.Generator, colour: str | None = None) -
 
 
 def place(rng: np.random.Generator, labels: list[str], width: int, height: int, scale: float = 1.0,
-          colours: dict[int, str] | None = None, tries: int = 64) -> list[Obj] | None:
+          colours: dict[int, str] | None = None, tries: int = 256) -> list[Obj] | None:
     """Non-overlapping objects for `labels` (in order), or None when they do not fit.
 
     Args:
@@ -206,13 +213,13 @@ def place(rng: np.random.Generator, labels: list[str], width: int, height: int, 
 
 def scene(rng: np.random.Generator, labels: list[str], width: int = 224, height: int = 224,
           colours: dict[int, str] | None = None, scale: float = 1.0, water: bool | None = None,
-          road: bool | None = None) -> tuple[Image.Image, list[Obj], dict]:
-    """A full scene with the given objects; shrinks objects until they fit.
+          road: bool | None = None, ground_name: str | None = None) -> tuple[Image.Image, list[Obj], dict]:
+    """A full scene with the given objects; shrinks objects until they fit. `ground_name` prescribes the ground.
 
     Returns:
         (RGB image, objects in the order of `labels`, context {"ground", "water", "road"}).
     """
-    img, ground_name = ground(rng, width, height)
+    img, ground_name = ground(rng, width, height, ground_name)
     has_water = bool(rng.random() < 0.35) if water is None else water
     has_road = bool(rng.random() < 0.5) if road is None else road
     if has_water:

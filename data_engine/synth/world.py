@@ -191,7 +191,7 @@ def write_vqa(out: Path, seed: int, size: WorldSize) -> dict:
         for i in range(n):
             rng = _rng(seed, "vqa", split, i)
             labels, colours, q, a, t = vqa_item(rng, i)
-            img, _, _ = scene(rng, labels, colours=colours, scale=0.8)
+            img, _, _ = scene(rng, labels, colours=colours, scale=1.0)
             img_id = len(records)
             img.save(out / "Images_LR" / f"{img_id}.tif", compression="tiff_lzw")
             records.append((split, img_id, q, a, t))
@@ -242,7 +242,7 @@ def write_captions(out: Path, seed: int, size: WorldSize) -> dict:
                                                                                  replace=False)]
             counts = {c: int(rng.integers(1, 4)) for c in kinds}
             labels = [c for c, k in counts.items() for _ in range(k)]
-            img, _, ctx = scene(rng, labels, scale=0.8)
+            img, _, ctx = scene(rng, labels, scale=1.0)
             imgid = len(entries)
             name = f"{imgid}.jpg"
             img.save(out / "imgs" / name, quality=92)
@@ -258,14 +258,16 @@ def write_captions(out: Path, seed: int, size: WorldSize) -> dict:
 
 # -------------------------------------------------------------------------------------------------- classification
 def scene_objects(rng: np.random.Generator, scene_class: str) -> tuple[list[str], dict]:
-    """Objects and context flags that make each scene class recognisable."""
+    """Objects and context flags that make each scene class recognisable: every class has a ground tone of its
+    own (harbor: water over a random ground), so the class shows in every part of the image, not only in its
+    objects (with one shared ground, tiny models learnt only "water -> harbor")."""
     n = int(rng.integers(2, 5))
     return {
-        "airport": (["plane"] * n, {"road": True, "water": False}),
+        "airport": (["plane"] * n, {"road": True, "water": False, "ground_name": "concrete"}),
         "harbor": (["ship"] * n, {"water": True, "road": False}),
-        "parking-lot": (["vehicle"] * (n + 1), {"road": True, "water": False}),
-        "tank-farm": (["storage-tank"] * (n + 1), {"road": False, "water": False}),
-        "bare-land": ([], {"road": False, "water": False}),
+        "parking-lot": (["vehicle"] * (n + 1), {"road": True, "water": False, "ground_name": "asphalt"}),
+        "tank-farm": (["storage-tank"] * (n + 1), {"road": False, "water": False, "ground_name": "sandy"}),
+        "bare-land": ([], {"road": False, "water": False, "ground_name": "brown"}),
     }[scene_class]
 
 
@@ -278,7 +280,7 @@ def write_classification(out: Path, seed: int, size: WorldSize) -> dict:
             rng = _rng(seed, "classification", split, i)
             c = SCENE_CLASSES[i % len(SCENE_CLASSES)]
             labels, flags = scene_objects(rng, c)
-            img, _, _ = scene(rng, labels, scale=0.75, **flags)
+            img, _, _ = scene(rng, labels, scale=1.0, **flags)
             img.save(out / split / c / f"{c}_{i:05d}.jpg", quality=92)
     return {"name": "synth_scenes", "format": "folder_classification", "root": out.name}
 
