@@ -97,7 +97,7 @@ def test_sft_and_grpo_steps_with_polygon_answers(tiny_model_dirs, tiny_world, tm
         expect_ok = read_seg_polygon(r["completion"], frame)[0] != "malformed"
         assert f == float(expect_ok)
         assert json.loads(r["prediction"])["format_ok"] == expect_ok
-    # the GRPO rows carry the format, and the TRL reward functions score the row's own polygon answer 1
+    # the GRPO rows carry the format, and the TRL reward functions read the row's own polygon answer by it
     from data_engine.families import get_family
     from data_engine.render import task_answer
     from rewards.adapter import make_reward_funcs
@@ -110,7 +110,14 @@ def test_sft_and_grpo_steps_with_polygon_answers(tiny_model_dirs, tiny_world, tm
     assert answer != "There is none." and "<seg>" not in answer
     funcs, _ = make_reward_funcs({"referring_segmentation": [{"name": "mask_iou"}, {"name": "format"}]})
     cols = {k: [row[k]] for k in ("task", "target", "frame", "sample_id", "source", "mask_format")}
-    assert [f(prompts=[row["prompt"]], completions=[answer], **cols) for f in funcs] == [[1.0], [1.0]]
+    got = [f(prompts=[row["prompt"]], completions=[answer], **cols)[0] for f in funcs]
+    # the polygon answer is the mask up to simplification and rounding: its IoU is pycocotools' of the parsed mask
+    from data_engine.masks import mask_iou
+    from eval.parsers.segmentation import parse_segmentation
+
+    parsed = parse_segmentation(answer, frame, mask_format="seg_polygon")["mask"]
+    expect = mask_iou(parsed, json.loads(row["target"])["mask"])
+    assert got == pytest.approx([expect, 1.0]) and expect > 0.9
 
 
 def test_a_wrong_mask_format_fails_at_load_time(tmp_path):
