@@ -214,3 +214,10 @@ def test_random_strings_never_raise_and_a_parsed_mask_fits_the_image(text):
     assert isinstance(out["format_ok"], bool)
     if out["mask"] is not None:
         assert out["format_ok"] and out["mask"]["size"] == [100, 100]
+
+
+@pytest.mark.slow
+@settings(max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.sampled_from(_ALPHABET), max_size=200).map("".join))
+def test_random_strings_never_raise_10k(text):
+    test_random_strings_never_raise_and_a_parsed_mask_fits_the_image.hypothesis.inner_test(text)
