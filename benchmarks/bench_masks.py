@@ -2,13 +2,17 @@
 
 Run: ``OMP_NUM_THREADS=1 python benchmarks/bench_masks.py [--seconds 3]``.
 
-1. Rewards/s on 512 x 512 masks with 32 x 32 grid answers, one core (target, issue 15: >= 2,000/s).
-2. Tokens of the ``seg_grid`` answer of the synthetic world's referring masks (`data_engine.synth.refseg`: rotated
-   rectangles on 224-px scenes) at several views, for both families, against the polygon answer of the same object
-   (its 4 vertices in the model frame, the detection polygon line ``x1,y1,...,x4,y4``, which is what a polygon mask
-   answer writes for these shapes). Tokens are counted as Qwen2's pre-tokenizer splits the text (digits one by one,
-   punctuation apart): for answers made only of digits, ``*``, ``,``, ``;`` and the two tags this is the real Qwen
-   token count up to the tags' few tokens, since BPE merges only inside a pre-token.
+1. Rewards/s on 512 x 512 masks with 32 x 32 grid answers, one core (target, issue 15: >= 2,000/s), and with
+   ``seg_polygon`` answers of shifted targets.
+2. Tokens of the ``seg_grid`` answer (docs/formats.md §6) against the real ``seg_polygon`` answer (§7,
+   `data_engine.seg_polygons.format_seg_polygon`) of the same mask, at several views, for both families: the
+   synthetic world's referring masks (`data_engine.synth.refseg`: rotated rectangles on 224-px scenes; the object's
+   4-vertex detection line ``x1,y1,...,x4,y4`` is shown beside them) and its land-cover class masks
+   (`data_engine.synth.landcover`: blobs, bands and buildings of 224-px scenes, one mask per present class), with
+   the polygon answer's mean IoU with the target after parsing. Tokens are counted
+   as Qwen2's pre-tokenizer splits the text (digits one by one, punctuation apart): for answers made only of
+   digits, ``*``, ``,``, ``;``, newlines and the two tags this is the real Qwen token count up to the tags' few
+   tokens, since BPE merges only inside a pre-token.
 
 Targets are random rotated ellipses; each is scored against ``--group`` completions (a GRPO group shares one target,
 so the target's per-cell counts are computed once per group, `data_engine.masks.grid_intersection_union`), each a
@@ -55,6 +59,21 @@ def workload(rng: np.random.Generator, n_targets: int, group: int) -> list[tuple
     return out
 
 
+def polygon_workload(rng: np.random.Generator, n_targets: int, group: int, frame: Frame) -> list[tuple[str, dict]]:
+    """The ``seg_polygon`` answers of shifted copies of each target (docs/formats.md §7), rows carrying the format."""
+    from data_engine.seg_polygons import format_seg_polygon
+
+    out = []
+    for _ in range(n_targets):
+        m = ellipse(rng)
+        sample = {"task": "referring_segmentation", "mask_format": "seg_polygon",
+                  "target": json.dumps({"expression": "x", "mask": encode_mask(m)})}
+        for _ in range(group):
+            dy, dx = rng.integers(-8, 9, 2)
+            out.append((format_seg_polygon(encode_mask(np.roll(m, (dy, dx), axis=(0, 1))), frame), sample))
+    return out
+
+
 def rate(items, frame: Frame, seconds: float) -> float:
     rounds = []
     for _ in range(5):
@@ -84,36 +103,60 @@ def main() -> None:
         _cell_table.cache_clear()
         mask_iou(text, s, frame)
     print(f"mask_iou, a new target every completion: {len(items) / (time.perf_counter() - t0):,.0f}/s")
+    print(f"mask_iou, seg_polygon answers (pycocotools rasterisation), groups of {args.group}: "
+          f"{rate(polygon_workload(rng, 16, args.group, frame), frame, args.seconds):,.0f}/s")
     token_table()
 
 
-def token_table(n_scenes: int = 100) -> None:
+def token_table(n_scenes: int = 100, n_landcover: int = 30) -> None:
     import regex
 
     from data_engine.answers import box_values
     from data_engine.families import get_family
     from data_engine.images import smart_size
+    from data_engine.masks import mask_iou as rle_iou
     from data_engine.seg_answers import format_seg_grid
+    from data_engine.seg_polygons import format_seg_polygon
     from data_engine.synth.draw import scene
+    from data_engine.synth.landcover import CLASSES, landcover_scene
     from data_engine.synth.refseg import LABELS, object_mask
+    from eval.parsers.segmentation import parse_segmentation
     from models.tokenizer import QWEN_SPLIT_PATTERN
 
     split = regex.compile(QWEN_SPLIT_PATTERN)
-    masks = []
+    refer = []
     for i in range(n_scenes):
         rng = np.random.default_rng([0, 15, 9, i])
         img, objs, _ = scene(rng, [str(c) for c in rng.choice(LABELS, size=2)], scale=2.4)
-        masks += [(o.poly, encode_mask(np.asarray(object_mask(o.poly, *img.size)) > 1)) for o in objs]
-    print(f"answer tokens (Qwen2 pre-tokens), {len(masks)} synthetic referring masks, 224-px images, mean [max]:")
-    for fam_name in ("qwen2_5_vl", "qwen3_vl"):
-        fam = get_family(fam_name)
-        for side in (112, 224, 448):
-            w, h = smart_size(224, 224, fam.factor, side * side, side * side)
-            frame = Frame.for_family(fam.coord_frame, 224, 224, w, h, fam.factor)
-            grid = [len(split.findall(format_seg_grid(rle, frame))) for _, rle in masks]
-            poly = [len(split.findall(",".join(map(str, box_values(p, frame, "poly"))))) for p, _ in masks]
-            print(f"  {fam_name:10s} view {w}x{h} grid {frame.grid_w}x{frame.grid_h}: seg_grid {np.mean(grid):6.1f} "
-                  f"[{max(grid)}]   polygon {np.mean(poly):5.1f} [{max(poly)}]")
+        refer += [(o.poly, encode_mask(np.asarray(object_mask(o.poly, *img.size)) > 1)) for o in objs]
+    land = []
+    for i in range(n_landcover):
+        _, label = landcover_scene(np.random.default_rng([0, 15, 16, i]))
+        land += [(None, encode_mask(label == k)) for k in range(1, len(CLASSES) + 1) if (label == k).any()]
+
+    def stats(masks, frame):
+        grid = [len(split.findall(format_seg_grid(rle, frame))) for _, rle in masks]
+        texts = [format_seg_polygon(rle, frame) for _, rle in masks]
+        poly = [len(split.findall(t)) for t in texts]
+        iou = [rle_iou(parse_segmentation(t, frame, mask_format="seg_polygon")["mask"], rle)
+               for t, (_, rle) in zip(texts, masks, strict=True)]
+        return grid, poly, float(np.mean(iou))
+
+    for name, masks in (("referring (rotated rectangles)", refer), ("land-cover classes", land)):
+        print(f"answer tokens (Qwen2 pre-tokens), {len(masks)} synthetic {name} masks, 224-px images, mean [max]:")
+        for fam_name in ("qwen2_5_vl", "qwen3_vl"):
+            fam = get_family(fam_name)
+            for side in (112, 224, 448):
+                w, h = smart_size(224, 224, fam.factor, side * side, side * side)
+                frame = Frame.for_family(fam.coord_frame, 224, 224, w, h, fam.factor)
+                grid, poly, iou = stats(masks, frame)
+                line = (f"  {fam_name:10s} view {w}x{h} grid {frame.grid_w}x{frame.grid_h}: seg_grid "
+                        f"{np.mean(grid):6.1f} [{max(grid)}]   seg_polygon {np.mean(poly):6.1f} [{max(poly)}] "
+                        f"(IoU {iou:.3f})")
+                if masks[0][0] is not None:
+                    box = [len(split.findall(",".join(map(str, box_values(p, frame, "poly"))))) for p, _ in masks]
+                    line += f"   4-vertex line {np.mean(box):5.1f} [{max(box)}]"
+                print(line)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 
 from data_engine.errors import UserError
-from data_engine.options import ANSWER_MODES, BOX_TYPES, check_choice, check_range
+from data_engine.options import ANSWER_MODES, BOX_TYPES, MASK_FORMATS, check_choice, check_range
 from data_engine.reasoning import check_reasoning
 
 
@@ -60,6 +60,8 @@ class DataSection:
             prompt asks for ``<think>…</think>`` then ``<answer>…</answer>`` and parsers read the answer block only;
             `data_engine.reasoning`).
         reasoning_tasks: the tasks the think-answer frame applies to (None: every single-turn task).
+        mask_format: segmentation answers, one of `data_engine.options.MASK_FORMATS`: "seg_grid" (run lengths on
+            the patch grid, docs/formats.md §6) or "seg_polygon" (polygon lines in the model frame, §7).
         temperature: temperature sampling over sources (1 = proportional to size x weight).
         seed: mixture and augmentation seed (the same on every rank).
         max_image_pixels: the pixel limit while rendering (None: `data_engine.images.DEFAULT_MAX_IMAGE_PIXELS`);
@@ -74,6 +76,7 @@ class DataSection:
     answer_mode: str = "text"
     reasoning: str = "none"
     reasoning_tasks: list | None = None
+    mask_format: str = "seg_grid"
     temperature: float = 1.0
     seed: int = 0
     random_resize: RandomResizeSection = field(default_factory=RandomResizeSection)
@@ -94,6 +97,7 @@ class DataSection:
         check_choice(self.box_type, BOX_TYPES, f"{where}.box_type")
         check_choice(self.answer_mode, ANSWER_MODES, f"{where}.answer_mode")
         check_reasoning(self.reasoning, f"{where}.reasoning", self.reasoning_tasks)
+        check_choice(self.mask_format, MASK_FORMATS, f"{where}.mask_format")
         if not 0 < self.min_pixels <= self.max_pixels:
             raise UserError(f"{where}: need 0 < min_pixels <= max_pixels, got {self.min_pixels}, {self.max_pixels}")
         if not (math.isfinite(self.temperature) and self.temperature > 0):

@@ -13,6 +13,7 @@ from data_engine.errors import UserError
 from data_engine.registry import did_you_mean
 
 BOX_TYPES = ("hbb", "obb", "poly")  # detection answer lines: x1,y1,x2,y2 / cx,cy,w,h,angle / 4 vertices
+MASK_FORMATS = ("seg_grid", "seg_polygon")  # mask answers: run lengths on the patch grid / polygon lines (docs/formats.md §6, §7)
 ANSWER_MODES = ("text", "json")  # RSCoVLM plain-text lines, or a fenced JSON list
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")

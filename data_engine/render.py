@@ -18,8 +18,8 @@ Prompts are the same at training and evaluation time: each task's declared promp
 | classification | - | ``Classify the image within one of the given classes:{classes}.`` | `format_classification` |
 | zoom_vqa | zoom tool block | question + zoom instruction | tool call(s), crop turn(s), answer (`data_engine.zoom`) |
 | chat | - | the conversation's turns (images in the first user turn) | its assistant turns |
-| referring_segmentation | - | ``Locate the {expression}, output the segmentation mask`` | `seg_answers.format_seg_grid` |
-| semantic_segmentation | - | ``Locate the {class}, output the segmentation mask`` | `seg_answers.format_seg_grid` |
+| referring_segmentation | - | ``Locate the {expression}, output the segmentation mask`` | `seg_answers.format_seg_grid` (or `seg_polygons.format_seg_polygon`, ``mask_format``) |
+| semantic_segmentation | - | ``Locate the {class}, output the segmentation mask`` | as referring_segmentation |
 | change_caption | - | `change_text.CHANGE_CAPTION_PROMPT` | one reference (`format_caption`) |
 | change_detection | as detection | `change_text.CHANGE_DETECTION_PREFIX` + ``find the {categories}`` | `format_detection` |
 | damage | - | `change_text.DAMAGE_PREFIX` + question (box in the model frame) + class list | the class name |
@@ -52,7 +52,7 @@ from data_engine.errors import UserError
 from data_engine.families import Family, get_family
 from data_engine.frames import Frame
 from data_engine.images import open_image, resize_to, smart_size
-from data_engine.options import ANSWER_MODES, BOX_TYPES, check_choice
+from data_engine.options import ANSWER_MODES, BOX_TYPES, MASK_FORMATS, check_choice
 from data_engine.reasoning import add_instruction, check_reasoning, row_reasoning, wrap_answer
 from data_engine.schema import load_target
 from data_engine.task_render import text_block as _text
@@ -178,13 +178,17 @@ def task_prompt(task: str, target: dict, n_images: int, box_type: str, mode: str
 
 
 def task_answer(task: str, target: dict, frame: Frame, box_type: str, mode: str,
-                rng: np.random.Generator | None = None) -> str:
-    """The assistant text of a single-turn task (a zoom chain's final answer) — its declared answer function."""
+                rng: np.random.Generator | None = None, mask_format: str = "seg_grid") -> str:
+    """The assistant text of a single-turn task (a zoom chain's final answer) — its declared answer function.
+    ``mask_format`` (`options.MASK_FORMATS`) reaches the answer function of a mask task (docs/formats.md §6, §7)."""
     _check_format(box_type, mode)
-    fn = get_task(task).answer
-    if fn is None:
+    check_choice(mask_format, MASK_FORMATS, "mask_format")
+    decl = get_task(task)
+    if decl.answer is None:
         raise UserError(f"task {task!r} has no single-turn answer")
-    return fn(target, frame, box_type, mode, rng)
+    if decl.parser == "segmentation":
+        return decl.answer(target, frame, box_type, mode, rng, mask_format=mask_format)
+    return decl.answer(target, frame, box_type, mode, rng)
 
 
 def _chat_messages(target: dict, n_images: int) -> list[dict]:
@@ -201,7 +205,7 @@ def _chat_messages(target: dict, n_images: int) -> list[dict]:
 def render_sft(sample: dict, family: Family | str, *, min_pixels: int, max_pixels: int, box_type: str = "poly",
                mode: str = "text", rng: np.random.Generator | None = None, random_resize: Any = None,
                zoom_steps: int = 1, multi_evidence: str = "union", reasoning: str = "none",
-               reasoning_tasks: list[str] | None = None) -> dict:
+               reasoning_tasks: list[str] | None = None, mask_format: str = "seg_grid") -> dict:
     """A row -> ``{"messages": [...], "images": [PIL, ...]}`` for TRL's SFTTrainer.
 
     Args:
@@ -216,6 +220,7 @@ def render_sft(sample: dict, family: Family | str, *, min_pixels: int, max_pixel
         reasoning: "none" or "think_answer" (`data_engine.reasoning`: the instruction in the prompt, the answer in
             an answer block after an empty think block; single-turn tasks only, and only ``reasoning_tasks`` when
             that list is given).
+        mask_format: mask answers, one of `data_engine.options.MASK_FORMATS` (docs/formats.md §6, §7).
     """
     fam = _family(family)
     target = load_target(sample)
@@ -232,7 +237,7 @@ def render_sft(sample: dict, family: Family | str, *, min_pixels: int, max_pixel
     if interaction == "chat":
         return {"messages": _chat_messages(target, len(images)), "images": images}
     messages = task_prompt(task, target, len(images), box_type, mode, frame)
-    answer = task_answer(task, target, frame, box_type, mode, rng)
+    answer = task_answer(task, target, frame, box_type, mode, rng, mask_format)
     if row_reasoning(task, check_reasoning(reasoning), reasoning_tasks) == "think_answer":
         messages, answer = add_instruction(messages), wrap_answer(answer)
     messages.append({"role": "assistant", "content": [_text(answer)]})
@@ -241,13 +246,15 @@ def render_sft(sample: dict, family: Family | str, *, min_pixels: int, max_pixel
 
 def render_grpo(sample: dict, family: Family | str, *, min_pixels: int, max_pixels: int, box_type: str = "poly",
                 mode: str = "text", rng: np.random.Generator | None = None, random_resize: Any = None,
-                reasoning: str = "none", reasoning_tasks: list[str] | None = None) -> dict:
+                reasoning: str = "none", reasoning_tasks: list[str] | None = None,
+                mask_format: str = "seg_grid") -> dict:
     """A row -> a GRPO row: conversational `prompt`, `images` and the columns rewards read.
 
     Returns:
         {"prompt": [...], "images": [PIL], "task": str, "target": JSON str, "frame": JSON str of
         `Frame.to_dict` (the first image's frame), "sample_id": str, "source": str, "reasoning": the row's answer
-        framing (`data_engine.reasoning.row_reasoning`: rewards and eval parse the completion by it)}. For zoom_vqa
+        framing (`data_engine.reasoning.row_reasoning`: rewards and eval parse the completion by it), "mask_format":
+        str (how mask answers are written and read, like ``frame``)}. For zoom_vqa
         the prompt is the chain's opening (tool block + question) and `frame` is the full view's.
     """
     fam = _family(family)
@@ -267,4 +274,5 @@ def render_grpo(sample: dict, family: Family | str, *, min_pixels: int, max_pixe
         "sample_id": sample["id"],
         "source": sample["source"],
         "reasoning": framing,
+        "mask_format": mask_format,
     }

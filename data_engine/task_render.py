@@ -209,6 +209,12 @@ def temporal_classification_prompt(target: dict, n_images: int, box_type: str, m
     return _turns(None, n_images, C.TEMPORAL_PREFIX + A.classification_user_prompt(target["classes"]))
 
 
-def referring_segmentation_answer(target: dict, frame: Frame, box_type: str, mode: str, rng: Any = None) -> str:
-    """The mask on the shown image's grid (`seg_answers.format_seg_grid`), ``There is none.`` when empty."""
+def referring_segmentation_answer(target: dict, frame: Frame, box_type: str, mode: str, rng: Any = None,
+                                  mask_format: str = "seg_grid") -> str:
+    """The mask on the shown image's grid (`seg_answers.format_seg_grid`) or, for ``mask_format="seg_polygon"``, as
+    polygon lines in the model frame (`seg_polygons.format_seg_polygon`); ``There is none.`` when empty."""
+    if mask_format == "seg_polygon":
+        from data_engine.seg_polygons import format_seg_polygon  # shapely only where polygons are written
+
+        return format_seg_polygon(target.get("mask"), frame)
     return S.format_seg_grid(target.get("mask"), frame)

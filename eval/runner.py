@@ -178,7 +178,7 @@ def _run_plain(backend, sampling, entry, suite, family, samples) -> list[dict]:
 
     rendered = [render_grpo(s, family, min_pixels=suite.min_pixels, max_pixels=suite.max_pixels,
                             box_type=suite.box_type, mode=suite.answer_mode, reasoning=suite.reasoning,
-                            reasoning_tasks=suite.reasoning_tasks)
+                            reasoning_tasks=suite.reasoning_tasks, mask_format=suite.mask_format)
                 for s in samples]
     gens = backend.generate([Request(r["prompt"], r["images"]) for r in rendered], sampling)
     rows = []
@@ -186,8 +186,10 @@ def _run_plain(backend, sampling, entry, suite, family, samples) -> list[dict]:
         target = load_target(s)
         frame = json.loads(r["frame"])
         row = _base_row(entry, s, target, frame, r["reasoning"])
-        pred = parse(s["task"], g.text, frame=Frame.from_dict(frame), **parse_kwargs(s["task"], target, suite))
-        row.update(completion=g.text, num_tokens=g.num_tokens, truncated=g.truncated, prediction=pred, turns=[])
+        pred = parse(s["task"], g.text, frame=Frame.from_dict(frame), mask_format=suite.mask_format,
+                     **parse_kwargs(s["task"], target, suite))
+        row.update(mask_format=suite.mask_format, completion=g.text, num_tokens=g.num_tokens, truncated=g.truncated,
+                   prediction=pred, turns=[])
         rows.append(row)
     return rows
 
@@ -242,7 +244,8 @@ def _run_zoom(backend, sampling, entry, suite, family, samples, out: Path) -> li
 
 def reward_row(row: dict) -> dict:
     """The sample view a reward reads (turns as the zoom reward expects them: box and view in original pixels)."""
-    r = {k: row.get(k) for k in ("id", "task", "target", "width", "height", "frame", "source", "reasoning")}
+    r = {k: row.get(k) for k in ("id", "task", "target", "width", "height", "frame", "source", "reasoning",
+                                 "mask_format")}
     if row.get("turns"):
         r["turns"] = [{"box": t.get("box"), "view": t.get("view")} for t in row["turns"]]
     return r
@@ -412,7 +415,8 @@ def score_predictions_file(req: EvalRequest, path: Path, reward_fn: RewardFn | N
             r["target"] = json.loads(r["target"])
         if "prediction" not in r:
             frame = Frame.from_dict(r["frame"]) if r.get("frame") else None
-            r["prediction"] = parse(r["task"], r.get("completion", ""), frame=frame,
+            r.setdefault("mask_format", req.suite.mask_format)  # the row's own (a model run's) wins
+            r["prediction"] = parse(r["task"], r.get("completion", ""), frame=frame, mask_format=r["mask_format"],
                                     **parse_kwargs(r["task"], r["target"], req.suite))
         if "completion_direct" in r and "prediction_direct" not in r:
             r["prediction_direct"] = parse("vqa", r["completion_direct"], **parse_kwargs("vqa", r["target"], req.suite))

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from data_engine.errors import UserError
-from data_engine.options import ANSWER_MODES, BOX_TYPES, DETECTION_PROTOCOLS, check_choice
+from data_engine.options import ANSWER_MODES, BOX_TYPES, DETECTION_PROTOCOLS, MASK_FORMATS, check_choice
 from data_engine.reasoning import check_reasoning
 from data_engine.registry import did_you_mean
 from data_engine.tasks import evaluable_tasks
@@ -101,6 +101,7 @@ class SuiteConfig:
         reasoning: one of `data_engine.options.REASONING_MODES` ("none" or "think_answer", `data_engine.reasoning`),
             as the model was trained.
         reasoning_tasks: the tasks the think-answer frame applies to (None: every single-turn task).
+        mask_format: segmentation answers, one of `data_engine.options.MASK_FORMATS` (as the data section's).
         max_new_tokens: generation budget per turn.
         batch_size: prompts per generate call.
         temperature: 0 = greedy.
@@ -126,6 +127,7 @@ class SuiteConfig:
     answer_mode: str = "text"
     reasoning: str = "none"
     reasoning_tasks: list | None = None
+    mask_format: str = "seg_grid"
     max_new_tokens: int = 512
     batch_size: int = 8
     temperature: float = 0.0
@@ -158,6 +160,7 @@ class SuiteConfig:
         check_choice(self.box_type, BOX_TYPES, "box_type")
         check_choice(self.answer_mode, ANSWER_MODES, "answer_mode")
         check_reasoning(self.reasoning, "reasoning", self.reasoning_tasks)
+        check_choice(self.mask_format, MASK_FORMATS, "mask_format")
         if self.max_new_tokens < 1 or self.batch_size < 1:
             raise UserError("max_new_tokens and batch_size must be >= 1")
         check_choice(self.detection.protocol, DETECTION_PROTOCOLS, "detection.protocol")

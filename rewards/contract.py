@@ -58,6 +58,8 @@ class RewardInput(TypedDict, total=False):
         id, sample_id: the row's id (GRPO rows carry ``sample_id``; the adapter copies it to ``id``).
         source: the recipe's source name.
         turns: the rollout's zoom steps (only for rewards that declare ``needs_turns``).
+        mask_format: the mask answer format the prompt was rendered for (`data_engine.options.MASK_FORMATS`;
+            absent: ``seg_grid``), read by the segmentation rewards.
     """
 
     task: str
@@ -69,6 +71,7 @@ class RewardInput(TypedDict, total=False):
     sample_id: str
     source: str
     turns: list[ZoomTurn]
+    mask_format: str
 
 
 class RewardOutput(TypedDict):

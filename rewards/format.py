@@ -30,6 +30,8 @@ def format_reward(completion: Any, sample: dict, frame: Frame | None = None, box
     kw: dict[str, Any] = {k: target.get(k) or None for k in decl.parse_target_keys}
     if decl.box_answers:
         kw["box_type"] = box_type
+    if decl.parser == "segmentation" and sample.get("mask_format"):
+        kw["mask_format"] = sample["mask_format"]  # the row's mask answer format (docs/formats.md §6, §7)
     out = parse(decl.name, completion, frame=frame, **kw)
     ok = float(out["format_ok"])
     return {"overall": ok, "format": ok, "n_parsed": float(out["n_parsed"]), "n_failed": float(out["n_failed"])}

@@ -101,7 +101,7 @@ for _d in (
               "answer accuracy; valid in-view zoom steps and evidence coverage as a bonus gated on a correct answer",
               ("task", "target", "frame"), needs_turns=True),
     RewardDef("mask_iou", segmentation.mask_iou, ("referring_segmentation", "semantic_segmentation"), segmentation.PARTS,
-              "mask IoU in original pixels of the grid answer (pycocotools-equal); 'There is none.' right only on "
+              "mask IoU in original pixels of the grid or polygon answer (pycocotools-equal); 'There is none.' right only on "
               "an empty target", ("task", "target", "frame")),
     RewardDef("format", format_mod.format_reward, ALL_TASKS, format_mod.PARTS,
               "1 when the completion has exactly the task's answer format (lines / JSON / tool calls), else 0",

@@ -23,7 +23,7 @@ def _render_row(row: dict, pos: int, *, family: Family, data: DataSection) -> di
     rng = np.random.default_rng([data.seed, pos])  # the same prompt renders identically on every rank
     out = render_grpo(row, family, min_pixels=data.min_pixels, max_pixels=data.max_pixels, box_type=data.box_type,
                       mode=data.answer_mode, rng=rng, random_resize=data.random_resize, reasoning=data.reasoning,
-                      reasoning_tasks=data.reasoning_tasks)
+                      reasoning_tasks=data.reasoning_tasks, mask_format=data.mask_format)
     # The zoom tool crops from the full-resolution original; every row gets the column (one schema per dataset).
     out["image_path"] = row["images"][0] if row["images"] else ""
     return add_zoom_columns(out)

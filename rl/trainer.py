@@ -96,7 +96,7 @@ class RolloutRecorder:
 
     Args:
         output_dir: the run directory.
-        parse: (task, completion text, frame dict, target dict) -> prediction dict (the eval parsers).
+        parse: (task, completion text, frame dict, target dict, mask format) -> prediction dict (the eval parsers).
         num_generations: group size G (rows of one prompt are contiguous).
     """
 
@@ -214,6 +214,7 @@ class RolloutRecorder:
                 "target": x.get("target") if isinstance(x.get("target"), str) else json.dumps(x.get("target")),
                 "frame": x.get("frame"),
                 "reasoning": str(x.get("reasoning") or "none"),
+                "mask_format": x.get("mask_format"),
                 "prompt": conversation_json(log.prompts[i]),
                 # The assistant text exactly as the rewards and parsers read it (tool turns left out).
                 "completion": completion_text(log.completions[i]),
@@ -249,7 +250,8 @@ class RolloutRecorder:
                 "completion": r["completion"],
                 "turns": r["turns"],
                 "prediction": json.dumps(self.parse(r["task"], r["completion"], r["frame"], r["target"],
-                                                    r["reasoning"]), default=str),
+                                                    r["reasoning"], r.get("mask_format")),
+                                         default=str),
                 "target": r["target"],
                 "reward": sum(w * v for w, v in applied) if applied else None,
                 "advantage": r["advantage"],
@@ -296,8 +298,10 @@ def think_columns(text: str, reasoning: str) -> dict:
     return {"reasoning": reasoning, "think_ok": is_well_formed(text), "reasoning_chars": reasoning_chars(text)}
 
 
-def parse_prediction(task: str, text: str, frame: Any, target: Any, reasoning: str = "none") -> dict:
-    """The parsed prediction of a completion, in original pixels, as the eval parsers see it (never raises)."""
+def parse_prediction(task: str, text: str, frame: Any, target: Any, reasoning: str = "none",
+                     mask_format: str | None = None) -> dict:
+    """The parsed prediction of a completion, in original pixels, as the eval parsers see it (never raises).
+    ``mask_format``: the row's mask answer format (the GRPO row's column; None: ``seg_grid``)."""
     from data_engine.frames import Frame
     from eval.parsers import parse
 
@@ -309,7 +313,8 @@ def parse_prediction(task: str, text: str, frame: Any, target: Any, reasoning: s
     classes = tgt.get("classes") if isinstance(tgt, dict) else None
     choices = tgt.get("choices") if isinstance(tgt, dict) else None
     try:
-        return parse(task, text, frame=fr, classes=classes, choices=choices, reasoning=reasoning)
+        return parse(task, text, frame=fr, classes=classes, choices=choices, reasoning=reasoning,
+                     mask_format=mask_format or "seg_grid")
     except Exception as e:  # noqa: BLE001 - an unknown task must not kill a training step; recorded instead
         return {"format_ok": False, "error": f"{type(e).__name__}: {e}"}
 

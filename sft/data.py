@@ -23,7 +23,7 @@ def _render_row(row: dict, pos: int, *, family: Family, data: DataSection) -> di
     rng = np.random.default_rng([data.seed, pos])
     return render_sft(row, family, min_pixels=data.min_pixels, max_pixels=data.max_pixels, box_type=data.box_type,
                       mode=data.answer_mode, rng=rng, random_resize=data.random_resize, reasoning=data.reasoning,
-                      reasoning_tasks=data.reasoning_tasks)
+                      reasoning_tasks=data.reasoning_tasks, mask_format=data.mask_format)
 
 
 def build_sft_dataset(data: DataSection, family: Family):

@@ -80,7 +80,8 @@ def test_every_task_renders_for_both_families(tiny_rows):
             assert sum(im.width * im.height for im in r["images"]) <= BUDGET["max_pixels"]
             assert r["messages"][-1]["role"] == "assistant"
             g = render_grpo(row, fam, **BUDGET)
-            assert set(g) == {"prompt", "images", "task", "target", "frame", "sample_id", "source", "reasoning"}
+            assert set(g) == {"prompt", "images", "task", "target", "frame", "sample_id", "source", "reasoning", "mask_format"}
+            assert g["mask_format"] == "seg_grid"  # the default; rewards read masks by it
             assert g["prompt"][-1]["role"] == "user" and g["task"] == task and g["sample_id"] == row["id"]
             fr = Frame.from_dict(json.loads(g["frame"]))
             assert fr.kind == ("absolute" if fam == "qwen2_5_vl" else "norm1000")

@@ -18,6 +18,7 @@ FRAGMENTS = [
     "<think>", "</think>", "{<12><40><15><44>|<0>}", "<|object_ref_start|>", "<|object_ref_end|>",
     "<|box_start|>(1,2),(30,40)<|box_end|>", "<|box_start|>(", "),(", " [1, 2, 3, 4]", "\u00e9\u6f22\u0000", "A", "yes", "1,2,3,4 plane\n", "10,20,30,40,50 plane\n",
     "<seg>", "</seg>", "1*4", "0*2,", "1*2", ";", "There is none.", "*", "0*1,1*1",
+    "0,0,10,0,10,10", "1000,1000", "616,476,", "01,", "\n0,0,5,5,0,5",  # seg_polygon lines
 ]
 HOSTILE = st.one_of(
     st.text(max_size=300),
@@ -67,6 +68,7 @@ def _run(text, frame_i):
         for reasoning in ("none", "think_answer"):
             check_output(task, parse(task, text, FRAMES[frame_i], CLASSES, choices=CHOICES if task == "vqa" else None,
                                      reasoning=reasoning))
+    check_output("segmentation", parse("segmentation", text, FRAMES[frame_i], mask_format="seg_polygon"))
 
 
 @settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))

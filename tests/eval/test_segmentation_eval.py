@@ -86,3 +86,29 @@ def test_mask_baselines_answer_in_original_pixels_and_score_their_share():
     preds = [dict(r, prediction=parse("semantic_segmentation", q.answer(state, r, None))) for r in rows]
     m, _ = SCORERS["semantic_segmentation"](preds, DatasetEntry(name="d", path="."), SuiteConfig())
     assert m["aAcc"] == pytest.approx(0.9) and m["IoU/water"] == pytest.approx(0.9) and m["IoU/road"] == 0.0
+
+
+def test_a_polygon_suite_parses_and_rewards_polygon_completions(tmp_path):
+    """mask_format: seg_polygon in the suite: completions are read as polygon lines (docs/formats.md §7) by the
+    metrics and the rewards alike; a grid answer is malformed there."""
+    target = np.zeros((100, 100), bool)
+    target[:50, :50] = True
+    t = {"expression": "the field", "mask": encode_mask(target)}
+    frame = dict(FRAME, model_w=100, model_h=100)  # one model unit per pixel
+    answers = ["0,0,50,0,50,50,0,50",  # exact: IoU 1
+               "0,0,50,0,50,25,0,25",  # the top half: IoU 0.5
+               "<seg>1*2,0*2;1*2,0*2;0*4;0*4</seg>"]  # a grid answer: malformed, IoU 0
+    rows = [{"id": f"r{k}", "dataset": "seg", "task": "referring_segmentation", "images": [], "width": 100,
+             "height": 100, "frame": frame, "target": t, "completion": a} for k, a in enumerate(answers)]
+    pred = tmp_path / "in.jsonl"
+    pred.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    suite = _suite(tmp_path, [{"name": "seg", "path": "seg"}], mask_format="seg_polygon")
+    assert cli(["eval", "--predictions", str(pred), "--suite", str(suite), "--out", str(tmp_path / "o")]) == 0
+    m = json.loads((tmp_path / "o" / "metrics.json").read_text())["metrics"]["seg"]
+    assert m["mIoU"] == pytest.approx((1 + 0.5 + 0) / 3)
+    assert m["parse_fail_rate"] == pytest.approx(1 / 3)
+    out = [json.loads(x) for x in (tmp_path / "o" / "predictions.jsonl").read_text().splitlines()]
+    assert [r["rewards"]["mask_iou/overall"] for r in out] == pytest.approx([1.0, 0.5, 0.0])
+    assert [r["rewards"]["format/overall"] for r in out] == [1.0, 1.0, 0.0]
+    bad = _suite(tmp_path, [{"name": "seg", "path": "seg"}], mask_format="polygon")
+    assert cli(["eval", "--predictions", str(pred), "--suite", str(bad), "--out", str(tmp_path / "p")]) == 2

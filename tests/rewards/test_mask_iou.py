@@ -73,3 +73,62 @@ def test_format_reward_follows_the_parser():
     assert score("referring_segmentation", format_seg_grid(s["target"]["mask"], FRAME), s, FRAME,
                  name="format")["overall"] == 1.0
     assert score("referring_segmentation", "<seg>1*3</seg>", s, FRAME, name="format")["overall"] == 0.0
+
+
+# ------------------------------------------------------------------------------- seg_polygon (docs/formats.md §7)
+POLY_FRAME = Frame("absolute", W, H, W, H, 7, 3)  # one model unit per pixel: polygon answers are exact
+
+
+def _poly_sample(mask):
+    return dict(_sample(mask), mask_format="seg_polygon")
+
+
+def test_polygon_answers_score_their_pycocotools_iou():
+    from data_engine.seg_polygons import format_seg_polygon
+
+    target = np.zeros((H, W), bool)
+    target[20:60, 40:120] = True  # 80 x 40
+    s = _poly_sample(target)
+    assert format_seg_polygon(s["target"]["mask"], POLY_FRAME) == "40,20,120,20,120,60,40,60"
+    for name in ("mask_iou", "format"):
+        assert score("referring_segmentation", "40,20,120,20,120,60,40,60", s, POLY_FRAME, name=name)["overall"] == 1
+    # the left half of the target: IoU 1/2 by hand and by pycocotools
+    half = "40,20,80,20,80,60,40,60"
+    pred = np.zeros((H, W), bool)
+    pred[20:60, 40:80] = True
+    out = score("referring_segmentation", half, s, POLY_FRAME, name="mask_iou")
+    assert out["overall"] == pytest.approx(0.5) == pytest.approx(_coco_iou(pred, target))
+    # two parts, one outside the target: 1600 / (3200 + 400)
+    out = score("referring_segmentation", half + "\n0,0,20,0,20,20,0,20", s, POLY_FRAME, name="mask_iou")
+    assert out["overall"] == pytest.approx(1600 / 3600)
+    # the whole image scores its true IoU; "There is none." only on an empty target
+    whole = f"0,0,{W},0,{W},{H},0,{H}"
+    assert score("referring_segmentation", whole, s, POLY_FRAME, name="mask_iou")["overall"] == pytest.approx(
+        3200 / (W * H))
+    assert score("referring_segmentation", "There is none.", s, POLY_FRAME, name="mask_iou")["overall"] == 0.0
+    empty = _poly_sample(np.zeros((H, W), bool))
+    assert score("referring_segmentation", "There is none.", empty, POLY_FRAME, name="mask_iou")["overall"] == 1.0
+
+
+def test_each_format_reads_only_its_own_grammar():
+    target = np.zeros((H, W), bool)
+    target[:50, :50] = True
+    grid_answer = format_seg_grid(encode_mask(target), FRAME)
+    poly = _poly_sample(target)
+    for name in ("mask_iou", "format"):
+        assert score("referring_segmentation", grid_answer, poly, FRAME, name=name)["overall"] == 0.0
+        assert score("referring_segmentation", "0,0,50,0,50,50,0,50", _sample(target), FRAME,
+                     name=name)["overall"] == 0.0
+        assert score("referring_segmentation", "0,0,50,0,50,50,0,50", poly, POLY_FRAME, name=name)["overall"] == 1.0
+
+
+def test_polygon_reward_without_a_frame_reads_original_pixels_and_drops_ignored_pixels():
+    target = np.zeros((H, W), bool)
+    target[0:50, 0:100] = True
+    ignore = np.zeros((H, W), bool)
+    ignore[50:100, 0:100] = True
+    s = _poly_sample(target)
+    s["target"]["ignore"] = encode_mask(ignore)
+    # the left half of the image: intersection 5000, union 10000 minus the 5000 ignored pixels
+    out = score("referring_segmentation", "0,0,100,0,100,100,0,100", s, None, name="mask_iou")
+    assert out["overall"] == pytest.approx(1.0)

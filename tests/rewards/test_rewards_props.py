@@ -21,6 +21,7 @@ FRAGMENTS = [
     "0,0,10,10 plane\n", "1,2,3,4,5,6,7,8 ship\n", "\u00e9\u6f22\u0000", "<answer>", "</answer>",
     "<think>", "</think>", "<think>x</think>\n<answer>", "<answer>yes</answer>",
     "<seg>", "</seg>", "1*4", "0*2,", "1*2", ";", "There is none.", "*", "1*999999999",
+    "0,0,100,0,100,100", "1000,1000,", "112,", "\n20,50,120,50,120,150",  # seg_polygon lines
 ]
 HOSTILE = st.one_of(
     st.text(max_size=300),
@@ -73,9 +74,11 @@ def _check_all(completion, frame_i, turns=None, think=False):
             kw = {"df": DF} if name in ("cider_d", "change_cider_d") else {}
             if name == "zoom_chain" and turns is not None:
                 kw["turns"] = turns
-            out = score(task, completion, dict(SAMPLES[task], task=task, reasoning="think_answer" if think else "none"), FRAMES[frame_i], name=name, **kw)
-            assert 0.0 <= out["overall"] <= 1.0, (name, task, out)
-            assert all(isinstance(v, float) and math.isfinite(v) for v in out.values()), (name, task, out)
+            for extra in ({}, {"mask_format": "seg_polygon"}) if "segmentation" in task else ({},):
+                sample = dict(SAMPLES[task], task=task, reasoning="think_answer" if think else "none", **extra)
+                out = score(task, completion, sample, FRAMES[frame_i], name=name, **kw)
+                assert 0.0 <= out["overall"] <= 1.0, (name, task, out)
+                assert all(isinstance(v, float) and math.isfinite(v) for v in out.values()), (name, task, out)
 
 
 TURNS = st.none() | st.lists(st.fixed_dictionaries({
