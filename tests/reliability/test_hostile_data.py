@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -132,11 +133,15 @@ def test_non_finite_and_outside_geometry_is_skipped(raw, tmp_path):
     xml = root / "Annotations" / "00001.xml"
     text = xml.read_text()
     objects = text.count("<object>")
-    text = text.replace("<xmin>48</xmin>", "<xmin>nan</xmin>", 1).replace("<xmax>62</xmax>", "<xmax>inf</xmax>", 1)
+    # The first object's xmin becomes nan, the second object's xmax inf: two malformed objects.
+    first, second, rest = text.split("<object>", 3)[1:] if objects >= 3 else (*text.split("<object>", 2)[1:], "")
+    head = text.split("<object>", 1)[0]
+    first = re.sub(r"<xmin>[^<]*</xmin>", "<xmin>nan</xmin>", first, count=1)
+    second = re.sub(r"<xmax>[^<]*</xmax>", "<xmax>inf</xmax>", second, count=1)
+    text = "<object>".join([head, first, second] + ([rest] if rest else []))
     xml.write_text(text)
     xml2 = root / "Annotations" / "00002.xml"
     t2 = xml2.read_text()
-    import re
 
     t2 = re.sub(r"<bndbox>.*?</bndbox>", "<bndbox><xmin>300</xmin><ymin>300</ymin><xmax>320</xmax><ymax>320</ymax>"
                 "</bndbox>", t2, count=1)  # the image is 224 px: entirely outside
