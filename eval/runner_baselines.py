@@ -49,15 +49,18 @@ def training_rows(req, entry) -> tuple[list[dict] | None, str]:
 
 def baseline_rows(policy, state, rows: list[dict], seed: int, suite) -> list[dict]:
     """The policy's prediction rows for the evaluated `rows` (same keys as a checkpoint's, parsed, unscored)."""
+    from data_engine.reasoning import wrap_answer
     from eval.runner import parse_kwargs
 
     out = []
     for r in rows:
         text = policy.answer(state, r, sample_rng(seed, str(r["dataset"]), str(r["id"])))
         kw = parse_kwargs(r["task"], r["target"], suite)
+        if kw["reasoning"] == "think_answer":  # the policy answers in the frame the suite reads (empty think block)
+            text = wrap_answer(text)
         row = {k: r.get(k) for k in ("id", "dataset", "task", "source", "images", "width", "height")}
         row.update(target=r["target"], frame=None, completion=text, num_tokens=0, truncated=False, turns=[],
-                   prediction=parse(r["task"], text, frame=None, **kw))
+                   reasoning=kw["reasoning"], prediction=parse(r["task"], text, frame=None, **kw))
         if r["task"] == "zoom_vqa" and "prediction_direct" in r:
             # a policy that never zooms answers the chain and the direct question alike
             row.update(completion_direct=text, prediction_direct=parse("vqa", text, **kw))

@@ -146,12 +146,12 @@ def handmade_world() -> list[dict]:
     return rows
 
 
-def run_eval(tmp: Path, built: Path, completions: dict[str, str], out: str) -> dict:
+def run_eval(tmp: Path, built: Path, completions: dict[str, str], out: str, **suite_keys) -> dict:
     """Score `completions` (id -> text; missing ids answer "") on the val rows of `built` through the CLI."""
     from datasets import load_from_disk
 
     names = {"vqa": "vqa", "classification": "cls", "grounding": "grd", "detection": "det", "caption": "cap"}
-    suite = {"name": "hand", "data_root": str(built), "box_type": "hbb", "java_metrics": False,
+    suite = {"name": "hand", "data_root": str(built), "box_type": "hbb", "java_metrics": False, **suite_keys,
              "datasets": [{"name": n, "path": ".", "split": "val", "tasks": [t]} for t, n in names.items()]}
     spath = tmp / "suite.yaml"
     spath.write_text("# georft eval --suite suite.yaml\n" + json.dumps(suite), encoding="utf-8")
@@ -196,6 +196,20 @@ def test_runner_writes_baselines_scored_like_a_checkpoint(hand_built):
     assert by_id["d1"]["rewards"]["rotated_iou_f1/overall"] == 1.0
     rand = json.loads((tmp / "empty" / "baselines" / "random" / "metrics.json").read_text())
     assert set(rand["metrics"]) == {"vqa", "cls"}  # random choice only where there are choices
+
+
+def test_baselines_answer_in_the_suites_think_answer_frame(hand_built):
+    """A suite that reads VQA answers from `<answer>` blocks scores the baselines in that frame too (before the
+    fix their bare answers failed to parse there, and the majority policy scored 0 instead of 2 / 4)."""
+    tmp, built = hand_built
+    run_eval(tmp, built, {}, "think", reasoning="think_answer", reasoning_tasks=["vqa"])
+    const = json.loads((tmp / "think" / "baselines" / "constant" / "metrics.json").read_text())
+    assert const["metrics"]["vqa"]["accuracy"] == pytest.approx(2 / 4)
+    assert const["metrics"]["cls"]["accuracy"] == pytest.approx(3 / 5)  # not in the frame: answered plainly
+    rows = [json.loads(x) for x in (tmp / "think" / "baselines" / "constant" / "predictions.jsonl").open()]
+    vqa = [r for r in rows if r["task"] == "vqa"]
+    assert all(r["completion"].startswith("<think></think>\n<answer>") and r["reasoning"] == "think_answer"
+               for r in vqa)
 
 
 def test_baselines_skip_with_a_reason(tmp_path):
