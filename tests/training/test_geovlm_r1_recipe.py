@@ -67,3 +67,22 @@ def test_cpu_variant_runs_sft_and_grpo_steps(tiny_model_dirs, tiny_world, tmp_pa
 
     suite = load_config(SuiteConfig, REPO / cfg.eval.suite, suite_overrides)
     assert suite.reasoning == "think_answer" and suite.reasoning_tasks is None
+
+
+def test_per_task_recipe_runs_geovlm_r1s_stages_in_sequence():
+    """The per-task GPU recipe is the mixed one with four GRPO stages of 500 steps, each from the previous model."""
+    from pathlib import Path
+
+    from georft.config import load_config
+    from georft.pipeline import PipelineConfig, grpo_task_stages
+
+    root = Path(__file__).resolve().parents[2]
+    mixed = load_config(PipelineConfig, root / "configs/pipeline/geovlm_r1_qwen2_5_vl_3b.yaml")
+    cfg = load_config(PipelineConfig, root / "configs/pipeline/geovlm_r1_qwen2_5_vl_3b_per_task.yaml")
+    assert (mixed.grpo.schedule, cfg.grpo.schedule) == ("mixed", "per_task")
+    present = {"referring_detection", "grounding", "detection", "multilabel_classification", "classification", "vqa",
+               "caption", "region_caption", "grounding_description"}
+    stages = grpo_task_stages(cfg.grpo, Path(cfg.grpo.output_dir), present)
+    assert [c.trainer["max_steps"] for _, c in stages] == [500] * 4
+    assert stages[1][1].model.path == stages[0][1].output_dir and stages[-1][1].output_dir == cfg.grpo.output_dir
+    assert cfg.grpo.reward_set == mixed.grpo.reward_set and cfg.grpo.data.reasoning == "think_answer"
