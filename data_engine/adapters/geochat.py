@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from data_engine.adapters.base import Skip, SourceSpec, make_row, read_size, split_from_name
-from data_engine.adapters.llava import _records, convert_turns
+from data_engine.adapters.llava import _records, conversation_records, convert_turns
 
 BOX_RE = re.compile(r"\{<(-?\d+)><(-?\d+)><(-?\d+)><(-?\d+)>(?:\|<(-?\d+)>)?\}")
 _PHRASE_RE = re.compile(r"<p>(.*?)</p>", re.DOTALL)
@@ -97,64 +97,58 @@ def grounded_text(answer: str, width: int, height: int) -> tuple[str, list[dict]
 
 
 def iter_geochat(spec: SourceSpec) -> Iterator[dict | Skip]:
-    for file in spec.annotation_files():
-        split = split_from_name(file.name)
-        if not spec.wants(split):
+    for item in conversation_records(spec):
+        if isinstance(item, Skip):
+            yield item
             continue
-        for k, rec in _records(file):
-            if isinstance(rec, Skip):
-                yield rec
-                continue
-            if not isinstance(rec, dict):
-                yield Skip("malformed JSON", str(file), k, "record is not an object")
-                continue
-            if not rec.get("image") or isinstance(rec["image"], list):
-                yield Skip("text-only record" if not rec.get("image") else "multi-image record", str(file), k,
-                           f"id {rec.get('id')!r}: GeoChat records hold one image")
-                continue
-            messages = convert_turns(rec.get("conversations"))
-            if isinstance(messages, str):
-                yield Skip("malformed conversation", str(file), k, messages)
-                continue
-            image = spec.images / str(rec["image"])
-            size = read_size(image, file, k)
-            if isinstance(size, Skip):
-                yield size
-                continue
-            native = str(rec.get("id", f"{file.stem}:{k}"))
-            rest = []
-            for t in range(0, len(messages), 2):
-                q, a = messages[t]["content"], messages[t + 1]["content"]
-                if "[identify]" in q.lower():
-                    got = grid_boxes(q, *size)
-                    if isinstance(got, str) or len(got[0]) != 1 or not a.strip():
-                        why = got if isinstance(got, str) else "needs exactly one box and an answer"
-                        yield Skip("malformed box", str(file), k, f"id {native!r} turn {t}: [identify] {why}")
-                        continue
-                    target = {"box": got[0][0], "references": [a.strip()], "angle": got[1][0]}
-                    yield make_row(spec, f"{native}:{t}", "region_caption", split, [image], *size, target)
+        file, split, k, rec = item
+        if not rec.get("image") or isinstance(rec["image"], list):
+            yield Skip("text-only record" if not rec.get("image") else "multi-image record", str(file), k,
+                       f"id {rec.get('id')!r}: GeoChat records hold one image")
+            continue
+        messages = convert_turns(rec.get("conversations"))
+        if isinstance(messages, str):
+            yield Skip("malformed conversation", str(file), k, messages)
+            continue
+        image = spec.images / str(rec["image"])
+        size = read_size(image, file, k)
+        if isinstance(size, Skip):
+            yield size
+            continue
+        native = str(rec.get("id", f"{file.stem}:{k}"))
+        rest = []
+        for t in range(0, len(messages), 2):
+            q, a = messages[t]["content"], messages[t + 1]["content"]
+            if "[identify]" in q.lower():
+                got = grid_boxes(q, *size)
+                if isinstance(got, str) or len(got[0]) != 1 or not a.strip():
+                    why = got if isinstance(got, str) else "needs exactly one box and an answer"
+                    yield Skip("malformed box", str(file), k, f"id {native!r} turn {t}: [identify] {why}")
                     continue
-                if "[grounding]" in q.lower():
-                    got = grounded_text(a, *size)
-                    if isinstance(got, str):
-                        yield Skip("malformed box", str(file), k, f"id {native!r} turn {t}: [grounding] {got}")
-                        continue
-                    text, objects = got
-                    yield make_row(spec, f"{native}:{t}", "grounding_description", split, [image], *size,
-                                   {"references": [text], "objects": objects})
-                    continue
-                if "[refer]" not in q.lower():
-                    rest += messages[t:t + 2]
-                    continue
-                got = grid_boxes(a, *size)
+                target = {"box": got[0][0], "references": [a.strip()], "angle": got[1][0]}
+                yield make_row(spec, f"{native}:{t}", "region_caption", split, [image], *size, target)
+                continue
+            if "[grounding]" in q.lower():
+                got = grounded_text(a, *size)
                 if isinstance(got, str):
-                    yield Skip("malformed box", str(file), k, f"id {native!r} turn {t}: {got}")
+                    yield Skip("malformed box", str(file), k, f"id {native!r} turn {t}: [grounding] {got}")
                     continue
-                boxes, angles = got
-                target = {"expression": refer_expression(q), "boxes": boxes, "angles": angles}
-                yield make_row(spec, f"{native}:{t}", "referring_detection", split, [image], *size, target)
-            if rest:
-                yield make_row(spec, native, "chat", split, [image], *size, {"messages": rest})
+                text, objects = got
+                yield make_row(spec, f"{native}:{t}", "grounding_description", split, [image], *size,
+                               {"references": [text], "objects": objects})
+                continue
+            if "[refer]" not in q.lower():
+                rest += messages[t:t + 2]
+                continue
+            got = grid_boxes(a, *size)
+            if isinstance(got, str):
+                yield Skip("malformed box", str(file), k, f"id {native!r} turn {t}: {got}")
+                continue
+            boxes, angles = got
+            target = {"expression": refer_expression(q), "boxes": boxes, "angles": angles}
+            yield make_row(spec, f"{native}:{t}", "referring_detection", split, [image], *size, target)
+        if rest:
+            yield make_row(spec, native, "chat", split, [image], *size, {"messages": rest})
 
 
 def iter_geochat_referring(spec: SourceSpec) -> Iterator[dict | Skip]:
