@@ -22,26 +22,31 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-component-update", "--disable-sync"]
 
 
-@pytest.fixture(scope="module")
-def server(run_dirs):
+def live_server(runs: list):
+    """Serve the dashboard over `runs` on a free loopback port in a thread: yields its URL, then stops it (the body
+    of the browser tests' server fixtures)."""
     import uvicorn
 
     from dashboard.app import create_app
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app([run_dirs["run"], run_dirs["empty"]]), log_level="warning"))
+    srv = uvicorn.Server(uvicorn.Config(create_app(runs), log_level="warning"))
     thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not srv.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     srv.should_exit = True
     thread.join(timeout=10)
     sock.close()
+
+
+@pytest.fixture(scope="module")
+def server(run_dirs):
+    yield from live_server([run_dirs["run"], run_dirs["empty"]])
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import socket
-import threading
-import time
 
 import numpy as np
 import pytest
@@ -16,7 +13,7 @@ from PIL import Image
 from dashboard.overlay import CLASS_COLOURS, COLOURS, compare_shapes, mask_shapes, sample_shapes
 from data_engine.masks import encode_mask
 from eval.report.figures import GT_COLOUR, thumbnail
-from tests.dashboard.test_browser import _open, page, shots  # noqa: F401 - the Chromium fixtures
+from tests.dashboard.test_browser import _open, live_server, page, shots  # noqa: F401 - the Chromium fixtures
 
 W, H = 320, 240
 
@@ -75,9 +72,7 @@ def test_report_thumbnail_blends_the_masks(tmp_path):
 # ------------------------------------------------------------------------------------------------- in Chromium
 @pytest.fixture(scope="module")
 def mask_server(tmp_path_factory):
-    import uvicorn
 
-    from dashboard.app import create_app
 
     run = tmp_path_factory.mktemp("maskrun")
     img = run / "scene.png"
@@ -94,19 +89,7 @@ def mask_server(tmp_path_factory):
         (d / "metrics.json").write_text(json.dumps({"model": name, "suite": "s", "backend": "hf", "metrics": {
             f"synth-{t}": {"mIoU": 0.5} for t in targets}}))
         (d / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    srv = uvicorn.Server(uvicorn.Config(create_app([run]), log_level="warning"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    srv.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    yield from live_server([run])
 
 
 def test_masks_render_translucent_in_the_sample_and_compare_views(mask_server, page, shots):  # noqa: F811

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import threading
-import time
 
 import pytest
 from PIL import Image
 
 from rollout.store import RolloutWriter
-from tests.dashboard.test_browser import _loaded, _open, page, shots  # noqa: F401 - fixtures
+from tests.dashboard.test_browser import _loaded, _open, live_server, page, shots  # noqa: F401 - fixtures
 
 SQ = [10, 10, 60, 10, 60, 40, 10, 40]
 
@@ -90,23 +87,7 @@ def test_multi_image_rows_show_every_frame_with_the_overlay(multi_run):
 
 @pytest.fixture(scope="module")
 def multi_server(multi_run):
-    import uvicorn
-
-    from dashboard.app import create_app
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    srv = uvicorn.Server(uvicorn.Config(create_app([multi_run]), log_level="warning"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    srv.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    yield from live_server([multi_run])
 
 
 def test_frames_side_by_side_in_chromium(multi_server, page, shots):  # noqa: F811 - fixtures
