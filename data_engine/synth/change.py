@@ -232,7 +232,7 @@ def _wkt(box) -> str:
 def write_damage(out: Path, seed: int, size) -> dict:
     """xBD layout: `<split>/{images,labels}/synth_<8 digits>_{pre,post}_disaster.{png,json}` (train and val)."""
     for split, n in _counts(size):
-        n = min(n, 150 if split == "train" else 100)  # each pair gives 2-5 rows
+        n = min(n, 150 if split == "train" else 200)  # each pair gives 2-5 rows; 200 held-out pairs for eval
         for sub in ("images", "labels"):
             (out / split / sub).mkdir(parents=True, exist_ok=True)
         for i in range(n):
@@ -290,7 +290,7 @@ def write_temporal(out: Path, seed: int, size) -> dict:
     """fMoW layout: `<split>/<category>/<category>_<i>/<category>_<i>_<n>_rgb.{jpg,json}`, 3-4 frames per site,
     written in shuffled `<n>` order (fMoW's `<n>` is not in time order; the timestamps are)."""
     for split, n in _counts(size):
-        n = min(n, 200 if split == "train" else 100)
+        n = min(n, 200)  # 200 held-out sites: the demo's 200 samples per eval set
         for i in range(n):
             rng = _rng(seed, "temporal_classification", split, i)
             label = SITE_CLASSES[i % len(SITE_CLASSES)]

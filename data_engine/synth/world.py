@@ -24,6 +24,9 @@ Every task has a `train` and a `val` split. Each sample is drawn from its own ge
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -347,7 +350,12 @@ WRITERS = (
 )
 
 
-def synthesize(out_dir: str | Path, seed: int = 0, size: str = "small") -> Path:
+def _write(job: tuple) -> dict:
+    writer, folder, seed, ws = job
+    return writer(folder, seed, ws)
+
+
+def synthesize(out_dir: str | Path, seed: int = 0, size: str = "small", workers: int | None = None) -> Path:
     """Write the synthetic world into `out_dir` and return the path of its `recipe.yaml`.
 
     Args:
@@ -355,6 +363,8 @@ def synthesize(out_dir: str | Path, seed: int = 0, size: str = "small") -> Path:
         seed: world seed; the same seed and size give the same files.
         size: "tiny" (tests: a handful per task), "small" (default, demo: 800 train / 200 val per task, 50 + 50
             UHR images with 4 questions each), "medium".
+        workers: processes writing datasets side by side (default: one per CPU core). Every sample draws from its
+            own seeded generator, so the files are the same for any number of workers.
     """
     import yaml
 
@@ -365,7 +375,13 @@ def synthesize(out_dir: str | Path, seed: int = 0, size: str = "small") -> Path:
         raise UserError(f"{out} exists and is not empty (and holds no synthetic world); choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     ws = SIZES[size]
-    sources = [writer(out / folder, seed, ws) for folder, writer in WRITERS]
+    workers = max(1, min(len(WRITERS), workers or os.cpu_count() or 1))
+    jobs = [(writer, out / folder, seed, ws) for folder, writer in WRITERS]
+    if workers == 1:
+        sources = [_write(job) for job in jobs]
+    else:  # spawn: the caller may hold torch and threads that a fork would copy mid-state
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            sources = list(pool.map(_write, jobs))
     recipe = out / "recipe.yaml"
     header = (f"# Synthetic remote-sensing world (seed {seed}, size {size}) written by `georft data synth`.\n"
               f"# Build it with: georft data build --recipe {recipe} --out <DIR>\n")
