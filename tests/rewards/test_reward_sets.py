@@ -50,7 +50,11 @@ def test_grpo_run_rewards_are_the_set_for_present_tasks_plus_overrides(tmp_path)
     from georft.config import load_config, save_config
     from rl.config import GRPORunConfig
 
-    cfg = load_config(GRPORunConfig, REPO / "configs/grpo/demo_cpu.yaml")
+    # The demo's set (accuracy) and its VQA override, plus a detection override in a config composing it.
+    user = tmp_path / "user.yaml"
+    user.write_text(f"_base_: {REPO / 'configs/grpo/demo_cpu.yaml'}\n"
+                    "rewards:\n  detection:\n    - {name: rotated_iou_f1, weight: 1.0}\n    - {name: format, weight: 0.1}\n")
+    cfg = load_config(GRPORunConfig, user)
     run = _names(cfg.run_rewards({"detection", "grounding", "vqa"}))
     assert run == {"detection": [("rotated_iou_f1", 1.0), ("format", 0.1)], "grounding": [("grounding_iou", 1.0)],
                    "vqa": [("vqa_match", 1.0), ("think_format", 1.0)]}  # the demo's think-then-answer VQA
