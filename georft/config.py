@@ -184,6 +184,14 @@ def _replace(cfg: Any, key: str, value: Any) -> None:
     if isinstance(value, dict) and OmegaConf.is_dict(node) and OmegaConf.get_type(node) is dict:
         for k in list(node.keys()):
             del node[k]
+    parts = key.split(".")
+    if isinstance(value, (dict, list)) and not any(p.isdigit() for p in parts):
+        # Merged as a nested mapping, as a file is: mappings inside lists become their dataclasses
+        # (rewards.detection=[{name: format, weight: 0.1}]); OmegaConf.update leaves them plain dicts and fails.
+        for p in reversed(parts):
+            value = {p: value}
+        cfg.merge_with(value)
+        return
     OmegaConf.update(cfg, key, value, merge=True)
 
 

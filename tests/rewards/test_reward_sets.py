@@ -63,6 +63,10 @@ def test_grpo_run_rewards_are_the_set_for_present_tasks_plus_overrides(tmp_path)
     again = load_config(GRPORunConfig, save_config(cfg, tmp_path / "c.yaml"))
     assert _names(again.run_rewards({"vqa", "caption"})) == _names(cfg.run_rewards({"vqa", "caption"}))
     assert all(isinstance(s, RewardSpec) for v in again.run_rewards({"vqa"}).values() for s in v)
+    # The same override on the command line: a list of mappings becomes RewardSpecs, as in a file.
+    cli = load_config(GRPORunConfig, REPO / "configs/grpo/demo_cpu.yaml",
+                      ["rewards.detection=[{name: rotated_iou_f1, weight: 1.0}, {name: format, weight: 0.1}]"])
+    assert _names(cli.run_rewards({"detection", "vqa"})) == _names(cfg.run_rewards({"detection", "vqa"}))
     with pytest.raises(UserError, match="reward_set"):
         load_config(GRPORunConfig, REPO / "configs/grpo/demo_cpu.yaml", ["reward_set=nope"])
 
