@@ -146,16 +146,16 @@ class ResampledMAP:
 
     def __init__(self, dets: list[list[dict]], gts: list[list[dict]], classes=None, iou_threshold: float = 0.5,
                  ap_mode: str = "voc07", protocol: str = "dota_devkit", quad_policy: str | None = None) -> None:
-        from eval.metrics.dota_map import _check, _match, _quad_policy
+        from eval.metrics.dota_map import check_options, match_detections, resolve_quad_policy
 
-        _check(protocol, ap_mode)
+        check_options(protocol, ap_mode)
         if len(dets) != len(gts):
             raise ValueError(f"{len(dets)} detection lists for {len(gts)} ground-truth lists")
         flat_d = [{**d, "image_id": i} for i, ds in enumerate(dets) for d in ds]
         flat_g = [{**g, "image_id": i} for i, gs in enumerate(gts) for g in gs]
-        self.m = _match(flat_d, flat_g, protocol, classes, _quad_policy(protocol, quad_policy))
+        self.m = match_detections(flat_d, flat_g, protocol, classes, resolve_quad_policy(protocol, quad_policy))
         keep = set(self.m.classes)
-        # _match drops labels outside `classes`; count what it kept per image, in input (= image) order
+        # match_detections drops labels outside `classes`; count what it kept per image, in input (= image) order
         nd = np.array([sum(d["label"] in keep for d in ds) for ds in dets], dtype=np.int64)
         ng = np.array([sum(g["label"] in keep for g in gs) for gs in gts], dtype=np.int64)
         self.d_start, self.d_count = np.cumsum(nd) - nd, nd
@@ -164,7 +164,7 @@ class ResampledMAP:
 
     def __call__(self, idx: np.ndarray) -> float:
         """mAP of the images `idx` (K,), in that order, repeats as separate images."""
-        from eval.metrics.dota_map import _evaluate, _Matched
+        from eval.metrics.dota_map import Matched, evaluate_order
 
         idx = np.asarray(idx, dtype=np.int64)
         m = self.m
@@ -175,9 +175,9 @@ class ResampledMAP:
         shift = np.repeat(g_new_start - self.g_start[idx], self.d_count[idx])
         jmax = m.jmax[d_sel]
         jmax = np.where(jmax >= 0, jmax + shift, -1)
-        sub = _Matched(m.classes, m.det_cls[d_sel], m.score[d_sel], m.ovmax[d_sel], jmax, m.gt_cls[g_sel],
+        sub = Matched(m.classes, m.det_cls[d_sel], m.score[d_sel], m.ovmax[d_sel], jmax, m.gt_cls[g_sel],
                        m.gt_difficult[g_sel])
-        return float(_evaluate(sub, np.arange(d_sel.size), self.iou_threshold, self.ap_mode, self.protocol)["map"])
+        return float(evaluate_order(sub, np.arange(d_sel.size), self.iou_threshold, self.ap_mode, self.protocol)["map"])
 
 
 def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:

@@ -79,12 +79,14 @@ def _common(rows: list[dict]) -> dict[str, float]:
 # ---------------------------------------------------------------- detection
 
 
-def _dets(row: dict) -> list[dict]:
+def detection_rows(row: dict) -> list[dict]:
+    """A prediction row's labelled objects as `dota_map` detections (image id, label, polygon in original px)."""
     objs = (row.get("prediction") or {}).get("objects") or []
     return [{"image_id": row["id"], "label": o["label"], "poly": o["poly"]} for o in objs if o.get("label")]
 
 
-def _gts(row: dict) -> list[dict]:
+def ground_truth_rows(row: dict) -> list[dict]:
+    """A prediction row's target objects as `dota_map` ground truths (with the difficult flag)."""
     return [{"image_id": row["id"], "label": o["label"], "poly": o["poly"], "difficult": int(bool(o.get("difficult")))}
             for o in row["target"].get("objects") or []]
 
@@ -117,15 +119,15 @@ def _image_scores(dets: list[dict], gts: list[dict], iou: float, protocol: str) 
 def score_detection(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scored:
     det_cfg = suite.detection
     classes = sorted({c for r in rows for c in r["target"].get("classes") or []}) or None
-    per_row_dets = [_dets(r) for r in rows]
-    scores = [_image_scores(d, _gts(r), det_cfg.iou_threshold, det_cfg.protocol) for r, d in zip(rows, per_row_dets,
+    per_row_dets = [detection_rows(r) for r in rows]
+    scores = [_image_scores(d, ground_truth_rows(r), det_cfg.iou_threshold, det_cfg.protocol) for r, d in zip(rows, per_row_dets,
                                                                                                   strict=True)]
     dets = [d for ds in per_row_dets for d in ds]
     if entry.patches:
         dets = [{k: v for k, v in d.items() if k != "score"} for d in merge_patches(dets, det_cfg.merge_iou)]
         gts = _full_image_gts(rows)
     else:
-        gts = [g for r in rows for g in _gts(r)]
+        gts = [g for r in rows for g in ground_truth_rows(r)]
     kw = {"iou_threshold": det_cfg.iou_threshold, "classes": classes}
     voc = dota_map(dets, gts, ap_mode="voc07", protocol=det_cfg.protocol, **kw)
     area = dota_map(dets, gts, ap_mode="area", protocol=det_cfg.protocol, **kw)

@@ -52,7 +52,7 @@ AP_MODES = ("voc07", "area")
 
 
 @dataclass
-class _Matched:
+class Matched:
     """Order-independent part of the evaluation: each detection's best GT and its IoU."""
 
     classes: list
@@ -64,7 +64,8 @@ class _Matched:
     gt_difficult: np.ndarray  # (G,) bool
 
 
-def _check(protocol: str, ap_mode: str) -> None:
+def check_options(protocol: str, ap_mode: str) -> None:
+    """Raise ValueError for an unknown protocol or AP mode (shared with the bootstrap's per-draw mAP)."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
     if ap_mode not in AP_MODES:
@@ -77,7 +78,8 @@ def _polys(items: list[dict]) -> np.ndarray:
     return np.asarray([d["poly"] for d in items], dtype=np.float64).reshape(-1, 8)
 
 
-def _quad_policy(protocol: str, quad_policy: str | None) -> str:
+def resolve_quad_policy(protocol: str, quad_policy: str | None) -> str:
+    """The quad IoU policy in force: the given one (checked), or the protocol's default."""
     if quad_policy is None:
         return "devkit" if protocol == "dota_devkit" else "hull"
     if quad_policy not in QUAD_POLICIES:
@@ -87,7 +89,9 @@ def _quad_policy(protocol: str, quad_policy: str | None) -> str:
     return quad_policy
 
 
-def _match(detections, ground_truths, protocol: str, classes, quad_policy: str) -> _Matched:
+def match_detections(detections, ground_truths, protocol: str, classes, quad_policy: str) -> Matched:
+    """Each detection's best same-class GT of its image and their IoU: the order-independent part of mAP, computed
+    once and reused by `evaluate_order` (and by `eval.bootstrap` for every resample)."""
     labels = (
         sorted({d["label"] for d in detections} | {g["label"] for g in ground_truths})
         if classes is None
@@ -118,7 +122,7 @@ def _match(detections, ground_truths, protocol: str, classes, quad_policy: str) 
         at_max = np.flatnonzero(iou == ovmax[pair_det])
         dets_at_max, first_at_max = np.unique(pair_det[at_max], return_index=True)
         jmax[dets_at_max] = pair_gt[at_max[first_at_max]]
-    return _Matched(
+    return Matched(
         classes=labels,
         det_cls=np.array([cls_index[d["label"]] for d in dets], dtype=np.int64),
         score=np.array([float(d.get("score", 1.0)) for d in dets], dtype=np.float64),
@@ -129,7 +133,7 @@ def _match(detections, ground_truths, protocol: str, classes, quad_policy: str) 
     )
 
 
-def _evaluate(m: _Matched, order: np.ndarray, iou_threshold: float, ap_mode: str, protocol: str) -> dict:
+def evaluate_order(m: Matched, order: np.ndarray, iou_threshold: float, ap_mode: str, protocol: str) -> dict:
     """mAP for detections visited in `order` (ties in score keep this order)."""
     devkit = protocol == "dota_devkit"
     rank = order[np.argsort(-m.score[order], kind="stable")]
@@ -214,9 +218,9 @@ def dota_map(
         "f1"}``; precision/recall/F1 are micro-averaged over all detections at the end of the ranking
         (difficult-matched detections excluded under the devkit protocol).
     """
-    _check(protocol, ap_mode)
-    m = _match(detections, ground_truths, protocol, classes, _quad_policy(protocol, quad_policy))
-    return _evaluate(m, np.arange(m.score.size), iou_threshold, ap_mode, protocol)
+    check_options(protocol, ap_mode)
+    m = match_detections(detections, ground_truths, protocol, classes, resolve_quad_policy(protocol, quad_policy))
+    return evaluate_order(m, np.arange(m.score.size), iou_threshold, ap_mode, protocol)
 
 
 def dota_map_tie_spread(
@@ -238,12 +242,12 @@ def dota_map_tie_spread(
     Returns:
         ``{"map_emitted", "map_mean", "map_std" (population std), "map_min", "map_max", "n_orders"}``.
     """
-    _check(protocol, ap_mode)
-    m = _match(detections, ground_truths, protocol, classes, _quad_policy(protocol, quad_policy))
+    check_options(protocol, ap_mode)
+    m = match_detections(detections, ground_truths, protocol, classes, resolve_quad_policy(protocol, quad_policy))
     rng = np.random.default_rng(seed)
-    emitted = _evaluate(m, np.arange(m.score.size), iou_threshold, ap_mode, protocol)["map"]
+    emitted = evaluate_order(m, np.arange(m.score.size), iou_threshold, ap_mode, protocol)["map"]
     maps = np.array(
-        [_evaluate(m, rng.permutation(m.score.size), iou_threshold, ap_mode, protocol)["map"] for _ in range(n_orders)]
+        [evaluate_order(m, rng.permutation(m.score.size), iou_threshold, ap_mode, protocol)["map"] for _ in range(n_orders)]
     )
     return {
         "map_emitted": emitted,

@@ -67,11 +67,11 @@ INTERVAL_METRICS: dict[str, tuple[IntervalMetric, ...]] = {
 
 def _map_stat(rows: list[dict]):
     """(idx) -> mAP of those rows (VOC07, dota_devkit, IoU 0.5, the rows' class lists: the suite's defaults)."""
-    from eval.runner_score import _dets, _gts
+    from eval.runner_score import detection_rows, ground_truth_rows
 
     classes = sorted({c for r in rows for c in (r.get("target") or {}).get("classes") or []}) or None
-    dets = [[{k: d[k] for k in ("label", "poly")} for d in _dets(r)] for r in rows]
-    gts = [[{k: g[k] for k in ("label", "poly", "difficult")} for g in _gts(r)] for r in rows]
+    dets = [[{k: d[k] for k in ("label", "poly")} for d in detection_rows(r)] for r in rows]
+    gts = [[{k: g[k] for k in ("label", "poly", "difficult")} for g in ground_truth_rows(r)] for r in rows]
     return ResampledMAP(dets, gts, classes=classes)
 
 
