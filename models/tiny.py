@@ -10,7 +10,7 @@ processor with a small pixel budget. The same seed gives byte-identical weights.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from data_engine.errors import UserError
@@ -49,7 +49,6 @@ class TinyModelConfig:
     vision_heads: int = 2
     min_pixels: int = 4 * 28 * 28
     max_pixels: int = 1024 * 32 * 32
-    extra: dict = field(default_factory=dict)
 
     def validate(self) -> None:
         get_family(self.arch)
