@@ -96,10 +96,11 @@ class Run:
     path: Path
     reader: RolloutReader
     evals: list[EvalDir] = field(default_factory=list)
+    label: str | None = None  # a per-task GRPO stage: "<run>/<stage folder>"
 
     @property
     def name(self) -> str:
-        return self.path.name
+        return self.label or self.path.name
 
     @property
     def has_rollouts(self) -> bool:
@@ -117,14 +118,28 @@ def _store_dir(path: Path) -> Path:
     return path
 
 
+def _stage_stores(path: Path) -> list[Path]:
+    """The earlier stages' stores of a ``grpo.schedule: per_task`` run (`[grpo/]stages/<k>_<tasks>/rollouts`; the
+    last stage writes to the GRPO folder itself), in stage order."""
+    def order(p: Path) -> tuple[int, str]:
+        head = p.parent.name.split("_", 1)[0]
+        return (int(head) if head.isdigit() else 1 << 30, p.parent.name)
+
+    found = [c for c in [*path.glob("stages/*/rollouts"), *path.glob("*/stages/*/rollouts")]
+             if c.is_dir() and c.resolve().is_relative_to(path)]
+    return [c.parent for c in sorted(found, key=order)]
+
+
 def discover(run_dirs: list[str | Path]) -> list[Run]:
-    """The runs with their eval dirs.
+    """The runs with their eval dirs. A per-task GRPO run's earlier stages follow it as runs of their own
+    (named `<run>/<stage>`, sharing its directory), so each stage's rollouts can be opened.
 
     Raises:
         UserError: a given path is not a directory.
     """
-    runs = []
-    for k, d in enumerate(run_dirs):
+    runs: list[Run] = []
+    for d in run_dirs:
+        k = len(runs)
         path = Path(d).resolve()
         if not path.is_dir():
             raise UserError(f"{d}: not a run directory")
@@ -136,4 +151,8 @@ def discover(run_dirs: list[str | Path]) -> list[Run]:
             rel = m.parent.relative_to(path).as_posix()
             run.evals.append(EvalDir(f"{k}.{j}", k, m.parent, rel if rel != "." else path.name, path))
         runs.append(run)
+        for store in _stage_stores(path):
+            if store != run.reader.run_dir:
+                label = f"{path.name}/{store.relative_to(path).as_posix()}"
+                runs.append(Run(len(runs), path, ContainedReader(store, path), label=label))
     return runs

@@ -280,3 +280,33 @@ def test_part_names_are_escaped(tmp_path):
     with TestClient(create_app([tmp_path]), base_url="http://127.0.0.1") as c:
         html = c.get("/run/0/step/0").text
     assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/<wbr>script&gt;_<wbr>x" in html
+
+
+def test_per_task_stages_are_runs_of_their_own(tmp_path):
+    """A `grpo.schedule: per_task` pipeline run: the last stage's store is the run's, the earlier stages'
+    (`grpo/stages/<k>_<tasks>/rollouts`) follow it in stage order, each showing its own steps."""
+    from starlette.testclient import TestClient
+
+    from dashboard.app import create_app
+    from dashboard.runs import discover
+    from rollout.store import RolloutWriter
+
+    def row(task: str) -> dict:
+        return {"step": 0, "group": "g", "sample_id": "s", "task": task, "source": "x", "generation": 0,
+                "prompt": "p", "completion": "c", "turns": "[]", "prediction": "{}", "target": "{}", "reward": 1.0,
+                "advantage": 0.0, "images": [], "length": 1, "truncated": False}
+
+    run = tmp_path / "demo"
+    for folder, task, steps in (("grpo", "vqa", 3), ("grpo/stages/10_caption", "caption", 1),
+                                ("grpo/stages/2_grounding", "grounding", 2)):
+        writer = RolloutWriter(run / folder)
+        for s in range(steps):
+            writer.write_step(s, [row(task)])
+    runs = discover([run, tmp_path / "demo" / "grpo"])
+    assert [r.name for r in runs] == ["demo", "demo/grpo/stages/2_grounding", "demo/grpo/stages/10_caption",
+                                      "grpo", "grpo/stages/2_grounding", "grpo/stages/10_caption"]
+    assert [len(r.reader.steps()) for r in runs] == [3, 2, 1, 3, 2, 1]
+    assert [r.index for r in runs] == list(range(6))
+    with TestClient(create_app([run]), base_url="http://127.0.0.1") as c:
+        assert "grounding" in c.get("/run/1/step/1").text
+        assert c.get("/run/2/step/1").status_code == 404  # the caption stage has step 0 only
