@@ -37,8 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from data_engine.adapters.base import Skip, SourceSpec, make_row, read_size, split_from_name
-from data_engine.adapters.llava import _records, conversation_records, convert_turns
+from data_engine.adapters.base import Skip, SourceSpec, make_row, read_size
+from data_engine.adapters.llava import conversation_records, convert_turns
 
 BOX_RE = re.compile(r"\{<(-?\d+)><(-?\d+)><(-?\d+)><(-?\d+)>(?:\|<(-?\d+)>)?\}")
 _PHRASE_RE = re.compile(r"<p>(.*?)</p>", re.DOTALL)
@@ -152,40 +152,37 @@ def iter_geochat(spec: SourceSpec) -> Iterator[dict | Skip]:
 
 
 def iter_geochat_referring(spec: SourceSpec) -> Iterator[dict | Skip]:
-    for file in spec.annotation_files():
-        split = split_from_name(file.name)
-        if not spec.wants(split):
+    for item in conversation_records(spec):
+        if isinstance(item, Skip):
+            yield item
             continue
-        for k, rec in _records(file):
-            if isinstance(rec, Skip):
-                yield rec
-                continue
-            if not isinstance(rec, dict) or not all(key in rec for key in ("image_id", "question", "ground_truth")):
-                yield Skip("malformed record", str(file), k, "needs image_id, question and ground_truth")
-                continue
-            try:
-                polys = np.asarray(rec["ground_truth"], dtype=np.float64).reshape(-1, 8)
-            except (TypeError, ValueError) as e:
-                yield Skip("malformed box", str(file), k, f"ground_truth is not a list of 4-point polygons: {e}")
-                continue
-            if not np.all(np.isfinite(polys)):
-                yield Skip("malformed box", str(file), k, "non-finite ground_truth coordinate")
-                continue
-            name = str(rec["image_id"])
-            image = spec.images / (name if Path(name).suffix else f"{name}.png")
-            size = read_size(image, file, k)
-            if isinstance(size, Skip):
-                yield size
-                continue
-            boxes = np.stack([polys[:, 0::2].min(1), polys[:, 1::2].min(1), polys[:, 0::2].max(1),
-                              polys[:, 1::2].max(1)], axis=1) if len(polys) else np.zeros((0, 4))
-            if len(boxes) and np.any((boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])):
-                yield Skip("malformed box", str(file), k, "a ground_truth polygon has no area")
-                continue
-            target = {"expression": refer_expression(str(rec["question"])), "boxes": boxes.tolist(),
-                      "polys": polys.tolist()}
-            for key in ("size_group", "type"):
-                if rec.get(key) is not None:
-                    target[key] = str(rec[key])
-            native = str(rec.get("question_id", f"{file.stem}:{k}"))
-            yield make_row(spec, native, "referring_detection", split, [image], *size, target)
+        file, split, k, rec = item
+        if not all(key in rec for key in ("image_id", "question", "ground_truth")):
+            yield Skip("malformed record", str(file), k, "needs image_id, question and ground_truth")
+            continue
+        try:
+            polys = np.asarray(rec["ground_truth"], dtype=np.float64).reshape(-1, 8)
+        except (TypeError, ValueError) as e:
+            yield Skip("malformed box", str(file), k, f"ground_truth is not a list of 4-point polygons: {e}")
+            continue
+        if not np.all(np.isfinite(polys)):
+            yield Skip("malformed box", str(file), k, "non-finite ground_truth coordinate")
+            continue
+        name = str(rec["image_id"])
+        image = spec.images / (name if Path(name).suffix else f"{name}.png")
+        size = read_size(image, file, k)
+        if isinstance(size, Skip):
+            yield size
+            continue
+        boxes = np.stack([polys[:, 0::2].min(1), polys[:, 1::2].min(1), polys[:, 0::2].max(1),
+                          polys[:, 1::2].max(1)], axis=1) if len(polys) else np.zeros((0, 4))
+        if len(boxes) and np.any((boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])):
+            yield Skip("malformed box", str(file), k, "a ground_truth polygon has no area")
+            continue
+        target = {"expression": refer_expression(str(rec["question"])), "boxes": boxes.tolist(),
+                  "polys": polys.tolist()}
+        for key in ("size_group", "type"):
+            if rec.get(key) is not None:
+                target[key] = str(rec[key])
+        native = str(rec.get("question_id", f"{file.stem}:{k}"))
+        yield make_row(spec, native, "referring_detection", split, [image], *size, target)

@@ -56,7 +56,7 @@ def test_geochat_bench_referring_jsonl(tmp_path):
          "ground_truth": [[[1, 1], [5, 1], [5, 5], [1, 5]]]},
         {"question_id": 10, "question": "no image"},
     ]
-    lines = [json.dumps(r) for r in recs] + ["{not json"]
+    lines = [json.dumps(r) for r in recs] + ["{not json", "[1, 2]"]
     (tmp_path / "referring.jsonl").write_text("\n".join(lines) + "\n")
     rows, skips = run("geochat_referring", tmp_path, annotations="referring.jsonl", image_root=tmp_path / "images")
     assert len(rows) == 1 and rows[0]["id"] == "s/7" and rows[0]["task"] == "referring_detection"
@@ -64,7 +64,7 @@ def test_geochat_bench_referring_jsonl(tmp_path):
     assert t["expression"] == "all ships" and t["boxes"] == [[10, 10, 30, 20], [50, 45, 70, 60]]
     assert t["polys"][1] == [50, 50, 60, 45, 70, 55, 60, 60] and t["size_group"] == "small" and t["type"] == "multi"
     assert [(s.reason, s.line) for s in skips] == [("malformed box", 2), ("missing image", 3), ("malformed record", 4),
-                                                   ("malformed line", 5)]
+                                                   ("malformed line", 5), ("malformed JSON", 6)]
 
 
 def _nwpu(tmp_path):
