@@ -176,7 +176,7 @@ class ResampledMAP:
         jmax = m.jmax[d_sel]
         jmax = np.where(jmax >= 0, jmax + shift, -1)
         sub = Matched(m.classes, m.det_cls[d_sel], m.score[d_sel], m.ovmax[d_sel], jmax, m.gt_cls[g_sel],
-                       m.gt_difficult[g_sel])
+                      m.gt_difficult[g_sel])
         return float(evaluate_order(sub, np.arange(d_sel.size), self.iou_threshold, self.ap_mode, self.protocol)["map"])
 
 
