@@ -8,11 +8,12 @@ class of every image (docs/dataset-layouts.md §5).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from data_engine.adapters.base import Skip, SourceSpec, make_row
+from data_engine.adapters.base import Skip, SourceSpec, make_row, read_size
 from data_engine.images import ImageTooLarge, open_image
 from data_engine.masks import encode_mask
 
@@ -67,3 +68,24 @@ def class_rows(spec: SourceSpec, native_id: str, split: str | None, image: Path,
             target["patch"] = patch
         rows.append(make_row(spec, f"{native_id}/{name}", "semantic_segmentation", split, [image], *size, target))
     return rows
+
+
+def image_label_rows(spec: SourceSpec, native_id: str, split: str | None, image: Path, ann: Path,
+                     classes: list[str], ignore_index: int, reduce_zero: bool = False) -> Iterator[dict | Skip]:
+    """The ``semantic_segmentation`` rows of one image and its label-map PNG ``ann`` (whole image), or the Skip
+    saying why the pair is bad (unreadable label map or image, then `class_rows`'s checks). ``reduce_zero``: apply
+    `reduce_zero_label` first (mmseg's ``reduce_zero_label``, LoveDA's 0 = no-data)."""
+    label = read_label_map(ann, ann)
+    if isinstance(label, Skip):
+        yield label
+        return
+    size = read_size(image, ann)
+    if isinstance(size, Skip):
+        yield size
+        return
+    rows = class_rows(spec, native_id, split, image, size, reduce_zero_label(label) if reduce_zero else label,
+                      classes, ignore_index, ann)
+    if isinstance(rows, Skip):
+        yield rows
+    else:
+        yield from rows

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from data_engine.adapters.base import Skip, SourceSpec, read_size
-from data_engine.adapters.label_maps import class_rows, read_label_map, reduce_zero_label
+from data_engine.adapters.base import Skip, SourceSpec
+from data_engine.adapters.label_maps import image_label_rows
 from data_engine.errors import UserError
 
 LOVEDA_CLASSES = ("background", "building", "road", "water", "barren", "forest", "agriculture")
@@ -40,20 +40,7 @@ def iter_loveda(spec: SourceSpec) -> Iterator[dict | Skip]:
                 yield Skip("unlabelled split", str(d), None, "no masks_png folder (LoveDA's Test has no masks)")
                 continue
             for image in sorted((d / "images_png").glob("*.png")):
-                ann = d / "masks_png" / image.name
-                label = read_label_map(ann, ann)
-                if isinstance(label, Skip):
-                    yield label
-                    continue
-                size = read_size(image, ann)
-                if isinstance(size, Skip):
-                    yield size
-                    continue
-                rows = class_rows(spec, f"{folder}/{domain}/{image.stem}", split, image, size,
-                                  reduce_zero_label(label), classes, ignore, ann)
-                if isinstance(rows, Skip):
-                    yield rows
-                else:
-                    yield from rows
+                yield from image_label_rows(spec, f"{folder}/{domain}/{image.stem}", split, image,
+                                            d / "masks_png" / image.name, classes, ignore, reduce_zero=True)
     if not found:
         raise UserError(f"source {spec.name!r} (loveda): no <Train|Val|Test>/<Urban|Rural>/images_png under {spec.root}")

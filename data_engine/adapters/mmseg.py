@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from data_engine.adapters.base import Skip, SourceSpec, read_size
-from data_engine.adapters.label_maps import class_rows, read_label_map, reduce_zero_label
+from data_engine.adapters.base import Skip, SourceSpec
+from data_engine.adapters.label_maps import image_label_rows
 from data_engine.errors import UserError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
@@ -36,20 +36,5 @@ def iter_mmseg(spec: SourceSpec) -> Iterator[dict | Skip]:
         if not spec.wants(split):
             continue
         for image in sorted(p for p in split_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
-            ann = ann_dir / split / f"{image.stem}.png"
-            label = read_label_map(ann, ann)
-            if isinstance(label, Skip):
-                yield label
-                continue
-            size = read_size(image, ann)
-            if isinstance(size, Skip):
-                yield size
-                continue
-            if reduce:
-                label = reduce_zero_label(label)
-            rows = class_rows(spec, f"{split}/{image.stem}", split, image, size, label, list(spec.classes), ignore,
-                              ann)
-            if isinstance(rows, Skip):
-                yield rows
-            else:
-                yield from rows
+            yield from image_label_rows(spec, f"{split}/{image.stem}", split, image,
+                                        ann_dir / split / f"{image.stem}.png", list(spec.classes), ignore, reduce)
