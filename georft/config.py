@@ -34,6 +34,7 @@ CONFIG_KINDS: dict[str, str] = {
     "sft": "sft.config:SFTRunConfig",
     "grpo": "rl.config:GRPORunConfig",
     "pipeline": "georft.pipeline:PipelineConfig",
+    "pretrain": "georft.pretrain:PretrainConfig",
     "eval": "eval.suite:SuiteConfig",
     "data": "data_engine.data_config:DataSection",  # shared `data:` fragments, composed with `_base_`
     "recipes": "georft.config:RecipeFile",

@@ -227,7 +227,12 @@ def _reset(path: Path) -> None:
 
 def _run_base_model(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
     if cfg.base_model.path:  # a user checkpoint: nothing to build (the marker goes in our run dir, see stage_dirs)
-        return {"path": cfg.base_model.path}
+        from georft.pretrain import verify_manifest
+
+        manifest = verify_manifest(cfg.base_model.path)  # a shipped pre-trained model: its files are checked
+        if manifest is not None:
+            _say(f"base model {cfg.base_model.path}: checksums match its manifest ({manifest.get('command')})")
+        return {"path": cfg.base_model.path, "manifest": bool(manifest)}
     from models.tiny import build_tiny
 
     build_tiny(cfg.base_model.tiny, dirs["base_model"])

