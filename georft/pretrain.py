@@ -3,7 +3,8 @@
 The demo should start from a base model that already localises, the way a user starts from Qwen2.5-VL, not from
 random weights. This stage makes one, reproducibly, from the repository alone:
 
-1. build a small model of the real architecture (`model:`, the sizes `georft model tiny` takes) with random weights;
+1. build a small model of the real architecture (`model:`, the sizes `georft model tiny` takes) with random weights,
+   or start from an earlier result (`init_from`, e.g. the shipped model, to pre-train it longer in a later session);
 2. synthesize a world of its OWN seed (`world.seed`, never the demo's training seed 0 or its sealed test seed) and
    build it;
 3. train it on that world's training split with the SFT stage (`sft:`, TRL's SFTTrainer, a mixture weighted towards
@@ -61,6 +62,9 @@ class PretrainConfig:
 
     output_dir: str = "runs/pretrain"
     ship_dir: str = ""           # where the final model is copied with its manifest; empty: not shipped
+    # Continue from these weights instead of a random `model:` build (e.g. the shipped model, to pre-train it longer
+    # in a later session: the optimizer state restarts, the weights carry over; `model:` sizes are then ignored).
+    init_from: str = ""
     command: str = ""            # the exact launch command, recorded in the manifest
     model: TinyModelConfig = field(default_factory=TinyModelConfig)
     world: WorldSection = field(default_factory=WorldSection)
@@ -191,6 +195,14 @@ def write_curve(out: Path, rows: list[dict]) -> None:
     (out / "curve.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def _lineage(init_from: str) -> dict | None:
+    if not init_from:
+        return None
+    before = json.loads((Path(init_from) / MANIFEST).read_text()) if (Path(init_from) / MANIFEST).is_file() else {}
+    return {"path": init_from, "steps": before.get("steps"), "command": before.get("command"),
+            "init_from": before.get("init_from")}
+
+
 def ship(cfg: PretrainConfig, final: Path, curve: list[dict], summary: dict) -> Path:
     """Copy the final model + processor into `cfg.ship_dir` and write its manifest."""
     from georft.config import to_yaml
@@ -208,6 +220,8 @@ def ship(cfg: PretrainConfig, final: Path, curve: list[dict], summary: dict) -> 
         "steps": summary.get("steps"),
         "train_seconds": summary.get("seconds"),
         "world": {"seed": cfg.world.seed, "size": cfg.world.size},
+        # Lineage: a run continued from an earlier model records that model's own manifest (steps, curve, command).
+        "init_from": _lineage(cfg.init_from),
         "sha256": digests,
         "curve": curve,
         "config": to_yaml(cfg),
@@ -229,7 +243,11 @@ def main(cfg: PretrainConfig) -> dict:
 
     init = out / "init"
     if not (init / "model.safetensors").is_file():
-        build_tiny(cfg.model, init)
+        if cfg.init_from:
+            verify_manifest(cfg.init_from)
+            shutil.copytree(cfg.init_from, init, ignore=shutil.ignore_patterns(MANIFEST))
+        else:
+            build_tiny(cfg.model, init)
     built = _world(cfg, out)
 
     final = out / "sft"
