@@ -45,9 +45,9 @@ OVER_TRUTH = 1.5
 # A gain is carried by switches when at least this share of it comes from samples switching to a collapse answer.
 CARRIED_MIN = 0.5
 
-# Parser bookkeeping that is not part of the answer (eval.parsers: counts, raw spellings, the zoom steps).
-_NOT_ANSWER = frozenset({"n_parsed", "n_failed", "format_ok", "raw_label", "raw_labels", "box_type", "box_types",
-                         "calls", "grid", "n_boxes", "error", "choice"})
+# Parser bookkeeping that is not part of the answer (eval.parsers: the n_* counts, raw spellings, the zoom steps).
+_NOT_ANSWER = frozenset({"format_ok", "raw_label", "raw_labels", "box_type", "box_types", "calls", "grid", "error",
+                         "choice", "mode"})
 
 
 FLAG_METRICS = ("distinct_answer_share", "top_answer_share", "empty_think_share")
@@ -59,11 +59,24 @@ def is_flag_metric(name: str) -> bool:
     return last in FLAG_METRICS or (last.startswith("same_as_") and last.endswith("_share"))
 
 
+def flags_by_dataset(metrics: Any) -> dict[str, dict[str, float]]:
+    """``{dataset: {flag: value}}`` of a metrics.json ``metrics`` mapping (the keys `is_flag_metric` names; datasets
+    without flags left out; anything malformed read as nothing)."""
+    if not isinstance(metrics, dict):
+        return {}
+    out = {}
+    for ds, ms in metrics.items():
+        flags = {k: v for k, v in (ms.items() if isinstance(ms, dict) else ()) if is_flag_metric(k)}
+        if flags:
+            out[str(ds)] = flags
+    return out
+
+
 def _fold(value: Any, key: str = "") -> Any:
     """Canonical form of a parsed answer: bookkeeping dropped, numbers rounded to whole pixels, text folded."""
     if isinstance(value, dict):
         return {k: _fold(v, k) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))
-                if k not in _NOT_ANSWER}
+                if k not in _NOT_ANSWER and not str(k).startswith("n_")}
     if isinstance(value, (list, tuple)):
         return [_fold(v, key) for v in value]
     if isinstance(value, bool) or value is None:
@@ -144,10 +157,11 @@ def row_flags(rows: Sequence[dict]) -> dict[str, float]:
 
 def gold_key(row: Any) -> str | None:
     """The answer key of a row's ground truth: its target written as training writes it, in original pixels
-    (`data_engine.render.task_answer`), read back by the task's parser; None when the target cannot be written
-    (a multi-turn task without a final answer, a missing mask file) — such rows are left out of the truth's counts."""
+    (`data_engine.render.task_answer`), read back by the task's parser (a mask task: the target mask itself, or
+    the empty answer); None when the target cannot be written — such rows are left out of the truth's counts."""
     if not isinstance(row, dict) or not isinstance(row.get("target"), dict):
         return None
+    from data_engine.frames import Frame
     from data_engine.render import task_answer
     from data_engine.tasks import get_task
     from eval.parsers import parse
@@ -155,8 +169,16 @@ def gold_key(row: Any) -> str | None:
     task, target = row.get("task"), row["target"]
     try:
         decl = get_task(str(task))
+        if decl.parser == "segmentation":  # the target mask itself (a grid answer would only approximate it)
+            from data_engine.masks import mask_area
+
+            mask = target.get("mask")
+            empty = not isinstance(mask, dict) or mask_area(mask) == 0
+            return answer_key({"prediction": {"mask": None if empty else mask, "empty": empty, "format_ok": True}})
         mask_format = row.get("mask_format") or "seg_grid"
-        text = task_answer(str(task), target, None, "poly", "text", mask_format=mask_format)
+        # original pixels, as parse(frame=None) reads them (the identity frame's scale is 1 whatever the size)
+        frame = Frame.identity(float(row.get("width") or 1), float(row.get("height") or 1))
+        text = task_answer(str(task), target, frame, "poly", "text", mask_format=mask_format)
         kw = {k: target.get(k) for k in decl.parse_target_keys}
         if decl.box_answers:
             kw["box_type"] = "poly"

@@ -353,10 +353,9 @@ def heldout_of(runs: list[Run]) -> dict | None:
 
 def flags_of(runs: list[Run]) -> dict[str, dict[str, dict[str, float]]]:
     """``{run: {dataset: {flag: value}}}``: the collapse flags each run's metrics.json holds (`eval.collapse`)."""
-    from eval.collapse import is_flag_metric
+    from eval.collapse import flags_by_dataset
 
-    return {r.name: {ds: {k: v for k, v in (m or {}).items() if is_flag_metric(k)} for ds, m in r.metrics.items()}
-            for r in runs}
+    return {r.name: flags_by_dataset(r.metrics) for r in runs}
 
 
 def compare_json(runs: list[Run], baselines: list[Run], stats: list[MetricStats], *, n_resamples: int,

@@ -156,3 +156,23 @@ def test_think_format_kwarg_is_checked_at_load():
     as_specs({"vqa": [{"name": "think_format", "kwargs": {"min_reasoning_chars": 20}}]})
     with pytest.raises(UserError, match="min_reasoning_chars must be an integer >= 0"):
         as_specs({"vqa": [{"name": "think_format", "kwargs": {"min_reasoning_chars": -1}}]})
+
+
+def test_every_evaluable_task_of_the_synthetic_world_has_a_gold_key(tiny_world):
+    import json
+
+    from datasets import load_from_disk
+
+    from data_engine.tasks import evaluable_tasks
+
+    keys: dict[str, set[str]] = {}
+    for r in load_from_disk(str(tiny_world[1])):
+        if r["split"] == "val" and r["task"] in evaluable_tasks():
+            k = gold_key({"task": r["task"], "target": json.loads(r["target"]), "width": r["width"],
+                          "height": r["height"]})
+            assert k is not None and k.startswith("p:"), (r["task"], r["id"])
+            keys.setdefault(r["task"], set()).add(k)
+    assert set(keys) == set(evaluable_tasks())
+    # the empty mask answer and "There are none." are keyed as the parser reads a model's answer
+    assert answer_key({"prediction": parse("semantic_segmentation", "There is none.")}) == \
+        'p:{"empty": true, "mask": null}'
