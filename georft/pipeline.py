@@ -1,8 +1,8 @@
 """The two-stage pipeline: base model -> data -> SFT -> GRPO -> eval (base, SFT, RL) -> compare.
 
 The data stage also builds the sealed test world (another seed, `data.test_seed`); eval and compare run once per
-held-out set of ``eval.heldout`` (default: ``test`` only) into ``eval/<set>/<checkpoint>`` and ``report/<set>/``
-(docs/heldout-sets.md).
+held-out set of ``eval.heldout`` (default: ``test`` only when there is a test world) into
+``eval/<set>/<checkpoint>`` and ``report/<set>/`` (docs/heldout-sets.md).
 
 `georft pipeline --config configs/pipeline/<name>.yaml [key=value ...] [--from STAGE | --only STAGE]`
 
@@ -83,9 +83,10 @@ class EvalStageSection:
 
     Attributes:
         heldout: the held-out sets evaluated (`data_engine.options.HELDOUT_SETS`): "test" (the sealed test world,
-            ``eval/test/<checkpoint>``, report in ``report/test/``) and / or "dev" (the training world's held-out
-            split, ``eval/dev/<checkpoint>``, ``report/dev/``). The pipeline passes ``heldout`` and the data roots
-            to the suite.
+            ``eval/test/<checkpoint>``, report in ``report/test/``) and / or "dev" (the suite's held-out splits
+            under ``data_root``: the training world's held-out split, ``eval/dev/<checkpoint>``, ``report/dev/``).
+            null: ``[test]`` when the run has a test world (synthetic data, or ``data.test_recipe``), else
+            ``[dev]``. The pipeline passes ``heldout`` and the test world's root to the suite.
     """
 
     suite: str = "configs/eval/demo.yaml"
@@ -93,7 +94,7 @@ class EvalStageSection:
     backend: str = "hf"
     limit: int | None = None
     checkpoints: list = field(default_factory=lambda: ["base", "sft", "rl"])
-    heldout: list = field(default_factory=lambda: ["test"])
+    heldout: list | None = None
 
 
 @dataclass
@@ -117,16 +118,24 @@ class PipelineConfig:
             raise UserError("hardware: gpus >= 0, nodes >= 1, gpu_memory_gib > 0 and zero_stage 0-3 are required")
         for name in self.eval.checkpoints:
             check_choice(name, PIPELINE_CHECKPOINTS, "eval.checkpoints")
-        if not self.eval.heldout or len(set(self.eval.heldout)) != len(self.eval.heldout):
-            raise UserError(f"eval.heldout: name each held-out set once, got {list(self.eval.heldout)}")
-        for name in self.eval.heldout:
+        sets = self.heldout_sets
+        if not sets or len(set(sets)) != len(sets):
+            raise UserError(f"eval.heldout: name each held-out set once, got {sets}")
+        for name in sets:
             check_choice(name, HELDOUT_SETS, "eval.heldout")
-        if "test" in self.eval.heldout and not self.data.has_test_world:
+        if "test" in sets and not self.data.has_test_world:
             raise UserError("eval.heldout has test, but data.recipe is set without data.test_recipe: give the test "
                             "set's build recipe, or set eval.heldout=[dev]")
         if not self.data.recipe and self.data.resolved_test_seed == self.data.synth_seed:
             raise UserError(f"data.test_seed must differ from data.synth_seed ({self.data.synth_seed}): the test world "
                             "is sealed from the training world")
+
+    @property
+    def heldout_sets(self) -> list[str]:
+        """``eval.heldout``, or its default: the test world when the run has one, else dev."""
+        if self.eval.heldout is not None:
+            return [str(h) for h in self.eval.heldout]
+        return ["test"] if self.data.has_test_world else ["dev"]
 
     @property
     def stage_dirs(self) -> dict[str, Path]:
@@ -297,12 +306,12 @@ def _run_data(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
             test = synthesize(dirs["data"] / "test" / "raw", seed=cfg.data.resolved_test_seed,
                               size=cfg.data.synth_size, heldout_only=True)
             info["test_seed"] = cfg.data.resolved_test_seed
-        test_summary = build(test, test_root(dirs), strict=cfg.data.strict)
+        test_summary = build(test, sealed_root(dirs), strict=cfg.data.strict)
         info.update(test_recipe=str(test), test_samples=test_summary.get("total"))
     return info
 
 
-def test_root(dirs: dict[str, Path]) -> Path:
+def sealed_root(dirs: dict[str, Path]) -> Path:
     """The sealed test world's built dataset inside the run directory."""
     return dirs["data"] / "test" / "built"
 
@@ -446,14 +455,14 @@ def eval_args(cfg: PipelineConfig, dirs: dict[str, Path], heldout: str, name: st
         args += ["--limit", str(cfg.eval.limit)]
     args += [str(o) for o in cfg.eval.overrides] + [f"heldout={heldout}"]
     if heldout == "test":
-        args.append(f"test_root={test_root(dirs)}")
+        args.append(f"test_root={sealed_root(dirs)}")
     return args
 
 
 def _run_eval(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
     from georft.cli import main as cli
 
-    for heldout in cfg.eval.heldout:
+    for heldout in cfg.heldout_sets:
         for name in cfg.eval.checkpoints:
             args = eval_args(cfg, dirs, heldout, name)
             if cfg.eval.backend == "vllm":
@@ -466,14 +475,14 @@ def _run_eval(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
                 rc = cli(args)
             if rc:
                 raise UserError(f"eval of the {name} checkpoint on {heldout} failed (exit {rc})")
-    return {"checkpoints": list(cfg.eval.checkpoints), "heldout": list(cfg.eval.heldout)}
+    return {"checkpoints": list(cfg.eval.checkpoints), "heldout": cfg.heldout_sets}
 
 
 def _run_compare(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
     from georft.cli import main as cli
 
     reports = {}
-    for heldout in cfg.eval.heldout:
+    for heldout in cfg.heldout_sets:
         evals = [str(dirs["eval"] / heldout / name) for name in cfg.eval.checkpoints]
         out = dirs["compare"] / heldout
         rc = cli(["compare", *evals, "--out", str(out)])
