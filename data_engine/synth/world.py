@@ -290,7 +290,10 @@ def write_classification(out: Path, seed: int, size: WorldSize) -> dict:
             labels, flags = scene_objects(rng, c)
             img, _, _ = scene(rng, labels, scale=1.0, **flags)
             img.save(out / split / c / f"{c}_{i:05d}.jpg", quality=92)
-    return {"name": "synth_scenes", "format": "folder_classification", "root": out.name}
+    # The class list is named, not read from the images found: a val-only world (`heldout_only`) of a tiny size
+    # may lack a class and would otherwise prompt with a shorter list than training did.
+    return {"name": "synth_scenes", "format": "folder_classification", "root": out.name,
+            "classes": list(SCENE_CLASSES)}
 
 
 # -------------------------------------------------------------------------------------------------------- zoom (UHR)
