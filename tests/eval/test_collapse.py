@@ -176,3 +176,31 @@ def test_every_evaluable_task_of_the_synthetic_world_has_a_gold_key(tiny_world):
     # the empty mask answer and "There are none." are keyed as the parser reads a model's answer
     assert answer_key({"prediction": parse("semantic_segmentation", "There is none.")}) == \
         'p:{"empty": true, "mask": null}'
+
+
+def test_compare_marks_a_collapse_gain_in_the_verdict(tmp_path):
+    """Through `georft eval` and `georft compare` on the hand-made world: 'river' on every scene (truth: river 3 of
+    5) is a significant +0.6 that switching to one repeated answer carries -> collapse, not up; VQA answered right
+    (yes, no, 2, 1) -> up."""
+    import json
+
+    from test_baselines import handmade_world, run_eval, write_built  # tests/eval is on sys.path
+
+    from georft.cli import main as cli
+
+    built = write_built(tmp_path / "built", handmade_world())
+    run_eval(tmp_path, built, {}, "sft")
+    rl = {f"c{k}": "river" for k in range(5)} | {"q1": "yes", "q2": "no", "q3": "2", "q4": "1"}
+    doc = run_eval(tmp_path, built, rl, "rl")
+    assert doc["metrics"]["cls"]["top_answer_share"] == 1.0 and doc["metrics"]["cls"]["same_as_constant_share"] == 1.0
+    assert cli(["compare", str(tmp_path / "sft"), str(tmp_path / "rl"), "--out", str(tmp_path / "rep")]) == 0
+    cmp = json.loads((tmp_path / "rep" / "compare.json").read_text())
+    (pair,) = cmp["verdict"]["pairs"]
+    assert pair["up"] == ["vqa/vqa"]
+    (flagged,) = pair["collapse"]
+    assert flagged["dataset"] == "cls/classification" and flagged["switch_share"] == 1.0
+    assert flagged["top_share"] == 1.0 and flagged["same_as_baseline_share"] == 1.0
+    assert cmp["collapse_thresholds"]["carried_min"] == 0.5
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "rl − sft: significantly up on 1 (vqa/vqa)" in md
+    assert "up but COLLAPSE, not counted as a gain, on 1 (cls/classification: 100% of the gain" in md
