@@ -273,29 +273,24 @@ def collapse_checks(runs: list[Run], baselines: list[Run], stats: list[MetricSta
     """
     from eval.collapse import collapse_reasons
 
-    by_name = {r.name: r for r in runs}
-    base_by_policy = {b.name[len(BASELINE_PREFIX):]: b for b in baselines}
+    names = [r.name for r in runs]
+    groups = {r.name: _rows_by_group(r) for r in runs}
+    base_groups = {b.name[len(BASELINE_PREFIX):]: _rows_by_group(b) for b in baselines}
+    consecutive = set(zip(names, names[1:], strict=False))
     out: dict[tuple, dict] = {}
     for st in headline_stats(stats):
+        key = (st.dataset, st.task)
         for a, b, iv in st.pairs:
-            if not iv.lo > 0 or (a, b) not in zip([r.name for r in runs], [r.name for r in runs][1:], strict=False):
-                continue
-            ga, gb = _rows_by_group(by_name[a]).get((st.dataset, st.task)), _rows_by_group(by_name[b]).get(
-                (st.dataset, st.task))
-            if not ga or not gb:
+            ga, gb = groups[a].get(key), groups[b].get(key)
+            if not iv.lo > 0 or (a, b) not in consecutive or not ga or not gb:
                 continue
             ids = sorted(set(ga) & set(gb))
             rows_a, rows_b = [ga[i] for i in ids], [gb[i] for i in ids]
-
-            def aligned(policy: str | None) -> list[dict] | None:
-                run = base_by_policy.get(policy) if policy else None
-                group = _rows_by_group(run).get((st.dataset, st.task)) if run else None
-                return [group[i] for i in ids] if group and set(ids) <= set(group) else None
-
+            best = base_groups.get(st.best[0], {}).get(key) if st.best else None
+            base_rows = [best[i] for i in ids] if best and set(ids) <= set(best) else None
             spec = next((m for m in _metrics_of(st.task, [rows_a]) if m.name == st.metric), None)
             reasons, numbers = collapse_reasons(rows_a, rows_b, _sample_scores(rows_a, spec, st.task),
-                                                _sample_scores(rows_b, spec, st.task),
-                                                baseline_rows=aligned(st.best[0] if st.best else None))
+                                                _sample_scores(rows_b, spec, st.task), baseline_rows=base_rows)
             if reasons:
                 out[(a, b, f"{st.dataset}/{st.task}")] = {"reasons": reasons, **numbers}
     return out
