@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dashboard.overlay import load_json, parse_failed
+from eval.collapse import row_flags
 from rollout.store import REWARD_PREFIX, RolloutReader
 
 # A parse failure is written by the parsers as `"format_ok": false` (any JSON spacing); a null prediction too.
@@ -63,20 +64,24 @@ class RunQueries:
 
     def step_stats(self, step: int) -> dict[str, dict[str, float]]:
         """Per task of one step: parse-failure rate, mean reward std within groups (population std, the spread
-        GRPO normalises by), mean |advantage| and mean zoom steps per chain (zoom tasks only)."""
+        GRPO normalises by), mean |advantage|, mean zoom steps per chain (zoom tasks only) and the collapse flags
+        of `eval.collapse` over the step's completions (distinct- and top-answer shares, empty-think share)."""
         path = self.reader.dir / f"step_{step:08d}.parquet"
         mtime = path.stat().st_mtime_ns
         with self._lock:
             hit = self._step_stats.get(step)
         if hit and hit[0] == mtime:
             return hit[1]
-        t = self.reader.read_step(step, columns=["task", "group", "reward", "advantage", "prediction", "turns"])
+        t = self.reader.read_step(step, columns=["task", "group", "reward", "advantage", "prediction", "turns",
+                                                 "completion", "reasoning"])
         failed = _failed_mask(t["prediction"]).to_numpy(zero_copy_only=False)
         tasks = t["task"].to_numpy(zero_copy_only=False)
         out: dict[str, dict[str, float]] = {}
+        rows = _flag_rows(t)
         for task in sorted(set(tasks.tolist())):
             sel = tasks == task
-            out[task] = {"parse_fail": float(failed[sel].mean())}
+            out[task] = {"parse_fail": float(failed[sel].mean()),
+                         **row_flags([r for r, keep in zip(rows, sel, strict=True) if keep])}
         signal = t.select(["task", "group", "reward", "advantage"]).filter(pc.is_valid(t["task"]))
         per_group = signal.group_by(["task", "group"]).aggregate([("reward", "stddev", pc.VarianceOptions(ddof=0))])
         for row in per_group.group_by("task").aggregate([("reward_stddev", "mean")]).to_pylist():
@@ -155,6 +160,13 @@ class RunQueries:
         """One completion (decoded), or None when there is no such row."""
         t = self.reader.read_step(step, filters=[("group", "=", group), ("generation", "=", generation)])
         return decode_row(t.slice(0, 1).to_pylist()[0]) if t.num_rows else None
+
+
+def _flag_rows(t: pa.Table) -> list[dict[str, Any]]:
+    """The step's rows as `eval.collapse` reads them (parsed prediction, completion text, framing)."""
+    preds, comps, frames = (t[c].to_pylist() for c in ("prediction", "completion", "reasoning"))
+    return [{"prediction": load_json(p) if isinstance(p, str) else None, "completion": c, "reasoning": f}
+            for p, c, f in zip(preds, comps, frames, strict=True)]
 
 
 def decode_row(r: dict[str, Any]) -> dict[str, Any]:

@@ -157,7 +157,9 @@ def eval_page(request: Request) -> Response:
     idx = dash.evals.index(ev)
     tasks = sorted({e.task for e in idx.entries})
     datasets = sorted({e.dataset for e in idx.entries})
-    return dash.render(request, "eval.html", ev=ev, run=dash.runs[ev.run], meta=ev.metrics(), rows=rows, idx=idx,
+    meta = ev.metrics()
+    return dash.render(request, "eval.html", ev=ev, run=dash.runs[ev.run], meta=meta, rows=rows, idx=idx,
+                       flags=flag_rows([meta.get("metrics")]),
                        tasks=tasks, datasets=datasets, task=task, dataset=dataset, failed=failed,
                        pg=_pages(total, ROWS_PER_PAGE, page), query=dict(request.query_params))
 
@@ -209,5 +211,22 @@ def _compare_context(request: Request, dash, ev_a, ev_b) -> dict[str, Any]:
         shapes = compare_shapes(ra.get("task", ""), ra.get("target"), ra.get("prediction"), rb.get("prediction"),
                                 ra.get("turns"), rb.get("turns"))
         shown.append({"pair": p, "a": ra, "b": rb, "shapes": shapes})
+    meta_a, meta_b = ev_a.metrics(), ev_b.metrics()
+    held = [m.get("heldout") if isinstance(m.get("heldout"), dict) else {} for m in (meta_a, meta_b)]
+    mixed = held[0] and held[1] and (held[0].get("name"), held[0].get("root")) != (held[1].get("name"),
+                                                                                     held[1].get("root"))
     return {"a": ev_a, "b": ev_b, "pairs": shown, "metrics": metrics, "metric": metric, "order": order,
-            "pg": _pages(len(pairs), ROWS_PER_PAGE, page)}
+            "pg": _pages(len(pairs), ROWS_PER_PAGE, page), "heldout": held, "mixed_heldout": bool(mixed),
+            "flags": flag_rows([meta_a.get("metrics"), meta_b.get("metrics")])}
+
+
+def flag_rows(metric_maps: list) -> list[dict[str, Any]]:
+    """One row per (dataset, flag) of `eval.collapse` with each eval's value (None where it has none), for the eval
+    and compare pages (docs/collapse-flags.md)."""
+    from eval.collapse import flags_by_dataset
+
+    per = [flags_by_dataset(m) for m in metric_maps]
+    keys: list[tuple[str, str]] = []
+    for p in per:
+        keys += [(ds, k) for ds, fl in p.items() for k in fl if (ds, k) not in keys]
+    return [{"dataset": ds, "flag": k, "values": [p.get(ds, {}).get(k) for p in per]} for ds, k in keys]

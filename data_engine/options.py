@@ -20,6 +20,9 @@ ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
 DETECTION_PROTOCOLS = ("dota_devkit", "mmrotate")
 MULTI_EVIDENCE = ("union", "single_turn")  # zoom chains of questions with several evidence boxes
 PIPELINE_CHECKPOINTS = ("base", "sft", "rl")
+# Held-out sets (docs/heldout-sets.md): "dev" = the training world's held-out split (every tuning decision), "test" =
+# a world synthesized from another seed with the same recipe (evaluated once, at the end).
+HELDOUT_SETS = ("dev", "test")
 REASONING_MODES = ("none", "think_answer")  # plain answers, or <think>…</think><answer>…</answer> (data_engine.reasoning)
 
 

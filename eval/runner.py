@@ -73,9 +73,13 @@ class EvalRequest:
 # ---------------------------------------------------------------- data
 
 
-def load_entry_rows(suite: SuiteConfig, entry: DatasetEntry, limit: int | None) -> list[dict]:
-    """The rows of one suite dataset after its filters, in id order (schema rows, `target` still JSON text)."""
-    path = suite.dataset_path(entry)
+def load_entry_rows(suite: SuiteConfig, entry: DatasetEntry, limit: int | None, training: bool = False) -> list[dict]:
+    """The rows of one suite dataset after its filters, in id order (schema rows, `target` still JSON text).
+
+    Args:
+        training: read the training world (`SuiteConfig.dataset_path`), as the trivial baselines are fitted.
+    """
+    path = suite.dataset_path(entry, training=training)
     if not path.is_dir():
         raise UserError(f"dataset {entry.name!r}: data root not found: {path} (set data_root=... or build it with "
                         "`georft data build`)")
@@ -265,6 +269,26 @@ def fingerprint(req: EvalRequest, world: int) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+HELDOUT_FILE = "heldout.txt"
+
+
+def check_heldout(out: Path, heldout: str, rank: int = 0) -> None:
+    """Refuse to resume into an output folder written for the other held-out set (the synthetic worlds share
+    sample ids, so a dev prediction would pass for a test one); record the set on first use.
+
+    Raises:
+        UserError: `out` holds predictions of another held-out set (a folder without the record holds "dev").
+    """
+    path = out / HELDOUT_FILE
+    has_rows = any(out.glob("predictions*.jsonl"))
+    recorded = path.read_text(encoding="utf-8").strip() if path.is_file() else ("dev" if has_rows else None)
+    if recorded is not None and recorded != heldout:
+        raise UserError(f"{out} holds predictions of the {recorded!r} held-out set, not {heldout!r}: "
+                        "use another --out (or remove the folder)")
+    if recorded is None and rank == 0:
+        path.write_text(heldout + "\n", encoding="utf-8")
+
+
 def generate_predictions(req: EvalRequest, reward_fn: RewardFn | None, log: Log) -> dict[str, list[dict]]:
     """Run generation for the rows this rank still lacks; returns the selected schema rows per dataset."""
     rank, world = runner_io.shard_info()
@@ -273,6 +297,7 @@ def generate_predictions(req: EvalRequest, reward_fn: RewardFn | None, log: Log)
     from data_engine.images import set_max_image_pixels
 
     set_max_image_pixels(req.suite.max_image_pixels)
+    check_heldout(out, req.suite.heldout, rank)
     selected = {e.name: load_entry_rows(req.suite, e, req.limit) for e in req.entries}
     items = [(e, s) for e in req.entries for s in selected[e.name]]
     mine = items[rank::world]
@@ -355,6 +380,7 @@ def score_and_write(req: EvalRequest, rows: list[dict], reward_fn: RewardFn | No
         from eval.runner_baselines import write_baselines
 
         baselines = write_baselines(req, rows, reward_fn, log or (lambda msg: None))
+        add_same_as_baseline(metrics, rows, {p: req.out / rel for p, rel in baselines.items()})
     doc = {
         "model": req.model,
         "suite": req.suite.name,
@@ -362,6 +388,7 @@ def score_and_write(req: EvalRequest, rows: list[dict], reward_fn: RewardFn | No
         "pixel_budget": {"min_pixels": req.suite.min_pixels, "max_pixels": req.suite.max_pixels},
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "git_commit": git_commit(),
+        "heldout": req.suite.heldout_info(),
         "metrics": metrics,
         "datasets": info,
         "baselines": baselines,
@@ -369,6 +396,29 @@ def score_and_write(req: EvalRequest, rows: list[dict], reward_fn: RewardFn | No
     }
     runner_io.write_json_atomic(req.out / runner_io.METRICS, doc)
     return runner_io.clean_json(doc)
+
+
+def add_same_as_baseline(metrics: dict[str, dict], rows: list[dict], baseline_dirs: dict[str, Path]) -> None:
+    """Add ``same_as_<policy>_share`` (`eval.collapse.same_share`: the share of a task's rows answering what the
+    trivial policy answers for the same sample) to `metrics` in place, per dataset (``<task>/`` prefixed in a
+    dataset of several tasks, as `score_rows` does). Samples the policy did not answer are not counted."""
+    from eval.collapse import answer_key, same_share
+
+    tasks_of: dict[str, set[str]] = {}
+    for r in rows:
+        tasks_of.setdefault(str(r["dataset"]), set()).add(str(r["task"]))
+    for policy, path in baseline_dirs.items():
+        theirs = {runner_io.row_key(b): answer_key(b) for b in runner_io.read_rows(path / runner_io.PREDICTIONS)}
+        pairs: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
+        for r in rows:
+            other = theirs.get(runner_io.row_key(r))
+            if other is not None:
+                mine, base = pairs.setdefault((str(r["dataset"]), str(r["task"])), ([], []))
+                mine.append(answer_key(r))
+                base.append(other)
+        for (ds, task), (mine, base) in pairs.items():
+            prefix = f"{task}/" if len(tasks_of[ds]) > 1 else ""
+            metrics.setdefault(ds, {})[f"{prefix}same_as_{safe_filename(policy)}_share"] = same_share(mine, base)
 
 
 def git_commit() -> str | None:

@@ -39,7 +39,7 @@ def training_rows(req, entry) -> tuple[list[dict] | None, str]:
         return None, "dataset not in the suite"
     fit_entry = dataclasses.replace(entry, split=entry.baseline_split, limit=None)
     try:
-        rows = load_entry_rows(req.suite, fit_entry, None)
+        rows = load_entry_rows(req.suite, fit_entry, None, training=True)  # the training world, also for heldout=test
     except UserError as e:
         return None, str(e)
     for r in rows:
@@ -123,7 +123,7 @@ def write_baselines(req, rows: list[dict], reward_fn, log: Callable[[str], None]
         runner_io.write_rows_atomic(out / runner_io.PREDICTIONS, p["rows"])
         doc = {"model": f"baseline:{pname}", "suite": req.suite.name, "backend": "none",
                "pixel_budget": {"min_pixels": req.suite.min_pixels, "max_pixels": req.suite.max_pixels},
-               "git_commit": git_commit(), "metrics": p["metrics"],
+               "git_commit": git_commit(), "heldout": req.suite.heldout_info(), "metrics": p["metrics"],
                "datasets": {n: {"tasks": sorted({r["task"] for r in p["rows"] if r["dataset"] == n}),
                                 "n": sum(r["dataset"] == n for r in p["rows"])} for n in p["metrics"]},
                "baseline": {"policy": pname, "fitted_on": {n: entries[n].baseline_split for n in p["metrics"]

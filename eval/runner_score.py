@@ -6,7 +6,9 @@ outputs into ``{metric_name: number}``. A task's scorer is the `SCORERS` entry i
 (`data_engine.tasks`). Common to every task: ``n`` (rows), ``parse_fail_rate`` (share whose parser
 reported ``format_ok = False``) and ``truncated_rate`` (share that hit ``max_new_tokens``); rows rendered in
 think-then-answer mode add ``think_format_rate`` (share of well-formed completions) and ``reasoning_chars_mean``
-(`eval.parsers.reasoning`).
+(`eval.parsers.reasoning`). The collapse flags of `eval.collapse` (docs/collapse-flags.md) too: ``distinct_answer_share``,
+``top_answer_share``, and ``empty_think_share`` for think-then-answer rows; `eval.runner` adds
+``same_as_<policy>_share`` against each trivial baseline.
 
 | task | dataset metrics | per-sample scores |
 |---|---|---|
@@ -45,6 +47,7 @@ from PIL import Image
 from data_engine.change_text import DAMAGE_LEVELS, is_no_change_caption
 from data_engine.masks import same_size, semantic_areas
 from data_engine.tasks import get_task
+from eval.collapse import row_flags
 from eval.geometry import merge_patches
 from eval.metrics.captions import bleu, java_metrics, java_skip_reason, rouge_f, rouge_l
 from eval.metrics.change import pixel_counts, pixel_scores, rasterise, rasterise_classes, xview2_counts, xview2_scores
@@ -73,6 +76,7 @@ def _common(rows: list[dict]) -> dict[str, float]:
     if framed:  # think-then-answer rows: share of well-formed completions and mean reasoning length (chars)
         out["think_format_rate"] = sum(map(is_well_formed, framed)) / len(framed)
         out["reasoning_chars_mean"] = sum(map(reasoning_chars, framed)) / len(framed)
+    out.update(row_flags(rows))  # collapse and hacking flags (eval.collapse, docs/collapse-flags.md)
     return out
 
 

@@ -11,6 +11,14 @@ A suite is one YAML under ``configs/eval/`` validated by `georft.config.load_con
       - {name: dota_val, path: dota_v1_val_patches, split: val, patches: true}
 
 Suites are named by path or by file stem (``--suite demo`` is ``configs/eval/demo.yaml``).
+
+Held-out sets (docs/heldout-sets.md): ``heldout: dev`` (the default) evaluates each dataset's ``split`` under
+``data_root`` — the training world's held-out split, for every tuning decision; ``heldout: test`` evaluates the same
+datasets (same relative paths, splits and filters) under ``test_root`` — a world built with the same recipe from
+another seed, evaluated once at the end. The trivial baselines are fitted on ``data_root`` in both cases (the
+training data), and metrics.json records which set was evaluated (``heldout``)::
+
+    georft eval --model runs/demo/sft --suite demo --out /tmp/sft_dev heldout=dev
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from data_engine.errors import UserError
-from data_engine.options import ANSWER_MODES, BOX_TYPES, DETECTION_PROTOCOLS, MASK_FORMATS, check_choice
+from data_engine.options import ANSWER_MODES, BOX_TYPES, DETECTION_PROTOCOLS, HELDOUT_SETS, MASK_FORMATS, check_choice
 from data_engine.reasoning import check_reasoning
 from data_engine.registry import did_you_mean
 from data_engine.tasks import evaluable_tasks
@@ -116,6 +124,10 @@ class SuiteConfig:
             seconds on a small CPU); the baselines never compute it.
         max_image_pixels: the pixel limit (None: `data_engine.images.DEFAULT_MAX_IMAGE_PIXELS`); raise it for UHR
             benchmarks such as LRS-VQA (~27k px a side).
+        heldout: which held-out set is evaluated, one of `data_engine.options.HELDOUT_SETS` ("dev": the datasets
+            under ``data_root``; "test": the same datasets under ``test_root``).
+        test_root: the folder the dataset paths are relative to with ``heldout: test`` (the sealed test world's
+            `georft data build --out`).
     """
 
     name: str = ""
@@ -140,6 +152,8 @@ class SuiteConfig:
     baselines: bool = True
     java_metrics: bool = True
     max_image_pixels: int | None = None
+    heldout: str = "dev"
+    test_root: str = ""
 
     def validate(self) -> None:
         if not self.datasets:
@@ -168,11 +182,30 @@ class SuiteConfig:
             raise UserError(f"max_image_pixels must be > 0 (or null: the default), got {self.max_image_pixels}")
         if self.zoom.max_calls < 0:
             raise UserError(f"zoom.max_calls must be >= 0, got {self.zoom.max_calls}")
+        check_choice(self.heldout, HELDOUT_SETS, "heldout")
+        if self.heldout == "test":
+            if not self.test_root:
+                raise UserError("heldout=test needs test_root (the sealed test world's `georft data build --out`)")
+            absolute = [d.name for d in self.datasets if Path(d.path).expanduser().is_absolute()]
+            if absolute:
+                raise UserError(f"heldout=test reads the datasets under test_root, but {', '.join(absolute)} "
+                                "have absolute paths; make them relative to data_root")
 
-    def dataset_path(self, entry: DatasetEntry) -> Path:
-        """The entry's directory: `path` under `data_root` unless absolute."""
+    def dataset_path(self, entry: DatasetEntry, training: bool = False) -> Path:
+        """The entry's directory: `path` under the evaluated set's root (`data_root`, or `test_root` with
+        ``heldout: test``) unless absolute.
+
+        Args:
+            training: the training world's directory whatever the held-out set (where baselines are fitted).
+        """
+        root = self.test_root if self.heldout == "test" and not training else self.data_root
         p = Path(entry.path).expanduser()
-        return p if p.is_absolute() or not self.data_root else Path(self.data_root).expanduser() / p
+        return p if p.is_absolute() or not root else Path(root).expanduser() / p
+
+    def heldout_info(self) -> dict:
+        """What metrics.json records of the evaluated held-out set: its name and root, and the training root."""
+        return {"name": self.heldout, "root": self.test_root if self.heldout == "test" else self.data_root,
+                "training_root": self.data_root}
 
     def select(self, names: list[str] | None) -> list[DatasetEntry]:
         """The datasets named (all when `names` is empty), in suite order; an unknown name fails with the known ones."""

@@ -1,5 +1,9 @@
 """The two-stage pipeline: base model -> data -> SFT -> GRPO -> eval (base, SFT, RL) -> compare.
 
+The data stage also builds the sealed test world (another seed, `data.test_seed`); eval and compare run once per
+held-out set of ``eval.heldout`` (default: ``test`` only when there is a test world) into
+``eval/<set>/<checkpoint>`` and ``report/<set>/`` (docs/heldout-sets.md).
+
 `georft pipeline --config configs/pipeline/<name>.yaml [key=value ...] [--from STAGE | --only STAGE]`
 
 One run directory holds every stage's output and resolved config. A stage whose output is complete (a
@@ -20,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from data_engine.errors import UserError
-from data_engine.options import PIPELINE_CHECKPOINTS, check_choice
+from data_engine.options import HELDOUT_SETS, PIPELINE_CHECKPOINTS, check_choice
 from data_engine.ranks import is_main_process
 from georft.plan import HardwareSection
 from models.tiny import TinyModelConfig
@@ -39,25 +43,58 @@ class BaseModelSection:
     tiny: TinyModelConfig = field(default_factory=TinyModelConfig)
 
 
+TEST_SEED_OFFSET = 1000  # the sealed test world's seed is synth_seed + this unless data.test_seed is set
+
+
 @dataclass
 class DataStageSection:
-    """Where the training data comes from: a build recipe (`recipe`), or, when empty, the synthetic world."""
+    """Where the training data comes from: a build recipe (`recipe`), or, when empty, the synthetic world; and the
+    sealed test world (docs/heldout-sets.md).
+
+    Attributes:
+        recipe: a `georft data build` recipe of the training data (empty: synthesize the world).
+        synth_seed, synth_size: the synthetic training world's seed and size.
+        test_seed: the synthetic test world's seed (null: ``synth_seed + TEST_SEED_OFFSET``); it must differ from
+            ``synth_seed``. The test world is the same recipe (generator and size) with its ``val`` split only.
+        test_recipe: with a `recipe`, the build recipe of the test set (empty: no test set; ``eval.heldout`` must
+            then be ``[dev]``).
+        strict: fail at the first bad record.
+    """
 
     recipe: str = ""
     synth_seed: int = 0
     synth_size: str = "small"
+    test_seed: int | None = None
+    test_recipe: str = ""
     strict: bool = False
+
+    @property
+    def resolved_test_seed(self) -> int:
+        return self.synth_seed + TEST_SEED_OFFSET if self.test_seed is None else self.test_seed
+
+    @property
+    def has_test_world(self) -> bool:
+        return not self.recipe or bool(self.test_recipe)
 
 
 @dataclass
 class EvalStageSection:
-    """Evaluation of base, SFT and RL checkpoints on one suite, then the comparison report."""
+    """Evaluation of base, SFT and RL checkpoints on one suite, then the comparison report.
+
+    Attributes:
+        heldout: the held-out sets evaluated (`data_engine.options.HELDOUT_SETS`): "test" (the sealed test world,
+            ``eval/test/<checkpoint>``, report in ``report/test/``) and / or "dev" (the suite's held-out splits
+            under ``data_root``: the training world's held-out split, ``eval/dev/<checkpoint>``, ``report/dev/``).
+            null: ``[test]`` when the run has a test world (synthetic data, or ``data.test_recipe``), else
+            ``[dev]``. The pipeline passes ``heldout`` and the test world's root to the suite.
+    """
 
     suite: str = "configs/eval/demo.yaml"
     overrides: list = field(default_factory=list)
     backend: str = "hf"
     limit: int | None = None
     checkpoints: list = field(default_factory=lambda: ["base", "sft", "rl"])
+    heldout: list | None = None
 
 
 @dataclass
@@ -81,6 +118,24 @@ class PipelineConfig:
             raise UserError("hardware: gpus >= 0, nodes >= 1, gpu_memory_gib > 0 and zero_stage 0-3 are required")
         for name in self.eval.checkpoints:
             check_choice(name, PIPELINE_CHECKPOINTS, "eval.checkpoints")
+        sets = self.heldout_sets
+        if not sets or len(set(sets)) != len(sets):
+            raise UserError(f"eval.heldout: name each held-out set once, got {sets}")
+        for name in sets:
+            check_choice(name, HELDOUT_SETS, "eval.heldout")
+        if "test" in sets and not self.data.has_test_world:
+            raise UserError("eval.heldout has test, but data.recipe is set without data.test_recipe: give the test "
+                            "set's build recipe, or set eval.heldout=[dev]")
+        if not self.data.recipe and self.data.resolved_test_seed == self.data.synth_seed:
+            raise UserError(f"data.test_seed must differ from data.synth_seed ({self.data.synth_seed}): the test world "
+                            "is sealed from the training world")
+
+    @property
+    def heldout_sets(self) -> list[str]:
+        """``eval.heldout``, or its default: the test world when the run has one, else dev."""
+        if self.eval.heldout is not None:
+            return [str(h) for h in self.eval.heldout]
+        return ["test"] if self.data.has_test_world else ["dev"]
 
     @property
     def stage_dirs(self) -> dict[str, Path]:
@@ -248,7 +303,22 @@ def _run_data(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
 
         recipe = synthesize(dirs["data"] / "raw", seed=cfg.data.synth_seed, size=cfg.data.synth_size)
     summary = build(recipe, dirs["data"] / "built", strict=cfg.data.strict)
-    return {"recipe": str(recipe), "samples": summary.get("total")}
+    info = {"recipe": str(recipe), "samples": summary.get("total")}
+    if cfg.data.has_test_world:
+        # The sealed test world: another seed, the same recipe; its val split is the `test` held-out set.
+        test = cfg.data.test_recipe
+        if not test:
+            test = synthesize(dirs["data"] / "test" / "raw", seed=cfg.data.resolved_test_seed,
+                              size=cfg.data.synth_size, heldout_only=True)
+            info["test_seed"] = cfg.data.resolved_test_seed
+        test_summary = build(test, sealed_root(dirs), strict=cfg.data.strict)
+        info.update(test_recipe=str(test), test_samples=test_summary.get("total"))
+    return info
+
+
+def sealed_root(dirs: dict[str, Path]) -> Path:
+    """The sealed test world's built dataset inside the run directory."""
+    return dirs["data"] / "test" / "built"
 
 
 def _resumed(stage_cfg, out: Path, name: str):
@@ -381,37 +451,50 @@ def _checkpoint_paths(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict[str, P
     return {"base": base, "sft": dirs["sft"], "rl": dirs["grpo"]}
 
 
+def eval_args(cfg: PipelineConfig, dirs: dict[str, Path], heldout: str, name: str) -> list[str]:
+    """The `georft eval` command line of one checkpoint on one held-out set (the user's overrides come first, so
+    the held-out set and the test world's root are the pipeline's)."""
+    args = ["eval", "--model", str(_checkpoint_paths(cfg, dirs)[name]), "--suite", cfg.eval.suite,
+            "--out", str(dirs["eval"] / heldout / name), "--backend", cfg.eval.backend]
+    if cfg.eval.limit:
+        args += ["--limit", str(cfg.eval.limit)]
+    args += [str(o) for o in cfg.eval.overrides] + [f"heldout={heldout}"]
+    if heldout == "test":
+        args.append(f"test_root={sealed_root(dirs)}")
+    return args
+
+
 def _run_eval(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
     from georft.cli import main as cli
 
-    ckpts = _checkpoint_paths(cfg, dirs)
-    for name in cfg.eval.checkpoints:
-        args = ["eval", "--model", str(ckpts[name]), "--suite", cfg.eval.suite, "--out", str(dirs["eval"] / name),
-                "--backend", cfg.eval.backend]
-        if cfg.eval.limit:
-            args += ["--limit", str(cfg.eval.limit)]
-        args += [str(o) for o in cfg.eval.overrides]
-        if cfg.eval.backend == "vllm":
-            # One process per checkpoint: a vLLM engine holds its GPU memory share until its process exits, so
-            # three engines in one process would not fit (vLLM 0.30 has no reliable in-process shutdown).
-            import subprocess
+    for heldout in cfg.heldout_sets:
+        for name in cfg.eval.checkpoints:
+            args = eval_args(cfg, dirs, heldout, name)
+            if cfg.eval.backend == "vllm":
+                # One process per checkpoint: a vLLM engine holds its GPU memory share until its process exits, so
+                # three engines in one process would not fit (vLLM 0.30 has no reliable in-process shutdown).
+                import subprocess
 
-            rc = subprocess.run([sys.executable, "-m", "georft.cli", *args]).returncode
-        else:
-            rc = cli(args)
-        if rc:
-            raise UserError(f"eval of the {name} checkpoint failed (exit {rc})")
-    return {"checkpoints": list(cfg.eval.checkpoints)}
+                rc = subprocess.run([sys.executable, "-m", "georft.cli", *args]).returncode
+            else:
+                rc = cli(args)
+            if rc:
+                raise UserError(f"eval of the {name} checkpoint on {heldout} failed (exit {rc})")
+    return {"checkpoints": list(cfg.eval.checkpoints), "heldout": cfg.heldout_sets}
 
 
 def _run_compare(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
     from georft.cli import main as cli
 
-    evals = [str(dirs["eval"] / name) for name in cfg.eval.checkpoints]
-    rc = cli(["compare", *evals, "--out", str(dirs["compare"])])
-    if rc:
-        raise UserError(f"compare failed (exit {rc})")
-    return {"report": str(dirs["compare"] / "report.html")}
+    reports = {}
+    for heldout in cfg.heldout_sets:
+        evals = [str(dirs["eval"] / heldout / name) for name in cfg.eval.checkpoints]
+        out = dirs["compare"] / heldout
+        rc = cli(["compare", *evals, "--out", str(out)])
+        if rc:
+            raise UserError(f"compare on {heldout} failed (exit {rc})")
+        reports[heldout] = str(out / "report.html")
+    return {"reports": reports}
 
 
 RUNNERS = {

@@ -111,5 +111,9 @@ def as_specs(cfg: Any) -> dict[str, list[RewardSpec]]:
                 specs.append(RewardSpec(str(it["name"]), float(it.get("weight", 1.0)), dict(it.get("kwargs") or {})))
             else:
                 raise UserError(f"rewards.{task}[{i}] must have keys name, weight, kwargs; got {it!r}")
+            if specs[-1].name == "think_format":
+                from rewards.think import check_think_kwargs
+
+                check_think_kwargs(specs[-1].kwargs, f"rewards.{task}[{i}]")
         out[str(task)] = specs
     return out

@@ -23,6 +23,7 @@ Every task has a `train` and a `val` split. Each sample is drawn from its own ge
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -289,7 +290,10 @@ def write_classification(out: Path, seed: int, size: WorldSize) -> dict:
             labels, flags = scene_objects(rng, c)
             img, _, _ = scene(rng, labels, scale=1.0, **flags)
             img.save(out / split / c / f"{c}_{i:05d}.jpg", quality=92)
-    return {"name": "synth_scenes", "format": "folder_classification", "root": out.name}
+    # The class list is named, not read from the images found: a val-only world (`heldout_only`) of a tiny size
+    # may lack a class and would otherwise prompt with a shorter list than training did.
+    return {"name": "synth_scenes", "format": "folder_classification", "root": out.name,
+            "classes": list(SCENE_CLASSES)}
 
 
 # -------------------------------------------------------------------------------------------------------- zoom (UHR)
@@ -355,7 +359,8 @@ def _write(job: tuple) -> dict:
     return writer(folder, seed, ws)
 
 
-def synthesize(out_dir: str | Path, seed: int = 0, size: str = "small", workers: int | None = None) -> Path:
+def synthesize(out_dir: str | Path, seed: int = 0, size: str = "small", workers: int | None = None,
+               heldout_only: bool = False) -> Path:
     """Write the synthetic world into `out_dir` and return the path of its `recipe.yaml`.
 
     Args:
@@ -365,6 +370,9 @@ def synthesize(out_dir: str | Path, seed: int = 0, size: str = "small", workers:
             UHR images with 4 questions each), "medium".
         workers: processes writing datasets side by side (default: one per CPU core). Every sample draws from its
             own seeded generator, so the files are the same for any number of workers.
+        heldout_only: write the ``val`` split only (no training samples): a sealed test world (docs/heldout-sets.md)
+            needs nothing else, in about a quarter of the time. Its ``val`` samples are those of the full world of
+            the same seed and size (same per-sample seeds), though some formats number their files differently.
     """
     import yaml
 
@@ -375,6 +383,8 @@ def synthesize(out_dir: str | Path, seed: int = 0, size: str = "small", workers:
         raise UserError(f"{out} exists and is not empty (and holds no synthetic world); choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     ws = SIZES[size]
+    if heldout_only:
+        ws = dataclasses.replace(ws, train=0, uhr_train=0)
     workers = max(1, min(len(WRITERS), workers or os.cpu_count() or 1))
     jobs = [(writer, out / folder, seed, ws) for folder, writer in WRITERS]
     if workers == 1:
@@ -383,7 +393,8 @@ def synthesize(out_dir: str | Path, seed: int = 0, size: str = "small", workers:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             sources = list(pool.map(_write, jobs))
     recipe = out / "recipe.yaml"
-    header = (f"# Synthetic remote-sensing world (seed {seed}, size {size}) written by `georft data synth`.\n"
+    header = (f"# Synthetic remote-sensing world (seed {seed}, size {size}{', val split only' if heldout_only else ''})"
+              " written by `georft data synth`.\n"
               f"# Build it with: georft data build --recipe {recipe} --out <DIR>\n")
     recipe.write_text(header + yaml.safe_dump({"sources": sources}, sort_keys=False))
     return recipe

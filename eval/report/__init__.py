@@ -26,7 +26,15 @@ from data_engine.errors import UserError
 from eval.bootstrap import CONFIDENCE, N_RESAMPLES, SEED
 from eval.report import figures as F
 from eval.report import render as R
-from eval.report.intervals import compare_json, headline_stats, load_baselines, significance, verdict
+from eval.report.intervals import (
+    collapse_checks,
+    compare_json,
+    headline_stats,
+    heldout_of,
+    load_baselines,
+    significance,
+    verdict,
+)
 from eval.report.tables import (
     MetricRow,
     datasets_of,
@@ -61,7 +69,10 @@ def build_report(dirs: list[Path], out: Path, names: list[str] | None = None, to
     names = names or unique_names(dirs)
     runs = [load_run(d, n) for d, n in zip(dirs, names, strict=True)]
     baselines = load_baselines(runs)
+    heldout = heldout_of(runs)
     stats = significance(runs, baselines, n_resamples=n_resamples, confidence=confidence, seed=seed)
+    collapse = collapse_checks(runs, baselines, stats)
+    where = f" — held-out set: {heldout.get('name')}" if heldout else " — held-out set: not recorded"
     out.mkdir(parents=True, exist_ok=True)
     img_dir = out / "img"
     doc = R.Doc()
@@ -74,10 +85,11 @@ def build_report(dirs: list[Path], out: Path, names: list[str] | None = None, to
 
     doc.heading(1, "GeoRFT evaluation report: " + " vs ".join(r.name for r in runs))
     doc.para(f"Deltas are against the first run ({runs[0].name}). Numbers are copied from each run's metrics.json.")
+    doc.para(_heldout_sentence(heldout))
     R.runs_table(doc, runs)
 
     datasets = datasets_of(runs)
-    doc.heading(2, "Headline metrics")
+    doc.heading(2, "Headline metrics" + where)
     heads, first_cols = [], []
     for ds in datasets:
         m = headline_metric(runs, ds)
@@ -92,7 +104,7 @@ def build_report(dirs: list[Path], out: Path, names: list[str] | None = None, to
         figure(F.grouped_bars("Headline metric per dataset", [f"{h.dataset}\n{h.metric}" for h in heads], series),
                "headline", "headline metrics")
 
-    _evidence_section(doc, runs, baselines, stats, n_resamples, confidence)
+    _evidence_section(doc, runs, baselines, stats, n_resamples, confidence, collapse, where)
 
     for j, ds in enumerate(datasets):
         doc.heading(2, f"{ds} ({task_of(runs, ds)})")
@@ -143,15 +155,31 @@ def build_report(dirs: list[Path], out: Path, names: list[str] | None = None, to
     md_path.write_text("\n".join(doc.md) + "\n", encoding="utf-8")
     html_path.write_text(R.html_page("GeoRFT evaluation report", doc.html), encoding="utf-8")
     json_path = out / "compare.json"
-    payload = compare_json(runs, baselines, stats, n_resamples=n_resamples, confidence=confidence, seed=seed)
+    payload = compare_json(runs, baselines, stats, n_resamples=n_resamples, confidence=confidence, seed=seed,
+                           collapse=collapse)
     json_path.write_text(json.dumps(clean_json(payload), indent=2, ensure_ascii=False, allow_nan=False) + "\n",
                          encoding="utf-8")
     return [md_path, html_path, json_path]
 
 
-def _evidence_section(doc, runs, baselines, stats, n_resamples: int, confidence: float) -> None:
-    """Trivial baselines beside the checkpoints and paired bootstrap intervals (`eval.report.intervals`)."""
-    doc.heading(2, "Against trivial baselines and sampling noise")
+def _heldout_sentence(heldout: dict | None) -> str:
+    """Which held-out set every number of the report comes from (docs/heldout-sets.md)."""
+    if not heldout:
+        return ("Held-out set: not recorded (eval directories written before held-out sets were recorded; "
+                "docs/heldout-sets.md).")
+    what = {"dev": "the training world's held-out split, used for tuning decisions",
+            "test": "the sealed test world, synthesized from another seed and evaluated once"}.get(
+        str(heldout.get("name")), "")
+    return (f"Held-out set: {heldout.get('name')}" + (f" ({what})" if what else "") + f", read from "
+            f"{heldout.get('root')}; the trivial baselines are fitted on {heldout.get('training_root')}. Every "
+            "number below comes from this set.")
+
+
+def _evidence_section(doc, runs, baselines, stats, n_resamples: int, confidence: float,
+                      collapse: dict | None = None, where: str = "") -> None:
+    """Trivial baselines beside the checkpoints and paired bootstrap intervals (`eval.report.intervals`); a
+    significant rise that comes with collapse (`eval.collapse`) is named as such in the verdict lines."""
+    doc.heading(2, "Against trivial baselines and sampling noise" + where)
     if not stats:
         doc.para("No dataset is present in every run, so nothing can be paired.")
         return
@@ -169,13 +197,15 @@ def _evidence_section(doc, runs, baselines, stats, n_resamples: int, confidence:
              f"bootstrap {pct} interval ({n_resamples} resamples of the samples, the same draws for every run; "
              f"corpus metrics such as mAP recomputed per draw); {R.EXCLUDES_ZERO} = the interval excludes 0.")
     heads = headline_stats(stats)
-    v = verdict(names, stats)
+    v = verdict(names, stats, collapse)
     lines = [f"{n} beats its best trivial baseline with the interval excluding 0 on {len(ds)} of {v['n']} "
              f"headline metrics" + (f" ({', '.join(ds)})" if ds else "") for n, ds in v["beats_trivial"].items()
              if baselines]
     lines += [f"{p['b']} − {p['a']}: significantly up on {len(p['up'])}" + (f" ({', '.join(p['up'])})" if p["up"]
                                                                               else "")
               + f", significantly down on {len(p['down'])}" + (f" ({', '.join(p['down'])})" if p["down"] else "")
+              + (f", up but COLLAPSE, not counted as a gain, on {len(p['collapse'])} (" + "; ".join(
+                  f"{c['dataset']}: {', '.join(c['reasons'])}" for c in p["collapse"]) + ")" if p["collapse"] else "")
               for p in v["pairs"]]
     for line in lines:
         doc.para(line + ".")

@@ -248,13 +248,64 @@ def headline_stats(stats: list[MetricStats]) -> list[MetricStats]:
     return out
 
 
-def verdict(names: list[str], stats: list[MetricStats]) -> dict:
-    """Counts over the headline metrics: per run, the datasets where it beats the best trivial baseline with the
-    interval excluding 0; per consecutive pair (a, b), where b − a is significantly above / below 0.
+def _sample_scores(rows: list[dict], spec: IntervalMetric | None, task: str) -> np.ndarray:
+    """[n] per-sample scores of a metric: its own score or reward; a corpus metric (mAP) falls back to the task's
+    declared per-sample score (detection: the image's f1). Missing values count 0."""
+    from eval.report.tables import PRIMARY_SCORE
+
+    def one(r: dict) -> float:
+        if spec is not None and spec.reward:
+            v = (r.get("rewards") or {}).get(f"{spec.reward}/overall")
+        else:
+            v = (r.get("scores") or {}).get(spec.score if spec is not None and spec.score else PRIMARY_SCORE.get(task))
+        return float(v) if is_number(v) else 0.0
+
+    return np.asarray([one(r) for r in rows], dtype=float)
+
+
+def collapse_checks(runs: list[Run], baselines: list[Run], stats: list[MetricStats]) -> dict[tuple, dict]:
+    """For every consecutive pair (a, b) and headline metric where b − a is significantly up: whether the gain
+    comes with collapse (`eval.collapse.collapse_reasons`: few distinct answers in b, or a gain carried by samples
+    switching to b's repeated answer or to the best trivial baseline's answer).
 
     Returns:
-        ``{"beats_trivial": {run: [dataset/task, ...]}, "pairs": [{"a", "b", "up": [...], "down": [...]}]}``.
+        ``{(a, b, "dataset/task"): {"reasons": [...], **numbers}}`` for the gains that are collapse (and only those).
     """
+    from eval.collapse import collapse_reasons
+
+    names = [r.name for r in runs]
+    groups = {r.name: _rows_by_group(r) for r in runs}
+    base_groups = {b.name[len(BASELINE_PREFIX):]: _rows_by_group(b) for b in baselines}
+    consecutive = set(zip(names, names[1:], strict=False))
+    out: dict[tuple, dict] = {}
+    for st in headline_stats(stats):
+        key = (st.dataset, st.task)
+        for a, b, iv in st.pairs:
+            ga, gb = groups[a].get(key), groups[b].get(key)
+            if not iv.lo > 0 or (a, b) not in consecutive or not ga or not gb:
+                continue
+            ids = sorted(set(ga) & set(gb))
+            rows_a, rows_b = [ga[i] for i in ids], [gb[i] for i in ids]
+            best = base_groups.get(st.best[0], {}).get(key) if st.best else None
+            base_rows = [best[i] for i in ids] if best and set(ids) <= set(best) else None
+            spec = next((m for m in _metrics_of(st.task, [rows_a]) if m.name == st.metric), None)
+            reasons, numbers = collapse_reasons(rows_a, rows_b, _sample_scores(rows_a, spec, st.task),
+                                                _sample_scores(rows_b, spec, st.task), baseline_rows=base_rows)
+            if reasons:
+                out[(a, b, f"{st.dataset}/{st.task}")] = {"reasons": reasons, **numbers}
+    return out
+
+
+def verdict(names: list[str], stats: list[MetricStats], collapse: dict[tuple, dict] | None = None) -> dict:
+    """Counts over the headline metrics: per run, the datasets where it beats the best trivial baseline with the
+    interval excluding 0; per consecutive pair (a, b), where b − a is significantly above / below 0. A significant
+    rise that comes with collapse (`collapse_checks`) is listed under ``collapse``, not counted as up.
+
+    Returns:
+        ``{"beats_trivial": {run: [dataset/task, ...]}, "pairs": [{"a", "b", "up": [...], "down": [...],
+        "collapse": [{"dataset", "reasons", ...numbers}]}]}``.
+    """
+    collapse = collapse or {}
     heads = headline_stats(stats)
     label = [f"{st.dataset}/{st.task}" for st in heads]
     beats = {n: [lab for lab, st in zip(label, heads, strict=True)
@@ -263,22 +314,60 @@ def verdict(names: list[str], stats: list[MetricStats]) -> dict:
     for a, b in zip(names, names[1:], strict=False):
         ivs = [(lab, next((iv for x, y, iv in st.pairs if (x, y) == (a, b)), None)) for lab, st in zip(label, heads,
                                                                                                        strict=True)]
-        pairs.append({"a": a, "b": b, "up": [lab for lab, iv in ivs if iv is not None and iv.lo > 0],
-                      "down": [lab for lab, iv in ivs if iv is not None and iv.hi < 0]})
+        rose = [lab for lab, iv in ivs if iv is not None and iv.lo > 0]
+        pairs.append({"a": a, "b": b, "up": [lab for lab in rose if (a, b, lab) not in collapse],
+                      "down": [lab for lab, iv in ivs if iv is not None and iv.hi < 0],
+                      "collapse": [{"dataset": lab, **collapse[(a, b, lab)]} for lab in rose if (a, b, lab) in collapse]})
     return {"beats_trivial": beats, "pairs": pairs, "n": len(heads)}
 
 
+def collapse_thresholds() -> dict[str, float]:
+    """The documented thresholds of `eval.collapse` (docs/collapse-flags.md), recorded with the verdict."""
+    from eval import collapse as C
+
+    return {"distinct_min": C.DISTINCT_MIN, "distinct_min_vs_truth": C.DISTINCT_MIN_VS_TRUTH,
+            "repeated_min": C.REPEATED_MIN, "over_truth": C.OVER_TRUTH, "carried_min": C.CARRIED_MIN}
+
+
+def heldout_of(runs: list[Run]) -> dict | None:
+    """The held-out set the runs were evaluated on (metrics.json ``heldout``; None when none recorded it).
+
+    Raises:
+        UserError: two runs were evaluated on different sets (their samples share ids but not images, so pairing
+            them would be wrong).
+    """
+    from data_engine.errors import UserError
+
+    seen = {r.name: r.doc.get("heldout") for r in runs if isinstance(r.doc.get("heldout"), dict)}
+    distinct = {(h.get("name"), h.get("root")) for h in seen.values()}
+    if len(distinct) > 1:
+        raise UserError("the eval directories were evaluated on different held-out sets: " + "; ".join(
+            f"{n}: {h.get('name')} ({h.get('root')})" for n, h in seen.items()) + ". Compare runs of one set")
+    return next(iter(seen.values()), None)
+
+
+def flags_of(runs: list[Run]) -> dict[str, dict[str, dict[str, float]]]:
+    """``{run: {dataset: {flag: value}}}``: the collapse flags each run's metrics.json holds (`eval.collapse`)."""
+    from eval.collapse import flags_by_dataset
+
+    return {r.name: flags_by_dataset(r.metrics) for r in runs}
+
+
 def compare_json(runs: list[Run], baselines: list[Run], stats: list[MetricStats], *, n_resamples: int,
-                 confidence: float, seed: int) -> dict:
-    """The machine-readable form of the comparison (`georft compare --json`, ``compare.json``)."""
+                 confidence: float, seed: int, collapse: dict[tuple, dict] | None = None) -> dict:
+    """The machine-readable form of the comparison (`georft compare --json`, ``compare.json``): ``heldout`` says
+    which held-out set every number comes from (null: not recorded by the evals), ``flags`` the collapse flags."""
     names = [r.name for r in runs]
     return {
+        "heldout": heldout_of(runs),
         "runs": [{"name": r.name, "path": str(r.path), "model": r.doc.get("model")} for r in runs],
         "baselines": [{"name": b.name, "path": str(b.path), "answers": (b.doc.get("baseline") or {}).get("answers"),
                        "skipped": (b.doc.get("baseline") or {}).get("skipped")} for b in baselines],
         "bootstrap": {"method": "paired percentile (scipy.stats.bootstrap)", "n_resamples": n_resamples,
                       "confidence": confidence, "seed": seed},
-        "verdict": verdict([r.name for r in runs], stats),
+        "verdict": verdict([r.name for r in runs], stats, collapse),
+        "collapse_thresholds": collapse_thresholds(),
+        "flags": flags_of(runs),
         "metrics": {r.name: r.metrics for r in runs},
         "intervals": [s.to_dict(names) for s in stats],
     }

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eval.bootstrap import Interval
+from eval.collapse import is_flag_metric
 from eval.report.intervals import MetricStats
 from eval.report.tables import Change, MetricRow, Run, is_number
 
@@ -191,7 +192,8 @@ def html_page(title: str, body: list[str]) -> str:
 
 def is_headline_candidate(metric: str, value: Any) -> bool:
     """Metrics worth a bar: numbers that are not counts or per-class / per-type breakdowns."""
-    return is_number(value) and "/" not in metric and not metric.startswith("n") and metric != "truncated_rate"
+    return (is_number(value) and "/" not in metric and not metric.startswith("n") and metric != "truncated_rate"
+            and not is_flag_metric(metric))
 
 
 # ---------------------------------------------------------------- baselines and intervals

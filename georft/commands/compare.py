@@ -5,7 +5,11 @@ tables and deltas against the first directory, the trivial baselines the runner 
 that has them, paired bootstrap 95 % intervals of every difference between checkpoints and against the best
 baseline, bar charts, per-task reward parts, and the samples that changed most. `--json` prints compare.json.
 
-    georft compare runs/demo/eval/base runs/demo/eval/sft runs/demo/eval/rl --out runs/demo/report
+    georft compare runs/demo/eval/test/sft runs/demo/eval/test/rl --out runs/demo/report/test
+
+The report and compare.json say which held-out set the numbers come from (eval dirs of different sets are refused;
+docs/heldout-sets.md), and a significant rise that comes with collapse is listed as such in the verdict, not
+counted as a gain (docs/collapse-flags.md).
 """
 
 from __future__ import annotations

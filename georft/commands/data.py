@@ -1,4 +1,4 @@
-"""Data: `georft data synth --out DIR [--seed N] [--size small]`, `georft data build --recipe R --out DIR [--strict]`,
+"""Data: `georft data synth --out DIR [--seed N] [--size small] [--heldout-only]`, `georft data build --recipe R --out DIR [--strict]`,
 `georft data show DIR`."""
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     synth.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
     synth.add_argument("--size", default="small", choices=["tiny", "small", "medium"],
                        help="tiny: a handful per task (tests); small: demo default; medium: larger")
+    synth.add_argument("--heldout-only", action="store_true",
+                       help="write the val split only: a sealed test world of another seed (docs/heldout-sets.md)")
     build = sub.add_parser("build", help="integrate the sources of a recipe into one dataset")
     build.add_argument("--recipe", required=True, help="recipe YAML with a 'sources:' list")
     build.add_argument("--out", required=True, help="output folder (Arrow dataset + build_summary.json)")
@@ -29,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         from data_engine.synth import synthesize
 
         t0 = time.perf_counter()
-        recipe = synthesize(args.out, seed=args.seed, size=args.size)
+        recipe = synthesize(args.out, seed=args.seed, size=args.size, heldout_only=args.heldout_only)
         print(f"wrote the synthetic world (seed {args.seed}, size {args.size}) in {time.perf_counter() - t0:.1f} s")  # noqa: T201 - CLI output
         print(f"build it with: georft data build --recipe {recipe} --out <DIR>")  # noqa: T201 - CLI output
         return 0

@@ -6,8 +6,13 @@ Resumable: rerunning skips samples already in the predictions. `--samples K --te
 per prompt (DIR/samples/<k>) and adds mean@K and pass@K (`eval.sampling`). Sharded: under `accelerate launch` (or torchrun)
 each rank generates its share into predictions.rank<k>.jsonl and rank 0 merges and scores.
 
-    georft eval --model runs/demo/sft --suite demo --out runs/demo/eval/sft data_root=runs/demo/data/built
+    georft eval --model runs/demo/sft --suite demo --out runs/probe/dev/sft heldout=dev    # tuning: the dev split
+    georft eval --model runs/demo/rl --suite demo --out runs/demo/eval/test/rl heldout=test   # the sealed test world
     georft eval --predictions old/predictions.jsonl --suite demo --out rescored   # score only, no model
+
+`heldout=dev|test` picks the held-out set (docs/heldout-sets.md): dev reads the suite's datasets under data_root,
+test the same datasets under test_root (a world of another seed); metrics.json records which, and also carries the
+collapse flags of every dataset (docs/collapse-flags.md).
 """
 
 from __future__ import annotations

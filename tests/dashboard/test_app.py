@@ -32,7 +32,11 @@ def test_overview_charts_and_steps(client):
     assert r.headers["content-type"].startswith("application/json")
     charts = {c["id"]: c for c in r.json()}
     tasks = ["caption", "classification", "detection", "grounding", "vqa", "zoom_vqa"]
-    assert list(charts) == ["reward", "signal"] + [f"parts-{t}" for t in tasks] + ["length", "reasoning", "health"]
+    assert list(charts) == ["reward", "signal"] + [f"parts-{t}" for t in tasks] + ["length", "reasoning", "collapse",
+                                                                                   "health"]
+    collapse = charts["collapse"]["figure"]["layout"]
+    assert [collapse[k]["title"]["text"] for k in ("yaxis", "yaxis2", "yaxis3")] == [
+        "distinct-answer share", "most common answer's share", "empty-think share"]
     reward = charts["reward"]["figure"]
     assert [t["name"] for t in reward["data"] if "meta" in t] == tasks
     det_raw = next(t for t in reward["data"] if t["name"] == "detection" and "meta" not in t)
@@ -66,6 +70,14 @@ def test_overview_series_values(app):
         [np.std([1, 0, 1, 1]), np.std([1, 0.05, 1, 1]), np.std([1, 0.1, 1, 1])])
     # advantage = reward part - group mean: grounding (0.9, 0, 1, 0.2), mean 0.525 -> |adv| mean 0.425
     assert [p[1] for p in series["tasks"]["grounding"]["abs_advantage"]] == pytest.approx([0.425] * 3)
+    # collapse flags (eval.collapse): the caption group is one answer 4 times; VQA answers yes, no, yes, yes, in
+    # think-then-answer rows whose completions hold no think block at all (reasoning length 0)
+    assert [p[1] for p in series["tasks"]["caption"]["distinct_answer_share"]] == [0.25] * 3
+    assert [p[1] for p in series["tasks"]["caption"]["top_answer_share"]] == [1.0] * 3
+    assert [p[1] for p in series["tasks"]["vqa"]["distinct_answer_share"]] == [0.5] * 3
+    assert [p[1] for p in series["tasks"]["vqa"]["top_answer_share"]] == [0.75] * 3
+    assert [p[1] for p in series["tasks"]["vqa"]["empty_think_share"]] == [1.0] * 3
+    assert "empty_think_share" not in series["tasks"]["caption"]  # no think-then-answer rows there
 
 
 def test_empty_run_has_no_rollouts(client):

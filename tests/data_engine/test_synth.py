@@ -185,3 +185,23 @@ def test_scene_classes_differ_in_ground_tone_not_only_in_objects():
     centroids = np.array([feats[labels == c].mean(0) for c in dry])
     nearest = np.array(dry)[np.argmin(((feats[keep][:, None] - centroids[None]) ** 2).sum(-1), axis=1)]
     assert np.all(nearest == labels[keep]), Counter(zip(labels[keep], nearest, strict=True))
+
+
+def test_heldout_only_world_has_the_val_samples_of_the_full_world(tmp_path, tiny_world, tiny_rows):
+    """`synthesize(heldout_only=True)` (the sealed test world, docs/heldout-sets.md): no training sample, and the val
+    samples of the full world of the same seed and size (same targets; some formats number files differently)."""
+    from data_engine.build import build, load_built
+
+    recipe = synthesize(tmp_path / "raw", seed=0, size="tiny", workers=1, heldout_only=True)
+    assert "val split only" in recipe.read_text()
+    assert not list((tmp_path / "raw" / "dota" / "train" / "images").glob("*.png"))
+    build(recipe, tmp_path / "built", progress=False)
+    rows = list(load_built(tmp_path / "built"))
+    assert rows and {r["split"] for r in rows} == {"val"}
+
+    def targets(rs, raw):  # mask targets hold the world's absolute path: compare them relative to it
+        return Counter((r["task"], r["target"].replace(str(raw), "<raw>")) for r in rs if r["split"] == "val")
+
+    assert targets(rows, tmp_path / "raw") == targets(tiny_rows, tiny_world[0].parent)
+    assert (tmp_path / "raw" / "dota" / "val" / "images" / "Sv00000.png").read_bytes() == \
+        (tiny_world[0].parent / "dota" / "val" / "images" / "Sv00000.png").read_bytes()

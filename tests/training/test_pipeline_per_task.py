@@ -37,9 +37,11 @@ def test_pipeline_with_per_task_grpo_schedule(tmp_path):
     assert set(RolloutReader(grpo).read_step(0).to_pandas()["task"]) == {"classification"}
     marker = json.loads((grpo / ".complete").read_text())
     assert marker["schedule"] == "per_task" and list(marker["stages"]) == ["0_vqa", "1_classification"]
-    report = json.loads((out / "report" / "compare.json").read_text())
+    assert (out / "data" / "test" / "built").is_dir()  # the sealed test world (seed 1000), evaluated by default
+    report = json.loads((out / "report" / "test" / "compare.json").read_text())
+    assert report["heldout"]["name"] == "test" and report["heldout"]["root"] == str(out / "data" / "test" / "built")
     assert [b["name"] for b in report["baselines"]] == ["trivial: constant", "trivial: random"]
     vqa = next(s for s in report["intervals"] if s["task"] == "vqa" and s["metric"] == "accuracy")
     assert set(vqa["values"]) == {"sft", "rl"} and vqa["best_baseline"] is not None
     assert [(d["a"], d["b"]) for d in vqa["differences"]] == [("sft", "rl")]
-    assert "Against trivial baselines and sampling noise" in (out / "report" / "report.md").read_text()
+    assert "Against trivial baselines and sampling noise" in (out / "report" / "test" / "report.md").read_text()
