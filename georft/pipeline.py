@@ -93,6 +93,9 @@ class EvalStageSection:
     overrides: list = field(default_factory=list)
     backend: str = "hf"
     limit: int | None = None
+    # HF backend: evaluations run side by side in this many processes (one per checkpoint and held-out set); on a
+    # CPU machine, one per core. 1: one after another in this process.
+    processes: int = 1
     checkpoints: list = field(default_factory=lambda: ["base", "sft", "rl"])
     heldout: list | None = None
 
@@ -118,6 +121,8 @@ class PipelineConfig:
             raise UserError("hardware: gpus >= 0, nodes >= 1, gpu_memory_gib > 0 and zero_stage 0-3 are required")
         for name in self.eval.checkpoints:
             check_choice(name, PIPELINE_CHECKPOINTS, "eval.checkpoints")
+        if self.eval.processes < 1:
+            raise UserError(f"eval.processes must be >= 1, got {self.eval.processes}")
         sets = self.heldout_sets
         if not sets or len(set(sets)) != len(sets):
             raise UserError(f"eval.heldout: name each held-out set once, got {sets}")
@@ -467,20 +472,51 @@ def eval_args(cfg: PipelineConfig, dirs: dict[str, Path], heldout: str, name: st
 def _run_eval(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
     from georft.cli import main as cli
 
-    for heldout in cfg.heldout_sets:
-        for name in cfg.eval.checkpoints:
-            args = eval_args(cfg, dirs, heldout, name)
-            if cfg.eval.backend == "vllm":
-                # One process per checkpoint: a vLLM engine holds its GPU memory share until its process exits, so
-                # three engines in one process would not fit (vLLM 0.30 has no reliable in-process shutdown).
-                import subprocess
-
-                rc = subprocess.run([sys.executable, "-m", "georft.cli", *args]).returncode
-            else:
-                rc = cli(args)
-            if rc:
-                raise UserError(f"eval of the {name} checkpoint on {heldout} failed (exit {rc})")
+    jobs = [(heldout, name, eval_args(cfg, dirs, heldout, name))
+            for heldout in cfg.heldout_sets for name in cfg.eval.checkpoints]
+    if cfg.eval.backend == "vllm" or cfg.eval.processes > 1:
+        # Subprocesses: a vLLM engine holds its GPU memory share until its process exits (vLLM 0.30 has no reliable
+        # in-process shutdown), so one process per checkpoint; on CPU, `eval.processes` runs that many side by side.
+        _run_eval_processes(jobs, 1 if cfg.eval.backend == "vllm" else cfg.eval.processes)
+    else:
+        for heldout, name, args in jobs:
+            if cli(args):
+                raise UserError(f"eval of the {name} checkpoint on {heldout} failed")
     return {"checkpoints": list(cfg.eval.checkpoints), "heldout": cfg.heldout_sets}
+
+
+def _run_eval_processes(jobs: list[tuple[str, str, list[str]]], processes: int) -> None:
+    """Run `georft eval` jobs as subprocesses, at most `processes` at a time; each one's output goes to
+    `<its --out>.log` (they would interleave on the terminal), and a failure names that log."""
+    import subprocess
+
+    running: list[tuple[str, str, Path, subprocess.Popen]] = []
+    failed: list[str] = []
+
+    def reap(block: bool) -> None:
+        for item in list(running):
+            heldout, name, log, proc = item
+            if block or proc.poll() is not None:
+                if proc.wait():
+                    failed.append(f"eval of the {name} checkpoint on {heldout} failed (exit {proc.returncode}; {log})")
+                running.remove(item)
+                block = False
+
+    for heldout, name, args in jobs:
+        while len(running) >= processes:
+            reap(block=False)
+            if len(running) >= processes:
+                time.sleep(0.5)
+        log = Path(args[args.index("--out") + 1] + ".log")
+        log.parent.mkdir(parents=True, exist_ok=True)
+        _say(f"eval {name} on {heldout} (log: {log})")
+        with open(log, "w", encoding="utf-8") as f:
+            running.append((heldout, name, log, subprocess.Popen([sys.executable, "-m", "georft.cli", *args],
+                                                                  stdout=f, stderr=subprocess.STDOUT)))
+    while running:
+        reap(block=True)
+    if failed:
+        raise UserError("; ".join(failed))
 
 
 def _run_compare(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:

@@ -57,3 +57,22 @@ def test_heldout_choices_and_real_data(tmp_path):
 def test_every_shipped_pipeline_config_still_loads(name, tmp_path):
     cfg = load_config(PipelineConfig, REPO / "configs/pipeline" / name, [f"output_dir={tmp_path}"])
     assert cfg.heldout_sets in (["test"], ["dev"])
+
+
+def test_eval_processes_run_side_by_side_and_name_the_failing_log(tmp_path):
+    """`eval.processes > 1` runs `georft eval` jobs as subprocesses; each writes `<out>.log`, a failure names it."""
+    from georft.pipeline import _run_eval_processes
+
+    ok = [("test", name, ["eval", "--help", "--out", str(tmp_path / name)]) for name in ("sft", "rl")]
+    _run_eval_processes(ok, processes=2)
+    assert all("usage: georft eval" in (tmp_path / f"{n}.log").read_text() for n in ("sft", "rl"))
+    bad = ok[:1] + [("test", "rl", ["eval", "--model", str(tmp_path / "none"), "--suite", str(tmp_path / "no.yaml"),
+                                    "--out", str(tmp_path / "bad")])]
+    with pytest.raises(UserError, match=r"eval of the rl checkpoint on test failed \(exit 2; .*bad\.log\)"):
+        _run_eval_processes(bad, processes=2)
+    assert (tmp_path / "bad.log").read_text().startswith("georft eval: error:")
+
+
+def test_eval_processes_must_be_positive(tmp_path):
+    with pytest.raises(UserError, match="eval.processes must be >= 1"):
+        load_config(PipelineConfig, REPO / "configs/pipeline/demo_cpu.yaml", ["eval.processes=0"])
