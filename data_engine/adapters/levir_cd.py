@@ -21,12 +21,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from data_engine.adapters.base import Skip, SourceSpec, make_row, read_frames, split_from_name
 from data_engine.change_masks import mask_to_polys
 from data_engine.errors import UserError
-from data_engine.images import IMAGE_EXTENSIONS
+from data_engine.images import IMAGE_EXTENSIONS, ImageTooLarge, open_image
 
 CLASSES = ["change"]
 
@@ -60,9 +59,12 @@ def iter_levir_cd(spec: SourceSpec) -> Iterator[dict | Skip]:
             yield sizes
             continue
         try:
-            with Image.open(label) as im:
+            with open_image(label) as im:
                 mask = np.asarray(im.convert("L"))
-        except OSError as e:
+        except ImageTooLarge as e:
+            yield Skip("image over pixel limit", str(label), None, str(e))
+            continue
+        except (OSError, ValueError) as e:
             yield Skip("unreadable image", str(label), None, str(e))
             continue
         polys, n_small = mask_to_polys(mask, min_area)
