@@ -39,7 +39,7 @@ import numpy as np
 
 from data_engine.adapters.base import Skip, SourceSpec, isolated, make_row, outside_image, read_size
 from data_engine.adapters.llava import conversation_records, convert_turns
-from data_engine.numbers import BadNumber, parse_int, parse_numbers
+from data_engine.numbers import BadNumber, parse_int, parse_number, parse_numbers
 
 BOX_RE = re.compile(r"\{<(-?\d+)><(-?\d+)><(-?\d+)><(-?\d+)>(?:\|<(-?\d+)>)?\}")
 _PHRASE_RE = re.compile(r"<p>(.*?)</p>", re.DOTALL)
@@ -59,7 +59,7 @@ def grid_boxes(text: str, width: int, height: int) -> tuple[list[list[float]], l
     for m in BOX_RE.finditer(text):
         try:
             v = [parse_int(g) for g in m.groups()[:4]]
-            angle = float(parse_int(m.group(5))) if m.group(5) is not None else 0.0
+            angle = parse_number(m.group(5)) if m.group(5) is not None else 0.0
         except BadNumber as e:
             return f"grid value in {m.group(0)[:60]!r}: {e}"
         if min(v) < 0 or max(v) > 100:
