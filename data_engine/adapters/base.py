@@ -146,6 +146,8 @@ def isolated(file, line: int | None, convert: Callable[..., Iterable[dict | Skip
         return list(convert(*args))
     except MemoryError:
         raise
+    except ImageTooLarge as e:  # a pixel-limit refusal that escaped its reader keeps its own reason
+        return [Skip("image over pixel limit", str(file), line, str(e))]
     except UserError as e:
         if not isinstance(e, DataError):
             raise
@@ -194,7 +196,10 @@ def read_size(path: Path, file: Path, line: int | None = None) -> tuple[int, int
 
 def read_text(path: Path) -> str | Skip:
     """A file's text decoded as strict UTF-8 (a BOM is dropped), or a Skip naming the first bad byte's line."""
-    raw = path.read_bytes()
+    return _decode_strict(path.read_bytes(), path)
+
+
+def _decode_strict(raw: bytes, path: Path) -> str | Skip:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -235,7 +240,7 @@ def read_json(path: Path, records: Callable[[Any], int] | None = None) -> Any | 
             Without `records` (a file that is one record), a bad byte is a Skip of the file.
     """
     raw = path.read_bytes()
-    text = read_text(path) if records is None else _decode_escaped(raw)
+    text = _decode_strict(raw, path) if records is None else _decode_escaped(raw)
     if isinstance(text, Skip):
         return text
     try:
