@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import glob
 import json
-import math
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Iterator
@@ -116,8 +115,8 @@ class Skip:
     file: str
     line: int | None = None
     detail: str = ""
-    # How many records this skip stands for: a file that is one JSON document and cannot be decoded loses every
-    # record it held, and each one is counted (records in = rows out + skipped).
+    # How many records this skip stands for (e.g. an RSVQA image entry with a bad byte loses all its questions), each
+    # counted (records in = rows out + skipped).
     records: int = 1
     # the exception behind an "adapter error" skip (chained by --strict; never written to the summary)
     error: BaseException | None = field(default=None, repr=False, compare=False)
@@ -228,19 +227,19 @@ def json_line(line: str) -> Any:
         raise ValueError("JSON nested too deeply") from None
 
 
-def read_json(path: Path, records: Callable[[Any], int] | None = None) -> Any | Skip:
+def read_json(path: Path, records: bool = False) -> Any | Skip:
     """Parsed JSON of a file, or a Skip ("non-UTF-8" / "malformed JSON" with the line).
 
     Args:
-        records: given for a file that is one JSON document holding many records (it counts them). Then a
+        records: True for a file that is one JSON document holding many records. Then a
             non-UTF-8 byte costs only the record holding it: the file is decoded with ``surrogateescape`` (each bad
             byte becomes one lone surrogate character) and parsed, and the caller skips each record for which
             `bad_bytes` finds one ("non-UTF-8"), as JSONL loses only its bad line. A document that does not parse
-            even so is lost as a whole, the Skip standing for every record counted (read with the bytes replaced).
-            Without `records` (a file that is one record), a bad byte is a Skip of the file.
+            even so (the byte broke its syntax) is one Skip. Without `records` (a file that is one record), a bad
+            byte is a Skip of the file.
     """
     raw = path.read_bytes()
-    text = _decode_strict(raw, path) if records is None else _decode_escaped(raw)
+    text = _decode_escaped(raw) if records else _decode_strict(raw, path)
     if isinstance(text, Skip):
         return text
     try:
@@ -258,17 +257,13 @@ def _decode_escaped(raw: bytes) -> str:
     return text[1:] if text.startswith("\ufeff") else text
 
 
-def _whole_file_lost(skip: Skip, raw: bytes, records: Callable[[Any], int] | None) -> Skip:
-    """A Skip of a whole document; when it has a bad byte and `records` can count it, it stands for every record."""
-    if records is not None and _bad_utf8(raw):
+def _whole_file_lost(skip: Skip, raw: bytes, records: bool) -> Skip:
+    """The Skip of a document that does not parse; named "non-UTF-8" when a bad byte is what broke it (its records
+    cannot be counted: the same bytes do not parse however they are decoded)."""
+    if records and _bad_utf8(raw):
         e = _first_bad_byte(raw)
         skip.reason = "non-UTF-8"
         skip.detail = f"byte 0x{raw[e]:02x} at offset {e}; {skip.detail}"
-        try:
-            skip.records = max(1, int(records(json.loads(raw.decode("utf-8", "replace")))))
-            skip.detail += f"; the file's {skip.records} record(s) are all skipped"
-        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
-            pass
     return skip
 
 
@@ -281,7 +276,7 @@ def _first_bad_byte(raw: bytes) -> int:
 
 
 def bad_bytes(record: Any, max_items: int = 100_000) -> str | None:
-    """Where a record read by `read_json(..., records=...)` holds a non-UTF-8 byte (a lone surrogate of
+    """Where a record read by `read_json(..., records=True)` holds a non-UTF-8 byte (a lone surrogate of
     ``surrogateescape`` in any key or string), e.g. ``"byte 0xe9 in 'raw'"``, or None. Walks at most `max_items`
     values (a record that large is read as clean)."""
     stack, seen = [(record, "")], 0
@@ -305,7 +300,7 @@ def bad_bytes(record: Any, max_items: int = 100_000) -> str | None:
 
 
 def non_utf8_skip(record: Any, file: Path, line: int | None) -> Skip | None:
-    """The "non-UTF-8" Skip of a record of a `read_json(..., records=...)` document that holds a bad byte, else None."""
+    """The "non-UTF-8" Skip of a record of a `read_json(..., records=True)` document that holds a bad byte, else None."""
     where = bad_bytes(record)
     return None if where is None else Skip("non-UTF-8", str(file), line, where)
 

@@ -44,7 +44,7 @@ def _image_dir(spec: SourceSpec) -> Path:
 
 def iter_captions_karpathy(spec: SourceSpec) -> Iterator[dict | Skip]:
     file = _annotation_file(spec)
-    data = read_json(file, records=lambda d: len(d["images"]))
+    data = read_json(file, records=True)
     if isinstance(data, Skip):
         yield data
         return

@@ -17,7 +17,6 @@ from data_engine.adapters.base import Skip, SourceSpec, make_row, read_size
 from data_engine.images import ImageTooLarge, open_image
 from data_engine.masks import encode_mask
 
-
 # PIL modes of one channel of integer ids; "1" is a 1-bit map (a binary label PNG), ids 0 and 1
 SINGLE_CHANNEL_MODES = ("1", "L", "P", "I", "I;16", "I;16B", "I;16L")
 

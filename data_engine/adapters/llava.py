@@ -53,7 +53,7 @@ def _records(file: Path):
             except ValueError as e:
                 yield lineno, Skip("malformed line", str(file), lineno, str(e))
         return
-    data = read_json(file, records=len)
+    data = read_json(file, records=True)
     if isinstance(data, Skip) or not isinstance(data, list):
         yield None, data if isinstance(data, Skip) else Skip("malformed JSON", str(file), None, "expected a list")
         return

@@ -79,7 +79,7 @@ def iter_lrs_vqa(spec: SourceSpec) -> Iterator[dict | Skip]:
 
 
 def _zoom(spec: SourceSpec, file: Path, split: str | None):
-    data = read_json(file, records=len)
+    data = read_json(file, records=True)
     if isinstance(data, Skip):
         yield data
         return

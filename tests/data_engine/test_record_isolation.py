@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 import data_engine.adapters as adapters_pkg
-from data_engine.adapters import FORMATS, Skip, SourceSpec
+from data_engine.adapters import FORMATS, Skip
 from data_engine.adapters.base import ADAPTER_ERROR, isolated
 from data_engine.build import _read_source, build, load_recipe
 from data_engine.errors import UserError
@@ -195,6 +195,15 @@ def test_every_adapter_module_isolates_its_records():
         if "\ndef iter_" in text and "isolated(" not in text:
             missing.append(f.name)
     assert missing == []
+
+
+def test_every_many_record_json_reader_skips_records_with_bad_bytes():
+    """`read_json(..., records=True)` hands back records that may hold escaped bad bytes; a module using it must
+    check each record with `non_utf8_skip` (or its LLaVA loop, which does)."""
+    for f in sorted((REPO / "data_engine" / "adapters").glob("*.py")):
+        text = f.read_text(encoding="utf-8")
+        if "records=True" in text and f.stem != "base":
+            assert "non_utf8_skip(" in text, f.name
 
 
 def test_record_counts_still_add_up_on_the_tiny_world(tiny_world):
