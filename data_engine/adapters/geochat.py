@@ -15,7 +15,8 @@ question) becomes a ``region_caption`` row ``{"box", "references": [answer], "an
 turn (``<p>phrase</p> {…}{…}`` inside the answer text) a ``grounding_description`` row ``{"references": [the text
 without tags and boxes], "objects": [{"phrase", "box"}, ...]}``. The rest of the record's turns (VQA,
 descriptions) stay instruction data: one ``chat`` row per record holding them, ids ``<id>``. A ``[refer]`` answer
-without a box, with a value outside 0-100 or with an empty extent is counted as a skip (``malformed box``).
+without a box, with a value outside 0-100 or not an ASCII integer (`data_engine.numbers`: at most 40 digits) or with
+an empty extent is counted as a skip (``malformed box``).
 θ is kept, the box is scored as the axis-aligned rectangle written (docs/geochat-tasks.md §1).
 
 Format ``geochat_referring`` (GeoChat-Bench)::
@@ -25,8 +26,10 @@ Format ``geochat_referring`` (GeoChat-Bench)::
     <image_root>/<image_id>.png  (``.png`` appended unless image_id has an extension)
 
 ``ground_truth`` holds 4-point polygons in pixels; each row keeps them as ``polys`` and scores their axis-aligned
-extents as ``boxes``; ``size_group`` and ``type`` are kept (the metrics split by them). Split: a train/val/test token
-of the file name, else null.
+extents as ``boxes``; ``size_group`` and ``type`` are kept (the metrics split by them). An empty or wrongly nested
+``ground_truth`` (a flat ring is not two polygons) is a ``malformed box`` skip, a polygon that does not overlap the
+image by a positive area an ``outside image`` skip of the record. Split: a train/val/test token of the file name,
+else null.
 """
 
 from __future__ import annotations

@@ -10,13 +10,15 @@ Layout (docs/dataset-layouts.md §6)::
 
 A ref is ``{ref_id, ann_id, image_id, category_id, split, sentences: [{raw, sent, sent_id, ...}]}``; every sentence
 becomes a ``referring_segmentation`` row ``{"expression": raw (else sent), "mask", "box"}`` with id
-``<ref_id>/<sent_id>`` and the ref's split. ``segmentation`` is a polygon list or COCO RLE (compressed or not;
-both occur) and is rasterised / decoded by pycocotools at the image's size.
+``<ref_id>/<sent_id>`` and the ref's split. ``segmentation`` is a polygon list, a COCO RLE (compressed or not) or a
+list of RLEs (``[{"size": [h, w], "counts": "..."}]``, as RMSIN's loader takes it); all occur, and each is
+rasterised / decoded by pycocotools at the image's size (compressed counts checked by `masks.rle_problem` first).
 
 The pickle is downloaded data, so it is never given to plain ``pickle.load``: `load_refs_pickle` accepts only
 builtin containers and scalars (dict, list, tuple, set, str, bytes, numbers, bool, None) and refuses any other
-global, which is how a pickle runs code. Counted skips: unreadable or unsafe refs file (the whole file), malformed
-refs, missing annotation / image record / image file, bad segmentation, mask size different from the image, empty
+global, which is how a pickle runs code, and a refs list that declares more sentences than its file's bytes can hold
+(memo references reused; `expansion_problem`) is refused before any row is made. Counted skips: unreadable, unsafe
+or over-expanding refs file (the whole file), malformed refs, missing annotation / image record / image file, bad segmentation, mask size different from the image, empty
 mask, sentence without text.
 """
 
