@@ -34,8 +34,8 @@ from typing import Any
 import yaml
 
 from data_engine.adapters import FORMATS, Skip, SourceSpec
-from data_engine.adapters.base import SPLIT_NAMES
-from data_engine.errors import UserError
+from data_engine.adapters.base import SPLIT_NAMES, adapter_error, bad_bytes
+from data_engine.errors import DataError, UserError
 from data_engine.images import set_max_image_pixels
 from data_engine.registry import did_you_mean
 from data_engine.schema import COLUMNS, TASKS, features, load_target, validate_sample
@@ -172,15 +172,21 @@ def _fill_classes(rows: list[dict]) -> None:
 
 def _read_source(spec: SourceSpec, strict: bool, bar) -> tuple[list[dict], list[Skip]]:
     rows, skips = [], []
-    for item in FORMATS.get(spec.format)(spec):
+    for item in _isolated_items(spec):
         if isinstance(item, dict):
+            where = None
             try:
                 validate_sample(item)
+                where = bad_bytes(item, max_items=10**9)
+                if where is not None:  # a lone surrogate cannot be written as UTF-8 (the Arrow file would fail)
+                    raise UserError(f"row {item.get('id')!r}: {where}")
             except UserError as e:
-                item = Skip("schema", item["images"][0] if item.get("images") else spec.root, None, str(e))
+                item = Skip("schema" if where is None else "non-UTF-8",
+                            item["images"][0] if item.get("images") else spec.root, None, str(e))
         if isinstance(item, Skip):
             if strict:
-                raise UserError(f"{item.where()}: {item.reason}: {item.detail} (source {spec.name!r}, --strict)")
+                raise UserError(f"{item.where()}: {item.reason}: {item.detail} (source {spec.name!r}, --strict)"
+                                ) from item.error
             skips.extend([item] * item.records)  # a lost file counts every record it held
             continue
         rows.append(item)
@@ -194,6 +200,33 @@ def _read_source(spec: SourceSpec, strict: bool, bar) -> tuple[list[dict], list[
         opts = dict(spec.patches)
         rows = [p for r in rows for p in (split_row(r, **opts) if r["task"] == "detection" else [r])]
     return rows, skips
+
+
+def _isolated_items(spec: SourceSpec):
+    """The adapter's rows and skips; the build boundary of the per-record isolation (`adapters.base.isolated`).
+
+    Adapters run each record through `isolated`, so a bug met on one record is already a counted "adapter error"
+    skip of that record. An exception that escapes the adapter anyway (raised between records, e.g. while listing
+    files) ends the generator: it becomes one "adapter error" skip naming the source, and the build goes on with
+    the next source. A configuration `UserError`, MemoryError and KeyboardInterrupt propagate.
+    """
+    it = iter(FORMATS.get(spec.format)(spec))
+    while True:
+        try:
+            item = next(it)
+        except StopIteration:
+            return
+        except MemoryError:
+            raise
+        except UserError as e:
+            if not isinstance(e, DataError):
+                raise
+            yield adapter_error(e, spec.root, None, f"; the rest of source {spec.name!r} was not read")
+            return
+        except Exception as e:  # noqa: BLE001 - see the docstring: a bug outside a record costs the source, named
+            yield adapter_error(e, spec.root, None, f"; the rest of source {spec.name!r} was not read")
+            return
+        yield item
 
 
 def _check_not_empty(spec: SourceSpec, rows: list[dict], skips: list[Skip]) -> None:

@@ -58,6 +58,39 @@ def open_image(path: str | Path) -> Image.Image:
         raise
     return im
 
+def read_tiff(path: str | Path):
+    """The pixels of a TIFF's first image series (``tifffile``, for rasters PIL does not read, such as 16-bit
+    GeoTIFF bands), decoded only after the pixel count its header declares passed `check_pixels`.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ImageTooLarge: the header declares more pixels than the pixel limit (nothing is decoded).
+        UserError: the file is not a readable TIFF.
+    """
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            w, h = _tiff_size(series.shape, series.axes)
+            check_pixels(w, h, path)
+            return series.asarray()
+    except (FileNotFoundError, ImageTooLarge):
+        raise
+    except Exception as e:  # noqa: BLE001 - tifffile raises many types on a broken file
+        raise UserError(f"{path}: not a readable TIFF ({type(e).__name__}: {e})") from None
+
+
+def _tiff_size(shape: tuple, axes: str) -> tuple[int, int]:
+    """(width, height) of a tifffile series; without Y/X axes, every dimension counts (the product)."""
+    if "X" in axes and "Y" in axes:
+        return int(shape[axes.index("X")]), int(shape[axes.index("Y")])
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n, 1
+
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 
 

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import glob
 import json
-import math
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from data_engine.errors import UserError
+from data_engine.errors import DataError, UserError
 from data_engine.images import ImageTooLarge, image_size
+from data_engine.numbers import BadNumber, parse_numbers
 
 SPLIT_NAMES = ("train", "val", "test", "trainval", "validation", "test_phili")
 
@@ -115,15 +115,55 @@ class Skip:
     file: str
     line: int | None = None
     detail: str = ""
-    # How many records this skip stands for: a file that is one JSON document and cannot be decoded loses every
-    # record it held, and each one is counted (records in = rows out + skipped).
+    # How many records this skip stands for (e.g. an RSVQA image entry with a bad byte loses all its questions), each
+    # counted (records in = rows out + skipped).
     records: int = 1
+    # the exception behind an "adapter error" skip (chained by --strict; never written to the summary)
+    error: BaseException | None = field(default=None, repr=False, compare=False)
 
     def where(self) -> str:
         return f"{self.file}:{self.line}" if self.line is not None else str(self.file)
 
     def to_dict(self) -> dict:
         return {"reason": self.reason, "file": str(self.file), "line": self.line, "detail": self.detail}
+
+
+ADAPTER_ERROR = "adapter error"
+
+
+def isolated(file, line: int | None, convert: Callable[..., Iterable[dict | Skip]], *args) -> list[dict | Skip]:
+    """The rows and skips of ONE record, ``list(convert(*args))``; an unexpected exception raised while converting it
+    becomes one counted Skip ("adapter error", detail ``<ExceptionType>: <message>`` and the adapter line that
+    raised), so a bug that one record triggers costs that record only and shows up, named, in the summary.
+
+    Every adapter runs its per-record work through this (tests/data_engine/test_record_isolation.py checks it on
+    every format). The rows are collected first, so a record that fails half-way yields no partial rows.
+    Not caught: MemoryError, KeyboardInterrupt / SystemExit (not `Exception`), and a `UserError` that is not a
+    `DataError` (a configuration mistake must stop the build, data_engine.errors).
+    """
+    try:
+        return list(convert(*args))
+    except MemoryError:
+        raise
+    except ImageTooLarge as e:  # a pixel-limit refusal that escaped its reader keeps its own reason
+        return [Skip("image over pixel limit", str(file), line, str(e))]
+    except UserError as e:
+        if not isinstance(e, DataError):
+            raise
+        return [adapter_error(e, file, line)]
+    except Exception as e:  # noqa: BLE001 - the point: any bug on one record is a counted skip of that record
+        return [adapter_error(e, file, line)]
+
+
+def adapter_error(e: BaseException, file, line: int | None, suffix: str = "") -> Skip:
+    """The "adapter error" Skip of exception `e` (its type, message and the innermost data_engine line)."""
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(e.__traceback__) if "data_engine" in f.filename]
+    at = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    msg = str(e)
+    msg = msg if len(msg) <= 300 else msg[:300] + "..."
+    return Skip(ADAPTER_ERROR, str(file), line, f"{type(e).__name__}: {msg}{at}{suffix}", error=e)
 
 
 def make_row(spec: SourceSpec, native_id: str, task: str, split: str | None, images: list[Path], width: int,
@@ -155,7 +195,10 @@ def read_size(path: Path, file: Path, line: int | None = None) -> tuple[int, int
 
 def read_text(path: Path) -> str | Skip:
     """A file's text decoded as strict UTF-8 (a BOM is dropped), or a Skip naming the first bad byte's line."""
-    raw = path.read_bytes()
+    return _decode_strict(path.read_bytes(), path)
+
+
+def _decode_strict(raw: bytes, path: Path) -> str | Skip:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -184,29 +227,82 @@ def json_line(line: str) -> Any:
         raise ValueError("JSON nested too deeply") from None
 
 
-def read_json(path: Path, records: Callable[[Any], int] | None = None) -> Any | Skip:
+def read_json(path: Path, records: bool = False) -> Any | Skip:
     """Parsed JSON of a file, or a Skip ("non-UTF-8" / "malformed JSON" with the line).
 
     Args:
-        records: counts the records a parsed document holds. A file that is one JSON document with a non-UTF-8
-            byte is lost as a whole; with `records`, the Skip stands for every record it held (read with the bad
-            bytes replaced, only to count them), so none is dropped uncounted.
+        records: True for a file that is one JSON document holding many records. Then a
+            non-UTF-8 byte costs only the record holding it: the file is decoded with ``surrogateescape`` (each bad
+            byte becomes one lone surrogate character) and parsed, and the caller skips each record for which
+            `bad_bytes` finds one ("non-UTF-8"), as JSONL loses only its bad line. A document that does not parse
+            even so (the byte broke its syntax) is one Skip. Without `records` (a file that is one record), a bad
+            byte is a Skip of the file.
     """
-    text = read_text(path)
+    raw = path.read_bytes()
+    text = _decode_escaped(raw) if records else _decode_strict(raw, path)
     if isinstance(text, Skip):
-        if records is not None:
-            try:
-                text.records = max(1, int(records(json.loads(path.read_bytes().decode("utf-8", "replace")))))
-                text.detail += f"; the file's {text.records} record(s) are all skipped"
-            except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
-                pass
         return text
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        return Skip("malformed JSON", str(path), e.lineno, e.msg)
+        return _whole_file_lost(Skip("malformed JSON", str(path), e.lineno, e.msg), raw, records)
     except RecursionError:
         return Skip("malformed JSON", str(path), None, "JSON nested too deeply")
+    except ValueError as e:  # an integer past Python's digit limit
+        return _whole_file_lost(Skip("malformed JSON", str(path), None, str(e)), raw, records)
+
+
+def _decode_escaped(raw: bytes) -> str:
+    text = raw.decode("utf-8", "surrogateescape")
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def _whole_file_lost(skip: Skip, raw: bytes, records: bool) -> Skip:
+    """The Skip of a document that does not parse; named "non-UTF-8" when a bad byte is what broke it (its records
+    cannot be counted: the same bytes do not parse however they are decoded)."""
+    if records and _bad_utf8(raw):
+        e = _first_bad_byte(raw)
+        skip.reason = "non-UTF-8"
+        skip.detail = f"byte 0x{raw[e]:02x} at offset {e}; {skip.detail}"
+    return skip
+
+
+def _first_bad_byte(raw: bytes) -> int:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return e.start
+    return 0
+
+
+def bad_bytes(record: Any, max_items: int = 100_000) -> str | None:
+    """Where a record read by `read_json(..., records=True)` holds a non-UTF-8 byte (a lone surrogate of
+    ``surrogateescape`` in any key or string), e.g. ``"byte 0xe9 in 'raw'"``, or None. Walks at most `max_items`
+    values (a record that large is read as clean)."""
+    stack, seen = [(record, "")], 0
+    while stack and seen < max_items:
+        v, key = stack.pop()
+        seen += 1
+        if isinstance(v, str) and not v.isascii():
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError as e:  # a lone surrogate: an escaped byte (or a \\udXXX escape in the JSON)
+                c = ord(v[e.start])
+                what = f"byte 0x{c - 0xDC00:02x}" if 0xDC80 <= c <= 0xDCFF else f"lone surrogate U+{c:04X}"
+                return f"{what} in {key or 'the record'}"
+        elif isinstance(v, dict):
+            for k, x in v.items():
+                stack.append((k, f"a key of {key or 'the record'}"))
+                stack.append((x, repr(k)[:40] if isinstance(k, str) else key))
+        elif isinstance(v, list):
+            stack.extend((x, key) for x in v)
+    return None
+
+
+def non_utf8_skip(record: Any, file: Path, line: int | None) -> Skip | None:
+    """The "non-UTF-8" Skip of a record of a `read_json(..., records=True)` document that holds a bad byte, else None."""
+    where = bad_bytes(record)
+    return None if where is None else Skip("non-UTF-8", str(file), line, where)
 
 
 def read_xml(path: Path) -> ET.Element | Skip:
@@ -236,13 +332,11 @@ def child_text(el: ET.Element, tag: str) -> str | None:
 def check_poly(values, min_area: float = 1e-6) -> np.ndarray | str:
     """An 8-number polygon as float64, or the reason it is unusable ("degenerate polygon: ...")."""
     try:
-        p = np.asarray([float(v) for v in values], dtype=np.float64)
-    except (TypeError, ValueError):
-        return f"non-numeric coordinates {list(values)!r}"
+        p = np.asarray(parse_numbers(values), dtype=np.float64)
+    except BadNumber as e:
+        return f"non-numeric coordinates {str(list(values) if not isinstance(values, str) else values)[:120]} ({e})"
     if p.size != 8:
         return f"expected 8 coordinates, got {p.size}"
-    if not np.all(np.isfinite(p)):
-        return f"non-finite coordinates {p.tolist()}"
     x, y = p[0::2], p[1::2]
     with np.errstate(over="ignore", invalid="ignore"):
         area = 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
@@ -263,27 +357,52 @@ def poly_skip(problem: str, malformed: str, file: Path, line: int | None, where:
 def check_box(values) -> list[float] | str:
     """A finite ``[x1, y1, x2, y2]`` with x1 < x2 and y1 < y2, or the reason it is unusable."""
     try:
-        b = [float(v) for v in values]
-    except (TypeError, ValueError):
-        return f"non-numeric box {values!r}"
+        b = parse_numbers(values)
+    except BadNumber as e:
+        return f"non-numeric box {str(values)[:120]} ({e})"
     if len(b) != 4:
         return f"expected 4 box values, got {len(b)}"
-    if not all(math.isfinite(v) for v in b):
-        return f"non-finite box {b}"
     if b[2] <= b[0] or b[3] <= b[1]:
         return f"degenerate polygon (empty box {b})"
     return b
 
 
 def outside_image(coords, width: int, height: int) -> str | None:
-    """Why an object (box or polygon, original pixels) cannot be trained on because it does not overlap the image
-    by a positive area, or None. The rule: an object entirely outside ``[0, width] x [0, height]`` (or only touching
-    its border) is skipped as "outside image"; one partly outside is kept (answers clip it to the shown frame)."""
+    """Why an object cannot be trained on because it does not overlap the image by a positive area, or None.
+
+    The one geometry rule of every adapter that emits coordinates (original pixels): 4 numbers are a box
+    ``[x1, y1, x2, y2]``, more are a polygon ring ``[x1, y1, x2, y2, ...]``. A non-finite coordinate is unusable;
+    an object whose intersection with ``[0, width] x [0, height]`` has no positive area (entirely outside, only
+    touching the border, or a polygon whose bounding box overlaps the image but whose area does not) is skipped
+    as "outside image"; one partly inside is kept (answers clip it to the shown frame). Masks are on the image
+    grid, so the rule there is "empty mask".
+    """
     a = np.asarray(coords, dtype=np.float64).reshape(-1)
+    if a.size < 4 or a.size % 2 or not np.all(np.isfinite(a)):
+        return f"object {a.tolist()[:16]} has non-finite or too few coordinates"
     xs, ys = a[0::2], a[1::2]
     if xs.max() <= 0 or ys.max() <= 0 or xs.min() >= width or ys.min() >= height:
-        return f"object {a.tolist()} lies outside the {width}x{height} image"
-    return None
+        return f"object {a.tolist()[:16]} lies outside the {width}x{height} image"
+    if a.size == 4:  # a box reaching into the image overlaps it by a positive area (its extent is checked apart)
+        return None
+    if xs.min() >= 0 and ys.min() >= 0 and xs.max() <= width and ys.max() <= height:
+        return None  # wholly inside: its own area (checked by the format) is the overlap
+    return _polygon_outside(a, width, height)
+
+
+def _polygon_outside(a: np.ndarray, width: int, height: int) -> str | None:
+    from shapely import make_valid
+    from shapely.errors import ShapelyError
+    from shapely.geometry import Polygon, box
+
+    try:
+        poly = Polygon(a.reshape(-1, 2))
+        if not poly.is_valid:
+            poly = make_valid(poly)
+        area = poly.intersection(box(0, 0, width, height)).area
+    except (ShapelyError, ValueError):  # a ring shapely cannot read: the bounding-box test above decides
+        return None
+    return None if area > 0 else f"object {a.tolist()[:16]} does not overlap the {width}x{height} image by any area"
 
 
 def box_to_poly(x1: float, y1: float, x2: float, y2: float) -> list[float]:

@@ -11,10 +11,12 @@ Formats: ``bigearthnet`` keeps the 43 CORINE labels (`LABELS_43`, as written in 
 maps them to the 19-class nomenclature (`LABELS_19`, `MAP_43_TO_19`), the recipe option for BigEarthNet-19; a patch
 whose labels all fall outside it is skipped ("no label in the 19-class set").
 
-The model sees RGB: bands B04, B03, B02 (read with `tifffile`) scaled as torchgeo does, ``clip(x / 2000, 0, 1)``,
+The model sees RGB: bands B04, B03, B02 (read with `tifffile` through `data_engine.images.read_tiff`, which refuses a
+band whose header declares more pixels than ``max_image_pixels`` before decoding it: "image over pixel limit") scaled as torchgeo does, ``clip(x / 2000, 0, 1)``,
 times 255, rounded to uint8, written once as ``<image_root>/<patch>.png`` (default ``<root>/rgb/``; an existing PNG
 is reused). Without split CSVs every patch folder is read, split null. A missing or unreadable band, bands of
-different sizes, a missing or malformed label file or an unknown label skip the patch, counted with the file.
+different sizes, a missing or malformed label file or an unknown label skip the patch, counted with the file; a
+split-file line that is not UTF-8 is a counted "non-UTF-8" skip of that line.
 
 A recipe ``classes:`` list (43-label format only) narrows the class list shown in the prompt (the 43 names cost ~500
 prompt tokens); a patch with a label outside it is skipped ("unknown class").
@@ -24,13 +26,14 @@ Target: ``{"labels": [...], "classes": [the 43 or 19 names, or the recipe's clas
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from data_engine.adapters.base import Skip, SourceSpec, make_row
+from data_engine.adapters.base import Skip, SourceSpec, isolated, make_row, read_json, read_lines
+from data_engine.errors import UserError
+from data_engine.images import ImageTooLarge, read_tiff
 
 RGB_BANDS = ("B04", "B03", "B02")
 SCALE = 2000.0  # reflectance value shown as full white (torchgeo's RGB plot)
@@ -68,33 +71,34 @@ def rgb_of(bands: list[np.ndarray]) -> np.ndarray:
     return np.rint(np.clip(x / SCALE, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def _patches(spec: SourceSpec) -> list[tuple[str, str | None, Path | None, int | None]]:
-    """(patch, split, split file, line) in split-file order, or every patch folder (split None)."""
+def _patches(spec: SourceSpec) -> Iterator[tuple[str, str | None, Path | None, int | None] | Skip]:
+    """(patch, split, split file, line) in split-file order, or every patch folder (split None); a split-file line
+    that is not UTF-8 is a counted Skip of that line."""
     lists = [(s, spec.root / f"{s}.csv") for s in ("train", "val", "test") if (spec.root / f"{s}.csv").is_file()]
     if not lists:
-        return [(p.name, None, None, None) for p in sorted(spec.root.iterdir()) if p.is_dir() and p.name != "rgb"]
-    out = []
+        yield from ((p.name, None, None, None) for p in sorted(spec.root.iterdir()) if p.is_dir() and p.name != "rgb")
+        return
     for split, f in lists:
-        for k, line in enumerate(f.read_text(encoding="utf-8").splitlines(), start=1):
-            if line.strip():
-                out.append((line.split(",")[0].strip(), split, f, k))
-    return out
+        for item in read_lines(f):
+            if isinstance(item, Skip):
+                yield item if spec.wants(split) else None
+                continue
+            k, line = item
+            yield line.split(",")[0].strip(), split, f, k
 
 
 def _read_patch(spec: SourceSpec, patch: str, out_dir: Path, where: str, line: int | None,
                 nineteen: bool) -> tuple[Path, int, int, list[str]] | Skip:
-    import tifffile
-
     folder = spec.root / patch
     meta = folder / f"{patch}_labels_metadata.json"
-    try:
-        labels = json.loads(meta.read_text(encoding="utf-8"))["labels"]
-        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
-            raise ValueError("'labels' is not a list of names")
-    except FileNotFoundError:
+    if not meta.is_file():
         return Skip("missing label file", where, line, f"{meta} does not exist")
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
-        return Skip("malformed label file", str(meta), None, f"{type(e).__name__}: {e}")
+    doc = read_json(meta)
+    if isinstance(doc, Skip):
+        return Skip("malformed label file", str(meta), None, f"{doc.reason}: {doc.detail} (line {doc.line})")
+    labels = doc.get("labels") if isinstance(doc, dict) else None
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        return Skip("malformed label file", str(meta), None, "'labels' is not a list of names")
     unknown = [x for x in labels if x not in LABELS_43]
     if unknown:
         return Skip("unknown class", str(meta), None, f"{unknown} are not BigEarthNet-43 labels")
@@ -111,11 +115,13 @@ def _read_patch(spec: SourceSpec, patch: str, out_dir: Path, where: str, line: i
     for b in RGB_BANDS:
         tif = folder / f"{patch}_{b}.tif"
         try:
-            bands.append(tifffile.imread(tif))
+            bands.append(read_tiff(tif))  # the header's pixel count is checked before any decoding
         except FileNotFoundError:
             return Skip("missing image", where, line, f"{tif} does not exist")
-        except Exception as e:  # noqa: BLE001 - tifffile raises many types on a broken file
-            return Skip("unreadable image", str(tif), None, f"{type(e).__name__}: {e}")
+        except ImageTooLarge as e:
+            return Skip("image over pixel limit", str(tif), None, str(e))
+        except UserError as e:
+            return Skip("unreadable image", str(tif), None, str(e))
     shapes = {np.shape(a) for a in bands}
     if len(shapes) != 1 or len(next(iter(shapes))) != 2:
         return Skip("band size mismatch", where, line, f"{patch}: B04/B03/B02 shapes {[np.shape(a) for a in bands]}")
@@ -133,16 +139,26 @@ def _read_patch(spec: SourceSpec, patch: str, out_dir: Path, where: str, line: i
 def _iter(spec: SourceSpec, nineteen: bool) -> Iterator[dict | Skip]:
     out_dir = spec.image_root if spec.image_root is not None else spec.root / "rgb"
     classes = list(LABELS_19 if nineteen else spec.classes or LABELS_43)
-    for patch, split, f, line in _patches(spec):
-        if not spec.wants(split):
+    for item in _patches(spec):
+        if item is None or isinstance(item, Skip):
+            if item is not None:
+                yield item
             continue
-        got = _read_patch(spec, patch, out_dir, str(f or spec.root / patch), line, nineteen)
-        if isinstance(got, Skip):
-            yield got
-            continue
-        png, w, h, labels = got
-        yield make_row(spec, patch, "multilabel_classification", split, [png], w, h,
-                       {"labels": labels, "classes": classes})
+        patch, split, f, line = item
+        if spec.wants(split):
+            yield from isolated(f or spec.root / patch, line, _patch_row, spec, patch, split, f, line, out_dir,
+                                nineteen, classes)
+
+
+def _patch_row(spec: SourceSpec, patch: str, split: str | None, f: Path | None, line: int | None, out_dir: Path,
+               nineteen: bool, classes: list[str]) -> Iterator[dict | Skip]:
+    got = _read_patch(spec, patch, out_dir, str(f or spec.root / patch), line, nineteen)
+    if isinstance(got, Skip):
+        yield got
+        return
+    png, w, h, labels = got
+    yield make_row(spec, patch, "multilabel_classification", split, [png], w, h,
+                   {"labels": labels, "classes": classes})
 
 
 def iter_bigearthnet(spec: SourceSpec) -> Iterator[dict | Skip]:

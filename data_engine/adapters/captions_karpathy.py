@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from data_engine.adapters.base import Skip, SourceSpec, make_row, read_json, read_size
+from data_engine.adapters.base import Skip, SourceSpec, isolated, make_row, non_utf8_skip, read_json, read_size
 from data_engine.errors import UserError
 
 
@@ -44,7 +44,7 @@ def _image_dir(spec: SourceSpec) -> Path:
 
 def iter_captions_karpathy(spec: SourceSpec) -> Iterator[dict | Skip]:
     file = _annotation_file(spec)
-    data = read_json(file, records=lambda d: len(d["images"]))
+    data = read_json(file, records=True)
     if isinstance(data, Skip):
         yield data
         return
@@ -53,28 +53,36 @@ def iter_captions_karpathy(spec: SourceSpec) -> Iterator[dict | Skip]:
         return
     image_dir = _image_dir(spec)
     for k, entry in enumerate(data["images"]):
-        try:
-            filename, split = entry["filename"], entry.get("split")
-            refs = [s["raw"] for s in entry["sentences"]]
-        except (KeyError, TypeError, AttributeError) as e:
-            yield Skip("malformed JSON", str(file), k, f"image entry {k}: missing {e}")
-            continue
-        bad = next((f"{n} {v!r}" for n, v, ok in (
-            ("filename", filename, isinstance(filename, str) and filename),
-            ("split", split, split is None or isinstance(split, str)),
-            ("sentence", refs, all(isinstance(r, str) for r in refs))) if not ok), None)
-        if bad:
-            yield Skip("malformed JSON", str(file), k, f"image entry {k}: bad {bad}")
-            continue
-        if not spec.wants(split):
-            continue
-        if not refs:
-            yield Skip("no references", str(file), k, f"{filename}: empty 'sentences'")
-            continue
-        image = image_dir / filename
-        size = read_size(image, file, k)
-        if isinstance(size, Skip):
-            yield size
-            continue
-        native = str(entry.get("imgid", Path(filename).stem))
-        yield make_row(spec, native, "caption", split, [image], *size, {"references": refs})
+        yield from isolated(file, k, _entry, spec, file, k, entry, image_dir)
+
+
+def _entry(spec: SourceSpec, file: Path, k: int, entry, image_dir: Path) -> Iterator[dict | Skip]:
+    try:
+        filename, split = entry["filename"], entry.get("split")
+        refs = [s["raw"] for s in entry["sentences"]]
+    except (KeyError, TypeError, AttributeError) as e:
+        yield Skip("malformed JSON", str(file), k, f"image entry {k}: missing {e}")
+        return
+    bad_byte = non_utf8_skip(entry, file, k)  # before the split test: a bad byte there is no reason to drop it
+    if bad_byte:
+        yield bad_byte
+        return
+    bad = next((f"{n} {v!r}" for n, v, ok in (
+        ("filename", filename, isinstance(filename, str) and filename),
+        ("split", split, split is None or isinstance(split, str)),
+        ("sentence", refs, all(isinstance(r, str) for r in refs))) if not ok), None)
+    if bad:
+        yield Skip("malformed JSON", str(file), k, f"image entry {k}: bad {bad}")
+        return
+    if not spec.wants(split):
+        return
+    if not refs:
+        yield Skip("no references", str(file), k, f"{filename}: empty 'sentences'")
+        return
+    image = image_dir / filename
+    size = read_size(image, file, k)
+    if isinstance(size, Skip):
+        yield size
+        return
+    native = str(entry.get("imgid", Path(filename).stem))
+    yield make_row(spec, native, "caption", split, [image], *size, {"references": refs})

@@ -28,6 +28,7 @@ from data_engine.adapters.base import (
     SourceSpec,
     box_to_poly,
     check_poly,
+    isolated,
     make_row,
     outside_image,
     poly_skip,
@@ -36,6 +37,7 @@ from data_engine.adapters.base import (
     split_from_name,
     unknown_class,
 )
+from data_engine.numbers import parse_numbers
 
 
 def _coco(file: Path):
@@ -61,7 +63,7 @@ def _poly(ann: dict) -> list | str:
             return f"segmentation ring with {len(seg[0])} numbers (need 8)"
         return check_poly(seg[0])
     try:
-        x, y, w, h = (float(v) for v in ann["bbox"])
+        x, y, w, h = parse_numbers(ann["bbox"])
     except (KeyError, TypeError, ValueError):
         return "no quad segmentation and no valid bbox"
     return check_poly(box_to_poly(x, y, x + w, y + h))
@@ -72,38 +74,46 @@ def iter_coco(spec: SourceSpec) -> Iterator[dict | Skip]:
         split = split_from_name(file.name)
         if not spec.wants(split):
             continue
-        coco = _coco(file)
-        if isinstance(coco, Skip):
-            yield coco
+        yield from isolated(file, None, _file, spec, file, split)
+
+
+def _file(spec: SourceSpec, file: Path, split: str | None) -> Iterator[dict | Skip]:
+    coco = _coco(file)
+    if isinstance(coco, Skip):
+        yield coco
+        return
+    cats = {c["id"]: c["name"] for c in coco.dataset["categories"]}
+    for img_id in sorted(coco.imgs):
+        yield from isolated(file, None, _image, spec, file, split, coco, cats, img_id)
+
+
+def _image(spec: SourceSpec, file: Path, split: str | None, coco, cats: dict, img_id) -> Iterator[dict | Skip]:
+    info = coco.imgs[img_id]
+    image = spec.images / info.get("file_name", "")
+    size = read_size(image, file, None)
+    if isinstance(size, Skip):
+        yield size
+        return
+    objects = []
+    for ann in coco.imgToAnns.get(img_id, []):
+        where = f"annotation id {ann.get('id')}"
+        label = cats.get(ann.get("category_id"))
+        if label is None:
+            yield Skip("unknown class", str(file), None, f"{where}: category_id {ann.get('category_id')}")
             continue
-        cats = {c["id"]: c["name"] for c in coco.dataset["categories"]}
-        for img_id in sorted(coco.imgs):
-            info = coco.imgs[img_id]
-            image = spec.images / info.get("file_name", "")
-            size = read_size(image, file, None)
-            if isinstance(size, Skip):
-                yield size
-                continue
-            objects = []
-            for ann in coco.imgToAnns.get(img_id, []):
-                where = f"annotation id {ann.get('id')}"
-                label = cats.get(ann.get("category_id"))
-                if label is None:
-                    yield Skip("unknown class", str(file), None, f"{where}: category_id {ann.get('category_id')}")
-                    continue
-                poly = _poly(ann)
-                if isinstance(poly, str):
-                    yield poly_skip(poly, "malformed annotation", file, None, where)
-                    continue
-                out = outside_image(poly, *size)
-                if out:
-                    yield Skip("outside image", str(file), None, f"{where}: {out}")
-                    continue
-                bad = unknown_class(spec, label, file, None)
-                if bad:
-                    yield bad
-                    continue
-                objects.append({"label": label, "poly": poly.tolist(), "difficult": ann.get("difficult", 0) == 1})
-            classes = spec.classes or sorted(set(cats.values()))
-            native = Path(info.get("file_name", str(img_id))).stem
-            yield make_row(spec, native, "detection", split, [image], *size, {"objects": objects, "classes": classes})
+        poly = _poly(ann)
+        if isinstance(poly, str):
+            yield poly_skip(poly, "malformed annotation", file, None, where)
+            continue
+        out = outside_image(poly, *size)
+        if out:
+            yield Skip("outside image", str(file), None, f"{where}: {out}")
+            continue
+        bad = unknown_class(spec, label, file, None)
+        if bad:
+            yield bad
+            continue
+        objects.append({"label": label, "poly": poly.tolist(), "difficult": ann.get("difficult", 0) == 1})
+    classes = spec.classes or sorted(set(cats.values()))
+    native = Path(info.get("file_name", str(img_id))).stem
+    yield make_row(spec, native, "detection", split, [image], *size, {"objects": objects, "classes": classes})

@@ -25,6 +25,7 @@ from data_engine.adapters.base import (
     SourceSpec,
     check_poly,
     child_text,
+    isolated,
     make_row,
     outside_image,
     poly_skip,
@@ -64,7 +65,8 @@ def iter_dior_r(spec: SourceSpec) -> Iterator[dict | Skip]:
             image_id = line.strip()
             if not image_id:
                 continue
-            yield from _one(spec, image_id, split, ann_dir / f"{image_id}.xml", list_file, lineno)
+            yield from isolated(list_file, lineno, _one, spec, image_id, split, ann_dir / f"{image_id}.xml", list_file,
+                                lineno)
 
 
 def _one(spec: SourceSpec, image_id: str, split: str, xml_file: Path, list_file: Path, lineno: int):

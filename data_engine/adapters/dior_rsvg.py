@@ -24,6 +24,7 @@ from data_engine.adapters.base import (
     SourceSpec,
     check_box,
     child_text,
+    isolated,
     make_row,
     outside_image,
     read_size,
@@ -31,6 +32,7 @@ from data_engine.adapters.base import (
     read_xml,
 )
 from data_engine.errors import UserError
+from data_engine.numbers import BadNumber, parse_int
 
 SPLITS = ("train", "val", "test")
 
@@ -49,10 +51,10 @@ def _split_index(spec: SourceSpec) -> tuple[dict[int, str], list[Skip]]:
             s = line.strip()
             if not s:
                 continue
-            if not s.isdigit():
-                skips.append(Skip("malformed line", str(f), lineno, f"object index {s!r} is not an integer"))
-                continue
-            index[int(s)] = split
+            try:
+                index[parse_int(s)] = split
+            except BadNumber:
+                skips.append(Skip("malformed line", str(f), lineno, f"object index {s[:40]!r} is not an integer"))
     return index, skips
 
 
@@ -87,7 +89,7 @@ def iter_dior_rsvg(spec: SourceSpec) -> Iterator[dict | Skip]:
             if split is None:
                 yield Skip("not in any split file", str(xml_file), None, f"object index {gidx}")
                 continue
-            yield from _object(spec, obj, gidx, split, image, size, xml_file)
+            yield from isolated(xml_file, None, _object, spec, obj, gidx, split, image, size, xml_file)
 
 
 def _object(spec, obj, gidx, split, image, size, xml_file):

@@ -25,6 +25,7 @@ from data_engine.adapters.base import (
     Skip,
     SourceSpec,
     check_poly,
+    isolated,
     make_row,
     outside_image,
     poly_skip,
@@ -34,6 +35,7 @@ from data_engine.adapters.base import (
 )
 from data_engine.errors import UserError
 from data_engine.images import find_image
+from data_engine.numbers import BadNumber, parse_int, parse_number
 
 
 def _split_dirs(root: Path) -> list[tuple[str | None, Path]]:
@@ -60,8 +62,8 @@ def parse_label_file(text: str, file: Path) -> tuple[list[dict], float | None, l
             continue
         if s.startswith("gsd:"):
             try:
-                gsd = float(s[4:])
-            except ValueError:
+                gsd = parse_number(s[4:])
+            except BadNumber:
                 gsd = None  # 'null' / 'None' in the originals
             continue
         tok = s.split()
@@ -73,10 +75,12 @@ def parse_label_file(text: str, file: Path) -> tuple[list[dict], float | None, l
             skips.append(poly_skip(poly, "malformed line", file, lineno))
             continue
         flag = tok[9] if len(tok) > 9 else "0"
-        if not flag.lstrip("-").isdigit():
-            skips.append(Skip("malformed line", str(file), lineno, f"difficult flag {flag!r} is not an integer"))
+        try:
+            difficult = parse_int(flag) == 1
+        except BadNumber:
+            skips.append(Skip("malformed line", str(file), lineno, f"difficult flag {flag[:40]!r} is not an integer"))
             continue
-        objects.append({"label": tok[8], "poly": poly.tolist(), "difficult": int(flag) == 1, "line": lineno})
+        objects.append({"label": tok[8], "poly": poly.tolist(), "difficult": difficult, "line": lineno})
     return objects, gsd, skips
 
 
@@ -85,31 +89,35 @@ def iter_dota(spec: SourceSpec) -> Iterator[dict | Skip]:
         if not spec.wants(split):
             continue
         for label_file in sorted((folder / "labelTxt").glob("*.txt")):
-            text = read_text(label_file)
-            if isinstance(text, Skip):
-                yield text
-                continue
-            objects, gsd, skips = parse_label_file(text, label_file)
-            yield from skips
-            image = find_image(folder / "images", label_file.stem)
-            if image is None:
-                yield Skip("missing image", str(label_file), None, f"no image {label_file.stem}.* in {folder / 'images'}")
-                continue
-            size = read_size(image, label_file)
-            if isinstance(size, Skip):
-                yield size
-                continue
-            kept = []
-            for o in objects:
-                bad = unknown_class(spec, o["label"], label_file, o["line"])
-                out = outside_image(o["poly"], *size)
-                if out:
-                    bad = Skip("outside image", str(label_file), o["line"], out)
-                if bad:
-                    yield bad
-                    continue
-                kept.append({k: o[k] for k in ("label", "poly", "difficult")})
-            target = {"objects": kept, "classes": spec.classes}
-            if gsd is not None:
-                target["gsd"] = gsd
-            yield make_row(spec, label_file.stem, "detection", split, [image], *size, target)
+            yield from isolated(label_file, None, _label_file, spec, split, folder, label_file)
+
+
+def _label_file(spec: SourceSpec, split: str | None, folder: Path, label_file: Path) -> Iterator[dict | Skip]:
+    text = read_text(label_file)
+    if isinstance(text, Skip):
+        yield text
+        return
+    objects, gsd, skips = parse_label_file(text, label_file)
+    yield from skips
+    image = find_image(folder / "images", label_file.stem)
+    if image is None:
+        yield Skip("missing image", str(label_file), None, f"no image {label_file.stem}.* in {folder / 'images'}")
+        return
+    size = read_size(image, label_file)
+    if isinstance(size, Skip):
+        yield size
+        return
+    kept = []
+    for o in objects:
+        bad = unknown_class(spec, o["label"], label_file, o["line"])
+        out = outside_image(o["poly"], *size)
+        if out:
+            bad = Skip("outside image", str(label_file), o["line"], out)
+        if bad:
+            yield bad
+            continue
+        kept.append({k: o[k] for k in ("label", "poly", "difficult")})
+    target = {"objects": kept, "classes": spec.classes}
+    if gsd is not None:
+        target["gsd"] = gsd
+    yield make_row(spec, label_file.stem, "detection", split, [image], *size, target)

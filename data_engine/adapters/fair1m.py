@@ -23,6 +23,7 @@ from data_engine.adapters.base import (
     SourceSpec,
     check_poly,
     child_text,
+    isolated,
     make_row,
     outside_image,
     poly_skip,
@@ -32,6 +33,7 @@ from data_engine.adapters.base import (
 )
 from data_engine.errors import UserError
 from data_engine.images import find_image
+from data_engine.numbers import BadNumber, parse_numbers
 
 
 def _label_dirs(root: Path) -> list[Path]:
@@ -55,7 +57,7 @@ def iter_fair1m(spec: SourceSpec) -> Iterator[dict | Skip]:
             continue
         part = label_dir.parent.relative_to(spec.root).as_posix()
         for xml_file in sorted(label_dir.glob("*.xml")):
-            yield from _one(spec, xml_file, split, part)
+            yield from isolated(xml_file, None, _one, spec, xml_file, split, part)
 
 
 def _one(spec: SourceSpec, xml_file: Path, split: str | None, part: str):
@@ -82,8 +84,8 @@ def _one(spec: SourceSpec, xml_file: Path, split: str | None, part: str):
             yield Skip("malformed XML", str(xml_file), None, f"object {k}: needs <possibleresult><name> and <points>")
             continue
         try:
-            pts = [float(v) for p in points.findall("point")[:4] for v in (p.text or "").split(",")]
-        except ValueError as e:
+            pts = parse_numbers(v for p in points.findall("point")[:4] for v in (p.text or "").split(","))
+        except BadNumber as e:
             yield Skip("malformed XML", str(xml_file), None, f"object {k}: bad <point>: {e}")
             continue
         poly = check_poly(pts)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from data_engine.adapters.base import SPLIT_NAMES, Skip, SourceSpec, make_row, read_size, unknown_class
+from data_engine.adapters.base import SPLIT_NAMES, Skip, SourceSpec, isolated, make_row, read_size, unknown_class
 from data_engine.errors import UserError
 from data_engine.images import IMAGE_EXTENSIONS
 
@@ -45,20 +45,22 @@ def iter_folder_classification(spec: SourceSpec) -> Iterator[dict | Skip]:
         for class_dir in _subdirs(folder):
             label = class_dir.name
             for image in sorted(class_dir.iterdir()):
-                if image.suffix.lower() not in IMAGE_EXTENSIONS:
-                    continue
-                if not image.is_file():
-                    if image.is_symlink():  # dangling: the image it names is gone
-                        yield Skip("missing image", str(image), None, f"dangling symlink to {image.readlink()}")
-                    continue
-                bad = unknown_class(spec, label, image, None)
-                if bad:
-                    yield bad
-                    continue
-                size = read_size(image, image)
-                if isinstance(size, Skip):
-                    yield size
-                    continue
-                native = f"{split + '/' if split else ''}{label}/{image.name}"
-                yield make_row(spec, native, "classification", split, [image], *size,
-                               {"label": label, "classes": spec.classes})
+                if image.suffix.lower() in IMAGE_EXTENSIONS:
+                    yield from isolated(image, None, _image, spec, split, label, image)
+
+
+def _image(spec: SourceSpec, split: str | None, label: str, image: Path) -> Iterator[dict | Skip]:
+    if not image.is_file():
+        if image.is_symlink():  # dangling: the image it names is gone
+            yield Skip("missing image", str(image), None, f"dangling symlink to {image.readlink()}")
+        return
+    bad = unknown_class(spec, label, image, None)
+    if bad:
+        yield bad
+        return
+    size = read_size(image, image)
+    if isinstance(size, Skip):
+        yield size
+        return
+    native = f"{split + '/' if split else ''}{label}/{image.name}"
+    yield make_row(spec, native, "classification", split, [image], *size, {"label": label, "classes": spec.classes})

@@ -17,14 +17,17 @@ from data_engine.adapters.base import Skip, SourceSpec, make_row, read_size
 from data_engine.images import ImageTooLarge, open_image
 from data_engine.masks import encode_mask
 
+# PIL modes of one channel of integer ids; "1" is a 1-bit map (a binary label PNG), ids 0 and 1
+SINGLE_CHANNEL_MODES = ("1", "L", "P", "I", "I;16", "I;16B", "I;16L")
+
 
 def read_label_map(path: Path, file: Path, line: int | None = None) -> np.ndarray | Skip:
     """The label ids of a single-channel label image, or a Skip naming the file."""
     try:
         with open_image(path) as im:
-            if im.mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L"):
+            if im.mode not in SINGLE_CHANNEL_MODES:
                 return Skip("label map is not single-channel", str(file), line, f"{path}: mode {im.mode}")
-            return np.asarray(im).astype(np.int64)
+            return np.asarray(im).astype(np.int64)  # mode "1" (1-bit) reads as bool: ids 0 and 1
     except FileNotFoundError:
         return Skip("missing label map", str(file), line, f"{path} does not exist")
     except ImageTooLarge as e:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from data_engine.adapters.base import Skip, SourceSpec, make_row, read_frames, read_json
+from data_engine.adapters.base import Skip, SourceSpec, isolated, make_row, read_frames, read_json
 from data_engine.change_text import is_no_change_caption
 
 
@@ -52,28 +52,32 @@ def iter_levir_cc(spec: SourceSpec) -> Iterator[dict | Skip]:
         return
     image_dir = spec.image_root if spec.image_root is not None else spec.root / "images"
     for k, entry in enumerate(data["images"]):
-        try:
-            filename = str(entry["filename"])
-            split = entry.get("split") or entry.get("filepath")
-            refs = _references(entry)
-        except (KeyError, TypeError, AttributeError) as e:
-            yield Skip("malformed JSON", str(file), k, f"image entry {k}: missing or bad {e}")
-            continue
-        if not spec.wants(split):
-            continue
-        if not refs:
-            yield Skip("no references", str(file), k, f"{filename}: no sentence with text")
-            continue
-        flag = entry.get("changeflag")
-        if flag is not None and flag not in (0, 1, "0", "1", True, False):
-            yield Skip("malformed JSON", str(file), k, f"{filename}: changeflag {flag!r} is not 0 or 1")
-            continue
-        changed = bool(int(flag)) if flag is not None else not any(is_no_change_caption(r) for r in refs)
-        images = [image_dir / str(split) / sub / filename for sub in ("A", "B")]
-        sizes = read_frames(images, file, k)
-        if isinstance(sizes, Skip):
-            yield sizes
-            continue
-        native = f"{split}/{Path(filename).stem}"
-        yield make_row(spec, native, "change_caption", split, images, *sizes[0],
-                       {"references": refs, "changed": changed})
+        yield from isolated(file, k, _entry, spec, file, k, entry, image_dir)
+
+
+def _entry(spec: SourceSpec, file: Path, k: int, entry, image_dir: Path) -> Iterator[dict | Skip]:
+    try:
+        filename = str(entry["filename"])
+        split = entry.get("split") or entry.get("filepath")
+        refs = _references(entry)
+    except (KeyError, TypeError, AttributeError) as e:
+        yield Skip("malformed JSON", str(file), k, f"image entry {k}: missing or bad {e}")
+        return
+    if not spec.wants(split):
+        return
+    if not refs:
+        yield Skip("no references", str(file), k, f"{filename}: no sentence with text")
+        return
+    flag = entry.get("changeflag")
+    if flag is not None and flag not in (0, 1, "0", "1", True, False):
+        yield Skip("malformed JSON", str(file), k, f"{filename}: changeflag {flag!r} is not 0 or 1")
+        return
+    changed = flag in (1, "1", True) if flag is not None else not any(is_no_change_caption(r) for r in refs)
+    images = [image_dir / str(split) / sub / filename for sub in ("A", "B")]
+    sizes = read_frames(images, file, k)
+    if isinstance(sizes, Skip):
+        yield sizes
+        return
+    native = f"{split}/{Path(filename).stem}"
+    yield make_row(spec, native, "change_caption", split, images, *sizes[0],
+                   {"references": refs, "changed": changed})

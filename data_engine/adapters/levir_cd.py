@@ -21,12 +21,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from data_engine.adapters.base import Skip, SourceSpec, make_row, read_frames, split_from_name
+from data_engine.adapters.base import Skip, SourceSpec, isolated, make_row, read_frames, split_from_name
 from data_engine.change_masks import mask_to_polys
 from data_engine.errors import UserError
-from data_engine.images import IMAGE_EXTENSIONS
+from data_engine.images import IMAGE_EXTENSIONS, ImageTooLarge, open_image
 
 CLASSES = ["change"]
 
@@ -54,19 +53,26 @@ def iter_levir_cd(spec: SourceSpec) -> Iterator[dict | Skip]:
     for split, folder, a in _records(spec):
         if not spec.wants(split):
             continue
-        b, label = folder / "B" / a.name, folder / "label" / a.name
-        sizes = read_frames([a, b, label], a, None, coregistered=True)
-        if isinstance(sizes, Skip):
-            yield sizes
-            continue
-        try:
-            with Image.open(label) as im:
-                mask = np.asarray(im.convert("L"))
-        except OSError as e:
-            yield Skip("unreadable image", str(label), None, str(e))
-            continue
-        polys, n_small = mask_to_polys(mask, min_area)
-        target = {"objects": [{"label": "change", "poly": p, "difficult": False} for p in polys],
-                  "classes": list(CLASSES), "mask": str(label.resolve()), "n_small": n_small}
-        yield make_row(spec, f"{split}/{a.stem}" if split else a.stem, "change_detection", split, [a, b], *sizes[0],
-                       target)
+        yield from isolated(a, None, _pair, spec, split, folder, a, min_area)
+
+
+def _pair(spec: SourceSpec, split: str | None, folder: Path, a: Path, min_area: int) -> Iterator[dict | Skip]:
+    b, label = folder / "B" / a.name, folder / "label" / a.name
+    sizes = read_frames([a, b, label], a, None, coregistered=True)
+    if isinstance(sizes, Skip):
+        yield sizes
+        return
+    try:
+        with open_image(label) as im:
+            mask = np.asarray(im.convert("L"))
+    except ImageTooLarge as e:
+        yield Skip("image over pixel limit", str(label), None, str(e))
+        return
+    except (OSError, ValueError) as e:
+        yield Skip("unreadable image", str(label), None, str(e))
+        return
+    polys, n_small = mask_to_polys(mask, min_area)
+    target = {"objects": [{"label": "change", "poly": p, "difficult": False} for p in polys],
+              "classes": list(CLASSES), "mask": str(label.resolve()), "n_small": n_small}
+    yield make_row(spec, f"{split}/{a.stem}" if split else a.stem, "change_detection", split, [a, b], *sizes[0],
+                   target)

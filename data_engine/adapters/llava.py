@@ -27,8 +27,10 @@ from pathlib import Path
 from data_engine.adapters.base import (
     Skip,
     SourceSpec,
+    isolated,
     json_line,
     make_row,
+    non_utf8_skip,
     read_json,
     read_lines,
     read_size,
@@ -51,7 +53,7 @@ def _records(file: Path):
             except ValueError as e:
                 yield lineno, Skip("malformed line", str(file), lineno, str(e))
         return
-    data = read_json(file, records=len)
+    data = read_json(file, records=True)
     if isinstance(data, Skip) or not isinstance(data, list):
         yield None, data if isinstance(data, Skip) else Skip("malformed JSON", str(file), None, "expected a list")
         return
@@ -88,43 +90,46 @@ def conversation_records(spec: SourceSpec) -> Iterator[tuple[Path, str | None, i
             elif not isinstance(rec, dict):
                 yield Skip("malformed JSON", str(file), k, "record is not an object")
             else:
-                yield file, split, k, rec
+                yield non_utf8_skip(rec, file, k) or (file, split, k, rec)
 
 
 def iter_llava(spec: SourceSpec) -> Iterator[dict | Skip]:
     for item in conversation_records(spec):
         if isinstance(item, Skip):
             yield item
-            continue
-        file, split, k, rec = item
-        field = "video" if rec.get("video") else "image"
-        if not rec.get(field):
-            yield Skip("text-only record", str(file), k, f"id {rec.get('id')!r} has no image")
-            continue
-        messages = convert_turns(rec.get("conversations"))
-        if isinstance(messages, str):
-            yield Skip("malformed conversation", str(file), k, messages)
-            continue
-        rels = rec[field] if isinstance(rec[field], list) else [rec[field]]
-        if not all(isinstance(r, str) and r for r in rels):
-            yield Skip("malformed JSON", str(file), k, f"{field} must be a path or a list of paths, got {rec[field]!r}")
-            continue
-        stamps = _timestamps(rec.get("timestamp"), len(rels))
-        if isinstance(stamps, str):
-            yield Skip("malformed JSON", str(file), k, stamps)
-            continue
-        if stamps:
-            order = sorted(range(len(rels)), key=lambda i: stamps[i])
-            rels, stamps = [rels[i] for i in order], [stamps[i] for i in order]
-        images = [spec.images / r for r in rels]
-        sizes = [read_size(p, file, k) for p in images]
-        bad = next((s for s in sizes if isinstance(s, Skip)), None)
-        if bad:
-            yield bad
-            continue
-        native = str(rec.get("id", f"{file.stem}:{k}"))
-        target = {"messages": messages, **({"timestamps": stamps} if stamps else {})}
-        yield make_row(spec, native, "chat", split, images, *sizes[0], target)
+        else:
+            yield from isolated(item[0], item[2], _record, spec, *item)
+
+
+def _record(spec: SourceSpec, file: Path, split: str | None, k: int | None, rec: dict) -> Iterator[dict | Skip]:
+    field = "video" if rec.get("video") else "image"
+    if not rec.get(field):
+        yield Skip("text-only record", str(file), k, f"id {rec.get('id')!r} has no image")
+        return
+    messages = convert_turns(rec.get("conversations"))
+    if isinstance(messages, str):
+        yield Skip("malformed conversation", str(file), k, messages)
+        return
+    rels = rec[field] if isinstance(rec[field], list) else [rec[field]]
+    if not all(isinstance(r, str) and r for r in rels):
+        yield Skip("malformed JSON", str(file), k, f"{field} must be a path or a list of paths, got {rec[field]!r}")
+        return
+    stamps = _timestamps(rec.get("timestamp"), len(rels))
+    if isinstance(stamps, str):
+        yield Skip("malformed JSON", str(file), k, stamps)
+        return
+    if stamps:
+        order = sorted(range(len(rels)), key=lambda i: stamps[i])
+        rels, stamps = [rels[i] for i in order], [stamps[i] for i in order]
+    images = [spec.images / r for r in rels]
+    sizes = [read_size(p, file, k) for p in images]
+    bad = next((s for s in sizes if isinstance(s, Skip)), None)
+    if bad:
+        yield bad
+        return
+    native = str(rec.get("id", f"{file.stem}:{k}"))
+    target = {"messages": messages, **({"timestamps": stamps} if stamps else {})}
+    yield make_row(spec, native, "chat", split, images, *sizes[0], target)
 
 
 def _timestamps(value, n: int) -> list[str] | str | None:

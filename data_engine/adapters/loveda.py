@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from data_engine.adapters.base import Skip, SourceSpec
+from data_engine.adapters.base import Skip, SourceSpec, isolated
 from data_engine.adapters.label_maps import image_label_rows
 from data_engine.errors import UserError
 
@@ -40,7 +40,7 @@ def iter_loveda(spec: SourceSpec) -> Iterator[dict | Skip]:
                 yield Skip("unlabelled split", str(d), None, "no masks_png folder (LoveDA's Test has no masks)")
                 continue
             for image in sorted((d / "images_png").glob("*.png")):
-                yield from image_label_rows(spec, f"{folder}/{domain}/{image.stem}", split, image,
-                                            d / "masks_png" / image.name, classes, ignore, reduce_zero=True)
+                yield from isolated(image, None, image_label_rows, spec, f"{folder}/{domain}/{image.stem}", split,
+                                    image, d / "masks_png" / image.name, classes, ignore, True)
     if not found:
         raise UserError(f"source {spec.name!r} (loveda): no <Train|Val|Test>/<Urban|Rural>/images_png under {spec.root}")

@@ -31,8 +31,10 @@ from data_engine.adapters.base import (
     Skip,
     SourceSpec,
     check_box,
+    isolated,
     json_line,
     make_row,
+    non_utf8_skip,
     outside_image,
     read_json,
     read_lines,
@@ -77,7 +79,7 @@ def iter_lrs_vqa(spec: SourceSpec) -> Iterator[dict | Skip]:
 
 
 def _zoom(spec: SourceSpec, file: Path, split: str | None):
-    data = read_json(file, records=len)
+    data = read_json(file, records=True)
     if isinstance(data, Skip):
         yield data
         return
@@ -85,34 +87,42 @@ def _zoom(spec: SourceSpec, file: Path, split: str | None):
         yield Skip("malformed JSON", str(file), None, "expected a JSON list of LRS-VQA-Zoom records")
         return
     for k, rec in enumerate(data):
-        try:
-            question, answer, rel = rec["question"], rec["answer"], rec["image"]
-            info = rec["bbox_info"]
-            evidence = _boxes(info["crop_hbox"])
-        except (KeyError, TypeError) as e:
-            yield Skip("malformed JSON", str(file), k, f"record {k}: missing {e}")
-            continue
-        bad = _bad_fields(question, answer, rel)
-        if bad:
-            yield Skip("malformed JSON", str(file), k, f"record {k}: {bad}")
-            continue
-        if isinstance(evidence, str):
-            yield _box_skip(evidence, file, k, f"record {k}: crop_hbox")
-            continue
-        image = spec.images / rel
-        size = read_size(image, file, k)
-        if isinstance(size, Skip):
-            yield size
-            continue
-        out = next((o for b in evidence if (o := outside_image(b, *size))), None)
-        if out:
-            yield Skip("outside image", str(file), k, f"record {k}: evidence {out}")
-            continue
-        target = {"question": question, "answer": answer, "evidence": evidence}
-        if info.get("rbox") is not None:
-            target["evidence_poly"] = info["rbox"]
-        native = str(rec.get("id", f"{file.stem}:{k}"))
-        yield make_row(spec, native, "zoom_vqa", split, [image], *size, target)
+        yield from isolated(file, k, _zoom_record, spec, file, split, k, rec)
+
+
+def _zoom_record(spec: SourceSpec, file: Path, split: str | None, k: int, rec) -> Iterator[dict | Skip]:
+    try:
+        question, answer, rel = rec["question"], rec["answer"], rec["image"]
+        info = rec["bbox_info"]
+        evidence = _boxes(info["crop_hbox"])
+    except (KeyError, TypeError) as e:
+        yield Skip("malformed JSON", str(file), k, f"record {k}: missing {e}")
+        return
+    bad = _bad_fields(question, answer, rel)
+    if bad:
+        yield Skip("malformed JSON", str(file), k, f"record {k}: {bad}")
+        return
+    bad_byte = non_utf8_skip(rec, file, k)
+    if bad_byte:
+        yield bad_byte
+        return
+    if isinstance(evidence, str):
+        yield _box_skip(evidence, file, k, f"record {k}: crop_hbox")
+        return
+    image = spec.images / rel
+    size = read_size(image, file, k)
+    if isinstance(size, Skip):
+        yield size
+        return
+    out = next((o for b in evidence if (o := outside_image(b, *size))), None)
+    if out:
+        yield Skip("outside image", str(file), k, f"record {k}: evidence {out}")
+        return
+    target = {"question": question, "answer": answer, "evidence": evidence}
+    if info.get("rbox") is not None:
+        target["evidence_poly"] = info["rbox"]
+    native = str(rec.get("id", f"{file.stem}:{k}"))
+    yield make_row(spec, native, "zoom_vqa", split, [image], *size, target)
 
 
 def _benchmark(spec: SourceSpec, file: Path, split: str | None):
@@ -120,29 +130,32 @@ def _benchmark(spec: SourceSpec, file: Path, split: str | None):
         if isinstance(item, Skip):
             yield item
             continue
-        lineno, line = item
-        try:
-            rec = json_line(line)
-            question, answer, rel = rec["text"], rec["ground_truth"], rec["image"]
-        except (ValueError, KeyError, TypeError) as e:
-            yield Skip("malformed line", str(file), lineno, f"{type(e).__name__}: {e}")
-            continue
-        bad = _bad_fields(question, answer, rel)
-        if bad:
-            yield Skip("malformed line", str(file), lineno, bad)
-            continue
-        image = spec.images / rel
-        size = read_size(image, file, lineno)
-        if isinstance(size, Skip):
-            yield size
-            continue
-        target = {"question": question, "answer": answer, "qtype": rec.get("category")}
-        if rec.get("hbox") is not None:
-            ev = _boxes([rec["hbox"]])
-            problem = ev if isinstance(ev, str) else outside_image(ev[0], *size)
-            if problem:
-                yield Skip("malformed line", str(file), lineno, f"hbox {rec['hbox']!r}: {problem}")
-                continue
-            target["evidence"] = ev
-        native = str(rec.get("question_id", f"{file.stem}:{lineno}"))
-        yield make_row(spec, native, "vqa", split, [image], *size, target)
+        yield from isolated(file, item[0], _benchmark_line, spec, file, split, *item)
+
+
+def _benchmark_line(spec: SourceSpec, file: Path, split: str | None, lineno: int, line: str) -> Iterator[dict | Skip]:
+    try:
+        rec = json_line(line)
+        question, answer, rel = rec["text"], rec["ground_truth"], rec["image"]
+    except (ValueError, KeyError, TypeError) as e:
+        yield Skip("malformed line", str(file), lineno, f"{type(e).__name__}: {e}")
+        return
+    bad = _bad_fields(question, answer, rel)
+    if bad:
+        yield Skip("malformed line", str(file), lineno, bad)
+        return
+    image = spec.images / rel
+    size = read_size(image, file, lineno)
+    if isinstance(size, Skip):
+        yield size
+        return
+    target = {"question": question, "answer": answer, "qtype": rec.get("category")}
+    if rec.get("hbox") is not None:
+        ev = _boxes([rec["hbox"]])
+        problem = ev if isinstance(ev, str) else outside_image(ev[0], *size)
+        if problem:
+            yield Skip("malformed line", str(file), lineno, f"hbox {rec['hbox']!r}: {problem}")
+            return
+        target["evidence"] = ev
+    native = str(rec.get("question_id", f"{file.stem}:{lineno}"))
+    yield make_row(spec, native, "vqa", split, [image], *size, target)

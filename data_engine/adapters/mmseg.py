@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from data_engine.adapters.base import Skip, SourceSpec
+from data_engine.adapters.base import Skip, SourceSpec, isolated
 from data_engine.adapters.label_maps import image_label_rows
 from data_engine.errors import UserError
 
@@ -36,5 +36,5 @@ def iter_mmseg(spec: SourceSpec) -> Iterator[dict | Skip]:
         if not spec.wants(split):
             continue
         for image in sorted(p for p in split_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
-            yield from image_label_rows(spec, f"{split}/{image.stem}", split, image,
-                                        ann_dir / split / f"{image.stem}.png", list(spec.classes), ignore, reduce)
+            yield from isolated(image, None, image_label_rows, spec, f"{split}/{image.stem}", split, image,
+                                ann_dir / split / f"{image.stem}.png", list(spec.classes), ignore, reduce)

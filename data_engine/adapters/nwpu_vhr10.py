@@ -9,8 +9,10 @@ Layout (as distributed)::
 ``c`` is the class id 1-10: airplane, ship, storage tank, baseball diamond, tennis court, basketball court, ground
 track field, harbor, bridge, vehicle (`CLASSES`). Blank lines are ignored; a line that does not match, a class id
 outside 1-10 or a box without area skips its image (a partial ground truth would turn the missing objects into false
-alarms), counted with file and line; so does a ground-truth file without its image and, for referring rows, an
-empty one.
+alarms), counted with file and line (numbers are read by `data_engine.numbers`: ``1.2.3`` or ``.`` is a malformed
+line); so does a ground-truth file without its image and, for referring rows, an empty one. A box that does not
+overlap the image by a positive area is one counted "outside image" skip of its line (the image keeps its other
+objects: a box the image does not show is no missing object).
 
 Rows (``task:`` in the recipe chooses):
 
@@ -26,12 +28,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
-from data_engine.adapters.base import Skip, SourceSpec, box_to_poly, make_row, read_size, read_text
+from data_engine.adapters.base import (
+    Skip,
+    SourceSpec,
+    box_to_poly,
+    isolated,
+    make_row,
+    outside_image,
+    read_size,
+    read_text,
+)
+from data_engine.numbers import BadNumber, parse_int, parse_numbers
 
 CLASSES = ("airplane", "ship", "storage tank", "baseball diamond", "tennis court", "basketball court",
            "ground track field", "harbor", "bridge", "vehicle")
-_LINE_RE = re.compile(r"^\(\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*\)\s*,\s*\(\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*\)\s*,\s*(\d+)\s*$")
+_LINE_RE = re.compile(r"^\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*\)\s*,\s*\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*\)\s*,\s*(\S+)\s*$")
 
 
 def plural(label: str) -> str:
@@ -45,45 +58,58 @@ def iter_nwpu_vhr10(spec: SourceSpec) -> Iterator[dict | Skip]:
         return
     referring = (spec.task or "detection") == "referring_detection"
     for file in sorted(gt_dir.glob("*.txt")):
-        image = next((p for p in (img_dir / f"{file.stem}{ext}" for ext in (".jpg", ".png", ".JPG")) if p.is_file()),
-                     img_dir / f"{file.stem}.jpg")
-        size = read_size(image, file)
-        if isinstance(size, Skip):
-            yield size
+        yield from isolated(file, None, _image, spec, file, img_dir, referring)
+
+
+def _image(spec: SourceSpec, file: Path, img_dir: Path, referring: bool) -> Iterator[dict | Skip]:
+    image = next((p for p in (img_dir / f"{file.stem}{ext}" for ext in (".jpg", ".png", ".JPG")) if p.is_file()),
+                 img_dir / f"{file.stem}.jpg")
+    size = read_size(image, file)
+    if isinstance(size, Skip):
+        yield size
+        return
+    text = read_text(file)
+    if isinstance(text, Skip):
+        yield text
+        return
+    objects, outside, bad = [], [], None
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
             continue
-        text = read_text(file)
-        if isinstance(text, Skip):
-            yield text
+        m = _LINE_RE.match(line.strip())
+        if not m:
+            bad = Skip("malformed line", str(file), lineno, f"expected (x1,y1),(x2,y2),c, got {line.strip()[:60]!r}")
+            break
+        try:
+            x1, y1, x2, y2 = parse_numbers(m.groups()[:4])
+            c = parse_int(m.group(5))
+        except BadNumber as e:
+            bad = Skip("malformed line", str(file), lineno, f"{e} in {line.strip()[:60]!r}")
+            break
+        if not 1 <= c <= len(CLASSES):
+            bad = Skip("unknown class", str(file), lineno, f"class id {c} is not 1-{len(CLASSES)}")
+            break
+        if x2 <= x1 or y2 <= y1:
+            bad = Skip("degenerate box", str(file), lineno, f"({x1},{y1}),({x2},{y2}) has no area")
+            break
+        problem = outside_image([x1, y1, x2, y2], *size)
+        if problem:  # not in the image: not a missing object either, so the image's other objects stay whole
+            outside.append(Skip("outside image", str(file), lineno, problem))
             continue
-        objects, bad = [], None
-        for lineno, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            m = _LINE_RE.match(line.strip())
-            if not m:
-                bad = Skip("malformed line", str(file), lineno, f"expected (x1,y1),(x2,y2),c, got {line.strip()[:60]!r}")
-                break
-            x1, y1, x2, y2 = (float(g) for g in m.groups()[:4])
-            c = int(m.group(5))
-            if not 1 <= c <= len(CLASSES):
-                bad = Skip("unknown class", str(file), lineno, f"class id {c} is not 1-{len(CLASSES)}")
-                break
-            if x2 <= x1 or y2 <= y1:
-                bad = Skip("degenerate box", str(file), lineno, f"({x1},{y1}),({x2},{y2}) has no area")
-                break
-            objects.append((CLASSES[c - 1], [x1, y1, x2, y2]))
-        if bad is not None:
-            yield bad
-            continue
-        if not referring:
-            target = {"objects": [{"label": lab, "poly": box_to_poly(*b), "difficult": False} for lab, b in objects],
-                      "classes": list(CLASSES)}
-            yield make_row(spec, file.stem, "detection", None, [image], *size, target)
-            continue
-        if not objects:
-            yield Skip("no objects", str(file), None, "an image without objects has no referring expression")
-            continue
-        for label in sorted({lab for lab, _ in objects}):
-            target = {"expression": f"all {plural(label)}", "boxes": [b for lab, b in objects if lab == label]}
-            yield make_row(spec, f"{file.stem}:{label.replace(' ', '_')}", "referring_detection", None, [image],
-                           *size, target)
+        objects.append((CLASSES[c - 1], [x1, y1, x2, y2]))
+    if bad is not None:
+        yield bad
+        return
+    yield from outside
+    if not referring:
+        target = {"objects": [{"label": lab, "poly": box_to_poly(*b), "difficult": False} for lab, b in objects],
+                  "classes": list(CLASSES)}
+        yield make_row(spec, file.stem, "detection", None, [image], *size, target)
+        return
+    if not objects:
+        yield Skip("no objects", str(file), None, "an image without objects has no referring expression")
+        return
+    for label in sorted({lab for lab, _ in objects}):
+        target = {"expression": f"all {plural(label)}", "boxes": [b for lab, b in objects if lab == label]}
+        yield make_row(spec, f"{file.stem}:{label.replace(' ', '_')}", "referring_detection", None, [image],
+                       *size, target)

@@ -29,6 +29,7 @@ from data_engine.adapters.base import (
     SourceSpec,
     check_box,
     check_poly,
+    isolated,
     json_line,
     make_row,
     outside_image,
@@ -61,7 +62,7 @@ def iter_refgeo(spec: SourceSpec) -> Iterator[dict | Skip]:
             if isinstance(item, Skip):
                 yield item
             else:
-                yield from _record(spec, file, *item, split)
+                yield from isolated(file, item[0], _record, spec, file, *item, split)
 
 
 def _record(spec: SourceSpec, file: Path, lineno: int, line: str, split: str | None):

@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from data_engine.adapters.base import Skip, SourceSpec, make_row, read_json, read_size
+from data_engine.adapters.base import Skip, SourceSpec, isolated, make_row, non_utf8_skip, read_json, read_size
 from data_engine.errors import UserError
 from data_engine.images import find_image
 
@@ -62,7 +62,7 @@ def iter_rsvqa(spec: SourceSpec) -> Iterator[dict | Skip]:
         files = {k: spec.root / f"{prefix}_{k}.json" for k in ("images", "questions", "answers")}
         tables = {}
         for key, f in files.items():
-            data = (read_json(f, records=lambda d, k=key: len(d[k])) if f.is_file()
+            data = (read_json(f, records=True) if f.is_file()
                     else Skip("missing annotation", str(f), None, "file does not exist"))
             table = data if isinstance(data, Skip) else _by_id(data, key, f)
             if isinstance(table, Skip):
@@ -74,39 +74,53 @@ def iter_rsvqa(spec: SourceSpec) -> Iterator[dict | Skip]:
 
 
 def _split(spec, split, tables, files, image_dir):
-    qfile = files["questions"]
     for img_id, img in tables["images"].items():
-        if not img.get("active", False):
+        yield from isolated(files["images"], None, _image, spec, split, tables, files, image_dir, img_id, img)
+
+
+def _image(spec, split, tables, files, image_dir, img_id, img):
+    qfile = files["questions"]
+    if not img.get("active", False):
+        return
+    bad = non_utf8_skip(img, files["images"], None)
+    if bad:  # its questions are the records lost
+        qids = img.get("questions_ids")
+        bad.records = max(1, len(qids)) if isinstance(qids, list) else 1
+        yield bad
+        return
+    image = find_image(image_dir, str(img_id), (".tif", ".tiff", ".png", ".jpg"))
+    if image is None:
+        yield Skip("missing image", str(files["images"]), None, f"image id {img_id}: no {img_id}.tif in {image_dir}")
+        return
+    size = read_size(image, files["images"])
+    if isinstance(size, Skip):
+        yield size
+        return
+    qids = img.get("questions_ids", [])
+    if not isinstance(qids, list):
+        yield Skip("malformed JSON", str(files["images"]), None, f"image {img_id}: questions_ids {qids!r}")
+        return
+    for qid in qids:
+        q = tables["questions"].get(str(qid)) if isinstance(qid, (str, int)) else None
+        if q is None:
+            yield Skip("missing question", str(qfile), None, f"image {img_id} references question id {qid!r}")
             continue
-        image = find_image(image_dir, str(img_id), (".tif", ".tiff", ".png", ".jpg"))
-        if image is None:
-            yield Skip("missing image", str(files["images"]), None, f"image id {img_id}: no {img_id}.tif in {image_dir}")
+        if not q.get("active", True):
+            yield Skip("inactive question", str(qfile), None, f"question id {qid} of active image {img_id}")
             continue
-        size = read_size(image, files["images"])
-        if isinstance(size, Skip):
-            yield size
+        ans_ids = q.get("answers_ids") or []
+        first = ans_ids[0] if isinstance(ans_ids, list) and ans_ids else None
+        a = tables["answers"].get(str(first)) if isinstance(first, (str, int)) else None
+        if a is None or "answer" not in a or "question" not in q:
+            yield Skip("missing answer", str(files["answers"]), None, f"question id {qid}: answers_ids {ans_ids!r}")
             continue
-        qids = img.get("questions_ids", [])
-        if not isinstance(qids, list):
-            yield Skip("malformed JSON", str(files["images"]), None, f"image {img_id}: questions_ids {qids!r}")
+        bad = non_utf8_skip(q, qfile, None) or non_utf8_skip(a, files["answers"], None)
+        if bad:
+            yield bad
             continue
-        for qid in qids:
-            q = tables["questions"].get(str(qid)) if isinstance(qid, (str, int)) else None
-            if q is None:
-                yield Skip("missing question", str(qfile), None, f"image {img_id} references question id {qid!r}")
-                continue
-            if not q.get("active", True):
-                yield Skip("inactive question", str(qfile), None, f"question id {qid} of active image {img_id}")
-                continue
-            ans_ids = q.get("answers_ids") or []
-            first = ans_ids[0] if isinstance(ans_ids, list) and ans_ids else None
-            a = tables["answers"].get(str(first)) if isinstance(first, (str, int)) else None
-            if a is None or "answer" not in a or "question" not in q:
-                yield Skip("missing answer", str(files["answers"]), None, f"question id {qid}: answers_ids {ans_ids!r}")
-                continue
-            if not isinstance(q["question"], str) or not isinstance(a["answer"], str):
-                yield Skip("malformed JSON", str(qfile), None, f"question id {qid}: question and answer must be text, "
-                           f"got {q['question']!r} / {a['answer']!r}")
-                continue
-            target = {"question": q["question"], "answer": a["answer"], "qtype": q.get("type")}
-            yield make_row(spec, f"{split}/{qid}", "vqa", split, [image], *size, target)
+        if not isinstance(q["question"], str) or not isinstance(a["answer"], str):
+            yield Skip("malformed JSON", str(qfile), None, f"question id {qid}: question and answer must be text, "
+                       f"got {q['question']!r} / {a['answer']!r}")
+            continue
+        target = {"question": q["question"], "answer": a["answer"], "qtype": q.get("type")}
+        yield make_row(spec, f"{split}/{qid}", "vqa", split, [image], *size, target)

@@ -117,14 +117,34 @@ def test_one_bad_byte_in_a_jsonl_costs_one_line(raw, tmp_path):
     assert s["skipped"][0]["line"] == 2
 
 
-def test_one_bad_byte_in_a_json_document_counts_every_record_it_held(raw, tmp_path):
+def test_one_bad_byte_in_a_json_document_costs_only_its_record(raw, tmp_path):
+    """Issue 27, break 11: a one-document JSON file with one bad byte loses the record holding it, no other
+    (it used to lose all of them: Karpathy captions 10 of 10, LRS-VQA zoom 4 of 8)."""
     root, spec = _source(raw, tmp_path, "synth_captions")
     f = next(root.glob("dataset*.json"))
     text = f.read_bytes()
     n = len(json.loads(text)["images"])
     f.write_bytes(text.replace(b"planes", b"plan\xe9s", 1))
     s = _build(tmp_path, spec)
-    assert _rows(s) == 0 and s["num_skipped"] == n and _reasons(s) == {"non-UTF-8": n}
+    assert _rows(s) == n - 1 and s["num_skipped"] == 1 and _reasons(s) == {"non-UTF-8": 1}
+    assert s["skipped"][0]["line"] is not None and "byte 0xe9" in s["skipped"][0]["detail"]
+    # LRS-VQA zoom records: a bad byte in record 2's question costs record 2 only
+    root, spec = _source(raw, tmp_path / "z", "synth_zoom", split="train")
+    f = root / "annotations" / "zoom_train.json"
+    recs = json.loads(f.read_text())
+    recs[2]["question"] = "BADBYTE " + recs[2]["question"]
+    f.write_bytes(json.dumps(recs).encode().replace(b"BADBYTE", b"bad\xff"))
+    s = _build(tmp_path / "z", spec)
+    assert _rows(s) == len(recs) - 1 and _reasons(s) == {"non-UTF-8": 1} and s["skipped"][0]["line"] == 2
+
+
+def test_a_bad_byte_that_breaks_the_json_is_one_counted_file(raw, tmp_path):
+    root, spec = _source(raw, tmp_path, "synth_captions")
+    f = next(root.glob("dataset*.json"))
+    f.write_bytes(f.read_bytes().replace(b'"images"', b'"images"\xe9', 1))  # outside any string: no document
+    s = _build(tmp_path, spec)
+    assert _rows(s) == 0 and s["num_skipped"] == 1 and _reasons(s) == {"non-UTF-8": 1}
+    assert "byte 0xe9" in s["skipped"][0]["detail"]
 
 
 # ------------------------------------------------------------------------ item 6: non-finite, outside the image
