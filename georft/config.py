@@ -500,7 +500,7 @@ def schema_for(path: str | Path, configs_root: str | Path = "configs") -> type:
 def check_config_file(path: str | Path, configs_root: str | Path = "configs") -> Any:
     """Validate one YAML under `configs/`: header comment, schema, and any TRL pass-through sections."""
     path = Path(path)
-    first = path.read_text(encoding="utf-8").lstrip().splitlines()[:1]
+    first = read_config_text(path).lstrip().splitlines()[:1]
     if not first or not first[0].startswith("#"):
         raise UserError(f"{path}: must start with a comment giving its exact launch command")
     schema = schema_for(path, configs_root)
