@@ -59,8 +59,12 @@ _STEP_FILE = re.compile(r"^step_(\d{8})\.parquet$")
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:  # a full disk: leave the previous file as it was and no half-written temporary
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _finite_or_none(x: Any) -> float | None:
