@@ -54,7 +54,7 @@ from dashboard.rollouts import RunQueries
 from dashboard.runs import Run, discover
 from dashboard.security import HeaderGuard
 from data_engine.errors import UserError
-from rollout.store import INDEX_NAME
+from rollout.store import INDEX_NAME, run_path
 
 _HERE = Path(__file__).parent
 
@@ -97,7 +97,8 @@ class Dashboard:
         """What a template needs to show a data-referenced image: thumbnail URL (None when not servable), the
         original size for the SVG overlay (the row's width/height when known, else the file header) and the
         refusal message when the image is over the decode limit (header only, nothing decoded)."""
-        loc = self.roots.locate(path, self.runs[run].path)
+        # Relative paths are the run's; an older store's absolute path of a file of this run maps into its copy.
+        loc = self.roots.locate(run_path(path, self.runs[run].path), self.runs[run].path)
         size = (width, height) if width and height else None
         refused = None
         if loc is not None:

@@ -26,6 +26,8 @@ dropped silently; with ``strict=True`` the first one raises `UserError` naming f
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -267,6 +269,7 @@ def build(recipe_path: str | Path, out_dir: str | Path, strict: bool = False, pr
     from tqdm import tqdm
 
     out = Path(out_dir)
+    _recover_interrupted(out)
     if out.exists() and any(out.iterdir()) and not (out / SUMMARY_FILE).is_file():
         raise UserError(f"{out} exists, is not empty and is not a previous build; choose another --out")
     specs = load_recipe(recipe_path)
@@ -281,8 +284,12 @@ def build(recipe_path: str | Path, out_dir: str | Path, strict: bool = False, pr
             per_source.append(_source_summary(spec, rows, skips))
     renamed = _unique_ids(all_rows)
     ds = Dataset.from_dict({c: [r[c] for r in all_rows] for c in COLUMNS}, features=features())
-    out.mkdir(parents=True, exist_ok=True)
-    _save_quietly(ds, out)
+    # Written beside `out` and swapped in whole (see `_swap_in`): a build killed at any moment leaves the previous
+    # complete build or the new one, never a half-written dataset that loads.
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f"{_PARTIAL_PREFIX.format(out.name)}{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
     summary = {
         "recipe": str(Path(recipe_path).resolve()),
         "out": str(out.resolve()),
@@ -295,8 +302,45 @@ def build(recipe_path: str | Path, out_dir: str | Path, strict: bool = False, pr
         "tasks": dict(sorted(Counter(r["task"] for r in all_rows).items())),
         "skipped": skipped,
     }
-    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=1, ensure_ascii=False), encoding="utf-8")
+    try:
+        _save_quietly(ds, tmp)
+        (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=1, ensure_ascii=False), encoding="utf-8")
+        _swap_in(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return summary
+
+
+_PARTIAL_PREFIX = ".{}.partial-"  # a build being written (removed by the next build when its writer was killed)
+_OLD_PREFIX = ".{}.replaced-"  # the previous build, between the two renames of `_swap_in`
+
+
+def _swap_in(new: Path, out: Path) -> None:
+    """Make the complete build in `new` the folder `out`, replacing a previous build: two renames (atomic each).
+    A kill between them leaves no `out` (loading fails in one line) and the previous build aside, which the next
+    `build` puts back (`_recover_interrupted`) before it starts."""
+    if out.exists():
+        old = out.parent / f"{_OLD_PREFIX.format(out.name)}{os.getpid()}"
+        os.replace(out, old)
+        os.replace(new, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(new, out)
+
+
+def _recover_interrupted(out: Path) -> None:
+    """Clean up after a killed build of `out`: drop half-written builds; put a previous build that was set aside
+    back when no new one replaced it."""
+    if not out.parent.is_dir():
+        return
+    for p in out.parent.glob(_PARTIAL_PREFIX.format(out.name) + "*"):
+        shutil.rmtree(p, ignore_errors=True)
+    for p in sorted(out.parent.glob(_OLD_PREFIX.format(out.name) + "*")):
+        if not out.exists() and (p / SUMMARY_FILE).is_file():
+            os.replace(p, out)
+        else:
+            shutil.rmtree(p, ignore_errors=True)
 
 
 def _save_quietly(ds, out: Path) -> None:

@@ -16,6 +16,7 @@ prompt was rendered with.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,8 +50,9 @@ class Frame:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise UserError(f"frame kind must be one of {KINDS}, got {self.kind!r}")
-        if min(self.orig_w, self.orig_h, self.model_w, self.model_h) <= 0:
-            raise UserError(f"frame sizes must be positive: {self}")
+        sizes = (self.orig_w, self.orig_h, self.model_w, self.model_h)
+        if not all(0 < v < math.inf for v in sizes):  # NaN fails both comparisons, so it is refused too
+            raise UserError(f"frame sizes must be positive finite numbers: {self}")
         if self.grid_w < 0 or self.grid_h < 0:
             raise UserError(f"frame grid must not be negative: {self}")
 

@@ -46,36 +46,66 @@ def encode_mask(mask: np.ndarray) -> dict:
 MAX_MASK_PIXELS = 1 << 31
 
 
-@lru_cache(maxsize=4096)
+# Strings up to this length are memoised (a batch scores the same target mask G times); longer ones are checked
+# afresh each time, so a hostile 20 MB counts string is never kept.
+_CACHED_COUNTS = 4096
+
+
 def rle_problem(counts: str, h: int, w: int) -> str | None:
     """Why a compressed RLE cannot be decoded safely, or None. pycocotools' C decoder trusts its input (a corrupt
     string or runs that do not add up to h*w make it write out of bounds and crash the process), so every stored
-    or read RLE is checked here first: pycocotools' own string format (`rleFrString`), decoded in Python."""
+    or read RLE is checked here first: pycocotools' own string format (`rleFrString`), decoded vectorised.
+
+    Cost is linear in ``len(counts)`` and bounded before decoding: a string longer than any RLE of an h x w mask
+    can be (7 characters a run, at most h*w + 1 runs) is refused unread.
+    """
+    if len(counts) <= _CACHED_COUNTS:
+        return _rle_problem_cached(counts, h, w)
+    return _rle_problem(counts, h, w)
+
+
+@lru_cache(maxsize=4096)
+def _rle_problem_cached(counts: str, h: int, w: int) -> str | None:
+    return _rle_problem(counts, h, w)
+
+
+def _rle_problem(counts: str, h: int, w: int) -> str | None:
     if not (0 < h and 0 < w and h * w <= MAX_MASK_PIXELS):
         return f"bad mask size {h}x{w}"
-    runs: list[int] = []
-    p, n = 0, len(counts)
-    while p < n:
-        x, k, more = 0, 0, True
-        while more:
-            if p >= n:
-                return "truncated counts"
-            c = ord(counts[p]) - 48
-            if not 0 <= c < 64:
-                return f"character {counts[p]!r} outside the RLE alphabet"
-            x |= (c & 0x1F) << (5 * k)
-            more = bool(c & 0x20)
-            p += 1
-            k += 1
-            if not more and c & 0x10:
-                x |= -1 << (5 * k)
-        if len(runs) > 2:
-            x += runs[-2]
-        if x < 0 or k > 7:
-            return "negative or oversized run"
-        runs.append(x)
-    if sum(runs) != h * w:
-        return f"runs cover {sum(runs)} pixels, the mask has {h * w}"
+    n, pixels = len(counts), h * w
+    if n > 7 * (pixels + 1):
+        return f"counts of {n} characters: more than any RLE of a {h}x{w} mask"
+    if n == 0:
+        return f"runs cover 0 pixels, the mask has {pixels}"
+    try:
+        c = np.frombuffer(counts.encode("ascii"), np.uint8).astype(np.int64) - 48
+    except UnicodeEncodeError as e:
+        return f"character {counts[e.start]!r} outside the RLE alphabet"
+    outside = (c < 0) | (c >= 64)
+    if outside.any():
+        return f"character {counts[int(np.argmax(outside))]!r} outside the RLE alphabet"
+    more = (c & 0x20) != 0
+    if more[-1]:
+        return "truncated counts"
+    # A run is 1-7 characters of 5 bits, least significant first; 0x20 = another character follows, 0x10 on the
+    # last one = negative (two's complement). Runs after the second are stored as differences to the run two back.
+    ends = np.flatnonzero(~more)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    lengths = ends - starts + 1
+    if (lengths > 7).any():
+        return "negative or oversized run"
+    shift = 5 * (np.arange(n) - np.repeat(starts, lengths))
+    raw = np.add.reduceat((c & 0x1F) << shift, starts)
+    raw = np.where((c[ends] & 0x10) != 0, raw - (np.int64(1) << (5 * lengths)), raw)
+    runs = raw.copy()
+    runs[1::2] = np.cumsum(raw[1::2])
+    runs[2::2] = np.cumsum(raw[2::2])
+    # Each run must lie in [0, h*w] (this also rules out int64 wrap-around, which would need larger runs first).
+    if (runs < 0).any():
+        return "negative or oversized run"
+    if (runs > pixels).any() or int(runs.sum()) != pixels:
+        total = int(runs.sum()) if not (runs > pixels).any() else f"more than {pixels}"
+        return f"runs cover {total} pixels, the mask has {pixels}"
     return None
 
 

@@ -15,6 +15,8 @@ always seeded, so every rank draws the same subset.
 
 from __future__ import annotations
 
+import math
+
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,8 +44,8 @@ def parse_weight(weight: Any) -> tuple[str, float]:
         w = float(text)
     except ValueError:
         raise UserError(f"mixture weight {weight!r} is not '*N', '%P' or a number") from None
-    if w <= 0:
-        raise UserError(f"mixture weight {weight!r} must be positive")
+    if not (math.isfinite(w) and w > 0):  # float() reads "nan" and "inf", and NaN fails no comparison
+        raise UserError(f"mixture weight {weight!r} must be a finite positive number")
     return "weight", w
 
 

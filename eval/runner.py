@@ -555,6 +555,17 @@ def _geometry_problem(task: str, obj: dict, name: str, required: bool) -> str | 
         box = obj.get("box")
         if (box is not None or required) and not _finite(box, 4):
             return f"{name} box must be 4 finite numbers, got {box!r:.120}"
+    if task.endswith("segmentation") and name == "target":
+        # The target's RLEs are scored by pycocotools, which trusts them: check them here, so a corrupt, huge or
+        # 100000 x 100000 mask is this line's problem, not the run's (a bad predicted mask already counts as empty).
+        from data_engine.masks import mask_size
+
+        for key in ("mask", "ignore"):
+            if obj.get(key) is not None or (key == "mask" and required):
+                try:
+                    mask_size(obj.get(key))
+                except UserError as e:
+                    return f"target {key}: {str(e)[:160]}"
     return None
 
 

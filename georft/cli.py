@@ -61,10 +61,31 @@ def main(argv: list[str] | None = None) -> int:
         print("georft: interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # noqa: BLE001 - user errors become one line; everything else keeps its traceback
+        full = _disk_full(e)
+        if full is not None and not os.environ.get("GEORFT_DEBUG"):
+            print(f"georft {args.command}: error: disk full{f' writing {full}' if full else ''} (No space left on "
+                  "device); free space and rerun: the run resumes from its last complete state", file=sys.stderr)
+            return 1
         if os.environ.get("GEORFT_DEBUG") or not _is_user_error(e):
             raise
         print(f"georft {args.command}: error: {e}", file=sys.stderr)
         return 2
+
+
+def _disk_full(e: BaseException) -> str | None:
+    """The file being written when a full disk (or quota) raised `e` ("" when unknown), else None. Looks through
+    the exception's causes: torch and the Trainer re-raise the OSError as their own errors."""
+    import errno
+
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return str(e.filename or "")
+        if "No space left on device" in str(e):
+            return ""
+        e = e.__cause__ or e.__context__
+    return None
 
 
 def _is_user_error(e: BaseException) -> bool:

@@ -14,6 +14,7 @@ import dataclasses
 import importlib
 import math
 import re
+import sys
 import types
 import typing
 from pathlib import Path
@@ -103,8 +104,79 @@ _StrictLoader.add_implicit_resolver(
 )
 
 
+# Aliases let a ~700-byte file describe a tree of 10^9 nodes ("billion laughs"): PyYAML builds it as shared
+# references, but composing `_base_` and OmegaConf copy it node by node. Real configs have a few hundred nodes.
+MAX_YAML_NODES = 100_000
+
+
+def _expanded_nodes(node: yaml.Node, sizes: dict[int, int], open_: set[int]) -> int:
+    """Nodes of `node`'s tree with every alias expanded (memoised by node identity, so linear in the file)."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_:
+        raise UserError("a YAML alias refers to itself (a recursive structure)")
+    open_.add(key)
+    n = 1
+    if isinstance(node, yaml.SequenceNode):
+        n += sum(_expanded_nodes(v, sizes, open_) for v in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        n += sum(_expanded_nodes(k, sizes, open_) + _expanded_nodes(v, sizes, open_) for k, v in node.value)
+    open_.discard(key)
+    sizes[key] = n
+    if n > MAX_YAML_NODES:
+        raise UserError(f"expands to more than {MAX_YAML_NODES} values through aliases (an alias bomb?)")
+    return n
+
+
+def _construct_int(loader: _StrictLoader, node: yaml.ScalarNode) -> int:
+    try:
+        return yaml.SafeLoader.construct_yaml_int(loader, node)
+    except ValueError:  # Python's 4300-digit limit on int(str)
+        raise _NumberTooLong(f"line {node.start_mark.line + 1}: an integer of {len(node.value)} characters "
+                             f"(at most {sys.get_int_max_str_digits()} digits)") from None
+
+
+class _NumberTooLong(UserError):
+    """An integer beyond Python's digit limit (a subclass so overrides can name the key)."""
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
+def _parse_yaml(text: str, name: str) -> Any:
+    """Parse YAML text; every failure is one `UserError` line naming `name`, line and column, never the text itself
+    (a `_base_` may point anywhere; its content is not echoed)."""
+    loader = _StrictLoader(text)
+    loader.name = name
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        try:
+            _expanded_nodes(node, {}, set())
+        except UserError as e:
+            raise UserError(f"{name}: {e}") from None
+        return loader.construct_document(node)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"{name}, line {mark.line + 1}, column {mark.column + 1}" if mark else name
+        problem = str(e.problem or e.context or "parse error")[:160]
+        if e.context and e.problem and e.context_mark is not None:
+            problem += f" ({e.context} at line {e.context_mark.line + 1})"
+        raise UserError(f"{where}: invalid YAML: {problem}") from None
+    except yaml.YAMLError as e:
+        raise UserError(f"{name}: invalid YAML: {' '.join(str(e).split())[:160]}") from None
+    except RecursionError:
+        raise UserError(f"{name}: invalid YAML: nested too deeply") from None
+    except _NumberTooLong as e:
+        raise _NumberTooLong(f"{name}, {e}") from None
+    finally:
+        loader.dispose()
+
+
 def _load_yaml_text(text: str) -> Any:
-    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    return _parse_yaml(text, "<text>")
 
 
 BASE_KEY = "_base_"
@@ -123,16 +195,23 @@ def read_yaml(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]
     path = Path(path)
     if not path.is_file():
         raise UserError(f"config file not found: {path}")
-    try:
-        with path.open(encoding="utf-8") as fh:  # a file object, so error marks carry the file name
-            data = yaml.load(fh, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as e:
-        raise UserError(f"{path}: invalid YAML: {e}") from None
+    data = _parse_yaml(read_config_text(path), str(path))
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise UserError(f"{path}: top level must be a mapping, got {type(data).__name__}")
     return _compose(data, path, _chain + (path.resolve(),))
+
+
+def read_config_text(path: Path) -> str:
+    """A config file's text; a non-UTF-8 byte is one line naming the file, line and byte (never the text)."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise UserError(f"{path}, line {line}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); "
+                        "save the file as UTF-8") from None
 
 
 def _compose(node: Any, path: Path, chain: tuple[Path, ...]) -> Any:
@@ -152,6 +231,9 @@ def _compose(node: Any, path: Path, chain: tuple[Path, ...]) -> Any:
         raise UserError(f"{path}: {BASE_KEY} {ref!r} includes itself ({' -> '.join(p.name for p in chain)})")
     if not base_path.is_file():
         raise UserError(f"{path}: {BASE_KEY} file not found: {ref} (resolved to {base_path})")
+    if base_path.suffix.lower() not in (".yaml", ".yml"):
+        # Refused before reading: an error about a file that is not a config could otherwise quote it.
+        raise UserError(f"{path}: {BASE_KEY} must name a .yaml or .yml file, got {ref!r}")
     return merge_dicts(read_yaml(base_path, chain), node)
 
 
@@ -170,9 +252,16 @@ def _parse_overrides(overrides: list[str]) -> list[tuple[str, Any]]:
         if "=" not in item:
             raise UserError(f"override {item!r} is not of the form key=value")
         key, raw = item.split("=", 1)
+        bad_index = next((p for p in key.strip().split(".") if re.fullmatch(r"-\d+", p)), None)
+        if bad_index is not None:
+            raise UserError(f"override {key.strip()!r}: list index {bad_index} is negative; list items are "
+                            "numbered from 0")
         try:
             value = _load_yaml_text(raw) if raw != "" else ""
-        except (yaml.YAMLError, UserError):
+        except _NumberTooLong:
+            raise UserError(f"override {key.strip()}: an integer of {len(raw.strip())} characters (at most "
+                            f"{sys.get_int_max_str_digits()} digits)") from None
+        except UserError:
             value = raw
         out.append((key.strip(), value))
     return out
@@ -274,9 +363,34 @@ def load_config(schema: type[T], path: str | Path | None = None, overrides: list
         obj = OmegaConf.to_object(cfg)
     except OmegaConfBaseException as e:
         raise _friendly(e, str(path or "config"), schema) from None
+    problem = non_finite_field(obj)
+    if problem is not None:
+        where = f"{path or 'config'}{' with overrides' if overrides else ''}"
+        raise UserError(f"{where}: {problem[0]} must be a finite number, got {problem[1]}")
     if hasattr(obj, "validate"):
         obj.validate()
     return obj
+
+
+def non_finite_field(node: Any, key: str = "") -> tuple[str, float] | None:
+    """(dotted key, value) of the first NaN or infinite float in a loaded config (dataclasses, dicts, lists), or
+    None. No config field means "unbounded" by infinity, so a non-finite number is always a mistake (`.nan` passes
+    every `x > 0` check: NaN compares false both ways)."""
+    if isinstance(node, float):
+        return None if math.isfinite(node) else (key, node)
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        items = ((f.name, getattr(node, f.name)) for f in dataclasses.fields(node))
+    elif isinstance(node, dict):
+        items = ((str(k), v) for k, v in node.items())
+    elif isinstance(node, (list, tuple)):
+        items = ((f"{i}", v) for i, v in enumerate(node))
+    else:
+        return None
+    for k, v in items:
+        found = non_finite_field(v, f"{key}.{k}" if key else k)
+        if found is not None:
+            return found
+    return None
 
 
 def to_yaml(cfg: Any) -> str:
@@ -304,13 +418,17 @@ def check_passthrough(section: dict[str, Any], target: type, where: str) -> None
     for key, value in section.items():
         if key not in names:
             raise UserError(f"{where}: {key!r} is not a {target.__name__} field.{did_you_mean(key, names)}")
-        tp = hints.get(key)
+        tp = PASSTHROUGH_TYPES.get(key, hints.get(key))
         if tp is not None and not _has_type(value, tp):
             raise UserError(f"{where}.{key}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
         check = TRAINER_RANGES.get(key)
         if check is not None and isinstance(value, (int, float)) and not check[0](value):
             raise UserError(f"{where}.{key} must be {check[1]}, got {value!r}")
 
+
+# Fields whose accepted values are wider than TRL's annotation, because the stages resolve them first:
+# `resume_from_checkpoint: true` is the newest complete checkpoint (models.loading.resume_checkpoint), `false` none.
+PASSTHROUGH_TYPES: dict[str, Any] = {"resume_from_checkpoint": bool | str | None}
 
 # Values TRL accepts without complaint but that silently do something else (max_steps=-5 trains by epochs).
 TRAINER_RANGES: dict[str, tuple[Any, str]] = {
@@ -383,7 +501,7 @@ def schema_for(path: str | Path, configs_root: str | Path = "configs") -> type:
 def check_config_file(path: str | Path, configs_root: str | Path = "configs") -> Any:
     """Validate one YAML under `configs/`: header comment, schema, and any TRL pass-through sections."""
     path = Path(path)
-    first = path.read_text(encoding="utf-8").lstrip().splitlines()[:1]
+    first = read_config_text(path).lstrip().splitlines()[:1]
     if not first or not first[0].startswith("#"):
         raise UserError(f"{path}: must start with a comment giving its exact launch command")
     schema = schema_for(path, configs_root)

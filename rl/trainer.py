@@ -31,7 +31,7 @@ from data_engine.filenames import safe_filename
 from eval.parsers import completion_text
 from rl.task_scaling import TaskScaledRewards
 from rl.trl_seams import ScoredBatchHook, fix_colocate_prompts, jsonify_logged_conversations
-from rollout.store import RolloutWriter
+from rollout.store import RolloutWriter, run_relative
 
 
 def conversation_json(messages: Any) -> str:
@@ -102,7 +102,8 @@ class RolloutRecorder:
 
     def __init__(self, output_dir: str | Path, parse, num_generations: int) -> None:
         self.writer = RolloutWriter(output_dir)
-        self.image_dir = (Path(output_dir) / "rollouts" / "images").resolve()  # absolute: readable from anywhere
+        self.run_dir = Path(output_dir).resolve()
+        self.image_dir = self.run_dir / "rollouts" / "images"  # written here; recorded relative to the run
         self.image_dir.mkdir(parents=True, exist_ok=True)
         self.parse = parse
         self.G = num_generations
@@ -185,8 +186,17 @@ class RolloutRecorder:
                 self._queued.add(p)
                 if not p.exists():  # a resumed run keeps the files it already wrote
                     self._submit(_save_png, img.copy(), p)  # a copy: the trainer may release the original
-            paths.append(str(p))
+            paths.append(p.relative_to(self.run_dir).as_posix())  # relative: a copied or rsynced run stays whole
         return paths
+
+    def _relative_turns(self, turns: list | None) -> list:
+        """Zoom turns with their crop paths relative to the run (the environment saves crops under it)."""
+        out = []
+        for t in turns or []:
+            if isinstance(t, dict) and t.get("crop_image"):
+                t = {**t, "crop_image": run_relative(t["crop_image"], self.run_dir)}
+            out.append(t)
+        return out
 
     def local_rows(self, inputs: list[dict], output: dict, trainer) -> list[dict]:
         """Per-process part of a scored batch: sample columns, what the wrapped rewards saw and returned, the
@@ -225,7 +235,8 @@ class RolloutRecorder:
                 "height": _orig_size(x.get("frame"))[1],
                 "length": length,
                 "truncated": last is not None and last not in eos,
-                "turns": json.dumps((turns[i] if i < len(turns) else None) or x.get("turns") or [], default=str),
+                "turns": json.dumps(self._relative_turns((turns[i] if i < len(turns) else None) or x.get("turns")),
+                                    default=str),
                 # Reward parts our adapters logged as "<task>/<reward>/<part>", for this row.
                 "parts": {k: v[i] for k, v in log.extras.items() if k.count("/") >= 2 and v[i] is not None},
             })

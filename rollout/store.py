@@ -59,8 +59,12 @@ _STEP_FILE = re.compile(r"^step_(\d{8})\.parquet$")
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:  # a full disk: leave the previous file as it was and no half-written temporary
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _finite_or_none(x: Any) -> float | None:
@@ -190,6 +194,35 @@ def _read_index_lines(path: Path) -> tuple[list[dict[str, Any]], bool]:
             continue
         entries.append(e)
     return entries, torn
+
+
+def run_relative(path: str | Path, run_dir: str | Path) -> str:
+    """`path` as the store records it: relative to the run when it lies inside it (so a copied or rsynced run stays
+    whole), else unchanged (an image of the dataset, outside the run)."""
+    p = Path(path)
+    try:
+        return p.resolve().relative_to(Path(run_dir).resolve()).as_posix()
+    except (ValueError, OSError, RuntimeError):
+        return str(path)
+
+
+def run_path(path: str | Path, run_dir: str | Path) -> Path:
+    """Where a path recorded in a run's store lies now.
+
+    Relative paths (stores written since issue 27) are under `run_dir`. Older stores recorded absolute paths of the
+    run's own files (``/old/place/run/rollouts/images/x.png``); once the run is copied elsewhere, the copy's file
+    (``run_dir/rollouts/images/x.png``) is used when it exists. Any other path is returned unchanged.
+    """
+    p = Path(path)
+    if not p.is_absolute():
+        return Path(run_dir) / p
+    parts = p.parts
+    if "rollouts" in parts:  # the store's own files live under <run>/rollouts/: the copy beside this store wins
+        k = len(parts) - 1 - parts[::-1].index("rollouts")
+        moved = Path(run_dir).joinpath(*parts[k:])
+        if moved.is_file():
+            return moved
+    return p
 
 
 def list_steps(run_dir: str | Path) -> list[int]:

@@ -189,14 +189,17 @@ def _parse_text(body: str, raw: list, counts: dict) -> tuple[bool, np.ndarray | 
     if lines and len(canon) == len(lines):
         rows = canon[:MAX_OBJECTS]
         _truncate(len(canon), counts)
+        # The answer format's integers are ASCII (docs/formats.md §3); other scripts' digits are read (they still
+        # score) but the answer is not in the format.
+        ascii_digits = joined.isascii() or all(nums.isascii() for nums, _ in canon)
         values = _canonical_values(rows)
         if values is not None:
             raw.extend(rows)
-            return True, values
+            return ascii_digits, values
         # Canonical integers: numpy converts the strings per arity group (`_to_arrays`); overlong ones become
         # inf or > MAX_ABS_COORD and are dropped there.
         raw.extend((nums.split(","), label) for nums, label in rows)
-        return True, None
+        return ascii_digits, None
     for ln in lines:
         if len(raw) >= MAX_OBJECTS:
             counts["n_truncated"] += 1

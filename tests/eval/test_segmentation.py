@@ -271,3 +271,61 @@ def test_rle_check_accepts_everything_pycocotools_writes():
         rle = encode_mask(m)
         assert rle_problem(rle["counts"], int(h), int(w)) is None
         assert np.array_equal(decode_mask(rle), m)
+
+
+def _rle_problem_reference(counts: str, h: int, w: int) -> str | None:
+    """The former run-by-run Python check (pycocotools' `rleFrString` in Python): the reference for the
+    vectorised one on whether a string is refused."""
+    if not (0 < h and 0 < w and h * w <= 1 << 31):
+        return "size"
+    runs, p, n = [], 0, len(counts)
+    while p < n:
+        x, k, more = 0, 0, True
+        while more:
+            if p >= n:
+                return "truncated"
+            c = ord(counts[p]) - 48
+            if not 0 <= c < 64:
+                return "alphabet"
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p += 1
+            k += 1
+            if not more and c & 0x10:
+                x |= -1 << (5 * k)
+        if len(runs) > 2:
+            x += runs[-2]
+        if x < 0 or k > 7:
+            return "run"
+        runs.append(x)
+    return None if sum(runs) == h * w else "sum"
+
+
+def test_vectorised_rle_check_refuses_exactly_what_the_run_by_run_check_refuses():
+    from data_engine.masks import rle_problem
+
+    rng = np.random.default_rng(1)
+    alphabet = [chr(c) for c in range(48, 48 + 64)] + ["\x00", "/", "\u00e9"]
+    for _ in range(3000):
+        h, w = (int(v) for v in rng.integers(1, 12, 2))
+        if rng.random() < 0.5:  # a real RLE, mutated in one place
+            counts = list(encode_mask(rng.random((h, w)) < rng.random())["counts"])
+            counts[rng.integers(len(counts))] = alphabet[rng.integers(len(alphabet))]
+            counts = "".join(counts)
+        else:
+            counts = "".join(alphabet[i] for i in rng.integers(0, len(alphabet), rng.integers(0, 12)))
+        assert (rle_problem(counts, h, w) is None) == (_rle_problem_reference(counts, h, w) is None), (counts, h, w)
+
+
+def test_a_huge_counts_string_is_refused_fast_and_never_cached():
+    import time
+
+    from data_engine import masks
+
+    before = masks._rle_problem_cached.cache_info().currsize
+    start = time.monotonic()
+    assert "more than any RLE" in masks.rle_problem("1" * 20_000_000, 100, 100)
+    # a long string that fits the length bound is decoded once, vectorised: its runs pass h*w
+    assert "runs cover" in masks.rle_problem("1" * 2_000_000, 1000, 1000)
+    assert time.monotonic() - start < 5  # the run-by-run check took ~27 s on such lines
+    assert masks._rle_problem_cached.cache_info().currsize == before

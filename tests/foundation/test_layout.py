@@ -74,3 +74,17 @@ def test_no_other_distribution_provides_our_import_names():
             if pkg in top:
                 clashes.append(f"{name} installs a top-level {pkg!r}")
     assert not clashes, "; ".join(clashes)
+
+
+def test_every_launch_script_is_executable():
+    # scripts/*.sh and *.sbatch are run as `./scripts/x.sh` in docs and by schedulers: each needs its run bit, in
+    # the working tree and in git's index (a checkout elsewhere gets the index's mode).
+    import stat
+
+    scripts = sorted(p for p in (REPO / "scripts").iterdir() if p.suffix in (".sh", ".sbatch"))
+    assert scripts
+    assert [p.name for p in scripts if not p.stat().st_mode & stat.S_IXUSR] == []
+    staged = subprocess.run(["git", "ls-files", "-s", "scripts"], cwd=REPO, capture_output=True, text=True)
+    if staged.returncode == 0 and staged.stdout:
+        modes = {line.split("\t")[1]: line.split()[0] for line in staged.stdout.splitlines()}
+        assert [f for f, m in modes.items() if f.endswith((".sh", ".sbatch")) and m != "100755"] == []

@@ -52,7 +52,8 @@ def test_one_step_mixed_tasks_writes_store_and_checkpoint(tiny_model_dirs, tiny_
     for _, row in table.iterrows():
         overall = [v for k, v in row.items() if k.startswith(f"reward/{row['task']}/") and k.endswith("/overall")]
         assert overall, row["task"]
-    assert all(Path(p).is_file() for paths in table["images"] for p in paths)
+    # the run's own images are recorded relative to the run (a copied run stays whole)
+    assert all(not Path(p).is_absolute() and (tmp_path / "run" / p).is_file() for paths in table["images"] for p in paths)
     AutoModelForImageTextToText.from_pretrained(tmp_path / "run")
 
 
@@ -119,11 +120,11 @@ def test_recorder_background_writes_keep_order_and_surface_errors(tmp_path):
     img = Image.new("RGB", (8, 6), (200, 10, 10))
     row = {"sample_id": "s/1", "images": [img]}
     paths = rec._image_paths(row) + rec._image_paths(row)  # the same image twice in a batch: queued once
-    assert len(rec._pending) == 1 and paths[0] == paths[1] == str(tmp_path / "rollouts" / "images" / "s_1_0_8x6.png")
+    assert len(rec._pending) == 1 and paths[0] == paths[1] == "rollouts/images/s_1_0_8x6.png"
     order = []
-    rec._submit(lambda: order.append(Path(paths[0]).is_file()))  # runs after the PNG write: FIFO, one thread
+    rec._submit(lambda: order.append((tmp_path / paths[0]).is_file()))  # runs after the PNG write: FIFO, one thread
     _FlushRollouts(rec).on_step_end(None, None, None)
-    assert order == [True] and not rec._pending and Image.open(paths[0]).getpixel((0, 0)) == (200, 10, 10)
+    assert order == [True] and not rec._pending and Image.open(tmp_path / paths[0]).getpixel((0, 0)) == (200, 10, 10)
 
     def disk_full():
         raise OSError(28, "No space left on device")
