@@ -13,7 +13,7 @@ export DS_BUILD_OPS ?= 0
 LOCK := requirements/lock-cpu.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test test-slow test-hostile test-vllm demo bench lint lock clean browser-deps
+.PHONY: venv test test-slow test-hostile test-vllm install-gpu gpu-acceptance demo bench lint lock clean browser-deps
 
 venv: $(STAMP)
 
@@ -52,6 +52,25 @@ $(VLLM_STAMP): pyproject.toml $(VLLM_LOCK)
 
 test-vllm: $(VLLM_STAMP)
 	VLLM_TARGET_DEVICE=cpu $(VLLM_VENV)/bin/python -m pytest -q -m vllm tests/vllm_contract
+
+# The GPU environment in one step (a CUDA machine; the Dockerfile runs the same targets): its own venv from
+# requirements/lock-gpu.txt = the vLLM lock (vLLM 0.30.0, CUDA torch 2.13.0) + bitsandbytes + flash-attn
+# (scripts/install_flash_attn.sh: a prebuilt wheel when one exists, else the source build with its flags).
+GPU_VENV ?= .venv-gpu
+GPU_LOCK := requirements/lock-gpu.txt
+GPU_STAMP := $(GPU_VENV)/.installed
+
+install-gpu: $(GPU_STAMP)
+
+$(GPU_STAMP): pyproject.toml $(GPU_LOCK) $(VLLM_LOCK)
+	test -x $(GPU_VENV)/bin/python || $(PYTHON) -m venv $(GPU_VENV)
+	$(GPU_VENV)/bin/pip --isolated install -q -c $(GPU_LOCK) 'vllm==0.30.0' bitsandbytes -e '.[dev]'
+	bash scripts/install_flash_attn.sh $(GPU_VENV)/bin/python
+	$(GPU_VENV)/bin/python -c "import torch, vllm, bitsandbytes, flash_attn, trl, transformers; print('georft GPU env:', 'torch', torch.__version__, 'CUDA', torch.version.cuda, 'vllm', vllm.__version__, 'bitsandbytes', bitsandbytes.__version__, 'flash_attn', flash_attn.__version__, 'trl', trl.__version__, 'transformers', transformers.__version__)"
+	touch $(GPU_STAMP)
+
+gpu-acceptance: install-gpu
+	PATH=$(abspath $(GPU_VENV))/bin:$$PATH PYTHON=$(GPU_VENV)/bin/python bash scripts/gpu_acceptance.sh
 
 demo: venv
 	$(VENV)/bin/georft pipeline --config configs/pipeline/demo_cpu.yaml

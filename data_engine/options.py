@@ -17,6 +17,8 @@ MASK_FORMATS = ("seg_grid", "seg_polygon")  # mask answers: run lengths on the p
 ANSWER_MODES = ("text", "json")  # RSCoVLM plain-text lines, or a fenced JSON list
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
+QUANTIZATIONS = ("none", "4bit")  # model.quantization: 4bit = QLoRA (bitsandbytes NF4 base weights, needs CUDA)
+ADAPTER_MODES = ("continue", "merge")  # model.lora.from_adapter: train the given adapter on, or merge it first
 DETECTION_PROTOCOLS = ("dota_devkit", "mmrotate")
 MULTI_EVIDENCE = ("union", "single_turn")  # zoom chains of questions with several evidence boxes
 PIPELINE_CHECKPOINTS = ("base", "sft", "rl")

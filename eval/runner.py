@@ -116,8 +116,14 @@ def load_entry_rows(suite: SuiteConfig, entry: DatasetEntry, limit: int | None, 
 # ---------------------------------------------------------------- model
 
 
-def open_backend(name: str, model_path: str, suite: SuiteConfig, dtype: str = "auto"):
-    """(backend, family) for a checkpoint; every way a checkpoint can fail to load is one `UserError` line."""
+def open_backend(name: str, model_path: str, suite: SuiteConfig, dtype: str = "auto", work_dir: Path | None = None):
+    """(backend, family) for a checkpoint; every way a checkpoint can fail to load is one `UserError` line.
+
+    A LoRA adapter folder is a checkpoint too: the HF backend loads base + adapter and merges them in memory (same
+    outputs, plain forward passes); vLLM gets a merged copy written once to `work_dir/merged_model` (reused while
+    the adapter files are unchanged), the way vLLM serves any model.
+    """
+    from models.adapters import is_adapter_dir, merge_to
     from models.loading import ModelSection, load_model, load_processor, resolve_family
     from rollout.generate import BACKENDS, HFBackend, VLLMBackend
 
@@ -129,10 +135,19 @@ def open_backend(name: str, model_path: str, suite: SuiteConfig, dtype: str = "a
     try:
         processor = load_processor(str(model_path), suite.min_pixels, suite.max_pixels)
         if name == "vllm":
+            if is_adapter_dir(model_path):
+                from rollout.generate import require_vllm
+
+                require_vllm()  # before minutes of merging on a machine that cannot serve the result
+                rank, world = runner_io.shard_info()
+                folder = "merged_model" if world == 1 else f"merged_model_rank{rank}"  # no two ranks write one folder
+                model_path = str(merge_to(model_path, Path(work_dir or model_path) / folder, dtype="auto", reuse=True))
             # The suite's pixel budget (else vLLM resizes with the checkpoint's) and room for a whole zoom chain.
             return VLLMBackend(str(model_path), processor, max_images_per_prompt=1 + suite.zoom.max_calls,
                                min_pixels=suite.min_pixels, max_pixels=suite.max_pixels), family
-        model = load_model(section)
+        model = load_model(section, trainable=False)
+        if is_adapter_dir(model_path):
+            model = model.merge_and_unload()
     except UserError:
         raise
     except (OSError, ValueError, KeyError, TypeError, RuntimeError, AttributeError) as e:
@@ -308,7 +323,7 @@ def generate_predictions(req: EvalRequest, reward_fn: RewardFn | None, log: Log)
     todo = [(e, s) for e, s in mine if (e.name, str(s["id"])) not in done]
     log(f"rank {rank}/{world}: {len(mine)} samples, {len(mine) - len(todo)} already done, {len(todo)} to generate")
     if todo:
-        backend, family = open_backend(req.backend, req.model, req.suite, req.dtype)
+        backend, family = open_backend(req.backend, req.model, req.suite, req.dtype, work_dir=out)
         sampling = sampling_of(req.suite)
         chunk = req.suite.batch_size * CHUNK_BATCHES
         with runner_io.RowWriter(path) as writer:

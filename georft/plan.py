@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from data_engine.families import get_family
-from models.memory_plan import GIB, StagePlan, activations, kv_bytes_per_token, model_size, model_states
+from models.memory_plan import (GIB, StagePlan, activations_for, kv_bytes_per_token, model_size, model_states_for,
+                                train_spec)
 
 
 @dataclass
@@ -24,6 +25,9 @@ class HardwareSection:
         nodes: nodes.
         gpu_memory_gib: memory of one GPU (80 for A100/H100 80 GB, 141 for H200).
         zero_stage: DeepSpeed ZeRO stage of the training launcher (0 = plain DDP).
+        offload_optimizer: DeepSpeed offloads optimizer states (and fp32 gradients) to CPU memory (ZeRO-2/3;
+            configs/accelerate/deepspeed_zero3_offload.yaml).
+        offload_params: ZeRO-3 also offloads the parameters (configs/accelerate/deepspeed_zero3_offload_params.yaml).
         prompt_text_tokens: text tokens of a prompt besides the image (system, question, tool block).
         sft_answer_tokens: answer tokens of a long SFT sample (e.g. a dense DOTA patch).
         vllm_overhead_gib: what vLLM keeps besides weights and KV cache (CUDA graphs, activations of its profile run).
@@ -33,6 +37,8 @@ class HardwareSection:
     nodes: int = 1
     gpu_memory_gib: float = 80.0
     zero_stage: int = 3
+    offload_optimizer: bool = False
+    offload_params: bool = False
     prompt_text_tokens: int = 256
     sft_answer_tokens: int = 1024
     vllm_overhead_gib: float = 2.0
@@ -54,8 +60,10 @@ def plan_pipeline(cfg) -> tuple[object, list[StagePlan]]:
     seq = img + hw.prompt_text_tokens + hw.sft_answer_tokens
     batch = int(sft.trainer.get("per_device_train_batch_size", 8))
     ckpt = bool(sft.trainer.get("gradient_checkpointing", True))
-    w, g, o, ds = model_states(size, hw.zero_stage, hw.gpus, hw.nodes)
-    p = StagePlan("sft", w, g, o, ds, activations(size, batch, seq, img, hw.sft_answer_tokens, ckpt))
+    spec = train_spec(cfg.base_model.path, sft.model)
+    w, g, o, ds = _states(size, spec, hw)
+    p = StagePlan("sft", w, g, o, ds, activations_for(size, spec, batch, seq, img, hw.sft_answer_tokens, ckpt))
+    p.trains, p.trainable = spec.label, spec.trainable
     p.notes.append(f"{batch} x {seq} tokens per GPU ({img} image tokens at max_pixels {sft.data.max_pixels}), "
                    f"gradient checkpointing {'on' if ckpt else 'off'}")
     plans.append(p)
@@ -68,8 +76,11 @@ def plan_pipeline(cfg) -> tuple[object, list[StagePlan]]:
     seq = img * (1 + zoom_images) + hw.prompt_text_tokens + completion
     batch = int(t.get("per_device_train_batch_size", 8))
     ckpt = bool(t.get("gradient_checkpointing", True))
-    w, g, o, ds = model_states(size, hw.zero_stage, hw.gpus, hw.nodes)
-    p = StagePlan("grpo", w, g, o, ds, activations(size, batch, seq, img * (1 + zoom_images), completion, ckpt))
+    spec = train_spec(cfg.base_model.path, grpo_model_section(cfg))
+    w, g, o, ds = _states(size, spec, hw)
+    p = StagePlan("grpo", w, g, o, ds, activations_for(size, spec, batch, seq, img * (1 + zoom_images), completion,
+                                                       ckpt))
+    p.trains, p.trainable = spec.label, spec.trainable
     p.notes.append(f"{batch} x {seq} tokens per GPU ({img} image tokens per image, {zoom_images} zoom crops), "
                    f"completion {completion}, gradient checkpointing {'on' if ckpt else 'off'}")
     if t.get("use_vllm") and t.get("vllm_mode", "colocate") == "colocate":
@@ -95,6 +106,22 @@ def plan_pipeline(cfg) -> tuple[object, list[StagePlan]]:
     plans.append(p)
     del n
     return size, plans
+
+
+def grpo_model_section(cfg):
+    """What GRPO trains, as a model section: its own, except that when it starts from the SFT stage's output and
+    SFT trained an adapter, GRPO continues that adapter (`model.lora.from_adapter: continue`, the default)."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    sft, grpo = cfg.sft.model, cfg.grpo.model
+    continues = (grpo.lora.from_adapter == "continue" and sft.lora.enabled
+                 and Path(str(grpo.path)) == Path(str(cfg.sft.output_dir)))
+    return replace(grpo, lora=sft.lora) if continues else grpo
+
+
+def _states(size, spec, hw: HardwareSection):
+    return model_states_for(size, spec, hw.zero_stage, hw.gpus, hw.nodes, hw.offload_optimizer, hw.offload_params)
 
 
 def warnings_for(plan: StagePlan, hw: HardwareSection, trainer: dict, stage: str) -> list[str]:
@@ -130,13 +157,20 @@ def format_plan(cfg, size, plans: list[StagePlan]) -> str:
     lines = [f"model: {size.name}: {size.params:,} parameters ({size.params / 1e9:.2f} B"
              + (f"; model card {size.card_params / 1e9:.2f} B" if size.card_params else "")
              + f"), vision tower {size.vision_params / 1e9:.2f} B, largest layer {size.largest_layer_params / 1e6:.0f} M",
-             f"hardware: {hw.nodes} node(s) x {hw.gpus} GPU(s) x {hw.gpu_memory_gib:g} GiB, ZeRO stage {hw.zero_stage}",
+             f"hardware: {hw.nodes} node(s) x {hw.gpus} GPU(s) x {hw.gpu_memory_gib:g} GiB, ZeRO stage {hw.zero_stage}"
+             + (", optimizer offloaded to CPU" if hw.offload_optimizer else "")
+             + (", parameters offloaded to CPU" if hw.offload_params else ""),
+             *[f"{p.stage} trains: {p.trains} ({p.trainable:,} trainable parameters)" for p in plans],
              f"KV cache: {kv_bytes_per_token(size) / 1024:.0f} KiB per token (bf16)", ""]
     lines.append(f"{'per GPU (GiB)':<40}" + "".join(f"{p.stage:>9}" for p in plans))
-    rows = [("weights (bf16)", "weights"), ("gradients (bf16 + fp32)", "grads"), ("optimizer (fp32 master, m, v)",
+    rows = [("weights (bf16; NF4 where 4-bit)", "weights"), ("gradients (bf16 + fp32)", "grads"), ("optimizer (fp32 master, m, v)",
             "optimizer"), ("model states, DeepSpeed estimate", "model_states_deepspeed"),
             ("activations (estimate)", "activations"), ("vLLM share (colocate)", "vllm_share"),
             ("  of it: vLLM weights", "vllm_weights"), ("  of it: KV cache", "kv_cache")]
+    if not hw.offload_optimizer and not hw.offload_params and all(p.trains == "full" for p in plans):
+        rows[3] = ("model states, DeepSpeed estimate", "model_states_deepspeed")
+    else:
+        rows[3] = ("model states (see models.memory_plan)", "model_states_deepspeed")
     for label, attr in rows:
         lines.append(f"{label:<40}" + "".join(f"  {gib(getattr(p, attr))}" for p in plans))
     lines.append(f"{'total (DeepSpeed + activations + vLLM)':<40}" + "".join(f"  {gib(p.total)}" for p in plans))

@@ -11,18 +11,39 @@ from pathlib import Path
 
 from data_engine.errors import UserError
 from data_engine.families import Family, family_of_checkpoint, get_family
-from data_engine.options import ATTN_IMPLEMENTATIONS, DTYPES, check_choice
+from data_engine.options import ADAPTER_MODES, ATTN_IMPLEMENTATIONS, DTYPES, QUANTIZATIONS, check_choice
+from models.adapters import config_dir, is_adapter_dir, processor_dir, wrap_adapter
+
+
+def _is_adapter(path: str) -> bool:
+    return path not in ("", "???") and is_adapter_dir(path)
 
 
 @dataclass
 class LoraSection:
-    """LoRA through peft (off by default). `target_modules` names the language-model projections to adapt."""
+    """LoRA through peft (off by default).
+
+    Attributes:
+        enabled: train a new LoRA adapter (the base stays frozen); the run saves the adapter folder.
+        r, alpha, dropout: LoRA rank, scale numerator, dropout.
+        target_modules: the language model's linear layers to adapt, by their last name component.
+        vision: also adapt every linear layer of the vision tower's blocks.
+        merger: also adapt the patch merger's linear layers (Qwen3-VL: and its deepstack mergers).
+        dora: weight-decomposed LoRA (peft's `use_dora`).
+        from_adapter: when `model.path` is an adapter folder: "continue" trains that adapter on (the default), "merge"
+            merges it into its base first (saved to `<output_dir>/merged_base`) and starts a new adapter there when
+            `enabled`, else fully fine-tunes the merged model.
+    """
 
     enabled: bool = False
     r: int = 16
     alpha: int = 32
     dropout: float = 0.05
     target_modules: list = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    vision: bool = False
+    merger: bool = False
+    dora: bool = False
+    from_adapter: str = "continue"
 
 
 @dataclass
@@ -34,8 +55,10 @@ class ModelSection:
         arch: model family; empty = read from the checkpoint's config.json.
         dtype: "auto" (bfloat16 on GPU, float32 on CPU), "float32", "bfloat16" or "float16".
         attn_implementation: "sdpa" (default), "eager", or "flash_attention_2" (needs the gpu extra).
-        freeze_vision, freeze_merger, freeze_llm: keep these parts fixed.
-        gradient_checkpointing: passed to the TRL config when set (None keeps TRL's default).
+        freeze_vision, freeze_merger, freeze_llm: keep these parts fixed (with LoRA the base is frozen anyway;
+            `lora.vision` / `lora.merger` choose which parts get adapters).
+        quantization: "none", or "4bit" for QLoRA (bitsandbytes NF4 base weights with double quantization, compute
+            in bfloat16; the vision tower and lm_head stay unquantized); needs a CUDA GPU and LoRA.
     """
 
     path: str = "???"
@@ -45,23 +68,29 @@ class ModelSection:
     freeze_vision: bool = False
     freeze_merger: bool = False
     freeze_llm: bool = False
+    quantization: str = "none"
     lora: LoraSection = field(default_factory=LoraSection)
 
     def validate(self) -> None:
         check_choice(self.dtype, DTYPES, "model.dtype")
         check_choice(self.attn_implementation, ATTN_IMPLEMENTATIONS, "model.attn_implementation")
+        check_choice(self.quantization, QUANTIZATIONS, "model.quantization")
+        check_choice(self.lora.from_adapter, ADAPTER_MODES, "model.lora.from_adapter")
         if self.lora.enabled and (self.lora.r < 1 or self.lora.alpha <= 0 or not 0 <= self.lora.dropout < 1):
             raise UserError(f"model.lora needs r >= 1, alpha > 0 and 0 <= dropout < 1, got {self.lora}")
+        if self.quantization == "4bit" and not self.lora.enabled and not _is_adapter(self.path):
+            raise UserError("model.quantization=4bit (QLoRA) trains an adapter on frozen 4-bit weights: set "
+                            "model.lora.enabled=true (or start from an adapter folder)")
         if self.arch:
             get_family(self.arch)
 
 
 def resolve_family(section: ModelSection) -> Family:
-    """The model family: from `arch` when given, else from the checkpoint's config.json."""
+    """The model family: from `arch` when given, else from the checkpoint's config.json (an adapter's: its base's)."""
     if section.arch:
         return get_family(section.arch)
     if Path(section.path).is_dir():
-        return family_of_checkpoint(section.path)
+        return family_of_checkpoint(config_dir(section.path))
     raise UserError(f"model.path {section.path!r} is not a local directory: set model.arch")
 
 
@@ -86,11 +115,55 @@ def check_attn_available(name: str) -> None:
             raise UserError("attn_implementation=flash_attention_2 needs flash-attn: pip install -e '.[gpu]'")
 
 
+def check_quantization_available(name: str) -> None:
+    """Refuse 4-bit loading in one line where bitsandbytes cannot run (no CUDA, or the package is missing)."""
+    if name != "4bit":
+        return
+    import importlib.util
+
+    import torch
+
+    if not torch.cuda.is_available():
+        raise UserError("model.quantization=4bit (QLoRA) needs a CUDA GPU (bitsandbytes 4-bit kernels); this "
+                        "machine has none: use model.quantization=none with model.lora.enabled=true on CPU")
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise UserError("model.quantization=4bit (QLoRA) needs bitsandbytes: make install-gpu "
+                        "(or pip install -c requirements/lock-gpu.txt bitsandbytes)")
+
+
+def quantization_config(section: ModelSection):
+    """transformers' `BitsAndBytesConfig` for QLoRA (NF4, double quantization, compute in the run's dtype or
+    bfloat16), or None. The vision tower and lm_head stay in 16 bit: they are small and quantizing them costs
+    accuracy for little memory (`llm_int8_skip_modules` is the list transformers reads for 4-bit too)."""
+    if section.quantization != "4bit":
+        return None
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    compute = resolve_dtype(section.dtype) if section.dtype not in ("auto", "float32") else torch.bfloat16
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=compute, llm_int8_skip_modules=["visual", "lm_head"])
+
+
+def from_pretrained_kwargs(section: ModelSection) -> dict:
+    """Keyword arguments of `from_pretrained` for the section: dtype, attention, and for QLoRA the 4-bit config with
+    every weight on this process's GPU (bitsandbytes places quantized weights at load time)."""
+    import os
+
+    kwargs = {"dtype": resolve_dtype(section.dtype), "attn_implementation": section.attn_implementation}
+    quant = quantization_config(section)
+    if quant is not None:
+        kwargs["quantization_config"] = quant
+        kwargs["dtype"] = quant.bnb_4bit_compute_dtype
+        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
+    return kwargs
+
+
 def load_processor(path: str, min_pixels: int, max_pixels: int):
-    """The checkpoint's processor with the run's pixel budget."""
+    """The checkpoint's processor with the run's pixel budget (an adapter folder without one: its base's)."""
     from transformers import AutoProcessor
 
-    processor = AutoProcessor.from_pretrained(path)
+    processor = AutoProcessor.from_pretrained(processor_dir(path))
     size = {"shortest_edge": int(min_pixels), "longest_edge": int(max_pixels)}
     processor.image_processor.size = size
     if hasattr(processor.image_processor, "min_pixels"):
@@ -98,35 +171,49 @@ def load_processor(path: str, min_pixels: int, max_pixels: int):
     return processor
 
 
-def load_model(section: ModelSection):
-    """Load the model for training with dtype, attention and freezing applied (LoRA is applied by the trainer).
+def load_model(section: ModelSection, trainable: bool = True):
+    """Load the model with dtype, attention, quantization and freezing applied. A new LoRA adapter is added by the
+    trainer (`lora_config`); an adapter folder as `section.path` is loaded onto its base and continued (`trainable`)
+    — merging one first is `start_section`'s job.
 
     Returns:
-        The `...ForConditionalGeneration` model.
+        The `...ForConditionalGeneration` model, or a `peft.PeftModel` around it for an adapter folder.
     """
     from transformers import AutoModelForImageTextToText
 
     section.validate()
     check_attn_available(section.attn_implementation)
+    check_quantization_available(section.quantization)
+    base = config_dir(section.path)
     try:
-        model = AutoModelForImageTextToText.from_pretrained(
-            section.path, dtype=resolve_dtype(section.dtype), attn_implementation=section.attn_implementation
-        )
+        model = AutoModelForImageTextToText.from_pretrained(base, **from_pretrained_kwargs(section))
     except OSError as e:
-        raise UserError(f"cannot load model from {section.path!r}: {str(e).splitlines()[0]}") from None
+        raise UserError(f"cannot load model from {base!r}: {str(e).splitlines()[0]}") from None
+    if is_adapter_dir(section.path):
+        return wrap_adapter(model, section.path, trainable=trainable)
     freeze(model, vision=section.freeze_vision, merger=section.freeze_merger, llm=section.freeze_llm)
     return model
 
 
+def start_section(section: ModelSection, output_dir: str | Path) -> ModelSection:
+    """The model section a training stage starts from: unchanged, except for an adapter folder with
+    `lora.from_adapter: merge`, whose merged copy (`<output_dir>/merged_base`, written once) becomes the path."""
+    from dataclasses import replace
+
+    from models.adapters import merge_to
+
+    if section.lora.from_adapter != "merge" or not _is_adapter(section.path):
+        return section
+    merged = merge_to(section.path, Path(output_dir) / "merged_base", dtype=section.dtype, reuse=True)
+    return replace(section, path=str(merged))
+
+
 def _parts(model):
     """(vision blocks without merger, merger, language model + head) parameter lists of a Qwen-VL model."""
-    vision, merger, llm = [], [], []
+    parts: dict[str, list] = {"vision": [], "merger": [], "llm": []}
     for name, p in model.named_parameters():
-        if ".visual." in f".{name}" or name.startswith("visual."):
-            (merger if ".merger" in name or "deepstack_merger" in name else vision).append(p)
-        else:
-            llm.append(p)
-    return vision, merger, llm
+        parts[_part(name)].append(p)
+    return parts["vision"], parts["merger"], parts["llm"]
 
 
 def freeze(model, *, vision: bool, merger: bool, llm: bool) -> None:
@@ -140,19 +227,79 @@ def freeze(model, *, vision: bool, merger: bool, llm: bool) -> None:
         raise UserError("every part of the model is frozen: unset one of model.freeze_vision/merger/llm")
 
 
-def lora_config(section: ModelSection):
-    """A peft LoraConfig for the language model, or None when LoRA is off."""
+def lora_config(section: ModelSection, model=None):
+    """A peft LoraConfig for the trainer to add, or None: LoRA off, or `model` already carries an adapter (continued).
+
+    With `model` given, `target_modules` becomes one regular expression over the model's own linear layers: the
+    language model's named ones, plus the vision blocks' / merger's when `lora.vision` / `lora.merger` is on. Names
+    alone would also catch vision layers that share a name (Qwen2.5-VL's vision MLP has `gate_proj`), and peft
+    matches a string target against the whole module name.
+    """
+    if model is not None and _is_peft(model):
+        return None
     if not section.lora.enabled:
         return None
     from peft import LoraConfig
 
+    targets = list(section.lora.target_modules) if model is None else lora_target_regex(model, section.lora)
     return LoraConfig(
         r=section.lora.r,
         lora_alpha=section.lora.alpha,
         lora_dropout=section.lora.dropout,
-        target_modules=list(section.lora.target_modules),
+        target_modules=targets,
+        use_dora=section.lora.dora,
         task_type="CAUSAL_LM",
     )
+
+
+def _is_peft(model) -> bool:
+    try:
+        from peft import PeftModel
+    except ImportError:
+        return False
+    return isinstance(model, PeftModel)
+
+
+def _part(name: str) -> str:
+    """"vision", "merger" or "llm": which part of a Qwen-VL model a module / parameter name belongs to."""
+    if ".visual." in f".{name}" or name.startswith("visual."):
+        return "merger" if ".merger" in name or "deepstack_merger" in name else "vision"
+    return "llm"
+
+
+def lora_target_regex(model, lora: LoraSection) -> str:
+    """One regular expression (peft full-matches it against module names) for the linear layers LoRA adapts; layer
+    indices become `\\d+`, so the pattern stays short and holds for any depth.
+
+    Raises:
+        UserError: nothing matched (a misspelt `lora.target_modules` entry names the model's own linear names).
+    """
+    import re
+
+    import torch
+
+    wanted = set(lora.target_modules)
+    patterns, leaves = [], set()
+    for name, module in model.named_modules():
+        if not isinstance(module, torch.nn.Linear):
+            continue
+        part, leaf = _part(name), name.rsplit(".", 1)[-1]
+        if part == "llm":
+            leaves.add(leaf)
+        if (part == "llm" and leaf in wanted) or (part == "vision" and lora.vision) or (part == "merger" and lora.merger):
+            pat = r"\.".join(r"\d+" if seg.isdigit() else re.escape(seg) for seg in name.split("."))
+            if pat not in patterns:
+                patterns.append(pat)
+    unknown = wanted - leaves
+    if unknown:
+        from data_engine.registry import did_you_mean
+
+        bad = sorted(unknown)[0]
+        raise UserError(f"model.lora.target_modules: {bad!r} is no linear layer of the language model."
+                        f"{did_you_mean(bad, sorted(leaves))} Linear layers: {', '.join(sorted(leaves))}")
+    if not patterns:
+        raise UserError("model.lora selects no layer: set model.lora.target_modules, lora.vision or lora.merger")
+    return "(?:" + "|".join(patterns) + ")"
 
 
 # Written by the Trainer's `_save_checkpoint` in this order: model (config + weights), optimizer/scheduler/RNG

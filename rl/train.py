@@ -86,7 +86,8 @@ def main(cfg: GRPORunConfig) -> dict:
     Returns:
         The run summary (also written to `output_dir/summary.json`).
     """
-    from models.loading import load_model, load_processor, lora_config, resolve_family, resume_checkpoint
+    from models.loading import (load_model, load_processor, lora_config, resolve_family, resume_checkpoint,
+                                start_section)
     from rewards.adapter import check_rewards, make_reward_funcs, needs_doc_freq
     from rewards.caption import training_dfs
     from rl.data import build_grpo_dataset
@@ -104,12 +105,15 @@ def main(cfg: GRPORunConfig) -> dict:
     train_dataset, skipped, captions = data.dataset, data.skipped, data.captions
 
     # Model and processor (the processor's pixel budget is the data engine's, so it never resizes).
-    processor = load_processor(cfg.model.path, cfg.data.min_pixels, cfg.data.max_pixels)
+    # An adapter folder as model.path is continued, or merged first (model.lora.from_adapter); a LoRA checkpoint
+    # resumes its adapter.
+    resume = resume_checkpoint(cfg.trainer.get("resume_from_checkpoint"), cfg.trainer.get("output_dir", cfg.output_dir))
+    initial = cfg.model if resume else start_section(cfg.model, cfg.output_dir)
+    processor = load_processor(initial.path, cfg.data.min_pixels, cfg.data.max_pixels)
     # TRL left-pads prompt ids but takes per-token multimodal fields (mm_token_type_ids) from a padded processor
     # call: both must pad on the left, or M-RoPE positions break for prompts of different lengths.
     processor.tokenizer.padding_side = "left"
-    resume = resume_checkpoint(cfg.trainer.get("resume_from_checkpoint"), cfg.trainer.get("output_dir", cfg.output_dir))
-    model = load_model(replace(cfg.model, path=resume) if resume else cfg.model)  # see resume_checkpoint
+    model = load_model(replace(initial, path=resume) if resume else initial)  # see resume_checkpoint
 
     # Zoom-in chains: zoom_vqa rows get the image_zoom_in tool (TRL's tool loop, crops from the full-resolution
     # original); other rows see no tools.
@@ -136,7 +140,7 @@ def main(cfg: GRPORunConfig) -> dict:
         args=args,
         train_dataset=train_dataset,
         processing_class=processor,
-        peft_config=lora_config(cfg.model),
+        peft_config=lora_config(cfg.model, model),
         record=recorder,
         # vLLM colocate: the run's pixel budget for vLLM's processor (the engine is built from the checkpoint's).
         mm_processor_kwargs={"min_pixels": cfg.data.min_pixels, "max_pixels": cfg.data.max_pixels},

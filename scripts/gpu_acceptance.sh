@@ -8,6 +8,10 @@
 #                           (the huggingface/trl#6294 double expansion, fixed in rl/trl_seams.py)
 #   eval_vllm_vs_hf_<arch>  the vLLM and HF eval backends on the same samples at temperature 0: the share of equal
 #                           parsed predictions must reach AGREE_MIN (default 0.8; bf16 kernels differ slightly)
+#   lora_sft / lora_grpo_vllm / lora_merge / lora_eval_vllm   (Qwen2.5-VL) LoRA SFT -> GRPO continuing the adapter
+#                           with vLLM colocate (TRL merges it into vLLM's weights each sync) -> georft export --merge
+#                           -> eval of the merged folder with the vLLM backend
+#   qlora_sft               (Qwen2.5-VL) SFT with 4-bit NF4 base weights (bitsandbytes) and LoRA
 #   sft_zero3_2gpu          (2+ GPUs) SFT under DeepSpeed ZeRO-3 on 2 processes
 #   grpo_server_2gpu        (2+ GPUs) GRPO with `trl vllm-serve` on GPU 0 and the trainer on GPU 1
 # Prints a pass/fail table and writes it to OUT_DIR/acceptance.md; exits 1 if any check failed.
@@ -41,6 +45,8 @@ if [[ "$NGPUS" -lt 1 ]]; then
   echo "gpu_acceptance: no CUDA GPU visible (no nvidia-smi, or torch.cuda.device_count() = 0): nothing to check" >&2
   exit 2
 fi
+echo "versions: $($PY -c "import importlib.metadata as m
+print(', '.join(f'{p} {m.version(p)}' for p in ('torch', 'vllm', 'transformers', 'trl', 'peft', 'bitsandbytes', 'flash-attn', 'deepspeed') if __import__('importlib.util').util.find_spec(p.replace('-', '_'))))" 2>&1)" | tee "$OUT/versions.txt"
 GEORFT=("$PY" -m georft.cli)
 "${GEORFT[@]}" data synth --out "$OUT/raw" --size tiny >"$OUT/logs/data.log" 2>&1 &&
   "${GEORFT[@]}" data build --recipe "$OUT/raw/recipe.yaml" --out "$OUT/built" >>"$OUT/logs/data.log" 2>&1 ||
@@ -68,6 +74,28 @@ for ARCH in qwen2_5_vl qwen3_vl; do
     $PY '$REPO/scripts/acceptance_agreement.py' '$M/eval_hf/predictions.jsonl' '$M/eval_vllm/predictions.jsonl' \
       --min $AGREE_MIN"
 done
+
+M="$OUT/qwen2_5_vl"
+LORA=(model.lora.enabled=true model.lora.r=16)
+check "lora_sft" "20 LoRA SFT steps (r=16), bf16: an adapter folder" "${GEORFT[@]}" sft \
+  --config "$REPO/configs/sft/demo_cpu.yaml" model.path="$M/base" model.dtype=bfloat16 "${LORA[@]}" \
+  data.root="$OUT/built" output_dir="$M/lora_sft" trainer.max_steps=20 trainer.bf16=true trainer.save_strategy=no \
+  trainer.report_to=[]
+check "lora_grpo_vllm" "3 GRPO steps continuing the LoRA adapter, vLLM colocate" \
+  env GEORFT_CHECK_VLLM_PROMPTS=1 "${GEORFT[@]}" grpo --config "$REPO/configs/grpo/demo_cpu.yaml" \
+  model.path="$M/lora_sft" model.dtype=bfloat16 data.root="$OUT/built" output_dir="$M/lora_grpo" \
+  trainer.max_steps=3 trainer.bf16=true trainer.use_vllm=true trainer.vllm_mode=colocate \
+  trainer.vllm_gpu_memory_utilization=0.3 trainer.vllm_max_model_length=4096 trainer.save_strategy=no \
+  trainer.report_to=[] trainer.dataloader_num_workers=0
+check "lora_merge" "georft export --merge --dtype bf16 of the GRPO adapter" "${GEORFT[@]}" export \
+  --model "$M/lora_grpo" --out "$M/lora_merged" --merge --dtype bf16
+check "lora_eval_vllm" "eval of the merged folder with the vLLM backend (20 samples per task)" "${GEORFT[@]}" eval \
+  --model "$M/lora_merged" --suite "$REPO/configs/eval/demo.yaml" --out "$M/lora_eval_vllm" --backend vllm \
+  --limit 20 data_root="$OUT/built"
+check "qlora_sft" "20 QLoRA SFT steps (4-bit NF4 base, LoRA r=16)" "${GEORFT[@]}" sft \
+  --config "$REPO/configs/sft/demo_cpu.yaml" model.path="$M/base" model.quantization=4bit "${LORA[@]}" \
+  data.root="$OUT/built" output_dir="$M/qlora_sft" trainer.max_steps=20 trainer.bf16=true trainer.save_strategy=no \
+  trainer.report_to=[]
 
 if [[ "$NGPUS" -ge 2 ]]; then
   M="$OUT/qwen2_5_vl"

@@ -43,7 +43,8 @@ def build_trainer(cfg: SFTRunConfig):
     """
     from trl import SFTTrainer
 
-    from models.loading import load_model, load_processor, lora_config, resolve_family, resume_checkpoint
+    from models.loading import (load_model, load_processor, lora_config, resolve_family, resume_checkpoint,
+                                start_section)
     from sft.data import build_sft_dataset, check_max_length
 
     args = trl_config(cfg)
@@ -52,12 +53,14 @@ def build_trainer(cfg: SFTRunConfig):
     family = resolve_family(cfg.model)
     train_dataset, skipped, _ = build_sft_dataset(cfg.data, family)
 
-    # Model and processor (pixel budget = the data engine's, so the processor never resizes).
-    processor = load_processor(cfg.model.path, cfg.data.min_pixels, cfg.data.max_pixels)
+    # Model and processor (pixel budget = the data engine's, so the processor never resizes). An adapter folder as
+    # model.path is continued, or merged first (model.lora.from_adapter); a LoRA checkpoint resumes its adapter.
     resume = resume_checkpoint(args.resume_from_checkpoint, args.output_dir)
+    initial = cfg.model if resume else start_section(cfg.model, cfg.output_dir)
+    processor = load_processor(initial.path, cfg.data.min_pixels, cfg.data.max_pixels)
     # The resolved complete checkpoint, never `True`: the Trainer's own lookup takes the newest, complete or not.
     args.resume_from_checkpoint = resume
-    model = load_model(replace(cfg.model, path=resume) if resume else cfg.model)  # see resume_checkpoint
+    model = load_model(replace(initial, path=resume) if resume else initial)  # see resume_checkpoint
     check_max_length(args.max_length, train_dataset, processor)
 
     trainer = SFTTrainer(
@@ -65,7 +68,7 @@ def build_trainer(cfg: SFTRunConfig):
         args=args,
         train_dataset=train_dataset,
         processing_class=processor,
-        peft_config=lora_config(cfg.model),
+        peft_config=lora_config(cfg.model, model),
     )
     return trainer, processor, skipped
 

@@ -11,8 +11,17 @@ from __future__ import annotations
 import argparse
 
 
+DEFAULT_FIT_CONFIG = "configs/pipeline/qwen2_5_vl_7b.yaml"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="pipeline YAML with a hardware: section")
+    parser.add_argument("--config", default="", help="pipeline YAML with a hardware: section (with --fit: default "
+                                                     f"{DEFAULT_FIT_CONFIG})")
+    parser.add_argument("--fit", action="store_true",
+                        help="print the cheapest configuration that fits each stage on --gpus x --gpu-memory, as "
+                             "overrides to paste")
+    parser.add_argument("--gpus", type=int, default=None, help="with --fit: GPUs (one node)")
+    parser.add_argument("--gpu-memory", type=float, default=None, help="with --fit: memory of one GPU in GiB")
     parser.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. hardware.gpu_memory_gib=141")
 
 
@@ -22,6 +31,15 @@ def run(args: argparse.Namespace) -> int:
     from georft.pipeline import PipelineConfig
     from georft.plan import plan_text
 
+    if args.fit:
+        from georft.plan_fit import fit_text
+
+        if args.gpus is None or args.gpu_memory is None:
+            raise UserError("--fit needs --gpus N and --gpu-memory G (GiB of one GPU)")
+        print(fit_text(args.config or DEFAULT_FIT_CONFIG, list(args.overrides), args.gpus, args.gpu_memory))
+        return 0
+    if not args.config:
+        raise UserError("--config is required (or --fit --gpus N --gpu-memory G)")
     cfg = load_config(PipelineConfig, args.config, args.overrides)
     text = plan_text(cfg)
     if text is None:

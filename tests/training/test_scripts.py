@@ -7,6 +7,7 @@ parser, trl's vllm-serve parser, and georft's own CLI plus the pipeline config w
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 from pathlib import Path
@@ -117,3 +118,57 @@ def test_acceptance_agreement_counts_equal_parsed_predictions(tmp_path, capsys):
     assert mod.main([str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl"), "--min", "0.9"]) == 1
     (tmp_path / "c.jsonl").write_text(json.dumps(rows[0]) + "\n")
     assert mod.main([str(tmp_path / "a.jsonl"), str(tmp_path / "c.jsonl")]) == 1
+
+
+def _acceptance_rows(prefixes: tuple[str, ...]) -> dict[str, list[str]]:
+    """{row name: georft argv} of the acceptance script's rows whose name starts with one of `prefixes`, with the
+    script's variables replaced by sample paths."""
+    import shlex
+
+    text = (REPO / "scripts/gpu_acceptance.sh").read_text().replace("\\\n", " ")
+    subs = {'"${LORA[@]}"': "model.lora.enabled=true model.lora.r=16", '"${GEORFT[@]}"': "GEORFT", "$REPO": str(REPO),
+            "$M": "/tmp/acc/m", "$OUT": "/tmp/acc"}
+    rows = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not any(line.startswith(f'check "{p}') for p in prefixes):
+            continue
+        for k, v in subs.items():
+            line = line.replace(k, v)
+        argv = shlex.split(line)[1:]
+        name = argv[0]
+        if name.startswith(prefixes):
+            rest = argv[2:]
+            rows[name] = rest[rest.index("GEORFT") + 1:]
+    return rows
+
+
+def test_acceptance_lora_rows_parse_and_their_configs_validate():
+    from georft.cli import build_parser
+    from georft.config import load_config
+    from rl.config import GRPORunConfig
+    from sft.config import SFTRunConfig
+
+    rows = _acceptance_rows(("lora_", "qlora_"))
+    assert list(rows) == ["lora_sft", "lora_grpo_vllm", "lora_merge", "lora_eval_vllm", "qlora_sft"]
+    parser = build_parser()
+    for name, argv in rows.items():
+        args = parser.parse_args(argv)
+        if args.command in ("sft", "grpo"):
+            cls = SFTRunConfig if args.command == "sft" else GRPORunConfig
+            cfg = load_config(cls, args.config, args.overrides)
+            cfg.model.validate()
+            if name.startswith("lora_sft") or name == "qlora_sft":
+                assert cfg.model.lora.enabled
+    assert rows["lora_grpo_vllm"][rows["lora_grpo_vllm"].index("grpo") + 3] == "model.path=/tmp/acc/m/lora_sft"
+    assert "--merge" in rows["lora_merge"] and "/tmp/acc/m/lora_grpo" in rows["lora_merge"]
+    assert rows["lora_eval_vllm"][rows["lora_eval_vllm"].index("--model") + 1] == "/tmp/acc/m/lora_merged"
+    assert "model.quantization=4bit" in rows["qlora_sft"]
+
+
+def test_single_node_takes_the_recipes_accelerate_config():
+    env = {**os.environ, "ACCEL_CONFIG": "configs/accelerate/ddp.yaml", "NGPUS": "1"}
+    out = subprocess.run(["bash", "scripts/single_node.sh", "configs/pipeline/qwen2_5_vl_3b_1x24gb.yaml", "--dry-run"],
+                         cwd=REPO, capture_output=True, text=True, env=env, check=True).stdout
+    sft = next(x for x in out.splitlines() if "--stage sft" in x)
+    assert f"--config_file {REPO}/configs/accelerate/ddp.yaml --num_processes 1" in sft
