@@ -21,6 +21,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("sft", "georft.commands.sft", "supervised fine-tuning on the multi-task mixture (TRL SFTTrainer)"),
     ("grpo", "georft.commands.grpo", "GRPO with task-aware rewards (TRL GRPOTrainer)"),
     ("eval", "georft.commands.eval", "evaluate a checkpoint on a suite"),
+    ("predict", "georft.commands.predict", "run a checkpoint on your own images or GeoTIFF scenes (overlays, GeoJSON)"),
     ("compare", "georft.commands.compare", "compare eval outputs (e.g. base vs SFT vs RL) in one report"),
     ("dashboard", "georft.commands.dashboard", "inspect rollouts and eval outputs in a local web app"),
     ("pipeline", "georft.commands.pipeline", "run data -> SFT -> GRPO -> eval -> compare end to end"),
