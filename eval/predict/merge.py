@@ -6,8 +6,10 @@ the window's offset (`shift_prediction`). Merging then depends on the task:
 - **detection / change detection**: rotated NMS per class (`eval.geometry.rotated_nms`, IoU ``iou_thr``, DOTA's
   0.1 by default). The model gives no scores, so NMS ranks boxes by how far they lie from the window's *inner*
   edges (the edges that are not the scene's border; `interior_priority`): an object cut by a window edge is seen
-  whole by the neighbouring window, whose box lies inside, and that box wins over the cut one. Each kept box records
-  ``votes``, the number of window boxes it absorbed (1 = seen by one window only).
+  whole by the neighbouring window, whose box lies inside, and that box wins over the cut one; a cut box showing
+  only a sliver (IoU with the whole box under the threshold) is dropped when half of it lies inside a kept whole
+  box (`nms_with_votes`). Each kept box records ``votes``, the number of window boxes it absorbed (1 = seen by one
+  window only).
 - **grounding**: every window answers with a box (the expression may be anywhere). All hits are kept in ``boxes``
   (deduplicated by the same NMS, each with ``votes``); ``box``, the answer, is the hit with the most votes — the one
   most overlapping windows agree on —, ties going to the more interior one. There are no model scores to rank by.
@@ -22,9 +24,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import shapely
 
 from data_engine.masks import decode_mask, encode_mask
 from eval.geometry import rotated_iou, rotated_nms
+
+IOF_CUT = 0.5  # a cut box this much inside a whole one is the same object seen through a window edge
+CUT_MARGIN = 2.0  # pixels: a box this close to an inner window edge counts as cut by it (answers are quantised)
 
 
 def _hbb_poly(b) -> list[float]:
@@ -84,21 +90,41 @@ def interior_priority(polys: np.ndarray, window, scene_w: int, scene_h: int) -> 
     return np.maximum(np.min(np.stack(gaps), axis=0), 0.0)
 
 
-def nms_with_votes(polys: np.ndarray, priority: np.ndarray, iou_thr: float) -> tuple[np.ndarray, np.ndarray]:
-    """Rotated NMS ranked by ``priority``, and how many input boxes each kept box absorbed.
+def nms_with_votes(polys: np.ndarray, priority: np.ndarray, iou_thr: float, iof_cut: float = IOF_CUT
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Rotated NMS ranked by ``priority``, then cut boxes dropped, and how many input boxes each kept box absorbed.
+
+    A *cut* box (priority <= `CUT_MARGIN`: it touches an inner window edge) that survives NMS because only a sliver of the object
+    was in its window (IoU with the whole box <= ``iou_thr``) is dropped too when at least ``iof_cut`` of its area
+    lies inside a kept uncut box.
 
     Returns:
         (kept indices in descending priority, (K,) votes: each input box counts once, for the first kept box (in
-        that order) it overlaps with IoU > ``iou_thr``, or for itself).
+        that order) it overlaps with IoU > ``iou_thr`` or lies inside by ``iof_cut``, or for itself).
     """
     polys = np.asarray(polys, dtype=np.float64).reshape(-1, 8)
+    priority = np.asarray(priority, dtype=np.float64).reshape(-1)
     if len(polys) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     keep = rotated_nms(polys, priority, iou_thr)
-    iou = rotated_iou(polys, polys[keep])  # (N, K)
+    inside = _iof(polys, polys[keep])  # (N, K): share of box n's area inside kept box k
+    whole = priority[keep] > CUT_MARGIN
+    cut_inside = ~whole & (inside[keep] * whole[None, :] >= iof_cut).any(axis=1)
+    keep = keep[~cut_inside]
+    iou = rotated_iou(polys, polys[keep])
     iou[keep, np.arange(len(keep))] = 1.0
-    owner = np.argmax(iou > iou_thr, axis=1)  # first kept box (descending priority) each box overlaps
+    absorbed = (iou > iou_thr) | (_iof(polys, polys[keep]) * (priority[keep] > CUT_MARGIN)[None, :] >= iof_cut)
+    owner = np.argmax(absorbed, axis=1)  # first kept box (descending priority) absorbing each box
     return keep, np.bincount(owner, minlength=len(keep)).astype(np.int64)
+
+
+def _iof(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, K) share of each polygon of ``a`` (N, 8) lying inside each polygon of ``b`` (K, 8)."""
+    sa = shapely.make_valid(shapely.polygons(a.reshape(-1, 4, 2)))
+    sb = shapely.make_valid(shapely.polygons(b.reshape(-1, 4, 2)))
+    inter = shapely.area(shapely.intersection(sa[:, None], sb[None, :]))
+    area = shapely.area(sa)[:, None]
+    return np.divide(inter, area, out=np.zeros_like(inter), where=area > 0)
 
 
 def _window_objects(records: list[dict], scene_w: int, scene_h: int, key: str):
