@@ -148,7 +148,8 @@ def detection_shapes(task: str, target: Any, prediction: Any) -> list[Shape]:
     if target is None:
         if overlay_kind(task) == "box":  # a merged grounding prediction also lists every window's hit
             best = [p for _, p in _objects(task, prediction, gt=False)[:1]]
-            hits = [p for b in (prediction or {}).get("boxes") or [] if (p := _box_poly(b)) is not None and p not in best]
+            hits = [p for b in (prediction or {}).get("boxes") or []
+                    if (p := _box_poly(b)) is not None and p not in best]
             return [Shape(p, "pred", "pred", "pred answer") for p in best] + \
                 [Shape(p, "pred", "pred", "pred hit (other window)") for p in hits]
         return [Shape(p, "pred", "pred", f"pred {label}") for label, p in _objects(task, prediction, gt=False)]

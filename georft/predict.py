@@ -18,7 +18,7 @@ from __future__ import annotations
 from eval.predict.geojson import results_geojson
 from eval.predict.inputs import find_inputs, pair_inputs, read_prompts
 from eval.predict.plan import PREDICT_TASKS
-from eval.predict.predictor import PredictResult, Predictor, PredictSettings
+from eval.predict.predictor import Predictor, PredictResult, PredictSettings
 from eval.predict.run import Item, run_predict
 
 

@@ -4,7 +4,7 @@ at the model's pixel budget and merged back — with predictions.jsonl, an overl
 | module | holds |
 |---|---|
 | `eval.predict.plan` | the tasks it runs, targets from user prompts, window size and windows of a scene |
-| `eval.predict.raster` | rasterio reads: windows at full resolution, the whole scene decimated, band choice and stretch |
+| `eval.predict.raster` | rasterio reads: full-resolution windows, the whole scene decimated, bands, stretch |
 | `eval.predict.predictor` | `Predictor`: render, generate (HF / vLLM), parse, shift, merge one input |
 | `eval.predict.merge` | window predictions -> one scene prediction per task (rotated NMS, votes, mask stitching) |
 | `eval.predict.geojson` | features in pixels -> the raster's CRS (geotransform) or EPSG:4326 (pyproj) |

@@ -94,8 +94,8 @@ def nms_with_votes(polys: np.ndarray, priority: np.ndarray, iou_thr: float, iof_
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Rotated NMS ranked by ``priority``, then cut boxes dropped, and how many input boxes each kept box absorbed.
 
-    A *cut* box (priority <= `CUT_MARGIN`: it touches an inner window edge) that survives NMS because only a sliver of the object
-    was in its window (IoU with the whole box <= ``iou_thr``) is dropped too when at least ``iof_cut`` of its area
+    A *cut* box (priority <= `CUT_MARGIN`: it touches an inner window edge) that survives NMS because only a sliver
+    of the object was in its window (IoU with the whole box <= ``iou_thr``) is dropped too when at least ``iof_cut`` of its area
     lies inside a kept uncut box.
 
     Returns:

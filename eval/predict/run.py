@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from data_engine.errors import UserError
-from eval.predict.predictor import PredictResult, Predictor
+from eval.predict.predictor import Predictor, PredictResult
 from eval.runner_io import clean_json, write_json_atomic, write_rows_atomic
 
 Log = Callable[[str], None]
@@ -113,7 +113,8 @@ def write_input(out: Path, predictor: Predictor, item: Item, results: list[Predi
     doc = results_geojson(results, to_wgs84)
     if doc is not None:
         write_json_atomic(d / "predictions.geojson", doc)
-        geojson = {"features": len(doc["features"]), "crs": "EPSG:4326" if to_wgs84 else doc["crs"]["properties"]["name"]}
+        crs = "EPSG:4326" if to_wgs84 else doc["crs"]["properties"]["name"]
+        geojson = {"features": len(doc["features"]), "crs": crs}
     return {"windows": sum(len(r.windows) for r in results), "seconds": sum(r.seconds for r in results),
             "geojson": geojson,
             "rows": [dashboard_row(item, k, len(results), r, previews) for k, r in enumerate(results)]}
@@ -143,7 +144,8 @@ def run_predict(predictor: Predictor, items: list[Item], prompts: list[str | Non
     write_json_atomic(out / "run.json", clean_json({
         "model": predictor.model, "task": predictor.task, "backend": predictor.backend_name, "prompts": prompts,
         "settings": dataclasses.asdict(predictor.settings), "min_pixels": predictor.min_pixels,
-        "max_pixels": predictor.max_pixels, "to_wgs84": to_wgs84, "inputs": [[str(f) for f in i.files] for i in items]}))
+        "max_pixels": predictor.max_pixels, "to_wgs84": to_wgs84,
+        "inputs": [[str(f) for f in i.files] for i in items]}))
     todo, done_docs = [], {}
     for item in items:
         fp = fingerprint(predictor, prompts, to_wgs84, item)
@@ -191,7 +193,8 @@ def run_predict(predictor: Predictor, items: list[Item], prompts: list[str | Non
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "metrics": {"predict": {"inputs": len(items), "done": len(done_docs), "skipped": len(skipped),
                                 "windows_this_run": n_windows, "seconds_this_run": round(elapsed, 3),
-                                "windows_per_s": round(n_windows / elapsed, 4) if elapsed > 0 and n_windows else None}},
+                                "windows_per_s": round(n_windows / elapsed, 4) if elapsed > 0 and n_windows
+                                else None}},
         "skipped": skipped,
     }
     write_json_atomic(out / "metrics.json", clean_json(metrics))
