@@ -7,9 +7,10 @@ the window's offset (`shift_prediction`). Merging then depends on the task:
   0.1 by default). The model gives no scores, so NMS ranks boxes by how far they lie from the window's *inner*
   edges (the edges that are not the scene's border; `interior_priority`): an object cut by a window edge is seen
   whole by the neighbouring window, whose box lies inside, and that box wins over the cut one; a cut box showing
-  only a sliver (IoU with the whole box under the threshold) is dropped when half of it lies inside a kept whole
-  box (`nms_with_votes`). Each kept box records ``votes``, the number of window boxes it absorbed (1 = seen by one
-  window only).
+  only a sliver (IoU with the whole box under the threshold) is dropped when 30 % of it lies inside a kept whole
+  box (`nms_with_votes`, `IOF_CUT`: the box around the corner of a rotated object cut off by a window edge is about
+  twice the corner's area). Each kept box records ``votes``, the number of window boxes it absorbed (1 = seen by
+  one window only).
 - **grounding**: every window answers with a box (the expression may be anywhere). All hits are kept in ``boxes``
   (deduplicated by the same NMS, each with ``votes``); ``box``, the answer, is the hit with the most votes — the one
   most overlapping windows agree on —, ties going to the more interior one. There are no model scores to rank by.
@@ -29,7 +30,8 @@ import shapely
 from data_engine.masks import decode_mask, encode_mask
 from eval.geometry import rotated_iou, rotated_nms
 
-IOF_CUT = 0.5  # a cut box this much inside a whole one is the same object seen through a window edge
+IOF_CUT = 0.3  # a cut box this much inside a whole one is the same object seen through a window edge (the
+# box around a corner of a rotated object cut off by a window edge is about twice the corner's area)
 CUT_MARGIN = 2.0  # pixels: a box this close to an inner window edge counts as cut by it (answers are quantised)
 
 

@@ -46,6 +46,7 @@ OBJECTS = [
     {"label": "ship", "poly": _box(2960, 1500, 3000, 1530)},  # on the scene's right border (not a window edge)
     {"label": "plane", "poly": _box(400, 300, 450, 340)},     # inside one window only
     {"label": "ship", "poly": _box(1810, 1200, 1850, 1230)},  # a 4 px sliver in column 1 (x < 1814), whole in 2
+    {"label": "ship", "poly": _rot_rect(1030, 150, 40, 40, 45)},  # a 6 px corner past x=1008: column 0 boxes it
 ]
 
 
@@ -142,14 +143,15 @@ def test_merged_detections_have_no_duplicates_at_window_borders(run_out):
     assert merged["objects"][corner]["votes"] == 4  # the overlap corner: seen whole by four windows
     assert np.allclose(pred[corner], _rot_rect(900, 900, 60, 20, 30), atol=0.6)
     # DOTA's plain merge (mmrotate merge_det: equal scores, input order) on the same windows keeps the 4 px sliver
-    # of the last object (IoU 0.1 with the whole box, not above the threshold) and the cut view of the first.
+    # of object 6 (IoU 0.1 with the whole box, not above the threshold), object 7's corner (IoU 0.03) and the cut
+    # view of object 0.
     rows = [json.loads(x) for x in (out / "inputs" / "scene" / "predictions.jsonl").read_text().splitlines()]
     assert {tuple(r["window"]) for r in rows} == {tuple(w) for w in p.windows_for(W, H).tolist()}
     dets = [{"image_id": f"scene__{SIDE}__{r['window'][0]}___{r['window'][1]}", "label": o["label"],
              "poly": (np.array(o["poly"]) - r["window"][:2] * 4).tolist()}
             for r in rows for o in r["prediction"]["objects"]]
     plain = np.array([d["poly"] for d in merge_patches(dets, 0.1)])
-    assert len(plain) == len(OBJECTS) + 1
+    assert len(plain) == len(OBJECTS) + 2
     assert rotated_iou(plain, truth[:1]).max() < 0.95  # object 0 kept as its cut view
 
 
