@@ -159,6 +159,8 @@ def run_predict(predictor: Predictor, items: list[Item], prompts: list[str | Non
         else:
             todo.append((item, fp))
     say(f"{len(items)} input(s): {len(done_docs)} already done, {len(todo)} to predict")
+    if todo:
+        predictor.backend  # noqa: B018 - load now: a checkpoint or backend failure stops the run, never skips inputs
     bar = _progress(progress, predictor, todo, len(prompts))
     skipped: list[dict] = []
     t0, n_windows = time.perf_counter(), 0
