@@ -170,3 +170,15 @@ def test_dashboard_browses_a_predict_run(images, backend, tiny_model_dirs, tmp_p
         assert 'points="4.0,4.0 20.0,4.0 20.0,12.0 4.0,12.0"' in sample.text and "pred ship" in sample.text
         assert "data-status=\"false_alarm\"" not in sample.text  # no ground truth: nothing to call a false alarm
         assert c.get("/thumb/0/inputs/scene/preview.jpg").status_code == 200
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("vllm") is not None, reason="vLLM is installed here")
+def test_vllm_backend_without_vllm_is_one_line(images, tiny_model_dirs, tmp_path, capsys):
+    from georft.cli import main
+
+    rc = main(["predict", "--model", tiny_model_dirs["qwen2_5_vl"], "--task", "caption", "--input", str(images[2]),
+               "--out", str(tmp_path), "--backend", "vllm", "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err[-1] == ("georft predict: error: the vllm backend needs vLLM: pip install -e '.[gpu]' on "
+                                   "a CUDA machine (vllm==0.30.0)")
+    assert not (tmp_path / "inputs").exists()  # nothing written, nothing counted as skipped

@@ -155,3 +155,12 @@ def test_predict_accepts_a_pil_image():
                   max_pixels=64 * 64, min_pixels=32 * 32)
     r = p.predict(Image.new("RGB", (200, 100), "white"))
     assert r.merged["label"] == "ship" and r.windows[0]["window"] == [0, 0, 200, 100] and not r.georeferenced
+
+
+def test_every_evaluable_task_is_predictable_and_has_a_prompt_rule():
+    from data_engine.tasks import evaluable_tasks
+
+    # a task added to data_engine.tasks must be added to eval.predict.plan too (its prompt field, tiling, pair)
+    assert set(evaluable_tasks()) == set(plan.PREDICT_TASKS)
+    assert set(plan.PROMPT_FIELD) == set(plan.PREDICT_TASKS)
+    assert set(plan.TILED_TASKS) <= set(plan.PREDICT_TASKS) and set(plan.PAIR_TASKS) <= set(plan.PREDICT_TASKS)
