@@ -164,3 +164,41 @@ def test_every_evaluable_task_is_predictable_and_has_a_prompt_rule():
     assert set(evaluable_tasks()) == set(plan.PREDICT_TASKS)
     assert set(plan.PROMPT_FIELD) == set(plan.PREDICT_TASKS)
     assert set(plan.TILED_TASKS) <= set(plan.PREDICT_TASKS) and set(plan.PAIR_TASKS) <= set(plan.PREDICT_TASKS)
+
+
+def test_zoom_chain_crops_are_windowed_reads_of_the_full_resolution_raster(tmp_path):
+    from affine import Affine
+
+    from eval.predict.predictor import Predictor
+    from rollout.generate import Generation
+
+    data = np.random.default_rng(3).integers(0, 255, (3, 600, 900), dtype=np.uint8)
+    path = tmp_path / "uhr.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=900, height=600, count=3, dtype="uint8",
+                       crs="EPSG:32633", transform=Affine(1, 0, 5e5, 0, -1, 4.5e6)) as ds:
+        ds.write(data)
+    call = '<tool_call>\n{"name": "image_zoom_in", "arguments": {"bbox": [0, 0, 500, 500]}}\n</tool_call>'
+
+    class Scripted:
+        def __init__(self):
+            self.requests = []
+
+        def generate(self, requests, sampling):
+            self.requests += requests
+            return [Generation(call if len(r.images) == 1 else "yes", 3, False) for r in requests]
+
+    backend = Scripted()
+    p = Predictor("none", "zoom_vqa", backend, family="qwen3_vl", max_pixels=256 * 256, min_pixels=32 * 32,
+                  zoom_calls=1)
+    r = p.predict(path, "Is there a ship?")
+    turn = r.windows[0]["turns"][0]
+    # Qwen3-VL writes 0-1000: [0, 0, 500, 500] is the top-left quarter of the 900 x 600 scene
+    assert turn["valid"] and turn["box"] == [0.0, 0.0, 450.0, 300.0] and turn["crop_region"] == [0, 0, 450, 300]
+    assert r.merged["answer"] == "yes" and r.merged["calls"][0]["box"] == [0.0, 0.0, 450.0, 300.0]
+    crop = np.asarray(backend.requests[1].images[1]).astype(float)
+    from PIL import Image
+
+    expect = np.asarray(Image.fromarray(np.moveaxis(data[:, :300, :450], 0, -1)).resize(
+        (crop.shape[1], crop.shape[0]), Image.Resampling.BICUBIC)).astype(float)
+    # 450 x 300 smart-resized into 256^2 pixels on the 32-px grid: 288 x 192
+    assert crop.shape[:2] == (192, 288) and np.abs(crop - expect).mean() < 2.0  # the crop, not the whole scene
