@@ -24,7 +24,7 @@ IOU_MATCH = 0.5
 # status -> stroke colour (also used by the legend in the templates)
 COLOURS = {"match": "#1a9850", "miss": "#fdae61", "false_alarm": "#d73027", "gt": "#4575b4",
            "crop": "#984ea3", "evidence": "#4575b4", "a": "#e66101", "b": "#5e3c99",
-           "gt_mask": "#4575b4", "predicted_mask": "#e66101"}
+           "gt_mask": "#4575b4", "predicted_mask": "#e66101", "pred": "#e66101"}
 # Ground-truth mask colour per class index of a semantic-segmentation row's class list (a referring row uses
 # "gt_mask"); predicted masks are always "predicted_mask", so the two read apart whatever the class.
 CLASS_COLOURS = ("#1b9e77", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666", "#1f78b4")
@@ -142,8 +142,17 @@ def _objects(task: str, payload: Any, gt: bool) -> list[tuple[str, list[float]]]
 def detection_shapes(task: str, target: Any, prediction: Any) -> list[Shape]:
     """GT and predicted shapes of one sample with statuses (match / miss / false_alarm).
 
-    A "box" task (grounding) is matched class-agnostically (one expression, one box).
+    A "box" task (grounding) is matched class-agnostically (one expression, one box). A row without a target
+    (``None``: a `georft predict` row) has nothing to match: its predictions get the status "pred".
     """
+    if target is None:
+        if overlay_kind(task) == "box":  # a merged grounding prediction also lists every window's hit
+            best = [p for _, p in _objects(task, prediction, gt=False)[:1]]
+            hits = [p for b in (prediction or {}).get("boxes") or []
+                    if (p := _box_poly(b)) is not None and p not in best]
+            return [Shape(p, "pred", "pred", "pred answer") for p in best] + \
+                [Shape(p, "pred", "pred", "pred hit (other window)") for p in hits]
+        return [Shape(p, "pred", "pred", f"pred {label}") for label, p in _objects(task, prediction, gt=False)]
     gt = _objects(task, target, gt=True)
     pred = _objects(task, prediction, gt=False)
     one_box = overlay_kind(task) == "box"

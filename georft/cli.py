@@ -22,6 +22,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("grpo", "georft.commands.grpo", "GRPO with task-aware rewards (TRL GRPOTrainer)"),
     ("eval", "georft.commands.eval", "evaluate a checkpoint on a suite"),
     ("export", "georft.commands.export", "write a checkpoint or merged LoRA adapter as a plain Hugging Face folder"),
+    ("predict", "georft.commands.predict", "run a checkpoint on your own images or GeoTIFF scenes (overlays, GeoJSON)"),
     ("compare", "georft.commands.compare", "compare eval outputs (e.g. base vs SFT vs RL) in one report"),
     ("dashboard", "georft.commands.dashboard", "inspect rollouts and eval outputs in a local web app"),
     ("pipeline", "georft.commands.pipeline", "run data -> SFT -> GRPO -> eval -> compare end to end"),

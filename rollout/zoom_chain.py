@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from data_engine.answers import ZOOM_CROP_TEXT
 from data_engine.families import Family
 from data_engine.images import load_rgb, resize_to
@@ -36,7 +38,9 @@ class ZoomEpisode:
     Attributes:
         messages: the opening conversation (system tool block + user turn with the full image), content blocks.
         images: the images of `messages` (the full view, already smart-resized).
-        original: path (or PIL image) of the full-resolution original, the image crops are cut from.
+        original: path (or PIL image) of the full-resolution original, the image crops are cut from; or any object
+            with ``width``, ``height`` and ``crop(region)`` (`eval.predict.raster.LazyOriginal` reads each crop as a
+            window of a large raster instead of decoding it whole).
         view: the view of the full image (region = whole image, frame of the shown size).
     """
 
@@ -128,7 +132,8 @@ def run_zoom_chains(backend, episodes: Sequence[ZoomEpisode], sampling: Sampling
                 res.stop = "invalid_call"
                 continue
             if i not in originals:
-                originals[i] = load_rgb(episodes[i].original)
+                o = episodes[i].original
+                originals[i] = load_rgb(o) if isinstance(o, (str, Path, Image.Image)) else o
             original = originals[i]
             box = view.to_original_box(model_box)
             region = crop_box(box, original.width, original.height)

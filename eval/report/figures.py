@@ -235,6 +235,52 @@ def _tint(thumb: Image.Image, rle: Any, colour: str, alpha: int = 110) -> Image.
     return Image.composite(Image.new("RGB", thumb.size, colour), thumb, m)
 
 
+def pred_labels(row: dict) -> list[str]:
+    """The label of each shape of `pred_shapes` (detection classes; the expression or "prediction" otherwise)."""
+    pred = row.get("prediction") or {}
+    kind = _overlay(row)
+    if kind == "objects":
+        return [str(o.get("label", "")) for o in pred.get("objects") or [] if _box_poly(o.get("poly")) is not None]
+    name = str((row.get("target") or {}).get("expression") or "prediction")
+    return [name] * len(pred_shapes(row))
+
+
+def draw_overlay(img: Image.Image, rows: list[dict | None], scale: float, labels: bool = False) -> Image.Image:
+    """``img`` (a view of the first row's image scaled by ``scale`` from original pixels) with the first row's
+    ground truth in blue and each row's predictions in its run colour (masks translucent); ``labels`` writes each
+    predicted shape's label at its first corner. Shared by the report's thumbnails and `georft predict`'s
+    overlays."""
+    first = next((r for r in rows if r is not None), None)
+    if first is None:
+        return img
+    if _overlay(first) == "mask":  # ground truth and each run's predicted mask, translucent
+        layers = [(GT_COLOUR, (first.get("target") or {}).get("mask"))]
+        layers += [(RUN_COLOURS[k % len(RUN_COLOURS)], (r.get("prediction") or {}).get("mask"))
+                   for k, r in enumerate(rows) if r is not None]
+        for colour, rle in layers:
+            img = _tint(img, rle, colour)
+    draw = ImageDraw.Draw(img)
+
+    def poly(p: list[float], colour: str, width: int) -> None:
+        pts = [(p[i] * scale, p[i + 1] * scale) for i in range(0, 8, 2)]
+        draw.line(pts + pts[:1], fill=colour, width=width)
+
+    for p in gt_shapes(first):
+        poly(p, GT_COLOUR, 3)
+    for k, r in enumerate(rows):
+        if r is None:
+            continue
+        colour = RUN_COLOURS[k % len(RUN_COLOURS)]
+        shapes = pred_shapes(r)
+        for p in shapes:
+            poly(p, colour, 2)
+        if labels:
+            for p, text in zip(shapes, pred_labels(r), strict=False):
+                x, y = min(p[0::2]) * scale, min(p[1::2]) * scale
+                draw.text((x + 2, max(0.0, y - 11)), text, fill=colour)
+    return img
+
+
 def thumbnail(rows: list[dict | None], side: int = THUMB_SIDE) -> bytes | None:
     """PNG of the first row's image with its ground truth and each row's predictions (row k in run colour k).
 
@@ -247,24 +293,7 @@ def thumbnail(rows: list[dict | None], side: int = THUMB_SIDE) -> bytes | None:
     img, _ = view
     scale = side / max(img.size)
     thumb = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.BILINEAR)
-    if _overlay(first) == "mask":  # ground truth and each run's predicted mask, translucent
-        layers = [(GT_COLOUR, (first.get("target") or {}).get("mask"))]
-        layers += [(RUN_COLOURS[k % len(RUN_COLOURS)], (r.get("prediction") or {}).get("mask"))
-                   for k, r in enumerate(rows) if r is not None]
-        for colour, rle in layers:
-            thumb = _tint(thumb, rle, colour)
-    draw = ImageDraw.Draw(thumb)
-
-    def poly(p: list[float], colour: str, width: int) -> None:
-        pts = [(p[i] * scale, p[i + 1] * scale) for i in range(0, 8, 2)]
-        draw.line(pts + pts[:1], fill=colour, width=width)
-
-    for p in gt_shapes(first):
-        poly(p, GT_COLOUR, 3)
-    for k, r in enumerate(rows):
-        if r is not None:
-            for p in pred_shapes(r):
-                poly(p, RUN_COLOURS[k % len(RUN_COLOURS)], 2)
+    thumb = draw_overlay(thumb, rows, scale)
     buf = io.BytesIO()
     thumb.save(buf, format="PNG")
     return buf.getvalue()
