@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def test_config_check_catches_what_training_would_trip_on(capsys, tmp_path):
     root = tmp_path / "configs"
     shutil.copytree(REPO / "configs", root)
     bad = root / "sft" / "demo_cpu.yaml"
-    bad.write_text(bad.read_text().replace("max_steps: 400", "max_steps: abc"))
+    bad.write_text(re.sub(r"max_steps: \d+", "max_steps: abc", bad.read_text()))
     assert "max_steps: abc" in bad.read_text()
     _one_line(capsys, ["config", "check", str(bad), "--root", str(root)], "trainer.max_steps: expected int")
 
