@@ -182,3 +182,20 @@ def test_vllm_backend_without_vllm_is_one_line(images, tiny_model_dirs, tmp_path
     assert rc == 2 and err[-1] == ("georft predict: error: the vllm backend needs vLLM: pip install -e '.[gpu]' on "
                                    "a CUDA machine (vllm==0.30.0)")
     assert not (tmp_path / "inputs").exists()  # nothing written, nothing counted as skipped
+
+
+def test_a_lora_adapter_folder_is_merged_into_its_base(images, tiny_model_dirs, tmp_path):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForImageTextToText
+
+    from eval.predict.predictor import Predictor
+
+    base = AutoModelForImageTextToText.from_pretrained(tiny_model_dirs["qwen2_5_vl"])
+    lora = get_peft_model(base, LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"],
+                                           task_type="CAUSAL_LM"))
+    lora.save_pretrained(tmp_path / "adapter")  # adapter_config.json names the base folder
+    p = Predictor(tmp_path / "adapter", "caption", max_pixels=BUDGET, min_pixels=784, max_new_tokens=2)
+    assert p.kind == "adapter" and p.family.name == "qwen2_5_vl"
+    r = p.predict(images[2])
+    assert type(p.backend.model).__name__ == "Qwen2_5_VLForConditionalGeneration"  # merged: no peft wrapper
+    assert isinstance(r.merged.get("caption"), str)
