@@ -19,7 +19,7 @@ from data_engine.frames import Frame
 from eval.parsers.common import load_json_strict, strip_wrappers
 from eval.parsers.detection import parse_detection
 
-_CANON_RE = re.compile(r"^\s*-?[0-9]+,-?[0-9]+,-?[0-9]+,-?[0-9]+ \S[^\n]*$")  # ASCII digits (formats.md §3)
+_CANON_RE = re.compile(r"^\s*-?[0-9]+,-?[0-9]+,-?[0-9]+,-?[0-9]+ \S[^\n]*$")  # ASCII digits (docs/formats.md §3)
 
 
 def parse_grounding(text: str, frame: Frame | None = None, **_: Any) -> dict:
