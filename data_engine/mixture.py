@@ -16,7 +16,6 @@ always seeded, so every rank draws the same subset.
 from __future__ import annotations
 
 import math
-
 import re
 from collections.abc import Sequence
 from pathlib import Path

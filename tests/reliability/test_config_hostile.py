@@ -21,7 +21,7 @@ PIPELINE = str(REPO / "configs/pipeline/demo_cpu.yaml")
 
 # "Billion laughs": 9 levels of 9 aliases each, 9^9 = 387 M strings once expanded, from ~700 bytes.
 BOMB = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
-    f"{c}: &{c} [{','.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+    f"{c}: &{c} [{','.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True))
 
 
 def _one_line(capsys, args: list[str], *needles: str) -> str:
