@@ -47,7 +47,7 @@ def test_curve_point_reads_the_eval_metrics():
 def test_the_shipped_model_matches_its_manifest_and_command():
     manifest = verify_manifest(SHIPPED)
     assert manifest["command"] == "georft model pretrain --config configs/pretrain/qwen3_vl_s.yaml"
-    assert {"model.safetensors", "config.json", "tokenizer.json", "preprocessor_config.json"} <= set(manifest["sha256"])
+    assert {"model.safetensors", "config.json", "tokenizer.json", "processor_config.json"} <= set(manifest["sha256"])
     assert manifest["world"]["seed"] not in (0,)  # never the demo's training world
     assert manifest["curve"] and manifest["curve"][-1]["step"] == manifest["steps"]
     config = json.loads((SHIPPED / "config.json").read_text())
