@@ -52,6 +52,7 @@ from dashboard.files import (
 from dashboard.overlay import turn_shape
 from dashboard.rollouts import RunQueries
 from dashboard.runs import Run, discover
+from dashboard.verdicts import VerdictCache
 from dashboard.security import HeaderGuard
 from data_engine.errors import UserError
 from rollout.store import INDEX_NAME
@@ -74,6 +75,7 @@ class Dashboard:
         self.roots = Roots([r.path for r in self.runs] + [Path(p) for p in images_roots])
         self.queries = [RunQueries(r.reader) for r in self.runs]
         self.evals = EvalStore()
+        self.verdicts = VerdictCache()
         self.thumbs = ThumbnailCache(max_pixels=max_image_pixels)
         self.templates = Jinja2Templates(directory=str(_HERE / "templates"))
         self._charts: dict[int, tuple[tuple, bytes]] = {}

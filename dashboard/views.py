@@ -6,6 +6,7 @@ Bad query values answer 400, unknown runs, steps, samples and eval dirs 404; not
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -68,8 +69,15 @@ def _dash(request: Request):
 
 def home(request: Request) -> Response:
     dash = _dash(request)
+    from dashboard.verdicts import default_pair
+
     evals = [ev for run in dash.runs for ev in run.evals]
-    return dash.render(request, "home.html", evals=evals)
+    verdicts = []
+    for run in dash.runs:
+        pair = default_pair(run.evals) if not run.label else None  # a per-task stage shares its run's evals
+        if pair is not None and Path(pair[0].name).name == "sft":
+            verdicts.append(dash.verdicts.get(pair[0], pair[1], (run.name, run.name)))
+    return dash.render(request, "home.html", evals=evals, verdicts=verdicts)
 
 
 def overview(request: Request) -> Response:
@@ -185,7 +193,10 @@ def compare_page(request: Request) -> Response:
     ka, kb = query_str(request, "a"), query_str(request, "b")
     ctx: dict[str, Any] = {"evals": evals, "a": None, "b": None, "pairs": [], "metrics": [], "metric": None}
     if ka is None and kb is None and len(evals) >= 2:
-        ka, kb = evals[0].key, evals[1].key
+        from dashboard.verdicts import default_pair
+
+        pair = next((p for run in dash.runs if (p := default_pair(run.evals))), None) or (evals[0], evals[1])
+        ka, kb = pair[0].key, pair[1].key
     if ka is not None and kb is not None:
         ev_a, ev_b = dash.eval_dir(ka), dash.eval_dir(kb)
         ctx.update(_compare_context(request, dash, ev_a, ev_b))
@@ -217,7 +228,8 @@ def _compare_context(request: Request, dash, ev_a, ev_b) -> dict[str, Any]:
                                                                                      held[1].get("root"))
     return {"a": ev_a, "b": ev_b, "pairs": shown, "metrics": metrics, "metric": metric, "order": order,
             "pg": _pages(len(pairs), ROWS_PER_PAGE, page), "heldout": held, "mixed_heldout": bool(mixed),
-            "flags": flag_rows([meta_a.get("metrics"), meta_b.get("metrics")])}
+            "flags": flag_rows([meta_a.get("metrics"), meta_b.get("metrics")]),
+            "verdict": dash.verdicts.get(ev_a, ev_b, (dash.runs[ev_a.run].name, dash.runs[ev_b.run].name))}
 
 
 def flag_rows(metric_maps: list) -> list[dict[str, Any]]:

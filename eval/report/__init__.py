@@ -36,9 +36,7 @@ from eval.report.intervals import (
     verdict,
 )
 from eval.report.tables import (
-    MetricRow,
     datasets_of,
-    headline_metric,
     load_run,
     metric_table,
     reward_means,
@@ -90,16 +88,11 @@ def build_report(dirs: list[Path], out: Path, names: list[str] | None = None, to
 
     datasets = datasets_of(runs)
     doc.heading(2, "Headline metrics" + where)
-    heads, first_cols = [], []
-    for ds in datasets:
-        m = headline_metric(runs, ds)
-        if m is None:
-            continue
-        heads.append(MetricRow(ds, m, [(r.metrics.get(ds) or {}).get(m) for r in runs]))
-        first_cols.append([ds, task_of(runs, ds)])
-    R.metric_table(doc, runs, heads, first_cols=first_cols, first_head=["dataset", "task"])
+    tables = verdict_tables(runs, baselines, stats)
+    _verdict_section(doc, tables)
+    heads = headline_stats(stats)
     if heads:
-        series = {r.name: [row.values[k] if R.is_number(row.values[k]) else None for row in heads]
+        series = {r.name: [st.values[k] if R.is_number(st.values[k]) else None for st in heads]
                   for k, r in enumerate(runs)}
         figure(F.grouped_bars("Headline metric per dataset", [f"{h.dataset}\n{h.metric}" for h in heads], series),
                "headline", "headline metrics")
@@ -157,9 +150,32 @@ def build_report(dirs: list[Path], out: Path, names: list[str] | None = None, to
     json_path = out / "compare.json"
     payload = compare_json(runs, baselines, stats, n_resamples=n_resamples, confidence=confidence, seed=seed,
                            collapse=collapse)
+    payload["verdict_table"] = tables
     json_path.write_text(json.dumps(clean_json(payload), indent=2, ensure_ascii=False, allow_nan=False) + "\n",
                          encoding="utf-8")
     return [md_path, html_path, json_path]
+
+
+def verdict_tables(runs, baselines, stats) -> list[dict]:
+    """One verdict table (`eval.report.verdict_table`) per consecutive pair of runs: ``{a, b, trained_from, rows}``."""
+    from eval.report.verdict_table import grpo_dir_of, trained_tasks, verdict_rows
+
+    out = []
+    for a, b in zip(runs, runs[1:], strict=False):
+        tasks, where = trained_tasks(grpo_dir_of(Path(b.path), b.doc.get("model")))
+        out.append({"a": a.name, "b": b.name, "trained_from": where,
+                    "rows": verdict_rows(runs, baselines, stats, a.name, b.name, tasks)})
+    return out
+
+
+def _verdict_section(doc, tables: list[dict]) -> None:
+    for t in tables:
+        doc.para(f"Verdict per task, {t['b']} against {t['a']}: one metric per dataset (the first interval metric, "
+                 f"the same as in the evidence tables below; ↑ higher is better, ↓ lower). Δ is coloured only when "
+                 f"its paired bootstrap 95 % interval excludes 0, green when better by the metric's direction. "
+                 f"{R.NOT_ABOVE} = does not beat the best trivial baseline. Trained by GRPO: read from {t['trained_from']}. "
+                 "Collapse flag: docs/collapse-flags.md.")
+        R.verdict_table(doc, t["rows"], t["a"], t["b"])
 
 
 def _heldout_sentence(heldout: dict | None) -> str:

@@ -177,6 +177,9 @@ table { border-collapse: collapse; margin: 0.6em 0 1.2em; font-size: 13px; }
 th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.up { color: #1a7f37; } td.down { color: #b42318; }
+td.better { background: #d9f2e1; color: #14532d; font-weight: 600; }
+td.worse { background: #fbe0dd; color: #7f1d1d; font-weight: 600; }
+td.collapse { color: #9a3412; font-weight: 600; }
 .card { display: inline-block; vertical-align: top; width: 340px; margin: 6px; padding: 6px; border: 1px solid #ddd;
         font-size: 12px; }
 .card-title { font-weight: 600; margin-bottom: 4px; }
@@ -292,3 +295,45 @@ def differences_table(doc: Doc, names: list[str], stats: list[MetricStats]) -> N
             cells.setdefault(label, {})[st.metric] = iv
     rows = [[label] + [fmt_interval(cells[label].get(st.metric)) for st in stats] for label in labels]
     _table(doc, ["difference"] + [st.metric for st in stats], rows)
+
+
+# ---------------------------------------------------------------- the verdict table (eval.report.verdict_table)
+
+def trained_text(trained: bool | None) -> str:
+    return "?" if trained is None else "yes" if trained else "no"
+
+
+def verdict_cells(row: dict) -> list[str]:
+    """The text cells of one verdict row (`eval.report.verdict_table.verdict_rows`), as both surfaces print them."""
+    arrow = "↑" if row["higher_is_better"] else "↓"
+    delta = "" if row["delta"] is None else f"{row['delta']:+.3f} [{row['lo']:+.3f}, {row['hi']:+.3f}]"
+    wlt = "" if row["won"] is None else f"{row['won']} / {row['lost']} / {row['tied']}"
+    best = row["best_baseline"]
+    return [row["dataset"], row["task"], trained_text(row["trained"]), f"{row['metric']} {arrow}",
+            _fmt_value(row["a_value"], row["a_beats_best"]), _fmt_value(row["b_value"], row["b_beats_best"]),
+            delta, row["outcome"], wlt, f"{fmt(best['value'])} ({best['policy']})" if best else "n/a",
+            ("COLLAPSE: " + "; ".join(row["collapse"])) if row["collapse"] else ""]
+
+
+VERDICT_HEAD = ["dataset", "task", "trained by GRPO?", "metric", "{a}", "{b}", "Δ {b} − {a} [95 % interval]",
+                "verdict", "samples won / lost / tied", "best trivial", "collapse flag"]
+
+
+def verdict_table(doc: Doc, rows: list[dict], a: str, b: str) -> None:
+    """The verdict table: Δ cells coloured (class better / worse) only when the interval excludes 0, by the
+    metric's direction; each Δ cell carries its interval as JSON in ``data-value``."""
+    head = [h.format(a=a, b=b) for h in VERDICT_HEAD]
+    cells, attrs = [], []
+    for r in rows:
+        cells.append(verdict_cells(r))
+        iv = {"delta": r["delta"], "lo": r["lo"], "hi": r["hi"]}
+        cls = f" {r['outcome']}" if r["outcome"] != "tied" else ""
+        a_attr = [""] * len(head)
+        a_attr[6] = (f' class="num delta{cls}" data-kind="verdict" data-dataset="{html.escape(r["dataset"])}"'
+                     f' data-task="{html.escape(r["task"])}" data-metric="{html.escape(r["metric"])}"'
+                     f' data-value="{html.escape(json.dumps(iv))}"')
+        a_attr[4] = a_attr[5] = ' class="num"'
+        if r["collapse"]:
+            a_attr[10] = ' class="collapse"'
+        attrs.append(a_attr)
+    _table(doc, head, cells, attrs)

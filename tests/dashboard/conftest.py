@@ -79,6 +79,8 @@ def _task_payloads(run: Path, img: Path) -> dict[str, list[tuple[str, dict, dict
     return {"detection": det, "grounding": gr, "vqa": vqa, "caption": cap, "classification": cls, "zoom_vqa": zoom}
 
 
+SAMPLE_SCORE = {"detection": "f1", "grounding": "iou", "vqa": "correct", "caption": "cider_d",
+                "classification": "correct", "zoom_vqa": "correct"}
 REWARDS = {  # per task: the G rewards (caption: all equal -> a zero-variance group)
     "detection": [0.5, 1.0, 0.0, 0.1], "grounding": [0.9, 0.0, 1.0, 0.2], "vqa": [1.0, 0.0, 1.0, 1.0],
     "caption": [0.4, 0.4, 0.4, 0.4], "classification": [1.0, 0.0, 1.0, 0.0], "zoom_vqa": [1.0, 0.0, 1.0, 0.0],
@@ -125,7 +127,9 @@ def _eval_dir(d: Path, name: str, payloads: dict, img: Path, pick: int) -> None:
         score = REWARDS[task][pick]
         rows.append({"id": f"{task}-0", "dataset": f"synth-{task}", "task": task, "images": [str(img)], "width": W,
                      "height": H, "completion": completion, "prediction": pred, "target": target,
-                     "scores": {"score": score}, "rewards": {f"{task}/main": score}, "turns": turns})
+                     # "score" for the compare view; the task's own per-sample score for the verdict's intervals
+                     "scores": {"score": score, SAMPLE_SCORE[task]: score}, "rewards": {f"{task}/main": score},
+                     "turns": turns})
     metrics = {r["dataset"]: {"score": r["scores"]["score"]} for r in rows}
     (d / "metrics.json").write_text(json.dumps({"model": name, "suite": "synth", "backend": "hf",
                                                 "pixel_budget": {"max_pixels": W * H}, "date": "2026-01-01",
