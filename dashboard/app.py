@@ -47,14 +47,16 @@ from dashboard.files import (
     ThumbnailCache,
     TooLarge,
     image_size,
+    inside,
     preview_refusal,
 )
 from dashboard.overlay import turn_shape
 from dashboard.rollouts import RunQueries
 from dashboard.runs import Run, discover
-from dashboard.verdicts import VerdictCache
 from dashboard.security import HeaderGuard
+from dashboard.verdicts import VerdictCache
 from data_engine.errors import UserError
+from eval.report.dynamics import dynamics_chart, dynamics_series, find_trainer_state, read_log_history
 from rollout.store import INDEX_NAME
 
 _HERE = Path(__file__).parent
@@ -114,12 +116,20 @@ class Dashboard:
         """JSON of run `r`'s overview charts, rebuilt only when the rollout store changed."""
         reader = self.runs[r].reader
         index = reader.dir / INDEX_NAME
-        stamp = (index.stat().st_mtime_ns if index.is_file() else 0, tuple(reader.steps()))
+        state = find_trainer_state(reader.run_dir)
+        if state is not None and not inside(state, self.runs[r].path):
+            state = None  # a trainer_state.json leading out of the run is never read
+        stamp = (index.stat().st_mtime_ns if index.is_file() else 0, tuple(reader.steps()),
+                 state.stat().st_mtime_ns if state else 0)
         with self._chart_lock:
             hit = self._charts.get(r)
         if hit and hit[0] == stamp:
             return hit[1]
-        body = json.dumps(build_charts(self.queries[r].series()), separators=(",", ":")).encode()
+        charts = build_charts(self.queries[r].series())
+        dyn = dynamics_chart(dynamics_series(read_log_history(state)), self.runs[r].name) if state else None
+        if dyn is not None:  # beside the reward and learning-signal charts, on the same step axis
+            charts.insert(min(2, len(charts)), {"id": "dynamics", "title": "Training dynamics", "figure": dyn})
+        body = json.dumps(charts, separators=(",", ":")).encode()
         with self._chart_lock:
             self._charts[r] = (stamp, body)
         return body

@@ -63,20 +63,26 @@ class RunQueries:
 
     def step_stats(self, step: int) -> dict[str, dict[str, float]]:
         """Per task of one step: parse-failure rate, mean reward std within groups (population std, the spread
-        GRPO normalises by), mean |advantage| and mean zoom steps per chain (zoom tasks only)."""
+        GRPO normalises by), mean |advantage|, mean zoom steps per chain (zoom tasks only) and the collapse flags of
+        `eval.collapse.row_flags` over the step's completions (`_collapse_stats`)."""
         path = self.reader.dir / f"step_{step:08d}.parquet"
         mtime = path.stat().st_mtime_ns
         with self._lock:
             hit = self._step_stats.get(step)
         if hit and hit[0] == mtime:
             return hit[1]
-        t = self.reader.read_step(step, columns=["task", "group", "reward", "advantage", "prediction", "turns"])
+        import pyarrow.parquet as pq
+
+        have = set(pq.read_schema(path).names)
+        wanted = ["task", "group", "reward", "advantage", "prediction", "turns", "completion", "reasoning"]
+        t = self.reader.read_step(step, columns=[c for c in wanted if c in have])
         failed = _failed_mask(t["prediction"]).to_numpy(zero_copy_only=False)
         tasks = t["task"].to_numpy(zero_copy_only=False)
         out: dict[str, dict[str, float]] = {}
         for task in sorted(set(tasks.tolist())):
             sel = tasks == task
             out[task] = {"parse_fail": float(failed[sel].mean())}
+        out.update(_collapse_stats(t))
         signal = t.select(["task", "group", "reward", "advantage"]).filter(pc.is_valid(t["task"]))
         per_group = signal.group_by(["task", "group"]).aggregate([("reward", "stddev", pc.VarianceOptions(ddof=0))])
         for row in per_group.group_by("task").aggregate([("reward_stddev", "mean")]).to_pylist():
@@ -155,6 +161,23 @@ class RunQueries:
         """One completion (decoded), or None when there is no such row."""
         t = self.reader.read_step(step, filters=[("group", "=", group), ("generation", "=", generation)])
         return decode_row(t.slice(0, 1).to_pylist()[0]) if t.num_rows else None
+
+
+def _collapse_stats(t: pa.Table) -> dict[str, dict[str, float]]:
+    """Per task, `eval.collapse.row_flags` over one step's completions (the eval's flags, one implementation):
+    ``distinct_answer_share`` and ``top_answer_share`` over the step's answers (parsed answer, else the folded
+    answer text) and, for think-then-answer rows, ``empty_think_share`` (think block with no characters)."""
+    from eval.collapse import row_flags
+
+    cols = {c: t[c].to_pylist() for c in ("task", "prediction", "completion", "reasoning") if c in t.column_names}
+    by_task: dict[str, list[dict[str, Any]]] = {}
+    for k, task in enumerate(cols["task"]):
+        if task is None:
+            continue
+        by_task.setdefault(task, []).append({"prediction": load_json(cols["prediction"][k]),
+                                             "completion": cols.get("completion", [None] * (k + 1))[k],
+                                             "reasoning": cols.get("reasoning", [None] * (k + 1))[k]})
+    return {task: row_flags(rows) for task, rows in by_task.items()}
 
 
 def decode_row(r: dict[str, Any]) -> dict[str, Any]:

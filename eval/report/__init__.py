@@ -97,6 +97,7 @@ def build_report(dirs: list[Path], out: Path, names: list[str] | None = None, to
         figure(F.grouped_bars("Headline metric per dataset", [f"{h.dataset}\n{h.metric}" for h in heads], series),
                "headline", "headline metrics")
 
+    _dynamics_section(doc, runs, figure)
     _evidence_section(doc, runs, baselines, stats, n_resamples, confidence, collapse, where)
 
     for j, ds in enumerate(datasets):
@@ -176,6 +177,23 @@ def _verdict_section(doc, tables: list[dict]) -> None:
                  f"{R.NOT_ABOVE} = does not beat the best trivial baseline. Trained by GRPO: read from {t['trained_from']}. "
                  "Collapse flag: docs/collapse-flags.md.")
         R.verdict_table(doc, t["rows"], t["a"], t["b"])
+
+
+def _dynamics_section(doc, runs, figure) -> None:
+    """The training dynamics of each compared GRPO run (`eval.report.dynamics`, the dashboard's panels) found
+    beside its eval dir (`eval.report.verdict_table.grpo_dir_of`)."""
+    from eval.report.dynamics import dynamics_png, dynamics_series, find_trainer_state, read_log_history
+    from eval.report.verdict_table import grpo_dir_of
+
+    for k, r in enumerate(runs[1:], start=1):
+        state = find_trainer_state(grpo_dir_of(Path(r.path), r.doc.get("model")))
+        series = dynamics_series(read_log_history(state)) if state else {}
+        if not series:
+            continue
+        doc.heading(2, f"Training dynamics: {r.name}")
+        doc.para(f"Read from {state}: loss, KL, entropy, clip ratios, grad norm, learning rate, step time and "
+                 "tokens/s (Δnum_tokens / (Δstep × step_time)), the dashboard overview's panels and EMA.")
+        figure(dynamics_png(series, r.name), f"dynamics_{k}", f"training dynamics of {r.name}")
 
 
 def _heldout_sentence(heldout: dict | None) -> str:
