@@ -5,6 +5,8 @@ Routes (all GET, all read-only):
     /run/{r}                           overview charts (Plotly, EMA smoothing control) and the step table
     /run/{r}/charts.json               the overview charts as Plotly figures (`dashboard.charts`)
     /run/{r}/step/{step}               groups of a step: filters, G completions side by side, pages
+    /run/{r}/search?task=&failed=&rmin=&rmax=&stdmin=&stdmax=&advmin=&sort=
+                                       groups of every step passing the filters (the group inspector's search)
     /run/{r}/rollout?step=&group=&gen= one completion: image with boxes, completion, prediction, parts, zoom turns
     /eval/{key}                        an eval dir: metrics and paged predictions
     /eval/{key}/sample?id=             one eval sample
@@ -207,6 +209,7 @@ def create_app(run_dirs: list[str | Path], images_roots: list[str | Path] = (), 
         Route("/run/{r:int}/charts.json", views.charts),
         Route("/run/{r:int}/step/{step:int}", views.step_page),
         Route("/run/{r:int}/rollout", views.rollout_sample),
+        Route("/run/{r:int}/search", views.search_page),
         Route("/eval/{key}", views.eval_page),
         Route("/eval/{key}/sample", views.eval_sample),
         Route("/compare", views.compare_page),

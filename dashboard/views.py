@@ -15,8 +15,9 @@ from starlette.responses import Response
 
 from dashboard.chat import conversation, prompt_messages
 from dashboard.overlay import COLOURS, compare_shapes, sample_shapes
-from dashboard.rollouts import GroupFilter
+from dashboard.rollouts import SORTS, GroupFilter
 from eval.report.figures import DEFAULT_SMOOTHING
+from eval.report.render import ground_truth_text
 
 GROUPS_PER_PAGE = 8
 ROWS_PER_PAGE = 25
@@ -109,19 +110,43 @@ def step_page(request: Request) -> Response:
     run = dash.run(r)
     if step not in run.reader.steps():
         raise HTTPException(404, f"no rollouts for step {step}")
-    flt = GroupFilter(task=query_str(request, "task"), source=query_str(request, "source"),
-                      reward_min=query_float(request, "rmin"), reward_max=query_float(request, "rmax"),
-                      parse_failed=query_str(request, "failed") in ("1", "on", "true"))
+    flt = group_filter(request)
     page = query_int(request, "page", 1, 1, 10**9)
     per = query_int(request, "per", GROUPS_PER_PAGE, 1, 100)
     result = dash.queries[r].groups(step, flt, (page - 1) * per, per)
     for g in result.groups:
         _small_multiples(dash, r, g)
+        g["truth"] = ground_truth_text({"task": g["task"], "target": g["target"]})
     steps = run.reader.steps()
     k = steps.index(step)
     nav = {"prev": steps[k - 1] if k else None, "next": steps[k + 1] if k + 1 < len(steps) else None}
     return dash.render(request, "step.html", run=run, step=step, flt=flt, result=result, nav=nav,
                        pg=_pages(result.total_groups, per, page), query=dict(request.query_params))
+
+
+def group_filter(request: Request) -> GroupFilter:
+    """The step view's and the search's filters from the query (bad values answer 400)."""
+    sort = query_str(request, "sort") or "generated"
+    if sort not in SORTS:
+        raise HTTPException(400, f"sort must be one of {', '.join(SORTS)}")
+    return GroupFilter(task=query_str(request, "task"), source=query_str(request, "source"),
+                       reward_min=query_float(request, "rmin"), reward_max=query_float(request, "rmax"),
+                       parse_failed=query_str(request, "failed") in ("1", "on", "true"),
+                       std_min=query_float(request, "stdmin"), std_max=query_float(request, "stdmax"),
+                       adv_min=query_float(request, "advmin"), sort=sort)
+
+
+def search_page(request: Request) -> Response:
+    """Groups of every step passing the filters (a W&B-table-like search over the whole run)."""
+    dash = _dash(request)
+    r = request.path_params["r"]
+    run = dash.run(r)
+    flt = group_filter(request)
+    page = query_int(request, "page", 1, 1, 10**9)
+    hits, total = dash.queries[r].search(flt, (page - 1) * ROWS_PER_PAGE, ROWS_PER_PAGE)
+    tasks = sorted({t for info in run.reader.index()["steps"].values() for t in info.get("tasks", {})})
+    return dash.render(request, "search.html", run=run, flt=flt, hits=hits, tasks=tasks, sorts=SORTS,
+                       pg=_pages(total, ROWS_PER_PAGE, page), query=dict(request.query_params))
 
 
 def _small_multiples(dash, r: int, g: dict[str, Any]) -> None:

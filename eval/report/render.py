@@ -140,7 +140,7 @@ def sample_card(doc: Doc, change: Change, rows: list[dict | None], names: list[s
         doc.md.append(f"![{change.id}]({rel_path})\n")
         doc.html.append(f'<img class="thumb" alt="{html.escape(change.id)}" src="{data_uri(png)}">')
     target = next((r for r in rows if r is not None), {}) or {}
-    gt = _ground_truth_text(target)
+    gt = ground_truth_text(target)
     if gt:
         doc.md.append(f"- ground truth: `{_md_cell(gt)}`")
         doc.html.append(f"<div><b>ground truth</b>: <code>{html.escape(gt)}</code></div>")
@@ -154,20 +154,26 @@ def sample_card(doc: Doc, change: Change, rows: list[dict | None], names: list[s
     doc.html.append("</div>")
 
 
-def _ground_truth_text(row: dict) -> str:
-    t = row.get("target") or {}
-    task = row.get("task")
-    if task in ("vqa", "zoom_vqa"):
+def ground_truth_text(row: dict) -> str:
+    """A short line of what a sample asks and its ground truth (the report's cards, the dashboard's group headers):
+    the question and answer, the label, the first reference caption, the referring expression and box, the number
+    of objects, the class to segment; never a mask's RLE."""
+    t = row.get("target") if isinstance(row, dict) else None
+    t = t if isinstance(t, dict) else {}
+    task = row.get("task") if isinstance(row, dict) else None
+    if task in ("vqa", "zoom_vqa") or ("question" in t and "answer" in t):
         return f"Q: {_excerpt(t.get('question'), 160)}  A: {t.get('answer')}"
-    if task == "classification":
+    if "label" in t:
         return str(t.get("label"))
-    if task == "caption":
-        refs = t.get("references") or []
-        return _excerpt(refs[0]) if refs else ""
-    if task == "grounding":
+    if t.get("references"):
+        return _excerpt(t["references"][0])
+    if "expression" in t and "box" in t:
         return f"{t.get('expression')} {t.get('box')}"
-    if task == "detection":
+    if "objects" in t:
         return f"{len(t.get('objects') or [])} objects"
+    for key in ("expression", "class_name", "category", "label_name"):
+        if isinstance(t.get(key), str):
+            return f"{key.replace('_', ' ')}: {_excerpt(t[key], 160)}"
     return ""
 
 
