@@ -88,7 +88,8 @@ class RunQueries:
         for task in sorted(set(tasks.tolist())):
             sel = tasks == task
             out[task] = {"parse_fail": float(failed[sel].mean())}
-        out.update(_collapse_stats(t))
+        for task, flags in _collapse_stats(t).items():
+            out.setdefault(task, {}).update(flags)
         signal = t.select(["task", "group", "reward", "advantage"]).filter(pc.is_valid(t["task"]))
         per_group = signal.group_by(["task", "group"]).aggregate([("reward", "stddev", pc.VarianceOptions(ddof=0))])
         for row in per_group.group_by("task").aggregate([("reward_stddev", "mean")]).to_pylist():

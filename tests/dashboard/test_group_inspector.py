@@ -13,7 +13,7 @@ from dashboard.rollouts import parts_table
 
 
 def _groups(page: str) -> list[str]:
-    return re.findall(r'<section class="group" id="g-[^"]+" data-group="([^"]+)"', page)
+    return re.findall(r'<section class="group" data-group="([^"]+)"', page)
 
 
 def test_header_shows_target_stats_and_zero_variance_badge(client):
