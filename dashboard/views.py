@@ -240,18 +240,26 @@ def _compare_context(request: Request, dash, ev_a, ev_b) -> dict[str, Any]:
     if order not in ("asc", "desc"):
         raise HTTPException(400, "order must be asc or desc")
     page = query_int(request, "page", 1, 1, 10**9)
+    task, dataset = query_str(request, "task"), query_str(request, "dataset")
     pairs = compare(ia, ib, metric, descending=order == "desc")
+    pairs = [p for p in pairs if (not task or p.a.task == task) and (not dataset or p.a.dataset == dataset)]
+    # paging only over the samples that have the metric in both runs; the others are counted, not listed
+    unscored = sum(p.diff is None for p in pairs)
+    pairs = [p for p in pairs if p.diff is not None]
     shown = []
     for p in pairs[(page - 1) * ROWS_PER_PAGE: page * ROWS_PER_PAGE]:
         ra, rb = dash.evals.row(ev_a, p.a), dash.evals.row(ev_b, p.b)
         shapes = compare_shapes(ra.get("task", ""), ra.get("target"), ra.get("prediction"), rb.get("prediction"),
                                 ra.get("turns"), rb.get("turns"))
-        shown.append({"pair": p, "a": ra, "b": rb, "shapes": shapes})
+        shown.append({"pair": p, "a": ra, "b": rb, "shapes": shapes, "truth": ground_truth_text(ra)})
     meta_a, meta_b = ev_a.metrics(), ev_b.metrics()
     held = [m.get("heldout") if isinstance(m.get("heldout"), dict) else {} for m in (meta_a, meta_b)]
     mixed = held[0] and held[1] and (held[0].get("name"), held[0].get("root")) != (held[1].get("name"),
                                                                                      held[1].get("root"))
+    all_tasks = sorted({e.task for e in ia.entries})
+    all_datasets = sorted({e.dataset for e in ia.entries})
     return {"a": ev_a, "b": ev_b, "pairs": shown, "metrics": metrics, "metric": metric, "order": order,
+            "task": task, "dataset": dataset, "tasks": all_tasks, "datasets": all_datasets, "unscored": unscored,
             "pg": _pages(len(pairs), ROWS_PER_PAGE, page), "heldout": held, "mixed_heldout": bool(mixed),
             "flags": flag_rows([meta_a.get("metrics"), meta_b.get("metrics")]),
             "verdict": dash.verdicts.get(ev_a, ev_b, (dash.runs[ev_a.run].name, dash.runs[ev_b.run].name))}

@@ -40,8 +40,8 @@ def server(demo):
     yield from live_server([demo["run"]])
 
 
-def _verdict_rows(page) -> dict:
-    return {(r["dataset"], r["task"]): r for r in page.eval_on_selector_all(
+def _verdict_rows(pg) -> dict:
+    return {(r["dataset"], r["task"]): r for r in pg.eval_on_selector_all(
         "table.verdict tr.verdict-row", """els => els.map(e => ({dataset: e.dataset.dataset, task: e.dataset.task,
         delta: e.dataset.delta, lo: e.dataset.lo, hi: e.dataset.hi, outcome: e.dataset.outcome,
         collapsed: e.classList.contains('collapsed'), trained: e.children[2].textContent.trim(),

@@ -50,3 +50,13 @@ def test_default_pair_skips_baselines(tmp_path):
     a, b = default_pair(evs)
     assert (a.name, b.name) == ("eval/test/sft", "eval/test/rl")
     assert default_pair(evs[:2]) is None
+
+
+def test_compare_pages_only_samples_with_the_metric_and_filters_by_task(client):
+    # "correct" is scored on the vqa, classification and zoom_vqa rows only (conftest SAMPLE_SCORE)
+    page = client.get("/compare?a=0.1&b=0.0&metric=correct").text
+    assert page.count('<tr class="pair"') == 3 and "3 in all" in page  # the pager counts the 3 listed
+    assert "3 shared sample(s) without correct in both runs are not listed." in page
+    vqa = client.get("/compare?a=0.1&b=0.0&metric=correct&task=vqa").text
+    assert vqa.count('<tr class="pair"') == 1 and "Q: Is there a ship?  A: yes" in vqa
+    assert "not listed" not in vqa

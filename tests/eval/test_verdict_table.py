@@ -29,6 +29,9 @@ def report(tmp_path_factory):
     (tmp / "grpo").mkdir()
     (tmp / "grpo" / "config.yaml").write_text(
         "data:\n  sources:\n  - {path: ., split: train, tasks: [classification, vqa]}\nreward_set: accuracy\n")
+    (tmp / "grpo" / "trainer_state.json").write_text(json.dumps({"log_history": [
+        {"step": 1, "loss": 0.5, "kl": 0.01, "num_tokens": 100, "step_time": 1.0},
+        {"step": 2, "loss": 0.4, "kl": 0.02, "num_tokens": 300, "step_time": 2.0}]}))
     assert cli(["compare", str(tmp / "sft"), str(tmp / "rl"), "--out", str(tmp / "report")]) == 0
     return tmp
 
@@ -74,6 +77,12 @@ def test_report_opens_with_the_verdict_table_coloured_by_interval(report):
         assert cls.strip() == ("" if rows[ds]["outcome"] == "tied" else rows[ds]["outcome"])
     md = (report / "report" / "report.md").read_text()
     assert "| vqa | vqa | yes | accuracy ↑ | 0.0000 † | 1.0000 | +1.000 [+1.000, +1.000] | better | 4 / 0 / 0 |" in md
+
+
+def test_report_draws_the_grpo_runs_training_dynamics(report):
+    md = (report / "report" / "report.md").read_text()
+    assert "## Training dynamics: rl" in md and "![training dynamics of rl](img/dynamics_1.png)" in md
+    assert (report / "report" / "img" / "dynamics_1.png").stat().st_size > 1000
 
 
 def test_direction_decides_colour_and_sample_outcomes():
