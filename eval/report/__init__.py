@@ -147,7 +147,7 @@ def build_report(dirs: list[Path], out: Path, names: list[str] | None = None, to
     img_dir.mkdir(exist_ok=True)
     md_path, html_path = out / "report.md", out / "report.html"
     md_path.write_text("\n".join(doc.md) + "\n", encoding="utf-8")
-    html_path.write_text(R.html_page("GeoRFT evaluation report", doc.html), encoding="utf-8")
+    html_path.write_text(R.html_page("GeoRFT evaluation report", doc.html_with_toc()), encoding="utf-8")
     json_path = out / "compare.json"
     payload = compare_json(runs, baselines, stats, n_resamples=n_resamples, confidence=confidence, seed=seed,
                            collapse=collapse)

@@ -40,10 +40,24 @@ class Doc:
 
     md: list[str] = field(default_factory=list)
     html: list[str] = field(default_factory=list)
+    toc: list[tuple[str, str]] = field(default_factory=list)  # (anchor, text) of every level-2 heading
 
     def heading(self, level: int, text: str) -> None:
         self.md.append(f"{'#' * level} {text}\n")
+        if level == 2:
+            anchor = f"sec-{len(self.toc) + 1}"
+            self.toc.append((anchor, text))
+            self.html.append(f'<h2 id="{anchor}">{html.escape(text)}</h2>')
+            return
         self.html.append(f"<h{level}>{html.escape(text)}</h{level}>")
+
+    def html_with_toc(self) -> list[str]:
+        """The HTML body with a table of contents (every level-2 heading) after the title."""
+        if not self.toc:
+            return self.html
+        nav = '<nav class="toc"><b>Contents</b><ol>' + "".join(
+            f'<li><a href="#{a}">{html.escape(t)}</a></li>' for a, t in self.toc) + "</ol></nav>"
+        return self.html[:1] + [nav] + self.html[1:]
 
     def para(self, text: str) -> None:
         self.md.append(f"{text}\n")
@@ -191,6 +205,7 @@ td.collapse { color: #9a3412; font-weight: 600; }
 .card-title { font-weight: 600; margin-bottom: 4px; }
 code { white-space: pre-wrap; word-break: break-word; }
 img { max-width: 100%; }
+nav.toc { font-size: 13px; border: 1px solid #ddd; padding: .4em 1em; display: inline-block; }
 """
 
 

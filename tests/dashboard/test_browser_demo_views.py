@@ -45,7 +45,10 @@ def _verdict_rows(pg) -> dict:
         "table.verdict tr.verdict-row", """els => els.map(e => ({dataset: e.dataset.dataset, task: e.dataset.task,
         delta: e.dataset.delta, lo: e.dataset.lo, hi: e.dataset.hi, outcome: e.dataset.outcome,
         collapsed: e.classList.contains('collapsed'), trained: e.children[2].textContent.trim(),
-        colour: getComputedStyle(e.children[6]).backgroundColor}))""")}
+        cls: e.children[6].className, colour: getComputedStyle(e.children[6]).backgroundColor}))""")}
+
+
+GREEN, RED = "rgb(217, 242, 225)", "rgb(251, 224, 221)"  # style.css: td.better, td.worse
 
 
 def test_verdict_table_equals_compare_json_on_both_surfaces(server, page, shots, demo):  # noqa: F811
@@ -60,7 +63,9 @@ def test_verdict_table_equals_compare_json_on_both_surfaces(server, page, shots,
             (d,) = heads[key]["differences"]
             assert (float(r["delta"]), float(r["lo"]), float(r["hi"])) == (d["delta"], d["lo"], d["hi"])
             # coloured only when the interval excludes 0
-            assert (r["colour"] != "rgba(0, 0, 0, 0)") == d["excludes_zero"], (key, r)
+            coloured = {"better": GREEN, "worse": RED}.get(r["outcome"])
+            assert (coloured is not None) == d["excludes_zero"], (key, r)
+            assert r["colour"] == coloured if coloured else r["colour"] not in (GREEN, RED), (key, r)
             assert r["trained"] == ("yes" if key[1] in demo["trained"] else "no")
         cls = rows[("synth_classification", "classification")]
         assert cls["collapsed"], "RL's one-label classification must carry the collapse flag"
@@ -75,7 +80,8 @@ def test_overview_draws_dynamics_and_collapse_charts(server, page, shots):  # no
     page.wait_for_selector("#charts[data-ready='1']", timeout=20000)
     for cid in ("chart-dynamics", "chart-collapse"):
         assert page.locator(f"#{cid} .main-svg").count() >= 1, cid
-    titles = page.eval_on_selector_all("#chart-dynamics .g-ytitle", "els => els.map(e => e.textContent)")
+    titles = page.eval_on_selector_all("#chart-dynamics text[class^='g-y'][class$='title']",
+                                       "els => els.map(e => e.textContent)")
     assert {"loss", "KL to the reference", "entropy", "clip ratio", "grad norm", "learning rate", "step time (s)",
             "tokens / s"} <= set(titles)
     page.locator("#chart-dynamics").screenshot(path=str(shots / "dynamics.png"))

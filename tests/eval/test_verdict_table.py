@@ -75,6 +75,9 @@ def test_report_opens_with_the_verdict_table_coloured_by_interval(report):
         iv = json.loads(html.unescape(value))
         assert (iv["delta"], iv["lo"], iv["hi"]) == (rows[ds]["delta"], rows[ds]["lo"], rows[ds]["hi"])
         assert cls.strip() == ("" if rows[ds]["outcome"] == "tied" else rows[ds]["outcome"])
+    # a table of contents links every section, the verdict's first
+    toc = re.findall(r'<li><a href="#(sec-\d+)">([^<]+)</a></li>', page)
+    assert toc[0][1].startswith("Headline metrics") and all(f'<h2 id="{a}">' in page for a, _ in toc)
     md = (report / "report" / "report.md").read_text()
     assert "| vqa | vqa | yes | accuracy ↑ | 0.0000 † | 1.0000 | +1.000 [+1.000, +1.000] | better | 4 / 0 / 0 |" in md
 
