@@ -80,7 +80,8 @@ def test_overview_draws_dynamics_and_collapse_charts(server, page, shots):  # no
     page.wait_for_selector("#charts[data-ready='1']", timeout=20000)
     for cid in ("chart-dynamics", "chart-collapse"):
         assert page.locator(f"#{cid} .main-svg").count() >= 1, cid
-    titles = page.eval_on_selector_all("#chart-dynamics text[class^='g-y'][class$='title']",
+    # the axis titles Plotly drew (its <text class="ytitle|y2title|..."> elements)
+    titles = page.eval_on_selector_all("#chart-dynamics text[class^='y'][class$='title']",
                                        "els => els.map(e => e.textContent)")
     assert {"loss", "KL to the reference", "entropy", "clip ratio", "grad norm", "learning rate", "step time (s)",
             "tokens / s"} <= set(titles)

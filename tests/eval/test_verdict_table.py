@@ -65,7 +65,7 @@ def test_verdict_rows_equal_compare_json_intervals(report):
 def test_report_opens_with_the_verdict_table_coloured_by_interval(report):
     page = (report / "report" / "report.html").read_text()
     doc = json.loads((report / "report" / "compare.json").read_text())
-    first_table = page.index("<table", page.index("Headline metrics"))
+    first_table = page.index("<table", page.index('<h2 id="sec-1">Headline metrics'))
     assert page.index('data-kind="verdict"') < page.index("</table>", first_table)  # the first table after runs
     cells = re.findall(r'<td class="num delta( better| worse)?" data-kind="verdict" data-dataset="([^"]+)"'
                        r' data-task="[^"]+" data-metric="[^"]+" data-value="([^"]+)"', page)
