@@ -271,6 +271,13 @@ def flag_rows(metric_maps: list) -> list[dict[str, Any]]:
     from eval.collapse import flags_by_dataset
 
     per = [flags_by_dataset(m) for m in metric_maps]
+    for p, m in zip(per, metric_maps, strict=True):
+        # the well-formed share beside the empty-reasoning share: a think_format reward paying 1.0 for an empty
+        # think block shows as well-formed 1.0 and empty 1.0
+        for ds, fl in p.items():
+            well = ((m or {}).get(ds) or {}).get("think_format_rate") if isinstance(m, dict) else None
+            if "empty_think_share" in fl and isinstance(well, (int, float)):
+                fl["well-formed share (think_format_rate)"] = well
     keys: list[tuple[str, str]] = []
     for p in per:
         keys += [(ds, k) for ds, fl in p.items() for k in fl if (ds, k) not in keys]
