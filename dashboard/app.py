@@ -5,6 +5,8 @@ Routes (all GET, all read-only):
     /run/{r}                           overview charts (Plotly, EMA smoothing control) and the step table
     /run/{r}/charts.json               the overview charts as Plotly figures (`dashboard.charts`)
     /run/{r}/step/{step}               groups of a step: filters, G completions side by side, pages
+    /run/{r}/search?task=&failed=&rmin=&rmax=&stdmin=&stdmax=&advmin=&sort=
+                                       groups of every step passing the filters (the group inspector's search)
     /run/{r}/rollout?step=&group=&gen= one completion: image with boxes, completion, prediction, parts, zoom turns
     /eval/{key}                        an eval dir: metrics and paged predictions
     /eval/{key}/sample?id=             one eval sample
@@ -47,13 +49,16 @@ from dashboard.files import (
     ThumbnailCache,
     TooLarge,
     image_size,
+    inside,
     preview_refusal,
 )
 from dashboard.overlay import turn_shape
 from dashboard.rollouts import RunQueries
 from dashboard.runs import Run, discover
 from dashboard.security import HeaderGuard
+from dashboard.verdicts import VerdictCache
 from data_engine.errors import UserError
+from eval.report.dynamics import dynamics_chart, dynamics_series, find_trainer_state, read_log_history
 from rollout.store import INDEX_NAME, run_path
 
 _HERE = Path(__file__).parent
@@ -74,6 +79,7 @@ class Dashboard:
         self.roots = Roots([r.path for r in self.runs] + [Path(p) for p in images_roots])
         self.queries = [RunQueries(r.reader) for r in self.runs]
         self.evals = EvalStore()
+        self.verdicts = VerdictCache()
         self.thumbs = ThumbnailCache(max_pixels=max_image_pixels)
         self.templates = Jinja2Templates(directory=str(_HERE / "templates"))
         self._charts: dict[int, tuple[tuple, bytes]] = {}
@@ -113,12 +119,20 @@ class Dashboard:
         """JSON of run `r`'s overview charts, rebuilt only when the rollout store changed."""
         reader = self.runs[r].reader
         index = reader.dir / INDEX_NAME
-        stamp = (index.stat().st_mtime_ns if index.is_file() else 0, tuple(reader.steps()))
+        state = find_trainer_state(reader.run_dir)
+        if state is not None and not inside(state, self.runs[r].path):
+            state = None  # a trainer_state.json leading out of the run is never read
+        stamp = (index.stat().st_mtime_ns if index.is_file() else 0, tuple(reader.steps()),
+                 state.stat().st_mtime_ns if state else 0)
         with self._chart_lock:
             hit = self._charts.get(r)
         if hit and hit[0] == stamp:
             return hit[1]
-        body = json.dumps(build_charts(self.queries[r].series()), separators=(",", ":")).encode()
+        charts = build_charts(self.queries[r].series())
+        dyn = dynamics_chart(dynamics_series(read_log_history(state)), self.runs[r].name) if state else None
+        if dyn is not None:  # beside the reward and learning-signal charts, on the same step axis
+            charts.insert(min(2, len(charts)), {"id": "dynamics", "title": "Training dynamics", "figure": dyn})
+        body = json.dumps(charts, separators=(",", ":")).encode()
         with self._chart_lock:
             self._charts[r] = (stamp, body)
         return body
@@ -196,6 +210,7 @@ def create_app(run_dirs: list[str | Path], images_roots: list[str | Path] = (), 
         Route("/run/{r:int}/charts.json", views.charts),
         Route("/run/{r:int}/step/{step:int}", views.step_page),
         Route("/run/{r:int}/rollout", views.rollout_sample),
+        Route("/run/{r:int}/search", views.search_page),
         Route("/eval/{key}", views.eval_page),
         Route("/eval/{key}/sample", views.eval_sample),
         Route("/compare", views.compare_page),

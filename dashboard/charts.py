@@ -10,8 +10,8 @@ Charts (each a stack of panels sharing the step axis; one line per task unless s
     length           completion length (tokens) and the truncated share
     reasoning        think-then-answer tasks only (docs/think-answer.md §3): share of well-formed completions and
                      reasoning length (characters in the think block)
-    collapse         per task and step (`eval.collapse`, docs/collapse-flags.md): distinct-answer share, the most
-                     common answer's share and the empty-think share of the step's completions
+    collapse         per task and step (`eval.collapse.row_flags`, the eval's flags): distinct-answer share, the
+                     most common answer's share, and the empty-reasoning share beside the well-formed share
     health           parse-failure rate and zoom steps per chain
 """
 
@@ -31,12 +31,12 @@ PER_TASK: dict[str, tuple[str, list[tuple[str, str, tuple[float, float] | None]]
     "length": ("Completion length", [("length", "length (tokens)", None), ("truncated", "truncated share", UNIT)]),
     "reasoning": ("Think-then-answer", [("think_ok", "well-formed share", UNIT),
                                         ("reasoning_chars", "reasoning length (chars)", None)]),
-    "collapse": ("Collapse and hacking flags", [("distinct_answer_share", "distinct-answer share", UNIT),
-                                                ("top_answer_share", "most common answer's share", UNIT),
-                                                ("empty_think_share", "empty-think share", UNIT)]),
+    "collapse": ("Collapse and gaming (docs/collapse-flags.md)", [
+        ("distinct_answer_share", "distinct-answer share", UNIT), ("top_answer_share", "most common answer's share", UNIT),
+        ("empty_think_share", "empty-reasoning share", UNIT), ("think_ok", "well-formed share", UNIT)]),
     "health": ("Health", [("parse_fail", "parse-failure rate", UNIT), ("zoom_steps", "zoom steps per chain", None)]),
 }
-ORDER = ("reward", "signal", "parts", "length", "reasoning", "collapse", "health")
+ORDER = ("reward", "signal", "collapse", "parts", "length", "reasoning", "health")
 
 
 def _points(pts: list[tuple[int, float, float]]) -> tuple[list[int], list[float]]:

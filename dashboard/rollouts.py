@@ -12,16 +12,17 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from dashboard.overlay import load_json, parse_failed
-from eval.collapse import row_flags
 from rollout.store import REWARD_PREFIX, RolloutReader
 
 # A parse failure is written by the parsers as `"format_ok": false` (any JSON spacing); a null prediction too.
 _FORMAT_FAILED = r'"format_ok"\s*:\s*false'
-_MINIMAL = ["group", "task", "source", "reward", "generation"]
+_MINIMAL = ["group", "task", "source", "reward", "generation", "advantage"]
+SORTS = ("generated", "std_desc", "std_asc", "adv_desc")  # group orders of the step view (GroupFilter.sort)
 
 
 @dataclass
@@ -33,6 +34,10 @@ class GroupFilter:
     reward_min: float | None = None
     reward_max: float | None = None
     parse_failed: bool = False
+    std_min: float | None = None  # groups whose reward std (population, as GRPO normalises) is at least this
+    std_max: float | None = None  # ... at most this (0: only zero-variance groups, which give no gradient)
+    adv_min: float | None = None  # groups with a completion whose |advantage| is at least this
+    sort: str = "generated"  # one of SORTS
 
 
 @dataclass
@@ -64,24 +69,27 @@ class RunQueries:
 
     def step_stats(self, step: int) -> dict[str, dict[str, float]]:
         """Per task of one step: parse-failure rate, mean reward std within groups (population std, the spread
-        GRPO normalises by), mean |advantage|, mean zoom steps per chain (zoom tasks only) and the collapse flags
-        of `eval.collapse` over the step's completions (distinct- and top-answer shares, empty-think share)."""
+        GRPO normalises by), mean |advantage|, mean zoom steps per chain (zoom tasks only) and the collapse flags of
+        `eval.collapse.row_flags` over the step's completions (`_collapse_stats`)."""
         path = self.reader.dir / f"step_{step:08d}.parquet"
         mtime = path.stat().st_mtime_ns
         with self._lock:
             hit = self._step_stats.get(step)
         if hit and hit[0] == mtime:
             return hit[1]
-        t = self.reader.read_step(step, columns=["task", "group", "reward", "advantage", "prediction", "turns",
-                                                 "completion", "reasoning"])
+        import pyarrow.parquet as pq
+
+        have = set(pq.read_schema(path).names)
+        wanted = ["task", "group", "reward", "advantage", "prediction", "turns", "completion", "reasoning"]
+        t = self.reader.read_step(step, columns=[c for c in wanted if c in have])
         failed = _failed_mask(t["prediction"]).to_numpy(zero_copy_only=False)
         tasks = t["task"].to_numpy(zero_copy_only=False)
         out: dict[str, dict[str, float]] = {}
-        rows = _flag_rows(t)
         for task in sorted(set(tasks.tolist())):
             sel = tasks == task
-            out[task] = {"parse_fail": float(failed[sel].mean()),
-                         **row_flags([r for r, keep in zip(rows, sel, strict=True) if keep])}
+            out[task] = {"parse_fail": float(failed[sel].mean())}
+        for task, flags in _collapse_stats(t).items():
+            out.setdefault(task, {}).update(flags)
         signal = t.select(["task", "group", "reward", "advantage"]).filter(pc.is_valid(t["task"]))
         per_group = signal.group_by(["task", "group"]).aggregate([("reward", "stddev", pc.VarianceOptions(ddof=0))])
         for row in per_group.group_by("task").aggregate([("reward_stddev", "mean")]).to_pylist():
@@ -143,6 +151,7 @@ class RunQueries:
         passing = t.filter(mask)
         # Groups in the order they were generated (first appearance), not alphabetically.
         ordered = list(dict.fromkeys(passing["group"].to_pylist()))
+        ordered = _by_spread(t, ordered, flt)
         page_ids = ordered[offset: offset + limit]
         groups: list[dict[str, Any]] = []
         part_names: list[str] = []
@@ -156,17 +165,92 @@ class RunQueries:
                 groups.append(_group_view(g, sorted(by_group[g], key=lambda r: r["generation"] or 0)))
         return GroupPage(groups, len(ordered), tasks, sources, part_names)
 
+    def search(self, flt: GroupFilter, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """Groups of every step passing `flt` (task, source, reward range, parse failures, reward std, |advantage|),
+        in step order (then `flt.sort` within a step): one summary row each (`step`, `group`, `task`, `n`,
+        `mean`, `std`, `max_abs_adv`), `limit` of them from `offset`, and how many pass."""
+        hits: list[dict[str, Any]] = []
+        for step in self.reader.steps():
+            cols = _MINIMAL + (["prediction"] if flt.parse_failed else [])
+            t = self.reader.read_step(step, columns=cols)
+            mask = pc.is_valid(t["group"])
+            for col, val in (("task", flt.task), ("source", flt.source)):
+                if val:
+                    mask = pc.and_(mask, pc.fill_null(pc.equal(t[col], val), False))
+            if flt.reward_min is not None:
+                mask = pc.and_(mask, pc.fill_null(pc.greater_equal(t["reward"], flt.reward_min), False))
+            if flt.reward_max is not None:
+                mask = pc.and_(mask, pc.fill_null(pc.less_equal(t["reward"], flt.reward_max), False))
+            if flt.parse_failed:
+                mask = pc.and_(mask, _failed_mask(t["prediction"]))
+            ordered = _by_spread(t, list(dict.fromkeys(t.filter(mask)["group"].to_pylist())), flt)
+            spread = group_spread(t)
+            hits += [{"step": step, "group": g, **spread[g]} for g in ordered]
+        return hits[offset: offset + limit], len(hits)
+
     def completion(self, step: int, group: str, generation: int) -> dict[str, Any] | None:
         """One completion (decoded), or None when there is no such row."""
         t = self.reader.read_step(step, filters=[("group", "=", group), ("generation", "=", generation)])
         return decode_row(t.slice(0, 1).to_pylist()[0]) if t.num_rows else None
 
 
-def _flag_rows(t: pa.Table) -> list[dict[str, Any]]:
-    """The step's rows as `eval.collapse` reads them (parsed prediction, completion text, framing)."""
-    preds, comps, frames = (t[c].to_pylist() for c in ("prediction", "completion", "reasoning"))
-    return [{"prediction": load_json(p) if isinstance(p, str) else None, "completion": c, "reasoning": f}
-            for p, c, f in zip(preds, comps, frames, strict=True)]
+def group_spread(t: pa.Table) -> dict[str, dict[str, Any]]:
+    """Per group of one step's rows (columns group, task, reward, advantage): ``task``, ``n``, reward ``mean`` and
+    population ``std`` (the spread GRPO normalises by; 0 = no gradient from this group) and ``max_abs_adv``."""
+    out: dict[str, dict[str, Any]] = {}
+    cols = {c: t[c].to_pylist() for c in ("group", "task", "reward", "advantage")}
+    acc: dict[str, tuple[str, list[float], list[float]]] = {}
+    for g, task, r, a in zip(cols["group"], cols["task"], cols["reward"], cols["advantage"], strict=True):
+        if g is None:
+            continue
+        _, rs, advs = acc.setdefault(g, (task, [], []))
+        if r is not None:
+            rs.append(float(r))
+        if a is not None:
+            advs.append(abs(float(a)))
+    for g, (task, rs, advs) in acc.items():
+        arr = np.asarray(rs, float)
+        out[g] = {"task": task, "n": len(rs), "mean": float(arr.mean()) if rs else None,
+                  "std": float(arr.std()) if rs else None, "max_abs_adv": max(advs) if advs else None}
+    return out
+
+
+def _by_spread(t: pa.Table, ordered: list[str], flt: GroupFilter) -> list[str]:
+    """`ordered` (group ids) filtered by reward std and |advantage| and sorted as `flt.sort` says (stable)."""
+    if flt.std_min is None and flt.std_max is None and flt.adv_min is None and flt.sort == "generated":
+        return ordered
+    spread = group_spread(t)
+
+    def keep(g: str) -> bool:
+        s = spread.get(g, {})
+        std, adv = s.get("std"), s.get("max_abs_adv")
+        return ((flt.std_min is None or (std is not None and std >= flt.std_min - 1e-12))
+                and (flt.std_max is None or (std is not None and std <= flt.std_max + 1e-12))
+                and (flt.adv_min is None or (adv is not None and adv >= flt.adv_min)))
+
+    out = [g for g in ordered if keep(g)]
+    if flt.sort in ("std_desc", "std_asc"):
+        out.sort(key=lambda g: spread[g]["std"] or 0.0, reverse=flt.sort == "std_desc")
+    elif flt.sort == "adv_desc":
+        out.sort(key=lambda g: spread[g]["max_abs_adv"] or 0.0, reverse=True)
+    return out
+
+
+def _collapse_stats(t: pa.Table) -> dict[str, dict[str, float]]:
+    """Per task, `eval.collapse.row_flags` over one step's completions (the eval's flags, one implementation):
+    ``distinct_answer_share`` and ``top_answer_share`` over the step's answers (parsed answer, else the folded
+    answer text) and, for think-then-answer rows, ``empty_think_share`` (think block with no characters)."""
+    from eval.collapse import row_flags
+
+    cols = {c: t[c].to_pylist() for c in ("task", "prediction", "completion", "reasoning") if c in t.column_names}
+    by_task: dict[str, list[dict[str, Any]]] = {}
+    for k, task in enumerate(cols["task"]):
+        if task is None:
+            continue
+        by_task.setdefault(task, []).append({"prediction": load_json(cols["prediction"][k]),
+                                             "completion": cols.get("completion", [None] * (k + 1))[k],
+                                             "reasoning": cols.get("reasoning", [None] * (k + 1))[k]})
+    return {task: row_flags(rows) for task, rows in by_task.items()}
 
 
 def decode_row(r: dict[str, Any]) -> dict[str, Any]:
@@ -188,7 +272,32 @@ def _group_view(group: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
         if hi is not None and hi != lo and r["reward"] is not None:
             r["mark"] = "best" if r["reward"] == hi else "worst" if r["reward"] == lo else ""
     first = rows[0] if rows else {}
+    arr = np.asarray(rewards, float)
+    std = float(arr.std()) if rewards else None
     return {"group": group, "rows": rows, "prompt": first.get("prompt"), "images": list(first.get("images") or []),
             "task": first.get("task"), "source": first.get("source"), "sample_id": first.get("sample_id"),
-            "target": first.get("target")}
+            "target": first.get("target"), "mean": float(arr.mean()) if rewards else None, "std": std,
+            "zero_variance": std is not None and len(rewards) > 1 and std == 0.0, "table": parts_table(rows)}
+
+
+def parts_table(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The group inspector's completions x reward-parts table: ``columns`` (reward, advantage, every part in
+    first-seen order) and per completion ``cells`` [(value, differs)], where a cell *differs* when its value is
+    not the column's most common value in the group (a column whose values are all equal highlights nothing)."""
+    from collections import Counter
+
+    columns = ["reward", "advantage"]
+    for r in rows:
+        columns += [k for k in r.get("parts", {}) if k not in columns]
+
+    def value(r: dict[str, Any], c: str) -> Any:
+        return r.get(c) if c in ("reward", "advantage") else r.get("parts", {}).get(c)
+
+    modes = {}
+    for c in columns:
+        vals = [None if (v := value(r, c)) is None else round(float(v), 9) for r in rows]
+        modes[c] = Counter(vals).most_common(1)[0][0] if vals else None
+    cells = [[(value(r, c), (None if value(r, c) is None else round(float(value(r, c)), 9)) != modes[c])
+              for c in columns] for r in rows]
+    return {"columns": columns, "cells": cells}
 

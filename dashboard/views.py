@@ -6,6 +6,7 @@ Bad query values answer 400, unknown runs, steps, samples and eval dirs 404; not
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -14,8 +15,9 @@ from starlette.responses import Response
 
 from dashboard.chat import conversation, prompt_messages
 from dashboard.overlay import COLOURS, compare_shapes, sample_shapes
-from dashboard.rollouts import GroupFilter
+from dashboard.rollouts import SORTS, GroupFilter
 from eval.report.figures import DEFAULT_SMOOTHING
+from eval.report.render import ground_truth_text
 
 GROUPS_PER_PAGE = 8
 ROWS_PER_PAGE = 25
@@ -68,8 +70,15 @@ def _dash(request: Request):
 
 def home(request: Request) -> Response:
     dash = _dash(request)
+    from dashboard.verdicts import default_pair
+
     evals = [ev for run in dash.runs for ev in run.evals]
-    return dash.render(request, "home.html", evals=evals)
+    verdicts = []
+    for run in dash.runs:
+        pair = default_pair(run.evals) if not run.label else None  # a per-task stage shares its run's evals
+        if pair is not None and Path(pair[0].name).name == "sft":
+            verdicts.append(dash.verdicts.get(pair[0], pair[1], (run.name, run.name)))
+    return dash.render(request, "home.html", evals=evals, verdicts=verdicts)
 
 
 def overview(request: Request) -> Response:
@@ -101,19 +110,43 @@ def step_page(request: Request) -> Response:
     run = dash.run(r)
     if step not in run.reader.steps():
         raise HTTPException(404, f"no rollouts for step {step}")
-    flt = GroupFilter(task=query_str(request, "task"), source=query_str(request, "source"),
-                      reward_min=query_float(request, "rmin"), reward_max=query_float(request, "rmax"),
-                      parse_failed=query_str(request, "failed") in ("1", "on", "true"))
+    flt = group_filter(request)
     page = query_int(request, "page", 1, 1, 10**9)
     per = query_int(request, "per", GROUPS_PER_PAGE, 1, 100)
     result = dash.queries[r].groups(step, flt, (page - 1) * per, per)
     for g in result.groups:
         _small_multiples(dash, r, g)
+        g["truth"] = ground_truth_text({"task": g["task"], "target": g["target"]})
     steps = run.reader.steps()
     k = steps.index(step)
     nav = {"prev": steps[k - 1] if k else None, "next": steps[k + 1] if k + 1 < len(steps) else None}
     return dash.render(request, "step.html", run=run, step=step, flt=flt, result=result, nav=nav,
                        pg=_pages(result.total_groups, per, page), query=dict(request.query_params))
+
+
+def group_filter(request: Request) -> GroupFilter:
+    """The step view's and the search's filters from the query (bad values answer 400)."""
+    sort = query_str(request, "sort") or "generated"
+    if sort not in SORTS:
+        raise HTTPException(400, f"sort must be one of {', '.join(SORTS)}")
+    return GroupFilter(task=query_str(request, "task"), source=query_str(request, "source"),
+                       reward_min=query_float(request, "rmin"), reward_max=query_float(request, "rmax"),
+                       parse_failed=query_str(request, "failed") in ("1", "on", "true"),
+                       std_min=query_float(request, "stdmin"), std_max=query_float(request, "stdmax"),
+                       adv_min=query_float(request, "advmin"), sort=sort)
+
+
+def search_page(request: Request) -> Response:
+    """Groups of every step passing the filters (a W&B-table-like search over the whole run)."""
+    dash = _dash(request)
+    r = request.path_params["r"]
+    run = dash.run(r)
+    flt = group_filter(request)
+    page = query_int(request, "page", 1, 1, 10**9)
+    hits, total = dash.queries[r].search(flt, (page - 1) * ROWS_PER_PAGE, ROWS_PER_PAGE)
+    tasks = sorted({t for info in run.reader.index()["steps"].values() for t in info.get("tasks", {})})
+    return dash.render(request, "search.html", run=run, flt=flt, hits=hits, tasks=tasks, sorts=SORTS,
+                       pg=_pages(total, ROWS_PER_PAGE, page), query=dict(request.query_params))
 
 
 def _small_multiples(dash, r: int, g: dict[str, Any]) -> None:
@@ -185,7 +218,10 @@ def compare_page(request: Request) -> Response:
     ka, kb = query_str(request, "a"), query_str(request, "b")
     ctx: dict[str, Any] = {"evals": evals, "a": None, "b": None, "pairs": [], "metrics": [], "metric": None}
     if ka is None and kb is None and len(evals) >= 2:
-        ka, kb = evals[0].key, evals[1].key
+        from dashboard.verdicts import default_pair
+
+        pair = next((p for run in dash.runs if (p := default_pair(run.evals))), None) or (evals[0], evals[1])
+        ka, kb = pair[0].key, pair[1].key
     if ka is not None and kb is not None:
         ev_a, ev_b = dash.eval_dir(ka), dash.eval_dir(kb)
         ctx.update(_compare_context(request, dash, ev_a, ev_b))
@@ -204,20 +240,29 @@ def _compare_context(request: Request, dash, ev_a, ev_b) -> dict[str, Any]:
     if order not in ("asc", "desc"):
         raise HTTPException(400, "order must be asc or desc")
     page = query_int(request, "page", 1, 1, 10**9)
+    task, dataset = query_str(request, "task"), query_str(request, "dataset")
     pairs = compare(ia, ib, metric, descending=order == "desc")
+    pairs = [p for p in pairs if (not task or p.a.task == task) and (not dataset or p.a.dataset == dataset)]
+    # paging only over the samples that have the metric in both runs; the others are counted, not listed
+    unscored = sum(p.diff is None for p in pairs)
+    pairs = [p for p in pairs if p.diff is not None]
     shown = []
     for p in pairs[(page - 1) * ROWS_PER_PAGE: page * ROWS_PER_PAGE]:
         ra, rb = dash.evals.row(ev_a, p.a), dash.evals.row(ev_b, p.b)
         shapes = compare_shapes(ra.get("task", ""), ra.get("target"), ra.get("prediction"), rb.get("prediction"),
                                 ra.get("turns"), rb.get("turns"))
-        shown.append({"pair": p, "a": ra, "b": rb, "shapes": shapes})
+        shown.append({"pair": p, "a": ra, "b": rb, "shapes": shapes, "truth": ground_truth_text(ra)})
     meta_a, meta_b = ev_a.metrics(), ev_b.metrics()
     held = [m.get("heldout") if isinstance(m.get("heldout"), dict) else {} for m in (meta_a, meta_b)]
     mixed = held[0] and held[1] and (held[0].get("name"), held[0].get("root")) != (held[1].get("name"),
                                                                                      held[1].get("root"))
+    all_tasks = sorted({e.task for e in ia.entries})
+    all_datasets = sorted({e.dataset for e in ia.entries})
     return {"a": ev_a, "b": ev_b, "pairs": shown, "metrics": metrics, "metric": metric, "order": order,
+            "task": task, "dataset": dataset, "tasks": all_tasks, "datasets": all_datasets, "unscored": unscored,
             "pg": _pages(len(pairs), ROWS_PER_PAGE, page), "heldout": held, "mixed_heldout": bool(mixed),
-            "flags": flag_rows([meta_a.get("metrics"), meta_b.get("metrics")])}
+            "flags": flag_rows([meta_a.get("metrics"), meta_b.get("metrics")]),
+            "verdict": dash.verdicts.get(ev_a, ev_b, (dash.runs[ev_a.run].name, dash.runs[ev_b.run].name))}
 
 
 def flag_rows(metric_maps: list) -> list[dict[str, Any]]:
@@ -226,6 +271,13 @@ def flag_rows(metric_maps: list) -> list[dict[str, Any]]:
     from eval.collapse import flags_by_dataset
 
     per = [flags_by_dataset(m) for m in metric_maps]
+    for p, m in zip(per, metric_maps, strict=True):
+        # the well-formed share beside the empty-reasoning share: a think_format reward paying 1.0 for an empty
+        # think block shows as well-formed 1.0 and empty 1.0
+        for ds, fl in p.items():
+            well = ((m or {}).get(ds) or {}).get("think_format_rate") if isinstance(m, dict) else None
+            if "empty_think_share" in fl and isinstance(well, (int, float)):
+                fl["well-formed share (think_format_rate)"] = well
     keys: list[tuple[str, str]] = []
     for p in per:
         keys += [(ds, k) for ds, fl in p.items() for k in fl if (ds, k) not in keys]

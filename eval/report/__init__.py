@@ -36,9 +36,7 @@ from eval.report.intervals import (
     verdict,
 )
 from eval.report.tables import (
-    MetricRow,
     datasets_of,
-    headline_metric,
     load_run,
     metric_table,
     reward_means,
@@ -90,20 +88,16 @@ def build_report(dirs: list[Path], out: Path, names: list[str] | None = None, to
 
     datasets = datasets_of(runs)
     doc.heading(2, "Headline metrics" + where)
-    heads, first_cols = [], []
-    for ds in datasets:
-        m = headline_metric(runs, ds)
-        if m is None:
-            continue
-        heads.append(MetricRow(ds, m, [(r.metrics.get(ds) or {}).get(m) for r in runs]))
-        first_cols.append([ds, task_of(runs, ds)])
-    R.metric_table(doc, runs, heads, first_cols=first_cols, first_head=["dataset", "task"])
+    tables = verdict_tables(runs, baselines, stats)
+    _verdict_section(doc, tables)
+    heads = headline_stats(stats)
     if heads:
-        series = {r.name: [row.values[k] if R.is_number(row.values[k]) else None for row in heads]
+        series = {r.name: [st.values[k] if R.is_number(st.values[k]) else None for st in heads]
                   for k, r in enumerate(runs)}
         figure(F.grouped_bars("Headline metric per dataset", [f"{h.dataset}\n{h.metric}" for h in heads], series),
                "headline", "headline metrics")
 
+    _dynamics_section(doc, runs, figure)
     _evidence_section(doc, runs, baselines, stats, n_resamples, confidence, collapse, where)
 
     for j, ds in enumerate(datasets):
@@ -153,13 +147,53 @@ def build_report(dirs: list[Path], out: Path, names: list[str] | None = None, to
     img_dir.mkdir(exist_ok=True)
     md_path, html_path = out / "report.md", out / "report.html"
     md_path.write_text("\n".join(doc.md) + "\n", encoding="utf-8")
-    html_path.write_text(R.html_page("GeoRFT evaluation report", doc.html), encoding="utf-8")
+    html_path.write_text(R.html_page("GeoRFT evaluation report", doc.html_with_toc()), encoding="utf-8")
     json_path = out / "compare.json"
     payload = compare_json(runs, baselines, stats, n_resamples=n_resamples, confidence=confidence, seed=seed,
                            collapse=collapse)
+    payload["verdict_table"] = tables
     json_path.write_text(json.dumps(clean_json(payload), indent=2, ensure_ascii=False, allow_nan=False) + "\n",
                          encoding="utf-8")
     return [md_path, html_path, json_path]
+
+
+def verdict_tables(runs, baselines, stats) -> list[dict]:
+    """One verdict table (`eval.report.verdict_table`) per consecutive pair of runs: ``{a, b, trained_from, rows}``."""
+    from eval.report.verdict_table import grpo_dir_of, trained_tasks, verdict_rows
+
+    out = []
+    for a, b in zip(runs, runs[1:], strict=False):
+        tasks, where = trained_tasks(grpo_dir_of(Path(b.path), b.doc.get("model")))
+        out.append({"a": a.name, "b": b.name, "trained_from": where,
+                    "rows": verdict_rows(runs, baselines, stats, a.name, b.name, tasks)})
+    return out
+
+
+def _verdict_section(doc, tables: list[dict]) -> None:
+    for t in tables:
+        doc.para(f"Verdict per task, {t['b']} against {t['a']}: one metric per dataset (the first interval metric, "
+                 f"the same as in the evidence tables below; ↑ higher is better, ↓ lower). Δ is coloured only when "
+                 f"its paired bootstrap 95 % interval excludes 0, green when better by the metric's direction. "
+                 f"{R.NOT_ABOVE} = does not beat the best trivial baseline. Trained by GRPO: read from {t['trained_from']}. "
+                 "Collapse flag: docs/collapse-flags.md.")
+        R.verdict_table(doc, t["rows"], t["a"], t["b"])
+
+
+def _dynamics_section(doc, runs, figure) -> None:
+    """The training dynamics of each compared GRPO run (`eval.report.dynamics`, the dashboard's panels) found
+    beside its eval dir (`eval.report.verdict_table.grpo_dir_of`)."""
+    from eval.report.dynamics import dynamics_png, dynamics_series, find_trainer_state, read_log_history
+    from eval.report.verdict_table import grpo_dir_of
+
+    for k, r in enumerate(runs[1:], start=1):
+        state = find_trainer_state(grpo_dir_of(Path(r.path), r.doc.get("model")))
+        series = dynamics_series(read_log_history(state)) if state else {}
+        if not series:
+            continue
+        doc.heading(2, f"Training dynamics: {r.name}")
+        doc.para(f"Read from {state}: loss, KL, entropy, clip ratios, grad norm, learning rate, step time and "
+                 "tokens/s (Δnum_tokens / (Δstep × step_time)), the dashboard overview's panels and EMA.")
+        figure(dynamics_png(series, r.name), f"dynamics_{k}", f"training dynamics of {r.name}")
 
 
 def _heldout_sentence(heldout: dict | None) -> str:

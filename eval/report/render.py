@@ -40,10 +40,24 @@ class Doc:
 
     md: list[str] = field(default_factory=list)
     html: list[str] = field(default_factory=list)
+    toc: list[tuple[str, str]] = field(default_factory=list)  # (anchor, text) of every level-2 heading
 
     def heading(self, level: int, text: str) -> None:
         self.md.append(f"{'#' * level} {text}\n")
+        if level == 2:
+            anchor = f"sec-{len(self.toc) + 1}"
+            self.toc.append((anchor, text))
+            self.html.append(f'<h2 id="{anchor}">{html.escape(text)}</h2>')
+            return
         self.html.append(f"<h{level}>{html.escape(text)}</h{level}>")
+
+    def html_with_toc(self) -> list[str]:
+        """The HTML body with a table of contents (every level-2 heading) after the title."""
+        if not self.toc:
+            return self.html
+        nav = '<nav class="toc"><b>Contents</b><ol>' + "".join(
+            f'<li><a href="#{a}">{html.escape(t)}</a></li>' for a, t in self.toc) + "</ol></nav>"
+        return self.html[:1] + [nav] + self.html[1:]
 
     def para(self, text: str) -> None:
         self.md.append(f"{text}\n")
@@ -140,7 +154,7 @@ def sample_card(doc: Doc, change: Change, rows: list[dict | None], names: list[s
         doc.md.append(f"![{change.id}]({rel_path})\n")
         doc.html.append(f'<img class="thumb" alt="{html.escape(change.id)}" src="{data_uri(png)}">')
     target = next((r for r in rows if r is not None), {}) or {}
-    gt = _ground_truth_text(target)
+    gt = ground_truth_text(target)
     if gt:
         doc.md.append(f"- ground truth: `{_md_cell(gt)}`")
         doc.html.append(f"<div><b>ground truth</b>: <code>{html.escape(gt)}</code></div>")
@@ -154,20 +168,26 @@ def sample_card(doc: Doc, change: Change, rows: list[dict | None], names: list[s
     doc.html.append("</div>")
 
 
-def _ground_truth_text(row: dict) -> str:
-    t = row.get("target") or {}
-    task = row.get("task")
-    if task in ("vqa", "zoom_vqa"):
+def ground_truth_text(row: dict) -> str:
+    """A short line of what a sample asks and its ground truth (the report's cards, the dashboard's group headers):
+    the question and answer, the label, the first reference caption, the referring expression and box, the number
+    of objects, the class to segment; never a mask's RLE."""
+    t = row.get("target") if isinstance(row, dict) else None
+    t = t if isinstance(t, dict) else {}
+    task = row.get("task") if isinstance(row, dict) else None
+    if task in ("vqa", "zoom_vqa") or ("question" in t and "answer" in t):
         return f"Q: {_excerpt(t.get('question'), 160)}  A: {t.get('answer')}"
-    if task == "classification":
+    if "label" in t:
         return str(t.get("label"))
-    if task == "caption":
-        refs = t.get("references") or []
-        return _excerpt(refs[0]) if refs else ""
-    if task == "grounding":
+    if t.get("references"):
+        return _excerpt(t["references"][0])
+    if "expression" in t and "box" in t:
         return f"{t.get('expression')} {t.get('box')}"
-    if task == "detection":
+    if "objects" in t:
         return f"{len(t.get('objects') or [])} objects"
+    for key in ("expression", "class_name", "category", "label_name"):
+        if isinstance(t.get(key), str):
+            return f"{key.replace('_', ' ')}: {_excerpt(t[key], 160)}"
     return ""
 
 
@@ -177,11 +197,15 @@ table { border-collapse: collapse; margin: 0.6em 0 1.2em; font-size: 13px; }
 th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.up { color: #1a7f37; } td.down { color: #b42318; }
+td.better { background: #d9f2e1; color: #14532d; font-weight: 600; }
+td.worse { background: #fbe0dd; color: #7f1d1d; font-weight: 600; }
+td.collapse { color: #9a3412; font-weight: 600; }
 .card { display: inline-block; vertical-align: top; width: 340px; margin: 6px; padding: 6px; border: 1px solid #ddd;
         font-size: 12px; }
 .card-title { font-weight: 600; margin-bottom: 4px; }
 code { white-space: pre-wrap; word-break: break-word; }
 img { max-width: 100%; }
+nav.toc { font-size: 13px; border: 1px solid #ddd; padding: .4em 1em; display: inline-block; }
 """
 
 
@@ -292,3 +316,45 @@ def differences_table(doc: Doc, names: list[str], stats: list[MetricStats]) -> N
             cells.setdefault(label, {})[st.metric] = iv
     rows = [[label] + [fmt_interval(cells[label].get(st.metric)) for st in stats] for label in labels]
     _table(doc, ["difference"] + [st.metric for st in stats], rows)
+
+
+# ---------------------------------------------------------------- the verdict table (eval.report.verdict_table)
+
+def trained_text(trained: bool | None) -> str:
+    return "?" if trained is None else "yes" if trained else "no"
+
+
+def verdict_cells(row: dict) -> list[str]:
+    """The text cells of one verdict row (`eval.report.verdict_table.verdict_rows`), as both surfaces print them."""
+    arrow = "↑" if row["higher_is_better"] else "↓"
+    delta = "" if row["delta"] is None else f"{row['delta']:+.3f} [{row['lo']:+.3f}, {row['hi']:+.3f}]"
+    wlt = "" if row["won"] is None else f"{row['won']} / {row['lost']} / {row['tied']}"
+    best = row["best_baseline"]
+    return [row["dataset"], row["task"], trained_text(row["trained"]), f"{row['metric']} {arrow}",
+            _fmt_value(row["a_value"], row["a_beats_best"]), _fmt_value(row["b_value"], row["b_beats_best"]),
+            delta, row["outcome"], wlt, f"{fmt(best['value'])} ({best['policy']})" if best else "n/a",
+            ("COLLAPSE: " + "; ".join(row["collapse"])) if row["collapse"] else ""]
+
+
+VERDICT_HEAD = ["dataset", "task", "trained by GRPO?", "metric", "{a}", "{b}", "Δ {b} − {a} [95 % interval]",
+                "verdict", "samples won / lost / tied", "best trivial", "collapse flag"]
+
+
+def verdict_table(doc: Doc, rows: list[dict], a: str, b: str) -> None:
+    """The verdict table: Δ cells coloured (class better / worse) only when the interval excludes 0, by the
+    metric's direction; each Δ cell carries its interval as JSON in ``data-value``."""
+    head = [h.format(a=a, b=b) for h in VERDICT_HEAD]
+    cells, attrs = [], []
+    for r in rows:
+        cells.append(verdict_cells(r))
+        iv = {"delta": r["delta"], "lo": r["lo"], "hi": r["hi"]}
+        cls = f" {r['outcome']}" if r["outcome"] != "tied" else ""
+        a_attr = [""] * len(head)
+        a_attr[6] = (f' class="num delta{cls}" data-kind="verdict" data-dataset="{html.escape(r["dataset"])}"'
+                     f' data-task="{html.escape(r["task"])}" data-metric="{html.escape(r["metric"])}"'
+                     f' data-value="{html.escape(json.dumps(iv))}"')
+        a_attr[4] = a_attr[5] = ' class="num"'
+        if r["collapse"]:
+            a_attr[10] = ' class="collapse"'
+        attrs.append(a_attr)
+    _table(doc, head, cells, attrs)

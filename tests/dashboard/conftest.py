@@ -79,6 +79,17 @@ def _task_payloads(run: Path, img: Path) -> dict[str, list[tuple[str, dict, dict
     return {"detection": det, "grounding": gr, "vqa": vqa, "caption": cap, "classification": cls, "zoom_vqa": zoom}
 
 
+SAMPLE_SCORE = {"detection": "f1", "grounding": "iou", "vqa": "correct", "caption": "cider_d",
+                "classification": "correct", "zoom_vqa": "correct"}
+# The Trainer's log (trainer_state.json) of the run: two logging steps, TRL's GRPO keys; tokens/s at step 3 is
+# (5000 - 1000) / ((3 - 1) x 4.0) = 500.
+TRAINER_LOG = [
+    {"step": 1, "loss": 0.5, "kl": 0.01, "entropy": 0.9, "grad_norm": 1.5, "learning_rate": 1e-4, "num_tokens": 1000,
+     "step_time": 2.0, "clip_ratio/low_mean": 0.0, "clip_ratio/high_mean": 0.02, "clip_ratio/region_mean": 0.02},
+    {"step": 3, "loss": 0.3, "kl": 0.05, "entropy": 0.7, "grad_norm": 0.5, "learning_rate": 5e-5, "num_tokens": 5000,
+     "step_time": 4.0, "clip_ratio/low_mean": 0.01, "clip_ratio/high_mean": 0.03, "clip_ratio/region_mean": 0.04},
+    {"step": 3, "train_runtime": 12.0},  # the end-of-training entry: no dynamics key
+]
 REWARDS = {  # per task: the G rewards (caption: all equal -> a zero-variance group)
     "detection": [0.5, 1.0, 0.0, 0.1], "grounding": [0.9, 0.0, 1.0, 0.2], "vqa": [1.0, 0.0, 1.0, 1.0],
     "caption": [0.4, 0.4, 0.4, 0.4], "classification": [1.0, 0.0, 1.0, 0.0], "zoom_vqa": [1.0, 0.0, 1.0, 0.0],
@@ -125,7 +136,9 @@ def _eval_dir(d: Path, name: str, payloads: dict, img: Path, pick: int) -> None:
         score = REWARDS[task][pick]
         rows.append({"id": f"{task}-0", "dataset": f"synth-{task}", "task": task, "images": [str(img)], "width": W,
                      "height": H, "completion": completion, "prediction": pred, "target": target,
-                     "scores": {"score": score}, "rewards": {f"{task}/main": score}, "turns": turns})
+                     # "score" for the compare view; the task's own per-sample score for the verdict's intervals
+                     "scores": {"score": score, SAMPLE_SCORE[task]: score}, "rewards": {f"{task}/main": score},
+                     "turns": turns})
     metrics = {r["dataset"]: {"score": r["scores"]["score"]} for r in rows}
     (d / "metrics.json").write_text(json.dumps({"model": name, "suite": "synth", "backend": "hf",
                                                 "pixel_budget": {"max_pixels": W * H}, "date": "2026-01-01",
@@ -143,6 +156,7 @@ def run_dirs(tmp_path_factory) -> dict[str, Path]:
     writer = RolloutWriter(run)
     for step in range(3):
         writer.write_step(step, _rollout_rows(step, payloads, img))
+    (run / "trainer_state.json").write_text(json.dumps({"global_step": 3, "log_history": TRAINER_LOG}))
     _eval_dir(run / "eval" / "sft", "sft", payloads, img, pick=0)
     _eval_dir(run / "eval" / "rl", "rl", payloads, img, pick=1)
     outside = root / "outside"

@@ -8,8 +8,10 @@ train sample of each task, G completions made from the ground truth with errors 
 jitter, missed objects, false alarms, wrong answers, unparseable text), serialised by the data engine's own answer
 formatters, parsed by `eval.parsers` and scored by the real rewards (`rewards.score`; parts stored under
 ``reward/<task>/<reward>/<part>`` as the trainer stores them). Prompts are the data engine's chat messages as TRL
-logs them; zoom chains carry real crops. Then it serves the run and saves 1400x1000 Chromium screenshots of the
-overview, a step view and a sample view. Nothing here is a training result: the curves rise because the simulated
+logs them; zoom chains carry real crops. `build_demo_evals` adds SFT and RL eval dirs scored by the real scorer
+(RL's classification collapsed onto one label), the GRPO data sources' config and a simulated trainer log. Then it
+serves the run and saves 1400x1000 Chromium screenshots of the overview, a step view and a sample view, and
+element screenshots of the verdict table, a collapse warning, the training dynamics and the group inspector. Nothing here is a training result: the curves rise because the simulated
 error rates fall.
 """
 
@@ -120,7 +122,86 @@ def build_demo_run(built: Path, run: Path, steps: int = 30, per_task: int = 2, s
                 rec.update({f"reward/{task}/{PRIMARY[task]}/{p}": float(v) for p, v in s.items() if p != "overall"})
                 out.append(rec)
         writer.write_step(step, out)
+    (run / "trainer_state.json").write_text(json.dumps({"global_step": steps,
+                                                        "log_history": simulated_trainer_log(steps, seed)}))
     return run
+
+
+EVAL_TASKS = ("detection", "grounding", "vqa", "caption", "classification")
+# The GRPO config's data sources (what `trained by GRPO?` reads): the demo trains classification and VQA.
+TRAINED = ("classification", "vqa")
+
+
+def build_demo_evals(built: Path, run: Path, limit: int = 24, seed: int = 0) -> list[Path]:
+    """Write ``eval/test/{sft,rl}`` into `run` with the real scorer (`georft eval --predictions`, trivial baselines
+    included) over the val split's simulated answers: SFT at skill 0.35, RL at 0.8 except classification, where SFT
+    names a wrong class and RL answers the most common training label on every image (a gain carried by one
+    repeated answer: the collapse the verdict table must flag). Also writes
+    the GRPO run's resolved-config stand-in (``grpo/config.yaml``: the data sources' tasks) and a simulated
+    ``trainer_state.json`` log for the training-dynamics panel. Simulated, like the rollouts: not a training result.
+    """
+    from collections import Counter
+
+    from data_engine.build import load_built
+    from data_engine.frames import Frame
+    from georft.cli import main as cli
+
+    rows = load_built(built)
+    train_labels = Counter(json.loads(r["target"]).get("label") for r in rows
+                           if r["split"] == "train" and r["task"] == "classification")
+    majority = train_labels.most_common(1)[0][0]
+    val = []
+    for task in EVAL_TASKS:
+        val += [r for r in rows if r["split"] == "val" and r["task"] == task][:limit]
+    suite = {"name": "demo-like", "data_root": str(built), "box_type": "hbb", "java_metrics": False,
+             "datasets": [{"name": f"synth_{t}", "path": ".", "split": "val", "tasks": [t]} for t in EVAL_TASKS]}
+    spath = run / "demo_suite.json"
+    spath.write_text(json.dumps(suite), encoding="utf-8")
+    outs = []
+    for name, skill in (("sft", 0.35), ("rl", 0.8)):
+        rng = np.random.default_rng(seed + (name == "rl"))
+        pred = run / f"demo_{name}.jsonl"
+        with pred.open("w", encoding="utf-8") as fh:
+            for r in val:
+                target = json.loads(r["target"])
+                if r["task"] == "classification":
+                    from data_engine import answers as A
+
+                    # SFT confuses every scene with another class; RL answers the majority label everywhere, so
+                    # its gain is carried by switching to one repeated answer (flagged as collapse)
+                    wrong = [c for c in target["classes"] if c not in (target["label"], majority)]
+                    text = A.format_classification(majority if name == "rl" else wrong[0])
+                else:
+                    text, _ = _sim(r["task"], target, skill, rng, Frame.identity(r["width"], r["height"]),
+                                   r["images"][0], run, f"eval_{name}_{r['id']}")
+                fh.write(json.dumps({"id": r["id"], "dataset": f"synth_{r['task']}", "task": r["task"],
+                                     "target": target, "width": r["width"], "height": r["height"],
+                                     "images": r["images"], "completion": text}) + "\n")
+        out = run / "eval" / "test" / name
+        if cli(["eval", "--predictions", str(pred), "--suite", str(spath), "--out", str(out)]) != 0:
+            raise RuntimeError(f"georft eval failed for the demo's {name} predictions")
+        outs.append(out)
+    (run / "grpo").mkdir(exist_ok=True)
+    (run / "grpo" / "config.yaml").write_text(
+        "# the demo-like run's GRPO data sources (a resolved config holds these and everything else)\n"
+        f"data:\n  sources:\n  - {{path: ., split: train, tasks: [{', '.join(TRAINED)}]}}\n", encoding="utf-8")
+    return outs
+
+
+def simulated_trainer_log(steps: int, seed: int = 0) -> list[dict]:
+    """A trainer_state.json ``log_history`` with TRL's GRPO keys, one entry per step (simulated curves)."""
+    rng = np.random.default_rng(seed)
+    out, tokens = [], 0
+    for s in range(1, steps + 1):
+        f = s / steps
+        tokens += int(8 * 4 * (40 - 20 * f))
+        out.append({"step": s, "loss": float(0.02 * rng.normal()), "kl": float(0.002 + 0.03 * f * (1 + 0.2 * rng.normal())),
+                    "entropy": float(1.2 - 0.6 * f + 0.05 * rng.normal()), "grad_norm": float(abs(1.5 - f + 0.3 * rng.normal())),
+                    "learning_rate": 1e-4 * (1 - f), "step_time": float(1.0 + 0.1 * rng.normal()), "num_tokens": tokens,
+                    "clip_ratio/low_mean": float(max(0.0, 0.01 * f + 0.003 * rng.normal())),
+                    "clip_ratio/high_mean": float(max(0.0, 0.02 * f + 0.003 * rng.normal())),
+                    "clip_ratio/region_mean": float(max(0.0, 0.03 * f + 0.004 * rng.normal()))})
+    return out
 
 
 def screenshots(run: Path, images_root: Path, out: Path, chromium: str = "/usr/bin/chromium") -> list[Path]:
@@ -166,6 +247,23 @@ def screenshots(run: Path, images_root: Path, out: Path, chromium: str = "/usr/b
         page.wait_for_load_state("networkidle")
         shots.append(out / "dashboard_sample.png")
         page.screenshot(path=str(shots[-1]))
+        if (run / "eval").is_dir():
+            page.goto(f"{url}/")
+            page.wait_for_load_state("networkidle")
+            shots.append(out / "dashboard_verdict.png")
+            page.locator("section.verdict").screenshot(path=str(shots[-1]))
+            shots.append(out / "dashboard_collapse_warning.png")
+            page.locator("table.verdict tr.collapsed").first.screenshot(path=str(shots[-1]))
+        page.goto(f"{url}/run/0")
+        page.wait_for_selector("#charts[data-ready='1']")
+        shots.append(out / "dashboard_dynamics.png")
+        page.locator("#chart-dynamics").screenshot(path=str(shots[-1]))
+        shots.append(out / "dashboard_collapse_chart.png")
+        page.locator("#chart-collapse").screenshot(path=str(shots[-1]))
+        page.goto(f"{url}/run/0/step/{mid}?task=classification&sort=std_desc")
+        page.wait_for_load_state("networkidle")
+        shots.append(out / "dashboard_inspector.png")
+        page.locator("section.group").first.screenshot(path=str(shots[-1]))
         browser.close()
     srv.should_exit = True
     return shots
@@ -186,6 +284,7 @@ def main() -> int:
         build(recipe, root / "world" / "built", progress=False)
         t = time.perf_counter()
         run = build_demo_run(root / "world" / "built", root / "demo_run", steps=args.steps)
+        build_demo_evals(root / "world" / "built", run)
         print(f"demo-like run: {args.steps} steps in {time.perf_counter() - t:.1f} s at {run}", file=sys.stderr)
         for p in screenshots(run, root / "world" / "raw", args.out):
             print(p)

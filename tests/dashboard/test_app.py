@@ -32,11 +32,8 @@ def test_overview_charts_and_steps(client):
     assert r.headers["content-type"].startswith("application/json")
     charts = {c["id"]: c for c in r.json()}
     tasks = ["caption", "classification", "detection", "grounding", "vqa", "zoom_vqa"]
-    assert list(charts) == ["reward", "signal"] + [f"parts-{t}" for t in tasks] + ["length", "reasoning", "collapse",
-                                                                                   "health"]
-    collapse = charts["collapse"]["figure"]["layout"]
-    assert [collapse[k]["title"]["text"] for k in ("yaxis", "yaxis2", "yaxis3")] == [
-        "distinct-answer share", "most common answer's share", "empty-think share"]
+    assert list(charts) == ["reward", "signal", "dynamics", "collapse"] + [f"parts-{t}" for t in tasks] + [
+        "length", "reasoning", "health"]
     reward = charts["reward"]["figure"]
     assert [t["name"] for t in reward["data"] if "meta" in t] == tasks
     det_raw = next(t for t in reward["data"] if t["name"] == "detection" and "meta" not in t)
@@ -167,11 +164,12 @@ def test_eval_page_and_sample(client):
 
 
 def test_compare_sorted_by_difference(client):
-    html = client.get("/compare").text  # defaults to the first two eval dirs
+    html = client.get("/compare").text  # defaults to eval/sft (A, key 0.1) vs eval/rl (B, key 0.0)
+    assert "A = grpo_run/eval/sft · B = grpo_run/eval/rl" in html
     diffs = [float(d) for d in re.findall(r'<tr class="pair" data-diff="([^"]+)"', html)]
     assert len(diffs) == 6 and diffs == sorted(diffs)
     assert 'data-role="gt"' in html and "A: pred" in html
-    desc = client.get("/compare?a=0.0&b=0.1&order=desc").text
+    desc = client.get("/compare?a=0.1&b=0.0&order=desc").text
     diffs_desc = [float(d) for d in re.findall(r'data-diff="([^"]+)"', desc)]
     assert diffs_desc == sorted(diffs, reverse=True)
 

@@ -101,7 +101,8 @@ def test_views_render_in_chromium(server, page, shots):
     _charts_ready(page)
     page.screenshot(path=str(shots / "overview.png"), full_page=True)
     ids = page.eval_on_selector_all("#charts div.chart", "els => els.map(e => e.id)")
-    assert ids[:2] == ["chart-reward", "chart-signal"] and len(ids) == 12, ids
+    # reward, signal, the training dynamics (trainer_state.json), collapse, 6 parts, length, reasoning, health
+    assert ids[:4] == ["chart-reward", "chart-signal", "chart-dynamics", "chart-collapse"] and len(ids) == 13, ids
     assert page.locator("#chart-reward .main-svg").count() >= 1  # Plotly drew it
     assert page.locator("#chart-reasoning .main-svg").count() >= 1  # think-then-answer share and length
     assert page.locator("#chart-collapse .main-svg").count() >= 1  # distinct / top answer and empty-think shares

@@ -37,3 +37,15 @@ def test_flags_and_heldout_on_eval_and_compare_pages(tmp_path):
         assert "<td>scenes</td><td>top_answer_share</td><td>1.000</td><td>0.300</td>" in cmp
         same = c.get("/compare?a=0.0&b=0.0").text
         assert "different held-out sets" not in same
+
+
+def test_eval_page_shows_well_formed_beside_empty_reasoning(tmp_path):
+    from dashboard.app import create_app
+
+    run = tmp_path / "run"
+    _eval(run / "eval" / "rl", "rl", None, {"distinct_answer_share": 0.5, "empty_think_share": 0.999,
+                                            "think_format_rate": 1.0})
+    with TestClient(create_app([run]), base_url="http://127.0.0.1:8765") as c:
+        page = c.get("/eval/0.0").text
+    assert "<td>scenes</td><td>empty_think_share</td><td>0.999</td>" in page
+    assert "<td>scenes</td><td>well-formed share (think_format_rate)</td><td>1.000</td>" in page

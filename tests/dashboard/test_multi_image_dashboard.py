@@ -79,8 +79,10 @@ def test_multi_image_rows_show_every_frame_with_the_overlay(multi_run):
         # frames of another size (fMoW sites) are shown, without overlay: coordinates are the first frame's
         fm = c.get("/eval/0.0/sample?id=fm-0").text
         assert 'data-frames="3"' in fm and len(_figs(fm)) == 3
-        comp = c.get("/compare?a=0.0&b=0.1").text
-        assert comp.count('data-frames="2"') == 1 and 'data-frames="3"' in comp
+        # compare lists only the samples scored by its metric: f1 (the change pair), correct (the fMoW site)
+        comp = c.get("/compare?a=0.0&b=0.1&metric=f1").text
+        assert comp.count('data-frames="2"') == 1 and 'data-frames="3"' not in comp
+        assert 'data-frames="3"' in c.get("/compare?a=0.0&b=0.1&metric=correct").text
         step = c.get("/run/0/step/0").text
         assert step.count('data-frames="2"') == 2  # each completion's small multiple shows both frames
 
