@@ -12,8 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from data_engine.families import get_family
-from models.memory_plan import (GIB, StagePlan, activations_for, kv_bytes_per_token, model_size, model_states_for,
-                                train_spec)
+from models.memory_plan import (
+    GIB,
+    StagePlan,
+    activations_for,
+    kv_bytes_per_token,
+    model_size,
+    model_states_for,
+    train_spec,
+)
 
 
 @dataclass

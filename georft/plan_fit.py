@@ -84,12 +84,13 @@ def _hardware(rung: Rung, gpus: int, gib: float) -> list[str]:
             f"hardware.offload_params={str(rung.offload_params).lower()}"]
 
 
-def fit_stage(load, cfg, stage: str, gpus: int, gib: float, user: list[str]) -> Fit | None:
+def fit_stage(load, cfg, stage: str, gpus: int, gib: float, user: list[str], scale: int = 1) -> Fit | None:
     """The first rung (and batch) on which `stage` fits, or None.
 
     Args:
         load: overrides -> PipelineConfig (the config file with the user's and the rung's overrides applied).
         cfg: the config as the user gave it (its batch sizes are the starting point).
+        scale: the config's GPU count / `gpus` (when whole): accumulation grows by it so the global batches stay.
     """
     from georft.plan import plan_pipeline
 
@@ -102,10 +103,11 @@ def fit_stage(load, cfg, stage: str, gpus: int, gib: float, user: list[str]) -> 
         while batch >= 1:
             ovr = [*_hardware(rung, gpus, gib), *(f"{stage}.{m}" for m in rung.model)]
             if factor > 1:
-                ovr += [f"{stage}.trainer.per_device_train_batch_size={batch}",
-                        f"{stage}.trainer.gradient_accumulation_steps={accum0 * factor}"]
+                ovr.append(f"{stage}.trainer.per_device_train_batch_size={batch}")
+            if factor * scale > 1:
+                ovr.append(f"{stage}.trainer.gradient_accumulation_steps={accum0 * factor * scale}")
                 if spg0:
-                    ovr.append(f"{stage}.trainer.steps_per_generation={int(spg0) * factor}")
+                    ovr.append(f"{stage}.trainer.steps_per_generation={int(spg0) * factor * scale}")
             try:
                 trial = load(user + ovr)
             except UserError:
@@ -139,11 +141,16 @@ def fit_text(path: str, user: list[str], gpus: int, gib: float) -> str:
     def load(ovr):
         return load_config(PipelineConfig, path, ovr)
 
-    cfg = load(user + [f"hardware.gpus={gpus}"])
+    cfg = load(user)
+    world0 = max(1, cfg.hardware.gpus) * cfg.hardware.nodes
+    scale = world0 // gpus if world0 > gpus and world0 % gpus == 0 else 1
     lines = [f"georft plan --fit: {cfg.base_model.path} on {gpus} x {gib:g} GiB ({path})"]
+    if scale > 1:
+        lines.append(f"(the config is written for {world0} GPUs: gradient accumulation x {scale} keeps its global "
+                     "batches)")
     fits = []
     for stage in ("sft", "grpo"):
-        fit = fit_stage(load, cfg, stage, gpus, gib, user)
+        fit = fit_stage(load, cfg, stage, gpus, gib, user, scale)
         if fit is None:
             lines.append(f"{stage}: nothing on the ladder fits {gpus} x {gib:g} GiB (lower {stage}.data.max_pixels, "
                          f"{stage}.trainer.max_completion_length, or add GPUs)")
@@ -152,12 +159,12 @@ def fit_text(path: str, user: list[str], gpus: int, gib: float) -> str:
         margin = (fit.capacity - fit.total) / GIB
         lines.append(f"{stage}: {fit.rung.label}: {fit.total / GIB:.1f} GiB per GPU, margin {margin:.1f} GiB "
                      f"(accelerate: {accelerate_config(fit.rung)})")
-        lines.append("  " + " ".join(o for o in fit.overrides if not o.startswith("hardware.")))
+        lines.append("  " + (" ".join(o for o in fit.overrides if not o.startswith("hardware.")) or "(no overrides)"))
     if len(fits) == 2:
         strict = max((f.rung for f in fits), key=lambda r: (r.offload_params, r.offload_optimizer, r.zero_stage))
         stage_ovr = [o for f in fits for o in f.overrides if not o.startswith("hardware.")]
         lines.append("pipeline overrides (paste after the config):")
-        lines.append("  " + " ".join([*_hardware(strict, gpus, gib), *stage_ovr]))
+        lines.append("  " + " ".join([*user, *_hardware(strict, gpus, gib), *stage_ovr]))
         lines.append(f"launch: ACCEL_CONFIG={accelerate_config(strict)} NGPUS={gpus} bash scripts/single_node.sh {path} "
                      "<the overrides above>")
     return "\n".join(lines)

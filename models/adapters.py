@@ -105,7 +105,6 @@ def merge_to(src: str | Path, dest: str | Path, dtype: str = "auto", reuse: bool
     Returns:
         `dest`.
     """
-    import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     dest = Path(dest)

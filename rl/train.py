@@ -86,8 +86,14 @@ def main(cfg: GRPORunConfig) -> dict:
     Returns:
         The run summary (also written to `output_dir/summary.json`).
     """
-    from models.loading import (load_model, load_processor, lora_config, resolve_family, resume_checkpoint,
-                                start_section)
+    from models.loading import (
+        load_model,
+        load_processor,
+        lora_config,
+        resolve_family,
+        resume_checkpoint,
+        start_section,
+    )
     from rewards.adapter import check_rewards, make_reward_funcs, needs_doc_freq
     from rewards.caption import training_dfs
     from rl.data import build_grpo_dataset

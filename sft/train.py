@@ -43,8 +43,14 @@ def build_trainer(cfg: SFTRunConfig):
     """
     from trl import SFTTrainer
 
-    from models.loading import (load_model, load_processor, lora_config, resolve_family, resume_checkpoint,
-                                start_section)
+    from models.loading import (
+        load_model,
+        load_processor,
+        lora_config,
+        resolve_family,
+        resume_checkpoint,
+        start_section,
+    )
     from sft.data import build_sft_dataset, check_max_length
 
     args = trl_config(cfg)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 
-
 DEFAULT_FIT_CONFIG = "configs/pipeline/qwen2_5_vl_7b.yaml"
 
 

@@ -289,7 +289,7 @@ def _run_scripted(tmp_path, out: Path, monkeypatch, rank: int, world: int, loads
     from data_engine.families import get_family
     from eval.suite import DatasetEntry, SuiteConfig
 
-    def fake_open(name, model, suite, dtype="auto"):
+    def fake_open(name, model, suite, dtype="auto", work_dir=None):
         loads.append(model)
         return ScriptedBackend(CALL), get_family("qwen2_5_vl")
 

@@ -98,7 +98,8 @@ def test_fit_prints_pasteable_overrides_that_fit():
     path = str(REPO / "configs/pipeline/qwen2_5_vl_7b.yaml")
     text = fit_text(path, ["base_model.path=Qwen/Qwen2.5-VL-3B-Instruct"], 1, 24)
     lines = text.splitlines()
-    assert lines[1].startswith("sft: LoRA r=64") and lines[3].startswith("grpo: LoRA r=64")
+    assert lines[2].startswith("sft: LoRA r=64") and lines[4].startswith("grpo: LoRA r=64")
+    assert "gradient accumulation x 8" in lines[1]
     overrides = lines[lines.index("pipeline overrides (paste after the config):") + 1].split()
     assert "hardware.gpu_memory_gib=24" in overrides and "sft.model.lora.enabled=true" in overrides
     cfg = load_config(PipelineConfig, path, ["base_model.path=Qwen/Qwen2.5-VL-3B-Instruct", *overrides])

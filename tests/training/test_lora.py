@@ -177,3 +177,39 @@ def test_adapter_without_base_is_one_line(tmp_path):
     (tmp_path / "adapter_config.json").write_text(json.dumps({"r": 4}))
     with pytest.raises(UserError, match="base_model_name_or_path is missing"):
         config_dir(tmp_path)
+
+
+def test_vllm_backend_serves_a_merged_copy_of_an_adapter(tiny_model_dirs, tmp_path, monkeypatch):
+    """Up to the engine (which needs a GPU): an adapter given to the vLLM backend is merged once into the eval
+    folder and that plain folder is what vLLM is built from; a second open reuses it."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    import rollout.generate as generate
+    from eval.runner import open_backend
+    from georft.commands.eval import load_suite
+    from models.adapters import is_adapter_dir
+
+    base = tiny_model_dirs["qwen2_5_vl"]
+    peft = get_peft_model(AutoModelForImageTextToText.from_pretrained(base),
+                          LoraConfig(r=2, target_modules=["q_proj"], init_lora_weights=False))
+    peft.save_pretrained(tmp_path / "ad")
+    AutoProcessor.from_pretrained(base).save_pretrained(tmp_path / "ad")
+    built = []
+
+    class FakeEngine:
+        def __init__(self, model_path, processor, **kw):
+            built.append(model_path)
+
+    monkeypatch.setattr(generate, "require_vllm", lambda: None)
+    monkeypatch.setattr(generate, "VLLMBackend", FakeEngine)
+    suite = load_suite("demo", [])
+    open_backend("vllm", str(tmp_path / "ad"), suite, work_dir=tmp_path / "eval")
+    merged = tmp_path / "eval" / "merged_model"
+    assert built == [str(merged)] and (merged / "config.json").is_file() and not is_adapter_dir(merged)
+    stamp = (merged / "model.safetensors").stat().st_mtime_ns
+    open_backend("vllm", str(tmp_path / "ad"), suite, work_dir=tmp_path / "eval")
+    assert built == [str(merged)] * 2 and (merged / "model.safetensors").stat().st_mtime_ns == stamp  # reused
+    want = peft.merge_and_unload().state_dict()
+    got = AutoModelForImageTextToText.from_pretrained(merged).state_dict()
+    assert set(got) == set(want) and all(torch.allclose(got[k], want[k], atol=1e-6) for k in want)
