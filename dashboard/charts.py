@@ -4,7 +4,8 @@ shared chart code (`eval.report.figures.line_chart`) and rendered in the page by
 Charts (each a stack of panels sharing the step axis; one line per task unless said otherwise):
     reward           mean reward per task
     learning signal  what GRPO can learn from: share of groups whose rewards are all equal (zero advantage),
-                     the reward std within groups (mean over groups) and the mean |advantage|
+                     the reward std within groups (mean over groups), the share of generated groups dynamic
+                     sampling left out of the batch (runs with `dynamic_sampling.enabled`) and the mean |advantage|
     parts · <task>   one chart per task, one line per reward part, parts on separate axes by kind
                      (scores in [0, 1], other values, counts, lengths: `eval.report.figures.part_kind`)
     length           completion length (tokens) and the truncated share
@@ -24,6 +25,7 @@ UNIT = (0.0, 1.0)
 PER_TASK: dict[str, tuple[str, list[tuple[str, str, tuple[float, float] | None]]]] = {
     "reward": ("Reward (mean per task)", [("reward", "reward", None)]),
     "signal": ("Learning signal", [("frac_zero_std_groups", "zero-variance groups", UNIT),
+                                   ("dropped_groups", "dropped by dynamic sampling", UNIT),
                                    ("group_reward_std", "reward std in groups", None),
                                    ("abs_advantage", "mean |advantage|", None)]),
     "length": ("Completion length", [("length", "length (tokens)", None), ("truncated", "truncated share", UNIT)]),

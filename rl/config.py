@@ -8,6 +8,7 @@ from data_engine.data_config import DataSection
 from data_engine.errors import UserError
 from models.loading import ModelSection
 from rewards.config import RewardSpec, as_specs, reward_set
+from rl.dynamic_sampling import DynamicSamplingSection
 
 
 @dataclass
@@ -51,6 +52,9 @@ class GRPORunConfig:
     # trainer.scale_rewards "batch" or "none"; under TRL's default "group" each group is already scaled to unit
     # std and a per-task factor cancels.
     task_reward_scaling: bool = False
+    # Drop groups whose rewards are all equal (no gradient) and refill the batch with new prompts, at most
+    # `max_attempts` generation batches per step (DAPO's dynamic sampling; `rl.dynamic_sampling`). Off by default.
+    dynamic_sampling: DynamicSamplingSection = field(default_factory=DynamicSamplingSection)
 
     trainer: dict = field(default_factory=dict)
 
@@ -71,6 +75,7 @@ class GRPORunConfig:
         as_specs(self.rewards)
         self.model.validate()
         self.data.validate(need_sources=True)
+        self.dynamic_sampling.validate()
         if self.zoom.max_calls < 0:
             raise UserError(f"zoom.max_calls must be >= 0, got {self.zoom.max_calls}")
         if "reward_weights" in self.trainer:

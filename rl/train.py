@@ -142,6 +142,7 @@ def main(cfg: GRPORunConfig) -> dict:
         mm_processor_kwargs={"min_pixels": cfg.data.min_pixels, "max_pixels": cfg.data.max_pixels},
         **zoom["trainer"],
     )
+    trainer.dynamic_sampling = cfg.dynamic_sampling
     if cfg.task_reward_scaling:
         from rl.task_scaling import task_columns
 
