@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from data_engine.data_config import DataSection
 from data_engine.errors import UserError
+from eval.validation import ValidationSection
 from models.loading import ModelSection
 from rewards.config import RewardSpec, as_specs, reward_set
 from rl.dynamic_sampling import DynamicSamplingSection
@@ -55,6 +56,8 @@ class GRPORunConfig:
     # Drop groups whose rewards are all equal (no gradient) and refill the batch with new prompts, at most
     # `max_attempts` generation batches per step (DAPO's dynamic sampling; `rl.dynamic_sampling`). Off by default.
     dynamic_sampling: DynamicSamplingSection = field(default_factory=DynamicSamplingSection)
+    # A held-out slice scored every N steps, best model kept in <output_dir>/best (`eval.validation`). Off by default.
+    validation: ValidationSection = field(default_factory=ValidationSection)
 
     trainer: dict = field(default_factory=dict)
 
@@ -76,6 +79,7 @@ class GRPORunConfig:
         self.model.validate()
         self.data.validate(need_sources=True)
         self.dynamic_sampling.validate()
+        self.validation.validate()
         if self.zoom.max_calls < 0:
             raise UserError(f"zoom.max_calls must be >= 0, got {self.zoom.max_calls}")
         if "reward_weights" in self.trainer:
