@@ -112,7 +112,9 @@ class Dashboard:
         """JSON of run `r`'s overview charts, rebuilt only when the rollout store changed."""
         reader = self.runs[r].reader
         index = reader.dir / INDEX_NAME
-        stamp = (index.stat().st_mtime_ns if index.is_file() else 0, tuple(reader.steps()))
+        val = reader.run_dir / "validation" / "metrics.jsonl"
+        stamp = (index.stat().st_mtime_ns if index.is_file() else 0, tuple(reader.steps()),
+                 val.stat().st_mtime_ns if val.is_file() else 0)
         with self._chart_lock:
             hit = self._charts.get(r)
         if hit and hit[0] == stamp:

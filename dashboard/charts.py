@@ -12,6 +12,8 @@ Charts (each a stack of panels sharing the step axis; one line per task unless s
     reasoning        think-then-answer tasks only (docs/think-answer.md §3): share of well-formed completions and
                      reasoning length (characters in the think block)
     health           parse-failure rate and zoom steps per chain
+    validation       runs with validation during training (`eval.validation`): the declared metric, then each
+                     dataset's headline metric (the first its scorer reports) on the held-out slice
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ PER_TASK: dict[str, tuple[str, list[tuple[str, str, tuple[float, float] | None]]
                                         ("reasoning_chars", "reasoning length (chars)", None)]),
     "health": ("Health", [("parse_fail", "parse-failure rate", UNIT), ("zoom_steps", "zoom steps per chain", None)]),
 }
-ORDER = ("reward", "signal", "parts", "length", "reasoning", "health")
+ORDER = ("validation", "reward", "signal", "parts", "length", "reasoning", "health")
+NOT_HEADLINE = ("n", "parse_fail_rate", "truncated_rate")
 
 
 def _points(pts: list[tuple[int, float, float]]) -> tuple[list[int], list[float]]:
@@ -48,6 +51,9 @@ def build(series: dict[str, Any]) -> list[dict[str, Any]]:
     tasks = sorted(series["tasks"].items())
     charts = []
     for cid in ORDER:
+        if cid == "validation":
+            charts.extend(_validation_chart(series.get("validation") or {}))
+            continue
         if cid == "parts":
             charts.extend(_part_charts(tasks))
             continue
@@ -60,6 +66,27 @@ def build(series: dict[str, Any]) -> list[dict[str, Any]]:
         if panels:
             charts.append({"id": cid, "title": title, "figure": line_chart(title, panels)})
     return charts
+
+
+def _validation_chart(val: dict[str, Any]) -> list[dict[str, Any]]:
+    points = val.get("points") or {}
+    if not points:
+        return []
+    panels = []
+    metric = val.get("metric")
+    if metric in points:
+        xs, ys = zip(*points[metric], strict=True)
+        panels.append({"title": metric, "range": None, "series": [(metric, list(xs), list(ys))]})
+    headline: dict[str, str] = {}
+    for name in points:  # insertion order: each dataset's metrics in its scorer's order
+        ds, _, m = name.partition("/")
+        if m not in NOT_HEADLINE:
+            headline.setdefault(ds, name)
+    lines = [(name, [p[0] for p in points[name]], [p[1] for p in points[name]]) for name in headline.values()]
+    if lines:
+        panels.append({"title": "headline metric per dataset", "range": None, "series": lines})
+    title = "Validation (held-out slice)"
+    return [{"id": "validation", "title": title, "figure": line_chart(title, panels, smoothing=0.0)}]
 
 
 def _part_charts(tasks: list[tuple[str, dict[str, list]]]) -> list[dict[str, Any]]:
