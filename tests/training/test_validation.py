@@ -118,3 +118,27 @@ def test_real_slice_scores_with_the_suite_scorers(tiny_model_dirs, tiny_world, t
     assert model.training  # restored
     assert {"synth_scenes/accuracy", "synth_rsvg/mean_iou", "synth_rsvg/acc@0.5"} <= set(metrics)
     assert metrics["synth_scenes/n"] == 2 and 0.0 <= metrics["synth_rsvg/mean_iou"] <= 1.0
+
+
+@pytest.mark.slow
+def test_grpo_wiring_logs_and_keeps_best(tiny_model_dirs, tiny_world, tmp_path, monkeypatch):
+    import eval.validation_callback as vc
+    from rl.config import GRPORunConfig
+    from rl.train import main
+
+    monkeypatch.setattr(vc, "Validator", _Scripted)
+    monkeypatch.setattr(_Scripted, "values", [0.3, 0.2, 0.6])
+    out = tmp_path / "grpo"
+    cfg = load_config(GRPORunConfig, _config_file(tmp_path, "  enabled: true\n  datasets: [synth_rsvg]\n"
+                                                             "  metric: synth_rsvg/mean_iou\n  every_steps: 1\n",
+                                                  "grpo"), [
+        f"model.path={tiny_model_dirs['qwen3_vl']}", f"data.root={tiny_world[1]}",
+        "data.sources=[{path: ., split: train, tasks: [classification]}]", f"output_dir={out}",
+        "trainer.max_steps=2", "trainer.per_device_train_batch_size=4", "trainer.num_generations=2",
+        "trainer.max_completion_length=6", "trainer.logging_steps=1", "trainer.save_strategy=no",
+        "trainer.report_to=[]"])
+    summary = main(cfg)
+    lines = [json.loads(x) for x in (out / "validation" / "metrics.jsonl").read_text().splitlines()]
+    assert [(x["step"], x["best"]) for x in lines] == [(0, True), (1, False), (2, True)]
+    assert summary["validation"]["best_step"] == 2
+    assert json.loads((out / "best" / "validation.json").read_text())["value"] == 0.6
