@@ -41,7 +41,8 @@ def test_config_validated_at_load(tmp_path):
         with pytest.raises(UserError, match=message):
             load_config(SFTRunConfig, ok, [override])
     with pytest.raises(UserError, match="suite has no datasets"):
-        load_config(SFTRunConfig, REPO / "configs/sft/demo_cpu.yaml", ["validation.enabled=true"])
+        load_config(SFTRunConfig, REPO / "configs/sft/demo_cpu.yaml", ["validation.enabled=true",
+                                                                    "validation.suite.datasets=[]"])
     from rl.config import GRPORunConfig
 
     grpo = load_config(GRPORunConfig, _config_file(tmp_path, "  enabled: true\n  metric: synth_scenes/accuracy\n",
@@ -120,7 +121,6 @@ def test_real_slice_scores_with_the_suite_scorers(tiny_model_dirs, tiny_world, t
     assert metrics["synth_scenes/n"] == 2 and 0.0 <= metrics["synth_rsvg/mean_iou"] <= 1.0
 
 
-@pytest.mark.slow
 def test_grpo_wiring_logs_and_keeps_best(tiny_model_dirs, tiny_world, tmp_path, monkeypatch):
     import eval.validation_callback as vc
     from rl.config import GRPORunConfig
@@ -133,7 +133,7 @@ def test_grpo_wiring_logs_and_keeps_best(tiny_model_dirs, tiny_world, tmp_path, 
                                                              "  metric: synth_rsvg/mean_iou\n  every_steps: 1\n",
                                                   "grpo"), [
         f"model.path={tiny_model_dirs['qwen3_vl']}", f"data.root={tiny_world[1]}",
-        "data.sources=[{path: ., split: train, tasks: [classification]}]", f"output_dir={out}",
+        "data.sources=[{path: ., split: train, tasks: [classification, vqa]}]", f"output_dir={out}",
         "trainer.max_steps=2", "trainer.per_device_train_batch_size=4", "trainer.num_generations=2",
         "trainer.max_completion_length=6", "trainer.logging_steps=1", "trainer.save_strategy=no",
         "trainer.report_to=[]"])
