@@ -122,8 +122,9 @@ class Dashboard:
         state = find_trainer_state(reader.run_dir)
         if state is not None and not inside(state, self.runs[r].path):
             state = None  # a trainer_state.json leading out of the run is never read
+        val = reader.run_dir / "validation" / "metrics.jsonl"
         stamp = (index.stat().st_mtime_ns if index.is_file() else 0, tuple(reader.steps()),
-                 state.stat().st_mtime_ns if state else 0)
+                 state.stat().st_mtime_ns if state else 0, val.stat().st_mtime_ns if val.is_file() else 0)
         with self._chart_lock:
             hit = self._charts.get(r)
         if hit and hit[0] == stamp:

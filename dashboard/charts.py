@@ -4,7 +4,8 @@ shared chart code (`eval.report.figures.line_chart`) and rendered in the page by
 Charts (each a stack of panels sharing the step axis; one line per task unless said otherwise):
     reward           mean reward per task
     learning signal  what GRPO can learn from: share of groups whose rewards are all equal (zero advantage),
-                     the reward std within groups (mean over groups) and the mean |advantage|
+                     the reward std within groups (mean over groups), the share of generated groups dynamic
+                     sampling left out of the batch (runs with `dynamic_sampling.enabled`) and the mean |advantage|
     parts · <task>   one chart per task, one line per reward part, parts on separate axes by kind
                      (scores in [0, 1], other values, counts, lengths: `eval.report.figures.part_kind`)
     length           completion length (tokens) and the truncated share
@@ -13,6 +14,8 @@ Charts (each a stack of panels sharing the step axis; one line per task unless s
     collapse         per task and step (`eval.collapse.row_flags`, the eval's flags): distinct-answer share, the
                      most common answer's share, and the empty-reasoning share beside the well-formed share
     health           parse-failure rate and zoom steps per chain
+    validation       runs with validation during training (`eval.validation`): the declared metric, then each
+                     dataset's headline metric (the first its scorer reports) on the held-out slice
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ UNIT = (0.0, 1.0)
 PER_TASK: dict[str, tuple[str, list[tuple[str, str, tuple[float, float] | None]]]] = {
     "reward": ("Reward (mean per task)", [("reward", "reward", None)]),
     "signal": ("Learning signal", [("frac_zero_std_groups", "zero-variance groups", UNIT),
+                                   ("dropped_groups", "dropped by dynamic sampling", UNIT),
                                    ("group_reward_std", "reward std in groups", None),
                                    ("abs_advantage", "mean |advantage|", None)]),
     "length": ("Completion length", [("length", "length (tokens)", None), ("truncated", "truncated share", UNIT)]),
@@ -36,7 +40,8 @@ PER_TASK: dict[str, tuple[str, list[tuple[str, str, tuple[float, float] | None]]
         ("empty_think_share", "empty-reasoning share", UNIT), ("think_ok", "well-formed share", UNIT)]),
     "health": ("Health", [("parse_fail", "parse-failure rate", UNIT), ("zoom_steps", "zoom steps per chain", None)]),
 }
-ORDER = ("reward", "signal", "collapse", "parts", "length", "reasoning", "health")
+ORDER = ("validation", "reward", "signal", "collapse", "parts", "length", "reasoning", "health")
+NOT_HEADLINE = ("n", "parse_fail_rate", "truncated_rate")
 
 
 def _points(pts: list[tuple[int, float, float]]) -> tuple[list[int], list[float]]:
@@ -51,6 +56,9 @@ def build(series: dict[str, Any]) -> list[dict[str, Any]]:
     tasks = sorted(series["tasks"].items())
     charts = []
     for cid in ORDER:
+        if cid == "validation":
+            charts.extend(_validation_chart(series.get("validation") or {}))
+            continue
         if cid == "parts":
             charts.extend(_part_charts(tasks))
             continue
@@ -63,6 +71,27 @@ def build(series: dict[str, Any]) -> list[dict[str, Any]]:
         if panels:
             charts.append({"id": cid, "title": title, "figure": line_chart(title, panels)})
     return charts
+
+
+def _validation_chart(val: dict[str, Any]) -> list[dict[str, Any]]:
+    points = val.get("points") or {}
+    if not points:
+        return []
+    panels = []
+    metric = val.get("metric")
+    if metric in points:
+        xs, ys = zip(*points[metric], strict=True)
+        panels.append({"title": metric, "range": None, "series": [(metric, list(xs), list(ys))]})
+    headline: dict[str, str] = {}
+    for name in points:  # insertion order: each dataset's metrics in its scorer's order
+        ds, _, m = name.partition("/")
+        if m not in NOT_HEADLINE:
+            headline.setdefault(ds, name)
+    lines = [(name, [p[0] for p in points[name]], [p[1] for p in points[name]]) for name in headline.values()]
+    if lines:
+        panels.append({"title": "headline metric per dataset", "range": None, "series": lines})
+    title = "Validation (held-out slice)"
+    return [{"id": "validation", "title": title, "figure": line_chart(title, panels, smoothing=0.0)}]
 
 
 def _part_charts(tasks: list[tuple[str, dict[str, list]]]) -> list[dict[str, Any]]:

@@ -128,7 +128,7 @@ class RunQueries:
                         dst.setdefault(name, []).append((s, float(v), 0.0))
                 for name, v in extra.get(task, {}).items():
                     dst.setdefault(name, []).append((s, float(v), 0.0))
-        return {"steps": steps, "tasks": tasks}
+        return {"steps": steps, "tasks": tasks, "validation": validation_series(self.reader)}
 
     def groups(self, step: int, flt: GroupFilter, offset: int, limit: int) -> GroupPage:
         """Groups of `step` that pass `flt`, `limit` of them from `offset`, with all their completions."""
@@ -251,6 +251,27 @@ def _collapse_stats(t: pa.Table) -> dict[str, dict[str, float]]:
                                              "completion": cols.get("completion", [None] * (k + 1))[k],
                                              "reasoning": cols.get("reasoning", [None] * (k + 1))[k]})
     return {task: row_flags(rows) for task, rows in by_task.items()}
+
+
+def validation_series(reader: RolloutReader) -> dict[str, Any]:
+    """The run's validation during training (`eval.validation`, ``validation/metrics.jsonl``): ``{"metric": the
+    declared metric, "points": {"<dataset>/<metric>": [(step, value)]}}``, finite values only ({} without the file,
+    or when it leads out of the run directory)."""
+    from dashboard.files import inside
+    from eval.validation import VALIDATION_DIR, read_history
+
+    root = getattr(reader, "root", None)
+    if root is not None and not inside(reader.run_dir / VALIDATION_DIR / "metrics.jsonl", root):
+        return {}
+    lines = read_history(reader.run_dir)
+    if not lines:
+        return {}
+    points: dict[str, list[tuple[int, float]]] = {}
+    for line in lines:
+        for name, v in (line.get("metrics") or {}).items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and abs(v) != float("inf"):
+                points.setdefault(str(name), []).append((int(line["step"]), float(v)))
+    return {"metric": lines[-1].get("metric"), "points": points}
 
 
 def decode_row(r: dict[str, Any]) -> dict[str, Any]:

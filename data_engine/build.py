@@ -390,6 +390,11 @@ def format_summary(summary: dict, max_skips: int = 50) -> str:
     lines.append("tasks: " + ", ".join(f"{t}={n}" for t, n in summary["tasks"].items()))
     if summary.get("renamed_duplicate_ids"):
         lines.append(f"duplicate ids renamed with a '#k' suffix: {summary['renamed_duplicate_ids']}")
+    if summary.get("difficulty"):  # a `georft data filter-difficulty` output (eval.difficulty)
+        d = summary["difficulty"]
+        lines.append(f"difficulty filter ({d['samples']} samples, score {d['score']!r}): {d['records_in']} prompts in, "
+                     f"{d['kept']} kept, {d['dropped_all_right']} dropped (every sample right), "
+                     f"{d['dropped_all_wrong']} dropped (every sample wrong), {d['skipped']} skipped")
     lines.append(f"skipped records: {summary['num_skipped']}")
     for src in summary["sources"]:
         for reason, n in src["skipped_by_reason"].items():

@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 
 from data_engine.data_config import DataSection
 from data_engine.errors import UserError
+from eval.validation import ValidationSection
 from models.loading import ModelSection
 from rewards.config import RewardSpec, as_specs, reward_set
+from rl.dynamic_sampling import DynamicSamplingSection
 
 
 @dataclass
@@ -51,6 +53,11 @@ class GRPORunConfig:
     # trainer.scale_rewards "batch" or "none"; under TRL's default "group" each group is already scaled to unit
     # std and a per-task factor cancels.
     task_reward_scaling: bool = False
+    # Drop groups whose rewards are all equal (no gradient) and refill the batch with new prompts, at most
+    # `max_attempts` generation batches per step (DAPO's dynamic sampling; `rl.dynamic_sampling`). Off by default.
+    dynamic_sampling: DynamicSamplingSection = field(default_factory=DynamicSamplingSection)
+    # A held-out slice scored every N steps, best model kept in <output_dir>/best (`eval.validation`). Off by default.
+    validation: ValidationSection = field(default_factory=ValidationSection)
 
     trainer: dict = field(default_factory=dict)
 
@@ -71,6 +78,8 @@ class GRPORunConfig:
         as_specs(self.rewards)
         self.model.validate()
         self.data.validate(need_sources=True)
+        self.dynamic_sampling.validate()
+        self.validation.validate()
         if self.zoom.max_calls < 0:
             raise UserError(f"zoom.max_calls must be >= 0, got {self.zoom.max_calls}")
         if "reward_weights" in self.trainer:

@@ -152,6 +152,13 @@ def main(cfg: GRPORunConfig) -> dict:
         mm_processor_kwargs={"min_pixels": cfg.data.min_pixels, "max_pixels": cfg.data.max_pixels},
         **zoom["trainer"],
     )
+    trainer.dynamic_sampling = cfg.dynamic_sampling
+    validation = None
+    if cfg.validation.enabled:
+        from eval.validation_callback import attach_validation
+
+        validation = attach_validation(trainer, cfg.validation, cfg.data.root, family,
+                                       cfg.trainer.get("output_dir", cfg.output_dir), resume=bool(resume))
     if cfg.task_reward_scaling:
         from rl.task_scaling import task_columns
 
@@ -172,6 +179,7 @@ def main(cfg: GRPORunConfig) -> dict:
         "skipped_samples": skipped.as_dict(),
         "rewards": {task: [[s.name, s.weight] for s in specs] for task, specs in rewards.items()},
         "last_log": next((e for e in reversed(trainer.state.log_history) if "reward" in e), {}),
+        **({"validation": validation.summary()} if validation is not None else {}),
     }
     if trainer.is_world_process_zero():
         (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))

@@ -30,7 +30,7 @@ from trl import GRPOTrainer
 from data_engine.filenames import safe_filename
 from eval.parsers import completion_text
 from rl.task_scaling import TaskScaledRewards
-from rl.trl_seams import ScoredBatchHook, fix_colocate_prompts, jsonify_logged_conversations
+from rl.trl_seams import DynamicSamplingHook, ScoredBatchHook, fix_colocate_prompts, jsonify_logged_conversations
 from rollout.store import RolloutWriter, run_relative
 
 
@@ -43,8 +43,9 @@ def conversation_json(messages: Any) -> str:
     return json.dumps(strip_images_from_messages(messages), ensure_ascii=False, default=str)
 
 
-class GeoGRPOTrainer(ScoredBatchHook, TaskScaledRewards, GRPOTrainer):
-    """GRPOTrainer that records every completion in the rollout store.
+class GeoGRPOTrainer(DynamicSamplingHook, ScoredBatchHook, TaskScaledRewards, GRPOTrainer):
+    """GRPOTrainer that records every completion in the rollout store (with dynamic sampling on: every attempt,
+    and whether each group made the batch, column ``kept``).
 
     Args:
         record: a `RolloutRecorder` (None disables the store); it wraps the reward functions.
@@ -76,6 +77,10 @@ class GeoGRPOTrainer(ScoredBatchHook, TaskScaledRewards, GRPOTrainer):
         rows = gather_object(local)
         if self.accelerator.is_main_process:
             self.recorder.write(self, rows, n)
+
+    def on_groups_chosen(self, kept: list) -> None:
+        if self.recorder is not None and self.accelerator.is_main_process:
+            self.recorder.mark_kept(self, [bool(k) for per_attempt in kept for k in per_attempt])
 
 
 class _FlushRollouts(TrainerCallback):
@@ -247,7 +252,10 @@ class RolloutRecorder:
         weights = trainer.reward_weights.tolist()
         step = int(trainer.state.global_step)
         out = []
-        for j, r in enumerate(rows[:n]):
+        # Group numbers run on over the generation batches of one step (dynamic sampling's attempts, or several
+        # batches per optimizer step), so a group id names one prompt's completions in the step.
+        offset = len(self._step_rows.get(step, []))
+        for j, r in enumerate(rows[:n], start=offset):
             funcs = [r["funcs"].get(name) for name in trainer.reward_func_names]
             applied = [(w, v) for w, v in zip(weights, funcs, strict=True) if v is not None and v == v]
             rec = {
@@ -271,6 +279,7 @@ class RolloutRecorder:
                 "height": r["height"],
                 "length": r["length"],
                 "truncated": r["truncated"],
+                "kept": None,
                 **think_columns(r["completion"], r["reasoning"]),
             }
             rec.update({f"reward/{name}": v for name, v in r["parts"].items()})
@@ -280,6 +289,19 @@ class RolloutRecorder:
         for s in [s for s in self._step_rows if s < step]:
             del self._step_rows[s]
         self._submit(self.writer.write_step, step, list(self._step_rows[step]))
+
+    def mark_kept(self, trainer, groups: list[bool]) -> None:
+        """Dynamic sampling chose the batch: `groups` says, for the step's last ``len(groups)`` groups (every
+        attempt, in generation order), whether the group is trained on; the step file is rewritten with it."""
+        step = int(trainer.state.global_step)
+        rows = self._step_rows.get(step, [])
+        tail = rows[len(rows) - len(groups) * self.G:]
+        if len(tail) != len(groups) * self.G:
+            raise RuntimeError(f"rollout store: dynamic sampling chose among {len(groups)} groups, the store holds "
+                               f"{len(rows) // self.G} for step {step}")
+        for k, r in enumerate(tail):
+            r["kept"] = groups[k // self.G]
+        self._submit(self.writer.write_step, step, list(rows))
 
 
 class _BatchLog:

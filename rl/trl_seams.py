@@ -26,6 +26,14 @@ Seams:
    functions and the advantages) for per-task reward scaling (`rl/task_scaling.py`); afterwards the raw values are
    put back into TRL's completion log (`_logs["rewards"]`) and metrics (`_metrics`), so only the advantages see the
    transformed rewards.
+5. `DynamicSamplingHook`: dynamic sampling (`rl/dynamic_sampling.py`). It wraps the same private per-batch step as
+   seam 1 and calls it once per attempt (on the dataloader's prompts, then on refill prompts drawn from
+   `train_dataset`), reads which groups are flat from the gathered reward matrix (`_calculate_rewards`, as seam 4),
+   and returns one scored batch made of the chosen rows (`merge_scored_rows`: TRL's own per-row split of the pixel
+   values, then every key of the scored dict padded and concatenated by its layout, `num_items_in_batch` recounted).
+   Its metrics go to TRL's metric buffer (`_metrics`) so they are averaged and logged with TRL's. A key of the
+   scored dict that seam 5 does not know stops the run with its name (a TRL upgrade must be checked). TRL 1.16 has
+   no dynamic sampling of its own (it only logs `frac_reward_zero_std`).
 """
 
 from __future__ import annotations
@@ -75,6 +83,150 @@ class RewardTransformHook:
         if raw is not None:
             restore_logged_rewards(self, raw)
         return output
+
+
+class DynamicSamplingHook:
+    """Mixin for `GRPOTrainer` (seam 5): drop zero-variance groups and refill the generation batch with new prompts.
+
+    Put it first in the bases so every attempt passes through the other hooks (the rollout store records every
+    attempt). Set ``self.dynamic_sampling`` to a `DynamicSamplingSection` (None or disabled: plain TRL). After the
+    batch is chosen, ``self.on_groups_chosen(kept)`` gets, per attempt, the (world x L,) bool of the groups kept.
+    """
+
+    dynamic_sampling = None
+    METRIC_PREFIX = "dynamic_sampling/"
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        if self._sampling_on():
+            from rl.dynamic_sampling import zero_variance_groups
+
+            self._flat_groups = zero_variance_groups(rewards.detach().cpu(), self.reward_weights.detach().cpu(),
+                                                     self.num_generations, self.multi_objective_aggregation)
+        return rewards
+
+    def _sampling_on(self) -> bool:
+        ds = self.dynamic_sampling
+        return bool(ds is not None and ds.enabled and self.model.training)
+
+    def _generate_and_score_completions(self, inputs):
+        if not self._sampling_on():
+            return super()._generate_and_score_completions(inputs)
+        from rl.dynamic_sampling import need_more, plan_batch, sampling_metrics
+
+        world = self.accelerator.num_processes
+        outputs, zero, batch = [], [], inputs
+        while True:
+            self._flat_groups = None
+            outputs.append(super()._generate_and_score_completions(batch))
+            if self._flat_groups is None:
+                raise RuntimeError("dynamic sampling (seam 5): TRL scored a batch without calling _calculate_rewards")
+            zero.append(self._flat_groups)
+            if len(zero) >= self.dynamic_sampling.max_attempts or not need_more(zero, world):
+                break
+            batch = self.refill_inputs(len(inputs), attempt=len(zero))
+        plan = plan_batch(zero, world)
+        G = self.num_generations
+        rows = [(a, g * G + k) for a, g in plan.picks[self.accelerator.process_index] for k in range(G)]
+        merged = merge_scored_rows(outputs, rows, self._tokenizer.pad_token_id)
+        loss_mask = merged["completion_mask"] if merged.get("tool_mask") is None else \
+            merged["completion_mask"] * merged["tool_mask"]
+        merged["num_items_in_batch"] = self.accelerator.gather(loss_mask.sum()).sum()
+        for name, value in sampling_metrics(zero, plan).items():
+            self._metrics["train"][self.METRIC_PREFIX + name].append(value)
+        self.on_groups_chosen(plan.kept)
+        return merged
+
+    def refill_inputs(self, n_rows: int, attempt: int) -> list[dict]:
+        """New local prompts for one more attempt: ``n_rows / G`` prompts, each repeated G times (TRL's layout).
+
+        Drawn from ``train_dataset`` with a generator seeded by (seed, global step, attempt), so every process draws
+        the same global set (and takes its own slice) and a resumed run draws the same refills again.
+        """
+        import numpy as np
+
+        G, world, rank = self.num_generations, self.accelerator.num_processes, self.accelerator.process_index
+        per_rank = n_rows // G
+        size = len(self.train_dataset)
+        rng = np.random.default_rng([int(self.args.seed), int(self.state.global_step), int(attempt)])
+        idx = rng.choice(size, size=per_rank * world, replace=per_rank * world > size)
+        rows = [self.train_dataset[int(i)] for i in idx[rank * per_rank:(rank + 1) * per_rank]]
+        return [dict(r) for r in rows for _ in range(G)]
+
+    def on_groups_chosen(self, kept: list) -> None:
+        """Called with, per attempt, the (world x L,) bool of the groups in the batch (default: nothing)."""
+
+
+# Layout of each key of TRL 1.16's scored batch (`_generate_and_score_completions`' return), for seam 5.
+_LEFT_PADDED = {"prompt_ids": None, "prompt_mask": 0}  # (B, P); None: the pad token id
+_RIGHT_PADDED = {"completion_ids": None, "completion_mask": 0, "tool_mask": 1, "old_per_token_logps": 0.0,
+                 "ref_per_token_logps": 0.0, "sampling_per_token_logps": 0.0, "importance_sampling_ratio": 0.0}
+_PROMPT_THEN_COMPLETION = {"token_type_ids", "mm_token_type_ids"}  # (B, P + C), zeros as padding
+_PER_ROW = {"advantages", "pixel_values", "image_grid_thw", "num_images", "num_tiles", "image_sizes",
+            "image_position_ids", "pixel_attention_mask", "spatial_shapes"}  # per row after TRL's split
+_RECOUNTED = {"num_items_in_batch"}
+
+
+def merge_scored_rows(outputs: list[dict], rows: list[tuple[int, int]], pad_token_id: int) -> dict:
+    """One scored batch made of chosen rows of several scored batches (seam 5).
+
+    Args:
+        outputs: TRL's scored batches (the dicts `_generate_and_score_completions` returns).
+        rows: (batch index, row index) pairs, in the order of the result.
+        pad_token_id: the tokenizer's pad id (prompt and completion id padding).
+
+    Returns:
+        A dict with the same keys: 2-D token tensors padded to the widest batch (prompts on the left, completions
+        on the right, as TRL pads them), per-row values taken in order, pixel values re-joined.
+        ``num_items_in_batch`` is left as the first batch's; the caller recounts it (it is gathered over processes).
+    """
+    import torch
+    from trl.trainer.utils import split_pixel_values_by_grid, unsplit_pixel_values_by_grid
+
+    keys = set(outputs[0])
+    for out in outputs[1:]:
+        if set(out) != keys:
+            raise RuntimeError(f"dynamic sampling (seam 5): scored batches differ in keys: {sorted(keys ^ set(out))}")
+    known = set(_LEFT_PADDED) | set(_RIGHT_PADDED) | _PROMPT_THEN_COMPLETION | _PER_ROW | _RECOUNTED
+    unknown = keys - known
+    if unknown:
+        raise RuntimeError(f"dynamic sampling (seam 5): TRL's scored batch has keys {sorted(unknown)} that "
+                           "rl/trl_seams.merge_scored_rows does not know how to merge; check it against this TRL")
+    split = [split_pixel_values_by_grid(o) for o in outputs]
+    widths = [o["prompt_ids"].shape[1] for o in outputs]
+    merged: dict = {}
+    for key in keys:
+        values = [s[key] for s in split]
+        if all(v is None for v in values):
+            merged[key] = None
+        elif key in _RECOUNTED:
+            merged[key] = values[0]
+        elif key in _PER_ROW and isinstance(values[0], list):
+            merged[key] = [values[b][i] for b, i in rows]
+        elif key in _PER_ROW:
+            merged[key] = torch.stack([values[b][i] for b, i in rows])
+        elif key in _LEFT_PADDED or key in _RIGHT_PADDED:
+            left = key in _LEFT_PADDED
+            fill = {**_LEFT_PADDED, **_RIGHT_PADDED}[key]
+            merged[key] = _pad_rows([values[b][i] for b, i in rows], pad_token_id if fill is None else fill, left)
+        else:  # prompt part (left-padded) then completion part (right-padded)
+            prompt = _pad_rows([values[b][i][: widths[b]] for b, i in rows], 0, left=True)
+            completion = _pad_rows([values[b][i][widths[b]:] for b, i in rows], 0, left=False)
+            merged[key] = torch.cat([prompt, completion], dim=1)
+    return unsplit_pixel_values_by_grid(merged)
+
+
+def _pad_rows(rows: list, value, left: bool):
+    """Stack 1-D tensors of different lengths into (B, max length), padding with `value` on the left or right."""
+
+    width = max(r.shape[0] for r in rows)
+    out = rows[0].new_full((len(rows), width, *rows[0].shape[1:]), value)
+    for i, r in enumerate(rows):
+        if left:
+            out[i, width - r.shape[0]:] = r
+        else:
+            out[i, : r.shape[0]] = r
+    return out
 
 
 def restore_logged_rewards(trainer, raw) -> None:

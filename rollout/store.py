@@ -51,6 +51,9 @@ COLUMNS: dict[str, pa.DataType] = {
     "reasoning": pa.string(),
     "think_ok": pa.bool_(),
     "reasoning_chars": pa.int32(),
+    # dynamic sampling (`rl.dynamic_sampling`): whether the row's group was trained on (false: dropped for zero
+    # reward variance, or surplus); null when dynamic sampling is off
+    "kept": pa.bool_(),
 }
 REWARD_PREFIX = "reward/"
 INDEX_NAME = "index.jsonl"
@@ -100,7 +103,8 @@ def make_table(rows: list[dict[str, Any]]) -> pa.Table:
 def _summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Per-step summary for the index: rows, and per task the mean/std (population) of reward, advantage,
     length, reasoning length and each part, the truncated fraction, the fraction of groups whose rewards are all
-    equal and, for think-then-answer rows, the share of well-formed completions (``think_ok``)."""
+    equal, under dynamic sampling the share of groups left out of the batch (``dropped_groups``) and, for
+    think-then-answer rows, the share of well-formed completions (``think_ok``)."""
     by_task: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         by_task.setdefault(str(r.get("task")), []).append(r)
@@ -124,6 +128,9 @@ def _summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             groups.setdefault(r.get("group"), []).extend([] if v is None else [v])
         flat = [not v or max(v) - min(v) <= 1e-12 for v in groups.values()]
         stats["frac_zero_std_groups"] = sum(flat) / len(flat)
+        kept = {r.get("group"): r["kept"] for r in g if r.get("kept") is not None}
+        if kept:  # dynamic sampling: share of this task's generated groups left out of the batch
+            stats["dropped_groups"] = sum(not k for k in kept.values()) / len(kept)
         out[task] = stats
     return {"rows": len(rows), "tasks": out}
 

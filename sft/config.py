@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from data_engine.data_config import DataSection
 from data_engine.errors import UserError
+from eval.validation import ValidationSection
 from models.loading import ModelSection
 
 
@@ -19,11 +20,14 @@ class SFTRunConfig:
     output_dir: str = "runs/sft"
     model: ModelSection = field(default_factory=ModelSection)
     data: DataSection = field(default_factory=DataSection)
+    # A held-out slice scored every N steps, best model kept in <output_dir>/best (`eval.validation`). Off by default.
+    validation: ValidationSection = field(default_factory=ValidationSection)
     trainer: dict = field(default_factory=dict)
 
     def validate(self) -> None:
         self.model.validate()
         self.data.validate(need_sources=True)
+        self.validation.validate()
         for key in ("packing", "padding_free"):
             if self.trainer.get(key):
                 raise UserError(f"trainer.{key} is not supported for vision data (TRL rejects it)")

@@ -76,6 +76,10 @@ def build_trainer(cfg: SFTRunConfig):
         processing_class=processor,
         peft_config=lora_config(cfg.model, model),
     )
+    if cfg.validation.enabled:
+        from eval.validation_callback import attach_validation
+
+        attach_validation(trainer, cfg.validation, cfg.data.root, family, args.output_dir, resume=bool(resume))
     return trainer, processor, skipped
 
 
@@ -101,10 +105,19 @@ def main(cfg: SFTRunConfig) -> dict:
         "tokens_per_second": _tokens_seen(trainer.state.log_history) / elapsed if elapsed else None,
         "samples": len(trainer.train_dataset),
         "skipped_samples": skipped.as_dict(),
+        **_validation_summary(trainer),
     }
     if trainer.is_world_process_zero():
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _validation_summary(trainer) -> dict:
+    """``{"validation": ...}`` of a run with validation on (`eval.validation_callback`), else nothing."""
+    from eval.validation_callback import ValidationCallback
+
+    cb = next((c for c in trainer.callback_handler.callbacks if isinstance(c, ValidationCallback)), None)
+    return {"validation": cb.summary()} if cb is not None else {}
 
 
 def _tokens_seen(log_history: list[dict]) -> float:

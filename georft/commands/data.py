@@ -1,5 +1,6 @@
-"""Data: `georft data synth --out DIR [--seed N] [--size small] [--heldout-only]`, `georft data build --recipe R --out DIR [--strict]`,
-`georft data show DIR`."""
+"""Data: `georft data synth --out DIR [--seed N] [--size small] [--heldout-only]`,
+`georft data build --recipe R --out DIR [--strict]`, `georft data show DIR`,
+`georft data filter-difficulty --eval EVAL_DIR --out DIR [--score correct]`."""
 
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     show = sub.add_parser("show", help="print the summary of a built dataset")
     show.add_argument("dir", help="a `georft data build` output folder")
     show.add_argument("--max-skips", type=int, default=50, help="skipped records listed one by one (default 50)")
+    hard = sub.add_parser("filter-difficulty",
+                          help="keep the prompts a sampled eval got right in some but not all samples (GRPO source)")
+    hard.add_argument("--eval", required=True, help="the --out folder of `georft eval --samples K --temperature T`")
+    hard.add_argument("--out", required=True, help="output folder: a built dataset of the kept rows")
+    hard.add_argument("--score", default="correct", help="the 0/1 per-sample score counted (default: correct)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,6 +43,14 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from data_engine.build import build, format_summary, load_summary
 
+    if args.data_command == "filter-difficulty":
+        from eval.difficulty import filter_difficulty
+
+        summary = filter_difficulty(args.eval, args.out, score=args.score)
+        print(format_summary(summary))  # noqa: T201 - CLI output
+        print(f"saved {summary['num_samples']} prompts to {args.out}; use it as a GRPO source: "  # noqa: T201
+              f"{{path: {args.out}, split: <the evaluated split>}}")
+        return 0
     if args.data_command == "build":
         summary = build(args.recipe, args.out, strict=args.strict)
         print(format_summary(summary))  # noqa: T201 - CLI output

@@ -88,3 +88,29 @@ def test_parts_of_one_reward_name_it_in_the_title():
     assert [t["name"] for t in chart["figure"]["data"] if "meta" in t] == ["distance", "iou", "n_boxes"]
     legend = chart["figure"]["layout"]["legend"]
     assert legend["orientation"] == "v" and legend["x"] > 1  # beside the panels, not over them
+
+
+def test_validation_chart_from_the_run_file(tmp_path):
+    import json
+
+    from dashboard.charts import build
+    from dashboard.rollouts import validation_series
+    from rollout.store import RolloutReader
+
+    d = tmp_path / "validation"
+    d.mkdir()
+    lines = [{"step": 0, "metric": "rsvg/mean_iou", "metrics": {"rsvg/n": 4, "rsvg/acc@0.5": 0.0,
+                                                                "rsvg/mean_iou": 0.1, "scenes/accuracy": 0.5}},
+             {"step": 5, "metric": "rsvg/mean_iou", "metrics": {"rsvg/n": 4, "rsvg/acc@0.5": 0.25,
+                                                                "rsvg/mean_iou": None, "scenes/accuracy": 0.75}}]
+    (d / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines) + '{"torn')
+    val = validation_series(RolloutReader(tmp_path))
+    assert val["metric"] == "rsvg/mean_iou"
+    assert val["points"]["rsvg/mean_iou"] == [(0, 0.1)]  # a null (NaN at write time) is left out
+    assert val["points"]["scenes/accuracy"] == [(0, 0.5), (5, 0.75)]
+    charts = build({"steps": [], "tasks": {}, "validation": val})
+    assert [c["id"] for c in charts] == ["validation"]
+    names = [t["name"] for t in charts[0]["figure"]["data"] if t.get("showlegend", True) is not False]
+    # the declared metric, then each dataset's first reported metric that is not a count or a rate of failures
+    assert {"rsvg/mean_iou", "rsvg/acc@0.5", "scenes/accuracy"} <= set(names)
+    assert build({"steps": [], "tasks": {}, "validation": validation_series(RolloutReader(tmp_path / "x"))}) == []

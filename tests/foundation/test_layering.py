@@ -13,7 +13,7 @@ ALLOWED = {
     "rollout": {"data_engine", "models"},
     "eval": {"data_engine", "rollout", "models"},
     "rewards": {"data_engine", "eval"},
-    "sft": {"data_engine", "models"},
+    "sft": {"data_engine", "models", "eval"},
     "rl": {"data_engine", "models", "rollout", "eval", "rewards"},
     "dashboard": {"data_engine", "eval", "rollout"},
 }

@@ -80,6 +80,32 @@ def test_seam_reward_transform():
     assert '"rewards": defaultdict(lambda: deque(' in _src(GRPOTrainer.__init__), "seam 4: _logs['rewards'] moved"
 
 
+def test_seam_dynamic_sampling_knows_every_scored_key():
+    """Seam 5: every key TRL's scored batch can carry has a merge rule; the trainer attributes and TRL helpers it
+    uses exist; generation batches are split by `split_pixel_values_by_grid` after the scored step, as assumed."""
+    import re
+
+    from trl import GRPOTrainer
+    from trl.trainer import utils
+
+    from rl import trl_seams
+
+    src = _src(GRPOTrainer._generate_and_score_completions)
+    keys = set(re.findall(r'output\["(\w+)"\]', src)) | set(re.findall(r'^\s+"(\w+)": \w+,$', src, re.M))
+    known = (set(trl_seams._LEFT_PADDED) | set(trl_seams._RIGHT_PADDED) | trl_seams._PROMPT_THEN_COMPLETION
+             | trl_seams._PER_ROW | trl_seams._RECOUNTED)
+    assert {"prompt_ids", "completion_ids", "advantages", "pixel_values"} <= keys
+    assert keys <= known, f"seam 5: TRL's scored batch has keys without a merge rule: {sorted(keys - known)}"
+    assert callable(utils.split_pixel_values_by_grid) and callable(utils.unsplit_pixel_values_by_grid)
+    prep = _src(GRPOTrainer._prepare_inputs)
+    assert "self._generate_and_score_completions(generation_batch)" in prep
+    assert "split_pixel_values_by_grid(generation_batch)" in prep, "seam 5: TRL no longer splits pixel values"
+    init = _src(GRPOTrainer.__init__)
+    for attr in ("self._metrics = {", "self.num_generations =", "self.multi_objective_aggregation =",
+                 "self._tokenizer ="):
+        assert attr in init, f"seam 5: {attr} moved"
+
+
 def test_collapse_image_runs_one_placeholder_per_image():
     from rl.trl_seams import collapse_image_runs, colocate_requests
 
