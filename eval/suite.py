@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from data_engine.errors import UserError
-from data_engine.options import ANSWER_MODES, BOX_TYPES, DETECTION_PROTOCOLS, MASK_FORMATS, check_choice
+from data_engine.options import (
+    ANSWER_MODES,
+    ANSWER_RULES,
+    BOX_TYPES,
+    DETECTION_PROTOCOLS,
+    MASK_FORMATS,
+    SUBMISSION_FORMATS,
+    check_choice,
+)
 from data_engine.reasoning import check_reasoning
 from data_engine.registry import did_you_mean
 from data_engine.tasks import evaluable_tasks
@@ -46,6 +54,11 @@ class DatasetEntry:
             without evidence boxes, e.g. the LRS-VQA benchmark).
         baseline_split: the split the trivial baselines are fitted on (`eval.baselines`; same path, tasks and
             sources); null: no baselines for this dataset.
+        answer_rule: VQA scoring, one of `data_engine.options.ANSWER_RULES`: "exact" (normalised exact match) or
+            "lrs_vqa" (also LRS-VQA's official WordNet rule, both normalisations: `eval.metrics.lrs_vqa`).
+        submission: also write a test-server submission of the predictions, one of
+            `data_engine.options.SUBMISSION_FORMATS` ("dota_task1": `<out>/<name>/dota_task1/Task1_<class>.txt` and
+            `dota_task1.zip`, `eval.submission`); null: none.
     """
 
     name: str = "???"
@@ -57,6 +70,8 @@ class DatasetEntry:
     patches: bool = False
     zoom_chain: bool = False
     baseline_split: str | None = "train"
+    answer_rule: str = "exact"
+    submission: str | None = None
 
 
 @dataclass
@@ -153,6 +168,9 @@ class SuiteConfig:
                 if t not in EVAL_TASKS:
                     raise UserError(f"dataset {d.name!r}: task {t!r} cannot be evaluated.{did_you_mean(t, EVAL_TASKS)}"
                                     f" Known: {', '.join(EVAL_TASKS)}")
+            check_choice(d.answer_rule, ANSWER_RULES, f"dataset {d.name!r}: answer_rule")
+            if d.submission is not None:
+                check_choice(d.submission, SUBMISSION_FORMATS, f"dataset {d.name!r}: submission")
             if d.limit is not None and d.limit < 1:
                 raise UserError(f"dataset {d.name!r}: limit must be >= 1, got {d.limit}")
         if not 0 < self.min_pixels <= self.max_pixels:
