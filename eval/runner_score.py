@@ -66,7 +66,8 @@ from eval.suite import DatasetEntry, SuiteConfig
 Scored = tuple[dict[str, float], list[dict[str, float]]]
 
 
-def _common(rows: list[dict]) -> dict[str, float]:
+def common_metrics(rows: list[dict]) -> dict[str, float]:
+    """``n``, ``parse_fail_rate``, ``truncated_rate`` (and the think-answer rates) of any task's rows."""
     n = len(rows)
     failed = sum(not (r.get("prediction") or {}).get("format_ok", False) for r in rows)
     truncated = sum(bool(r.get("truncated")) for r in rows)
@@ -479,7 +480,7 @@ def score_rows(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> dic
         metrics, scores = SCORERS[get_task(task).scorer](task_rows, entry, suite)
         for r, s in zip(task_rows, scores, strict=True):
             r["scores"] = s
-        metrics = {**metrics, **_common(task_rows)}
+        metrics = {**metrics, **common_metrics(task_rows)}
         prefix = f"{task}/" if len(by_task) > 1 else ""
         out.update({f"{prefix}{k}": v for k, v in metrics.items()})
     return out

@@ -57,8 +57,9 @@ class DatasetEntry:
         answer_rule: VQA scoring, one of `data_engine.options.ANSWER_RULES`: "exact" (normalised exact match) or
             "lrs_vqa" (also LRS-VQA's official WordNet rule, both normalisations: `eval.metrics.lrs_vqa`).
         submission: also write a test-server submission of the predictions, one of
-            `data_engine.options.SUBMISSION_FORMATS` ("dota_task1": `<out>/<name>/dota_task1/Task1_<class>.txt` and
-            `dota_task1.zip`, `eval.submission`); null: none.
+            `data_engine.options.SUBMISSION_FORMATS` ("dota_task1": `<out>/dota_task1/Task1_<class>.txt` and
+            `<out>/dota_task1.zip`, `eval.submission`; the dataset has no ground truth and is not scored; at most one
+            per suite); null: none.
     """
 
     name: str = "???"
@@ -173,6 +174,9 @@ class SuiteConfig:
                 check_choice(d.submission, SUBMISSION_FORMATS, f"dataset {d.name!r}: submission")
             if d.limit is not None and d.limit < 1:
                 raise UserError(f"dataset {d.name!r}: limit must be >= 1, got {d.limit}")
+        subs = [d.name for d in self.datasets if d.submission]
+        if len(subs) > 1:
+            raise UserError(f"suite: at most one dataset may set submission (it is written to <out>/), got {subs}")
         if not 0 < self.min_pixels <= self.max_pixels:
             raise UserError(f"need 0 < min_pixels <= max_pixels, got {self.min_pixels}, {self.max_pixels}")
         check_choice(self.box_type, BOX_TYPES, "box_type")

@@ -13,7 +13,7 @@ from data_engine.adapters.captions_karpathy import iter_captions_karpathy
 from data_engine.adapters.coco import iter_coco
 from data_engine.adapters.dior_r import iter_dior_r
 from data_engine.adapters.dior_rsvg import iter_dior_rsvg
-from data_engine.adapters.dota import iter_dota
+from data_engine.adapters.dota import iter_dota, iter_dota_test
 from data_engine.adapters.fair1m import iter_fair1m
 from data_engine.adapters.fmow import iter_fmow
 from data_engine.adapters.folder_classification import iter_folder_classification
@@ -35,6 +35,7 @@ from data_engine.registry import Registry
 FORMATS: Registry = Registry("dataset format")
 for _name, _fn in (
     ("dota", iter_dota),
+    ("dota_test", iter_dota_test),
     ("dior_r", iter_dior_r),
     ("fair1m", iter_fair1m),
     ("dior_rsvg", iter_dior_rsvg),
