@@ -25,6 +25,7 @@ from data_engine.adapters.llava import iter_llava
 from data_engine.adapters.loveda import iter_loveda
 from data_engine.adapters.lrs_vqa import iter_lrs_vqa
 from data_engine.adapters.mmseg import iter_mmseg
+from data_engine.adapters.nwpu_captions import iter_nwpu_captions
 from data_engine.adapters.nwpu_vhr10 import iter_nwpu_vhr10
 from data_engine.adapters.refgeo import iter_refgeo
 from data_engine.adapters.rrsisd import iter_rrsisd
@@ -57,6 +58,7 @@ for _name, _fn in (
     ("geochat", iter_geochat),
     ("geochat_referring", iter_geochat_referring),
     ("nwpu_vhr10", iter_nwpu_vhr10),
+    ("nwpu_captions", iter_nwpu_captions),
     ("bigearthnet", iter_bigearthnet),
     ("bigearthnet19", iter_bigearthnet19),
 ):
