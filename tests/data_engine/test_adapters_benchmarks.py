@@ -87,3 +87,25 @@ def test_rsitmd_karpathy_layout_with_keywords_and_tif(tmp_path):
     assert [s.reason for s in skips] == ["missing image"]
     rows, _ = _read("captions_karpathy", root, split=["train"])
     assert json.loads(rows[0]["target"])["references"][0] == "Two large ships 0."
+
+
+def test_levir_mci_change_captions_read_by_levir_cc_with_the_label_folder_present(tmp_path):
+    root = tmp_path / "Levir-MCI-dataset"
+    for name in ("test_000001.png", "test_000002.png"):
+        _img(root / "images" / "test" / "A" / name)
+        _img(root / "images" / "test" / "label" / name)
+    _img(root / "images" / "test" / "B" / "test_000001.png")  # test_000002 lacks its after image
+    sents = [{"tokens": ["a", "road", "is", "built"], "raw": " a road is built . "}] * 5
+    doc = {"images": [
+        {"filepath": "test", "filename": "test_000001.png", "imgid": 0, "split": "test", "sentids": [0, 1, 2, 3, 4],
+         "changeflag": 1, "sentences": sents},
+        {"filepath": "test", "filename": "test_000002.png", "imgid": 1, "split": "test", "sentids": [5, 6, 7, 8, 9],
+         "changeflag": 0, "sentences": [{"tokens": ["the", "scene", "is", "the", "same", "as", "before"],
+                                         "raw": " the scene is the same as before . "}] * 5},
+    ]}
+    (root / "LevirCCcaptions.json").write_text(json.dumps(doc))
+    rows, skips = _read("levir_cc", root)
+    assert len(rows) == 1 and rows[0]["task"] == "change_caption"
+    assert [p.rsplit("/", 2)[-2] for p in rows[0]["images"]] == ["A", "B"]
+    assert json.loads(rows[0]["target"]) == {"references": [" a road is built . "] * 5, "changed": True}
+    assert [s.reason for s in skips] == ["missing image"]
