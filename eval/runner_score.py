@@ -11,7 +11,7 @@ think-then-answer mode add ``think_format_rate`` (share of well-formed completio
 | task | dataset metrics | per-sample scores |
 |---|---|---|
 | detection | ``mAP`` (VOC07, ``detection.protocol``), ``mAP_area``, ``mAP_nc``, ``mF1``, ``precision``, ``recall``, ``f1``, ``ap/<class>`` | ``precision``, ``recall``, ``f1`` of the image |
-| grounding | ``acc@0.5`` … ``acc@0.9``, ``mean_iou``, ``cum_iou`` | ``iou``, ``correct`` (IoU at 0.5) |
+| grounding | ``acc@0.5`` … ``acc@0.9``, ``mean_iou``, ``cum_iou``; rows with a ``unique`` flag (VRSBench) also ``acc@0.5/unique``, ``acc@0.7/unique``, ``mean_iou/unique``, ``n/unique`` and the same ``/non_unique`` | ``iou``, ``correct`` (IoU at 0.5) |
 | vqa | ``accuracy``, ``acc/<qtype>``, ``mean_over_types``, ``mean_over_non_count_types``; for ``count`` questions with a numeric answer ``count_accuracy``, ``count_mae``, ``count_rmse``, ``count_n`` | ``correct`` |
 | classification | ``accuracy``, ``mean_class_accuracy`` | ``correct`` |
 | caption | ``bleu_1`` … ``bleu_4``, ``rouge_l``, ``cider_d`` (corpus df), ``rouge_1_f``, ``rouge_l_f`` (`rouge-score`, stemmed), ``meteor`` (Java; else ``skipped/meteor`` = 1) | ``rouge_l``, ``cider_d``, ``rouge_1_f``, ``rouge_l_f`` |
@@ -162,6 +162,14 @@ def score_grounding(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -
         one = grounding_metrics([p], [g], strict=suite.grounding_strict)
         scores.append({"iou": one["mean_iou"], "correct": one["acc@0.5"]})
     metrics = {k: v for k, v in out.items() if k != "n"}
+    flags = [r["target"].get("unique") for r in rows]
+    if any(isinstance(f, bool) for f in flags):  # VRSBench: Acc@0.5 / 0.7 for Unique and Non-unique objects
+        for name, want in (("unique", True), ("non_unique", False)):
+            idx = [k for k, f in enumerate(flags) if f is want]
+            if idx:
+                part = grounding_metrics([preds[k] for k in idx], [gts[k] for k in idx], strict=suite.grounding_strict)
+                metrics.update({f"{key}/{name}": part[key] for key in ("acc@0.5", "acc@0.7", "mean_iou")})
+                metrics[f"n/{name}"] = float(len(idx))
     return metrics, scores
 
 

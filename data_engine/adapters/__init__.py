@@ -30,6 +30,7 @@ from data_engine.adapters.nwpu_vhr10 import iter_nwpu_vhr10
 from data_engine.adapters.refgeo import iter_refgeo
 from data_engine.adapters.rrsisd import iter_rrsisd
 from data_engine.adapters.rsvqa import iter_rsvqa
+from data_engine.adapters.vrsbench import iter_vrsbench
 from data_engine.adapters.xbd import iter_xbd
 from data_engine.registry import Registry
 
@@ -59,6 +60,7 @@ for _name, _fn in (
     ("geochat_referring", iter_geochat_referring),
     ("nwpu_vhr10", iter_nwpu_vhr10),
     ("nwpu_captions", iter_nwpu_captions),
+    ("vrsbench", iter_vrsbench),
     ("bigearthnet", iter_bigearthnet),
     ("bigearthnet19", iter_bigearthnet19),
 ):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from data_engine.adapters import FORMATS, Skip, SourceSpec
@@ -109,3 +110,59 @@ def test_levir_mci_change_captions_read_by_levir_cc_with_the_label_folder_presen
     assert [p.rsplit("/", 2)[-2] for p in rows[0]["images"]] == ["A", "B"]
     assert json.loads(rows[0]["target"]) == {"references": [" a road is built . "] * 5, "changed": True}
     assert [s.reason for s in skips] == ["missing image"]
+
+
+def _vrsbench(tmp_path):
+    root = tmp_path / "VRSBench"
+    _img(root / "Images_val" / "P0003_0002.png", w=512, h=256)
+    _img(root / "Images_val" / "09194_0000.png", w=512, h=512)
+    common = {"dataset": "RSBench"}
+    cap = [{"image_id": "P0003_0002.png", "ground_truth": "Two boats by a pier.", "question": "Describe the image in "
+            "detail", "question_id": 0, "type": "caption", **common},
+           {"image_id": "missing_0001.png", "ground_truth": "x", "question": "Describe the image in detail",
+            "question_id": 1, "type": "caption", **common}]
+    vqa = [{"image_id": "09194_0000.png", "question": "What color is the roof?", "ground_truth": "Red",
+            "question_id": 10, "type": "object color", **common}]
+    ref = [{"image_id": "P0003_0002.png", "question": "The white boat at the left end of the pier.",
+            "ground_truth": "{<12><40><25><58>}", "question_id": 20, "type": "ref", "unique": True,
+            "obj_corner": [[0.12, 0.4], [0.25, 0.4], [0.25, 0.58], [0.12, 0.58]], "obj_cls": "ship", "obj_ids": [0],
+            "size_group": "small", **common},
+           {"image_id": "09194_0000.png", "question": "A plane.", "ground_truth": "{<50><50><50><60>}",
+            "question_id": 21, "type": "ref", "unique": False, "obj_corner": [], "obj_cls": "plane", "obj_ids": [3],
+            "size_group": "small", **common}]
+    for name, doc in (("Cap", cap), ("vqa", vqa), ("referring", ref)):
+        (root / f"VRSBench_EVAL_{name}.json").write_text(json.dumps(doc))
+    return root
+
+
+def test_vrsbench_eval_files_caption_vqa_referring(tmp_path):
+    rows, skips = _read("vrsbench", _vrsbench(tmp_path))
+    by_id = {r["id"]: r for r in rows}
+    assert sorted(by_id) == ["b/0", "b/10", "b/20"]
+    assert (by_id["b/0"]["task"], json.loads(by_id["b/0"]["target"])) == ("caption", {"references":
+                                                                                      ["Two boats by a pier."]})
+    assert json.loads(by_id["b/10"]["target"]) == {"question": "What color is the roof?", "answer": "Red",
+                                                   "qtype": "object color"}
+    ref = json.loads(by_id["b/20"]["target"])
+    # 0-100 grid -> pixels of the 512x256 image: x * 512 / 100, y * 256 / 100
+    assert ref["box"] == [61.44, 102.4, 128.0, 148.48] and ref["grid_box"] == [12, 40, 25, 58]
+    assert (ref["unique"], ref["obj_cls"], ref["size_group"], ref["obj_ids"]) == (True, "ship", "small", [0])
+    assert all(r["split"] == "val" for r in rows)
+    assert sorted(s.reason for s in skips) == ["malformed record", "missing image"]  # empty box; missing image
+
+
+def test_vrsbench_acc_split_unique_non_unique():
+    from eval.runner_score import score_rows
+    from eval.suite import DatasetEntry, SuiteConfig
+
+    def row(i, box, pred, unique):
+        return {"id": f"v/{i}", "task": "grounding", "target": {"expression": "x", "box": box, "unique": unique},
+                "prediction": {"box": pred, "format_ok": True}}
+
+    rows = [row(0, [0, 0, 10, 10], [0, 0, 10, 10], True),      # IoU 1
+            row(1, [0, 0, 10, 10], [0, 0, 10, 6], True),       # IoU 0.6: @0.5 yes, @0.7 no
+            row(2, [0, 0, 10, 10], [20, 20, 30, 30], False)]   # IoU 0
+    suite = SuiteConfig(name="t", datasets=[DatasetEntry(name="v", path=".")])
+    m = score_rows(rows, suite.datasets[0], suite)
+    assert m["acc@0.5/unique"] == 1.0 and m["acc@0.7/unique"] == 0.5 and m["n/unique"] == 2
+    assert m["acc@0.5/non_unique"] == 0.0 and m["acc@0.5"] == pytest.approx(2 / 3)
