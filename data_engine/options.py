@@ -19,7 +19,9 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
 DETECTION_PROTOCOLS = ("dota_devkit", "mmrotate")
 SUBMISSION_FORMATS = ("dota_task1",)  # test-server exports of an eval's predictions (eval.submission)
-ANSWER_RULES = ("exact", "lrs_vqa")  # VQA scoring: normalised exact match / + LRS-VQA's WordNet rule (eval.metrics.lrs_vqa)
+# VQA scoring: normalised exact match / + LRS-VQA's WordNet rule (eval.metrics.lrs_vqa) / + MME-RealWorld's official
+# letter extraction (eval.metrics.multiple_choice)
+ANSWER_RULES = ("exact", "lrs_vqa", "mme_realworld")
 MULTI_EVIDENCE = ("union", "single_turn")  # zoom chains of questions with several evidence boxes
 PIPELINE_CHECKPOINTS = ("base", "sft", "rl")
 REASONING_MODES = ("none", "think_answer")  # plain answers, or <think>…</think><answer>…</answer> (data_engine.reasoning)

@@ -24,6 +24,7 @@ think-then-answer mode add ``think_format_rate`` (share of well-formed completio
 | multilabel_classification | ``sample_f1``, ``micro_f1``, ``macro_f1``, ``mAP`` (`eval.metrics.multilabel`, scikit-learn's definitions) | ``f1`` |
 | grounding_description | the caption metrics of the text, ``box_precision@0.5``, ``box_precision@0.25``, ``box_recall@0.5``, ``box_f1@0.5``, ``box_mean_iou`` of the boxes (class-agnostic, as referring detection) | ``rouge_l``, ``cider_d``, ``box_f1@0.5`` |
 | vqa, ``answer_rule: lrs_vqa`` | vqa's + ``lrs_official/OA``, ``/AA``, ``/acc/<category>``, ``/<SOURCE>/…`` and the same ``lrs_rscovlm/…`` (`eval.metrics.lrs_vqa`; zoom_vqa rows: ``lrs_official_zoom/…``, ``lrs_official_direct/…``) | + ``wups_correct`` |
+| vqa, ``answer_rule: mme_realworld`` | vqa's + ``mme/accuracy``, ``mme/acc/<category>``, ``mme/n``, ``mme/n_E`` (official letter extraction, `eval.metrics.multiple_choice`) | + ``mme_correct`` |
 | zoom_vqa | ``accuracy_zoom``, ``accuracy_direct``, ``delta``, ``zoom_rate``, ``mean_steps``, ``invalid_call_rate`` | ``correct``, ``correct_direct``, ``n_steps`` |
 
 Detection predictions are scored with every score 1.0 (VLM output has none), so mAP follows the stable emitted
@@ -54,6 +55,7 @@ from eval.metrics.classification import classification_accuracy
 from eval.metrics.dota_map import dota_map
 from eval.metrics.grounding import grounding_metrics
 from eval.metrics.lrs_vqa import NORMALISATIONS, lrs_vqa_report, wups_credit
+from eval.metrics.multiple_choice import mme_extract, mme_report
 from eval.metrics.multilabel import indicators, multilabel_metrics, sample_f1
 from eval.metrics.referring import referring_metrics as referring_box_metrics
 from eval.metrics.referring import sample_scores, size_group
@@ -238,6 +240,13 @@ def score_vqa(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scor
     scores = [{"correct": vqa_accuracy([p], [g])["accuracy"]} for p, g in pairs]
     if entry.answer_rule == "lrs_vqa":
         metrics.update(_lrs_vqa(rows, "prediction", scores, "wups_correct"))
+    elif entry.answer_rule == "mme_realworld":
+        raw = [str((r.get("prediction") or {}).get("answer") or r.get("completion") or "") for r in rows]
+        rep = mme_report(raw, [r["target"].get("answer") for r in rows], [r["target"].get("qtype") for r in rows],
+                         [r["target"].get("choices") or [] for r in rows])
+        metrics.update({f"mme/{k}": v for k, v in rep.items()})
+        for s, text, r in zip(scores, raw, rows, strict=True):
+            s["mme_correct"] = float(mme_extract(text, r["target"].get("choices")) == str(r["target"]["answer"]))
     return metrics, scores
 
 

@@ -24,6 +24,7 @@ from data_engine.adapters.levir_cd import iter_levir_cd
 from data_engine.adapters.llava import iter_llava
 from data_engine.adapters.loveda import iter_loveda
 from data_engine.adapters.lrs_vqa import iter_lrs_vqa
+from data_engine.adapters.mme_realworld import iter_mme_realworld
 from data_engine.adapters.mmseg import iter_mmseg
 from data_engine.adapters.nwpu_captions import iter_nwpu_captions
 from data_engine.adapters.nwpu_vhr10 import iter_nwpu_vhr10
@@ -61,6 +62,7 @@ for _name, _fn in (
     ("nwpu_vhr10", iter_nwpu_vhr10),
     ("nwpu_captions", iter_nwpu_captions),
     ("vrsbench", iter_vrsbench),
+    ("mme_realworld", iter_mme_realworld),
     ("bigearthnet", iter_bigearthnet),
     ("bigearthnet19", iter_bigearthnet19),
 ):

@@ -166,3 +166,48 @@ def test_vrsbench_acc_split_unique_non_unique():
     m = score_rows(rows, suite.datasets[0], suite)
     assert m["acc@0.5/unique"] == 1.0 and m["acc@0.7/unique"] == 0.5 and m["n/unique"] == 2
     assert m["acc@0.5/non_unique"] == 0.0 and m["acc@0.5"] == pytest.approx(2 / 3)
+
+
+def _mme_rec(qid, image, gt, subtask="Remote Sensing", category="color"):
+    return {"Question_id": qid, "Image": image, "Text": "What color is the roof of the largest building?",
+            "Question Type": "Multiple Choice",
+            "Answer choices": ["(A) Red", "(B) White", "(C) Blue", "(D) Green", "(E) The image does not feature the "
+                               "color."], "Ground truth": gt, "Task": "Perception", "Subtask": subtask,
+            "Category": category}
+
+
+def test_mme_realworld_rs_subset_only_other_subsets_filtered_not_skipped(tmp_path):
+    root = tmp_path / "MME-RealWorld"
+    _img(root / "remote_sensing" / "03553_Toronto.png")
+    doc = [_mme_rec("perception/remote_sensing/color/0001", "remote_sensing/03553_Toronto.png", "B"),
+           _mme_rec("perception/ocr/0001", "ocr/1.png", "A", subtask="OCR with Complex Context"),
+           _mme_rec("perception/remote_sensing/count/0002", "remote_sensing/gone.png", "A", category="count"),
+           _mme_rec("perception/remote_sensing/color/0003", "remote_sensing/03553_Toronto.png", "AB")]
+    (root / "MME_RealWorld.json").write_text(json.dumps(doc))
+    rows, skips = _read("mme_realworld", root)
+    assert [r["id"] for r in rows] == ["b/perception/remote_sensing/color/0001"]
+    t = json.loads(rows[0]["target"])
+    assert (t["answer"], t["qtype"], t["task"], len(t["choices"])) == ("B", "color", "Perception", 5)
+    assert sorted(s.reason for s in skips) == ["malformed record", "missing image"]  # OCR record: not a skip
+
+
+@pytest.mark.parametrize(("text", "letter"), [
+    ("The best answer is (B)", "B"), ("B", "B"), ("The answer is: C.", "C"),
+    ("A large airport", "A"),  # the official rule takes the first capital A-E anywhere
+    ("the roof looks white to me and it is not painted in any other visible colour at all", ""),  # > 10 words
+    ("White", "B"),  # no letter: the first choice containing the text
+    ("", ""), (None, ""),
+])
+def test_mme_official_extraction(text, letter):
+    from eval.metrics.multiple_choice import mme_extract
+
+    assert mme_extract(text, ["(A) Red", "(B) White", "(C) Blue", "(D) Green", "(E) none"]) == letter
+
+
+def test_mme_report_per_category_and_e_count():
+    from eval.metrics.multiple_choice import mme_report
+
+    ch = [["(A) x", "(B) y", "(C) z", "(D) w", "(E) none"]] * 4
+    rep = mme_report(["B", "The answer is E", "(A)", "C"], ["B", "A", "A", "D"], ["color", "color", "count", "count"],
+                     ch)
+    assert rep["accuracy"] == 0.5 and rep["acc/color"] == 0.5 and rep["acc/count"] == 0.5 and rep["n_E"] == 1
