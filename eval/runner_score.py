@@ -55,8 +55,8 @@ from eval.metrics.classification import classification_accuracy
 from eval.metrics.dota_map import dota_map
 from eval.metrics.grounding import grounding_metrics
 from eval.metrics.lrs_vqa import NORMALISATIONS, lrs_vqa_report, wups_credit
-from eval.metrics.multiple_choice import mme_extract, mme_report
 from eval.metrics.multilabel import indicators, multilabel_metrics, sample_f1
+from eval.metrics.multiple_choice import mme_extract, mme_report
 from eval.metrics.referring import referring_metrics as referring_box_metrics
 from eval.metrics.referring import sample_scores, size_group
 from eval.metrics.segmentation import metrics_from_areas, referring_metrics
