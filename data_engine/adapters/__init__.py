@@ -18,6 +18,7 @@ from data_engine.adapters.fair1m import iter_fair1m
 from data_engine.adapters.fmow import iter_fmow
 from data_engine.adapters.folder_classification import iter_folder_classification
 from data_engine.adapters.geochat import iter_geochat, iter_geochat_referring
+from data_engine.adapters.geochat_bench import iter_geochat_bench_region, iter_geochat_bench_scene
 from data_engine.adapters.isprs import iter_isprs
 from data_engine.adapters.levir_cc import iter_levir_cc
 from data_engine.adapters.levir_cd import iter_levir_cd
@@ -59,6 +60,8 @@ for _name, _fn in (
     ("fmow", iter_fmow),
     ("geochat", iter_geochat),
     ("geochat_referring", iter_geochat_referring),
+    ("geochat_bench_region", iter_geochat_bench_region),
+    ("geochat_bench_scene", iter_geochat_bench_scene),
     ("nwpu_vhr10", iter_nwpu_vhr10),
     ("nwpu_captions", iter_nwpu_captions),
     ("vrsbench", iter_vrsbench),

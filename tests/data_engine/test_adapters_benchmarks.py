@@ -211,3 +211,40 @@ def test_mme_report_per_category_and_e_count():
     rep = mme_report(["B", "The answer is E", "(A)", "C"], ["B", "A", "A", "D"], ["color", "color", "count", "count"],
                      ch)
     assert rep["accuracy"] == 0.5 and rep["acc/color"] == 0.5 and rep["acc/count"] == 0.5 and rep["n_E"] == 1
+
+
+def test_geochat_bench_region_captioning(tmp_path):
+    root = tmp_path / "GeoChat-Bench"
+    _img(root / "images" / "P0019_0005.png", w=200, h=100)
+    recs = [{"question_id": 0, "image_id": "P0019_0005", "question": "{<10><20><30><50>|<0>}",
+             "ground_truth": "a white small vehicle parked at the road side", "type": "region_caption",
+             "dataset": "dota", "obj_ids": [4], "size_group": "small"},
+            {"question_id": 1, "image_id": "P0019_0005", "question": "{<30><20><10><50>|<0>}", "ground_truth": "x",
+             "type": "region_caption", "dataset": "dota", "obj_ids": [5], "size_group": "small"},
+            {"question_id": 2, "image_id": "P9999_0000", "question": "{<10><20><30><50>|<0>}", "ground_truth": "y",
+             "type": "region_caption", "dataset": "dota", "obj_ids": [6], "size_group": "large"}]
+    (root / "region_captioning.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs) + "{not json\n")
+    rows, skips = _read("geochat_bench_region", root, image_root=root / "images")
+    assert [r["id"] for r in rows] == ["b/0"] and rows[0]["task"] == "region_caption"
+    t = json.loads(rows[0]["target"])
+    assert t["box"] == [20.0, 20.0, 60.0, 50.0] and t["references"] == [recs[0]["ground_truth"]]
+    assert (t["angle"], t["size_group"], t["obj_ids"]) == (0.0, "small", [4])
+    assert sorted(s.reason for s in skips) == ["malformed box", "malformed line", "missing image"]
+
+
+def test_geochat_bench_scene_classes_from_text(tmp_path):
+    root = tmp_path / "GeoChat-Bench"
+    _img(root / "UCMerced" / "denseresidential" / "denseresidential42.tif", fmt="TIFF")
+    text = ("Classify the image within one of the given classes: Classes: agricultural, Dense Residential, "
+            "medium residential\nAnswer with one word or phrase.")
+    recs = [{"question_id": "denseresidential/denseresidential42", "image": "denseresidential/denseresidential42.tif",
+             "text": text, "ground_truth": "Dense Residential"},
+            {"question_id": "x/1", "image": "denseresidential/denseresidential42.tif", "text": text,
+             "ground_truth": "MediumResidentialgt"},
+            {"question_id": "x/2", "image": "gone.tif", "text": text, "ground_truth": "agricultural"}]
+    (root / "UCmerced.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    rows, skips = _read("geochat_bench_scene", root, annotations="UCmerced.jsonl", image_root=root / "UCMerced")
+    targets = [json.loads(r["target"]) for r in rows]
+    assert targets[0] == {"label": "dense residential",
+                          "classes": ["agricultural", "dense residential", "medium residential"]}
+    assert targets[1]["label"] == "medium residential" and [s.reason for s in skips] == ["missing image"]
