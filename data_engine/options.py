@@ -20,8 +20,8 @@ ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
 DETECTION_PROTOCOLS = ("dota_devkit", "mmrotate")
 SUBMISSION_FORMATS = ("dota_task1",)  # test-server exports of an eval's predictions (eval.submission)
 # VQA scoring: normalised exact match / + LRS-VQA's WordNet rule (eval.metrics.lrs_vqa) / + MME-RealWorld's official
-# letter extraction (eval.metrics.multiple_choice)
-ANSWER_RULES = ("exact", "lrs_vqa", "mme_realworld")
+# letter extraction (eval.metrics.multiple_choice) / + XLRS-Bench's letter-set equality (eval.metrics.xlrs)
+ANSWER_RULES = ("exact", "lrs_vqa", "mme_realworld", "xlrs")
 MULTI_EVIDENCE = ("union", "single_turn")  # zoom chains of questions with several evidence boxes
 PIPELINE_CHECKPOINTS = ("base", "sft", "rl")
 REASONING_MODES = ("none", "think_answer")  # plain answers, or <think>…</think><answer>…</answer> (data_engine.reasoning)

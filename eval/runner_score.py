@@ -25,6 +25,7 @@ think-then-answer mode add ``think_format_rate`` (share of well-formed completio
 | grounding_description | the caption metrics of the text, ``box_precision@0.5``, ``box_precision@0.25``, ``box_recall@0.5``, ``box_f1@0.5``, ``box_mean_iou`` of the boxes (class-agnostic, as referring detection) | ``rouge_l``, ``cider_d``, ``box_f1@0.5`` |
 | vqa, ``answer_rule: lrs_vqa`` | vqa's + ``lrs_official/OA``, ``/AA``, ``/acc/<category>``, ``/<SOURCE>/…`` and the same ``lrs_rscovlm/…`` (`eval.metrics.lrs_vqa`; zoom_vqa rows: ``lrs_official_zoom/…``, ``lrs_official_direct/…``) | + ``wups_correct`` |
 | vqa, ``answer_rule: mme_realworld`` | vqa's + ``mme/accuracy``, ``mme/acc/<category>``, ``mme/n``, ``mme/n_E`` (official letter extraction, `eval.metrics.multiple_choice`) | + ``mme_correct`` |
+| vqa, ``answer_rule: xlrs`` | vqa's + ``xlrs/accuracy``, ``xlrs/macro_accuracy``, ``xlrs/acc/<category>``, ``xlrs/n`` (letter-set equality, `eval.metrics.xlrs`) | + ``xlrs_correct`` |
 | zoom_vqa | ``accuracy_zoom``, ``accuracy_direct``, ``delta``, ``zoom_rate``, ``mean_steps``, ``invalid_call_rate`` | ``correct``, ``correct_direct``, ``n_steps`` |
 
 Detection predictions are scored with every score 1.0 (VLM output has none), so mAP follows the stable emitted
@@ -62,6 +63,7 @@ from eval.metrics.referring import sample_scores, size_group
 from eval.metrics.segmentation import metrics_from_areas, referring_metrics
 from eval.metrics.vlm_detection import map_nc, mean_f1
 from eval.metrics.vqa import counting_metrics, extract_choice_letter, vqa_accuracy, zoom_accuracy
+from eval.metrics.xlrs import xlrs_report
 from eval.parsers.reasoning import is_well_formed, reasoning_chars
 from eval.suite import DatasetEntry, SuiteConfig
 
@@ -247,6 +249,13 @@ def score_vqa(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scor
         metrics.update({f"mme/{k}": v for k, v in rep.items()})
         for s, text, r in zip(scores, raw, rows, strict=True):
             s["mme_correct"] = float(mme_extract(text, r["target"].get("choices")) == str(r["target"]["answer"]))
+    elif entry.answer_rule == "xlrs":
+        raw = [str((r.get("prediction") or {}).get("answer") or r.get("completion") or "") for r in rows]
+        gold = [r["target"].get("answer") for r in rows]
+        rep = xlrs_report(raw, gold, [r["target"].get("qtype") for r in rows])
+        metrics.update({f"xlrs/{k}": v for k, v in rep.items()})
+        for s, text, g in zip(scores, raw, gold, strict=True):
+            s["xlrs_correct"] = xlrs_report([text], [g], ["all"])["accuracy"]
     return metrics, scores
 
 

@@ -56,7 +56,8 @@ class DatasetEntry:
             sources); null: no baselines for this dataset.
         answer_rule: VQA scoring, one of `data_engine.options.ANSWER_RULES`: "exact" (normalised exact match) or
             "lrs_vqa" (also LRS-VQA's official WordNet rule, both normalisations: `eval.metrics.lrs_vqa`) or
-            "mme_realworld" (also MME-RealWorld's official letter extraction: `eval.metrics.multiple_choice`).
+            "mme_realworld" (also MME-RealWorld's official letter extraction: `eval.metrics.multiple_choice`) or
+            "xlrs" (also XLRS-Bench's letter-set equality: `eval.metrics.xlrs`).
         submission: also write a test-server submission of the predictions, one of
             `data_engine.options.SUBMISSION_FORMATS` ("dota_task1": `<out>/dota_task1/Task1_<class>.txt` and
             `<out>/dota_task1.zip`, `eval.submission`; the dataset has no ground truth and is not scored; at most one

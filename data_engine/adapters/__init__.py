@@ -34,6 +34,7 @@ from data_engine.adapters.rrsisd import iter_rrsisd
 from data_engine.adapters.rsvqa import iter_rsvqa
 from data_engine.adapters.vrsbench import iter_vrsbench
 from data_engine.adapters.xbd import iter_xbd
+from data_engine.adapters.xlrs_bench import iter_xlrs_bench
 from data_engine.registry import Registry
 
 FORMATS: Registry = Registry("dataset format")
@@ -66,6 +67,7 @@ for _name, _fn in (
     ("nwpu_captions", iter_nwpu_captions),
     ("vrsbench", iter_vrsbench),
     ("mme_realworld", iter_mme_realworld),
+    ("xlrs_bench", iter_xlrs_bench),
     ("bigearthnet", iter_bigearthnet),
     ("bigearthnet19", iter_bigearthnet19),
 ):

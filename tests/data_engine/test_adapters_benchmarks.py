@@ -248,3 +248,48 @@ def test_geochat_bench_scene_classes_from_text(tmp_path):
     assert targets[0] == {"label": "dense residential",
                           "classes": ["agricultural", "dense residential", "medium residential"]}
     assert targets[1]["label"] == "medium residential" and [s.reason for s in skips] == ["missing image"]
+
+
+def test_xlrs_bench_parquet_read_with_datasets(tmp_path):
+    import io
+
+    import datasets
+
+    def png(w, h):
+        buf = io.BytesIO()
+        Image.fromarray(np.zeros((h, w, 3), np.uint8)).save(buf, format="PNG")
+        return buf.getvalue()
+
+    feats = datasets.Features({
+        "index": datasets.Value("int64"), "image": datasets.Sequence(datasets.Image()),
+        "question": datasets.Value("string"), "multi-choice options": datasets.Sequence(datasets.Value("string")),
+        "answer": datasets.Value("string"), "category": datasets.Value("string"),
+        "l2-category": datasets.Value("string")})
+    opts = ["(A) farmland", "(B) forest", "(C) water", "(D) road"]
+    ds = datasets.Dataset.from_dict({
+        "index": [7, 8, 9],
+        "image": [[{"bytes": png(16, 12), "path": None}], [{"bytes": png(8, 8), "path": None},
+                                                           {"bytes": png(8, 8), "path": None}], []],
+        "question": ["Which land uses appear? Answer with multiple choices separated by spaces.", "How many new "
+                     "buildings?", "q"],
+        "multi-choice options": [opts, opts, opts], "answer": ["A C", "B", "A"],
+        "category": ["Land use classification/Overall Land use classification", "Counting/Change counting", "x/y"],
+        "l2-category": ["Overall Land use classification", "Change counting", "y"]}, features=feats)
+    root = tmp_path / "XLRS-Bench-lite" / "data"
+    root.mkdir(parents=True)
+    ds.to_parquet(str(root / "train-00000-of-00001.parquet"))
+    rows, skips = _read("xlrs_bench", tmp_path / "XLRS-Bench-lite")
+    assert [r["id"] for r in rows] == ["b/7", "b/8"] and len(rows[1]["images"]) == 2
+    t = json.loads(rows[0]["target"])
+    assert (t["answer"], t["qtype"], t["choices"]) == ("A C", "Land use classification/Overall Land use "
+                                                                "classification", opts)
+    assert (rows[0]["width"], rows[0]["height"]) == (16, 12) and rows[0]["images"][0].endswith("7_0.png")
+    assert [s.reason for s in skips] == ["malformed record"]  # the row without images
+
+
+@pytest.mark.parametrize(("pred", "ok"), [("A C", True), ("(C) and (A)", True), ("The answer is C A.", True),
+                                          ("A", False), ("A C D", False), ("farmland", False)])
+def test_xlrs_set_equality(pred, ok):
+    from eval.metrics.xlrs import xlrs_report
+
+    assert xlrs_report([pred], ["A C"], ["c"])["accuracy"] == float(ok)
