@@ -1,7 +1,7 @@
 """GeoChat-Bench ``region_captioning.jsonl`` and the scene files ``UCmerced.jsonl`` / ``aid.jsonl``
 (docs/benchmarks.md; ``referring.jsonl`` is format ``geochat_referring``).
 
-Format ``geochat_bench_region``::
+Layout, format ``geochat_bench_region``::
 
     <root>/region_captioning.jsonl   {"question_id", "image_id", "question": "{<x1><y1><x2><y2>|<θ>}",
                                       "ground_truth": caption, "type", "dataset", "obj_ids", "size_group"}
@@ -11,7 +11,7 @@ The region is one box on the 0-100 grid (converted to original pixels as ``geoch
 value outside 0-100 or an empty extent is a "malformed box" skip. Rows: ``region_caption`` ``{"box",
 "references": [ground_truth], "angle", "size_group", "obj_ids"}``.
 
-Format ``geochat_bench_scene``::
+Layout, format ``geochat_bench_scene``::
 
     <root>/UCmerced.jsonl | aid.jsonl   {"question_id", "image", "text": "... Classes: a, b, c\\n...", "ground_truth"}
     <image_root>/<image>

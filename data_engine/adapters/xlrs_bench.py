@@ -1,6 +1,6 @@
 """XLRS-Bench VQA (multiple choice, one or several answers; docs/benchmarks.md).
 
-Distribution: Hugging Face datasets only (``XLRS-Bench-lite``, split ``train``), downloaded as parquet (or arrow)
+Layout: Hugging Face datasets only (``XLRS-Bench-lite``, split ``train``), downloaded as parquet (or arrow)
 files, read here with `datasets` (``Dataset.from_parquet`` / ``Dataset.from_file``)::
 
     <root>/**/*.parquet | *.arrow      (`annotations:` picks files; default every parquet, else every arrow file)

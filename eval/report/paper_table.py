@@ -14,24 +14,40 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from data_engine.errors import UserError
 from data_engine.registry import did_you_mean
 
 LAYOUTS_DIR = Path(__file__).resolve().parents[2] / "configs" / "paper_tables"
-_ROW_KEYS = {"benchmark", "suite", "dataset", "metric", "scale", "paper", "differs"}
 
 
 @dataclass
 class PaperRow:
-    benchmark: str
-    suite: str
-    dataset: str
-    metric: str
+    """One row: `benchmark` shown, our number at ``metrics[dataset][metric] * scale`` of a `suite` run, the paper's
+    values by reference column, and `differs` (the note when our protocol is not the paper's)."""
+
+    benchmark: str = "???"
+    suite: str = "???"
+    dataset: str = "???"
+    metric: str = "???"
     scale: float = 1.0
-    paper: dict = field(default_factory=dict)
+    paper: dict[str, float] = field(default_factory=dict)
     differs: str = ""
+
+
+@dataclass
+class PaperTableFile:
+    """A layout file of ``configs/paper_tables/`` (validated by `georft config check` too)."""
+
+    title: str = ""
+    references: list[str] = field(default_factory=list)
+    rows: list[PaperRow] = field(default_factory=list)
+
+    def validate(self) -> None:
+        for k, row in enumerate(self.rows):
+            unknown = sorted(set(row.paper) - set(self.references))
+            if unknown:
+                raise UserError(f"row {k + 1} ({row.benchmark}): paper column {unknown[0]!r} is not in references "
+                                f"{list(self.references)}")
 
 
 def layouts() -> list[str]:
@@ -41,24 +57,13 @@ def layouts() -> list[str]:
 
 def load_layout(name: str) -> tuple[str, list[str], list[PaperRow]]:
     """(title, reference columns, rows) of a layout; unknown names, keys or reference columns fail in one line."""
+    from georft.config import load_config
+
     path = LAYOUTS_DIR / f"{name}.yaml"
     if not path.is_file():
         raise UserError(f"unknown layout {name!r}.{did_you_mean(name, layouts())} Known: {', '.join(layouts())}")
-    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    refs = [str(c) for c in doc.get("references") or []]
-    rows = []
-    for k, r in enumerate(doc.get("rows") or []):
-        extra = set(r) - _ROW_KEYS
-        if extra:
-            bad = sorted(extra)[0]
-            raise UserError(f"{path}: row {k + 1}: unknown key {bad!r}.{did_you_mean(bad, sorted(_ROW_KEYS))}")
-        row = PaperRow(**r)
-        unknown = set(row.paper) - set(refs)
-        if unknown:
-            raise UserError(f"{path}: row {k + 1} ({row.benchmark}): paper column {sorted(unknown)[0]!r} is not in "
-                            f"references {refs}")
-        rows.append(row)
-    return str(doc.get("title") or name), refs, rows
+    doc = load_config(PaperTableFile, path)
+    return doc.title or name, [str(c) for c in doc.references], list(doc.rows)
 
 
 def _value(docs: list[dict], row: PaperRow) -> float | None:

@@ -44,3 +44,16 @@ def test_compare_layout_one_column_per_run(tmp_path, capsys):
 def test_unknown_layout_fails_in_one_line():
     with pytest.raises(UserError, match="unknown layout 'geovlm_r2'.*geovlm_r1"):
         load_layout("geovlm_r2")
+
+
+def test_paper_column_outside_references_fails_at_load(tmp_path, monkeypatch):
+    import eval.report.paper_table as pt
+
+    (tmp_path / "bad.yaml").write_text("# x\ntitle: t\nreferences: [P]\nrows:\n  - {benchmark: b, suite: s, dataset: d, "
+                                       "metric: m, paper: {Q: 1.0}}\n")
+    monkeypatch.setattr(pt, "LAYOUTS_DIR", tmp_path)
+    with pytest.raises(UserError, match="paper column 'Q' is not in references"):
+        load_layout("bad")
+    (tmp_path / "typo.yaml").write_text("# x\nrows:\n  - {benchmark: b, suite: s, dataset: d, metric: m, papr: {}}\n")
+    with pytest.raises(UserError, match="papr"):
+        load_layout("typo")
