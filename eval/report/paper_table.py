@@ -57,12 +57,20 @@ def layouts() -> list[str]:
 
 def load_layout(name: str) -> tuple[str, list[str], list[PaperRow]]:
     """(title, reference columns, rows) of a layout; unknown names, keys or reference columns fail in one line."""
-    from georft.config import load_config
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
 
     path = LAYOUTS_DIR / f"{name}.yaml"
     if not path.is_file():
         raise UserError(f"unknown layout {name!r}.{did_you_mean(name, layouts())} Known: {', '.join(layouts())}")
-    doc = load_config(PaperTableFile, path)
+    try:  # the typed schema (`georft config check` validates the same file through georft.config.CONFIG_KINDS)
+        doc = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(PaperTableFile), OmegaConf.load(path)))
+    except OmegaConfBaseException as e:
+        raise UserError(f"{path}: {str(e).splitlines()[0]}") from None
+    try:
+        doc.validate()
+    except UserError as e:
+        raise UserError(f"{path}: {e}") from None
     return doc.title or name, [str(c) for c in doc.references], list(doc.rows)
 
 
