@@ -13,7 +13,7 @@ export DS_BUILD_OPS ?= 0
 LOCK := requirements/lock-cpu.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test test-slow test-hostile test-vllm install-gpu gpu-acceptance demo bench lint lock clean browser-deps
+.PHONY: venv test test-slow test-hostile test-vllm install-gpu gpu-acceptance demo bench lint lock clean browser-deps eval-deps
 
 venv: $(STAMP)
 
@@ -27,6 +27,7 @@ $(STAMP): pyproject.toml $(LOCK)
 
 test: venv
 	@$(MAKE) -s browser-deps || echo "Chromium could not be installed: the dashboard's browser tests will be skipped"
+	@$(MAKE) -s eval-deps || echo "Java / WordNet could not be installed: the METEOR and LRS-VQA tests will fail"
 	$(PY) -m pytest -q
 
 test-slow: venv
@@ -93,6 +94,13 @@ lock:
 # browser download does not work here). Without it those tests are skipped with this hint.
 browser-deps:
 	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+# The official benchmark metrics' system data (docs/benchmarks.md): Debian's headless JRE for METEOR (pycocoevalcap runs
+# meteor-1.5.jar) and Debian's wordnet-base (WordNet 3.0 under /usr/share/wordnet) for LRS-VQA's WordNet rule.
+# `make test` calls this, so both metrics are computed (never skipped) in CI.
+eval-deps:
+	command -v java >/dev/null && test -f /usr/share/wordnet/data.noun || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends default-jre-headless wordnet-base; }
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache build *.egg-info

@@ -20,6 +20,10 @@ ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
 QUANTIZATIONS = ("none", "4bit")  # model.quantization: 4bit = QLoRA (bitsandbytes NF4 base weights, needs CUDA)
 ADAPTER_MODES = ("continue", "merge")  # model.lora.from_adapter: train the given adapter on, or merge it first
 DETECTION_PROTOCOLS = ("dota_devkit", "mmrotate")
+SUBMISSION_FORMATS = ("dota_task1",)  # test-server exports of an eval's predictions (eval.submission)
+# VQA scoring: normalised exact match / + LRS-VQA's WordNet rule (eval.metrics.lrs_vqa) / + MME-RealWorld's official
+# letter extraction (eval.metrics.multiple_choice) / + XLRS-Bench's letter-set equality (eval.metrics.xlrs)
+ANSWER_RULES = ("exact", "lrs_vqa", "mme_realworld", "xlrs")
 MULTI_EVIDENCE = ("union", "single_turn")  # zoom chains of questions with several evidence boxes
 PIPELINE_CHECKPOINTS = ("base", "sft", "rl")
 # Held-out sets (docs/heldout-sets.md): "dev" = the training world's held-out split (every tuning decision), "test" =

@@ -38,7 +38,8 @@ from data_engine.schema import load_target
 from data_engine.tasks import get_task
 from eval import runner_io
 from eval.parsers import parse, parse_tool_calls
-from eval.runner_score import score_rows
+from eval.runner_score import common_metrics, score_rows
+from eval.submission import write_dota_task1
 from eval.suite import EVAL_TASKS, DatasetEntry, SuiteConfig
 
 Log = Callable[[str], None]
@@ -385,7 +386,15 @@ def score_and_write(req: EvalRequest, rows: list[dict], reward_fn: RewardFn | No
     metrics, info = {}, {}
     for name in [e.name for e in req.entries if e.name in by_ds] + sorted(set(by_ds) - set(entries)):
         entry = entries.get(name, DatasetEntry(name=name, path=""))
-        metrics[name] = score_rows(by_ds[name], entry, req.suite)
+        if entry.submission == "dota_task1":  # a test split without ground truth: the export is the result
+            for r in by_ds[name]:
+                r["scores"] = {}
+            metrics[name] = {**write_dota_task1(by_ds[name], req.out, req.suite.detection.merge_iou),
+                             **common_metrics(by_ds[name])}
+            if log:
+                log(f"{name}: wrote {req.out / 'dota_task1'} (15 Task1 files) and {req.out / 'dota_task1.zip'}")
+        else:
+            metrics[name] = score_rows(by_ds[name], entry, req.suite)
         info[name] = {"tasks": sorted({r["task"] for r in by_ds[name]}), "n": len(by_ds[name]),
                       "path": str(req.suite.dataset_path(entry)) if entry.path else "", "split": entry.split,
                       "patches": entry.patches}

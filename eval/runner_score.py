@@ -13,18 +13,21 @@ think-then-answer mode add ``think_format_rate`` (share of well-formed completio
 | task | dataset metrics | per-sample scores |
 |---|---|---|
 | detection | ``mAP`` (VOC07, ``detection.protocol``), ``mAP_area``, ``mAP_nc``, ``mF1``, ``precision``, ``recall``, ``f1``, ``ap/<class>`` | ``precision``, ``recall``, ``f1`` of the image |
-| grounding | ``acc@0.5`` … ``acc@0.9``, ``mean_iou``, ``cum_iou`` | ``iou``, ``correct`` (IoU at 0.5) |
+| grounding | ``acc@0.5`` … ``acc@0.9``, ``mean_iou``, ``cum_iou``; rows with a ``unique`` flag (VRSBench) also ``acc@0.5/unique``, ``acc@0.7/unique``, ``mean_iou/unique``, ``n/unique`` and the same ``/non_unique`` | ``iou``, ``correct`` (IoU at 0.5) |
 | vqa | ``accuracy``, ``acc/<qtype>``, ``mean_over_types``, ``mean_over_non_count_types``; for ``count`` questions with a numeric answer ``count_accuracy``, ``count_mae``, ``count_rmse``, ``count_n`` | ``correct`` |
 | classification | ``accuracy``, ``mean_class_accuracy`` | ``correct`` |
-| caption | ``bleu_1`` … ``bleu_4``, ``rouge_l``, ``cider_d`` (corpus df), ``meteor`` (only with java) | ``rouge_l``, ``cider_d`` |
+| caption | ``bleu_1`` … ``bleu_4``, ``rouge_l``, ``cider_d`` (corpus df), ``rouge_1_f``, ``rouge_l_f`` (`rouge-score`, stemmed), ``meteor`` (Java; else ``skipped/meteor`` = 1) | ``rouge_l``, ``cider_d``, ``rouge_1_f``, ``rouge_l_f`` |
 | referring_segmentation | ``mIoU``, ``cIoU``, ``pr@0.5`` … ``pr@0.9`` (mask IoU in original pixels) | ``iou``, ``correct`` (IoU at 0.5) |
 | semantic_segmentation | ``mIoU``, ``mAcc``, ``mFscore``, ``aAcc``, ``IoU/<class>`` … (mmseg's IoUMetric over the rows' per-class pixel totals, ignore pixels dropped) | ``iou``, ``correct`` |
-| change_caption | caption's + ``rouge_1_f``, ``rouge_l_f`` (`rouge-score`, stemmed), ``change_accuracy``; ``skipped/meteor`` = 1 without Java | caption's + ``rouge_1_f``, ``rouge_l_f``, ``change_correct`` |
+| change_caption | caption's + ``change_accuracy`` | caption's + ``change_correct`` |
 | change_detection | detection's + ``pixel_precision``, ``pixel_recall``, ``pixel_f1``, ``pixel_iou`` (change class, rasterised polygons vs the label mask, summed over the set); xBD rows also ``xview2_score``, ``localization_f1``, ``damage_f1``, ``damage_f1/<1-4>`` | detection's + ``pixel_f1`` |
 | damage | ``accuracy``, ``acc/<qtype>``, ``ordinal_credit`` (mean of 1 / 0.5 / 0 on damage levels) | ``correct`` |
 | referring_detection | ``precision@0.5``, ``precision@0.25``, ``recall@0.5``, ``f1@0.5``, ``mean_iou``, ``precision@0.5/<group>`` and ``@0.25`` for single / multi / none and small / medium / large, ``n/<group>`` (`eval.metrics.referring`) | ``precision@0.5``, ``f1@0.5``, ``mean_iou`` |
 | multilabel_classification | ``sample_f1``, ``micro_f1``, ``macro_f1``, ``mAP`` (`eval.metrics.multilabel`, scikit-learn's definitions) | ``f1`` |
 | grounding_description | the caption metrics of the text, ``box_precision@0.5``, ``box_precision@0.25``, ``box_recall@0.5``, ``box_f1@0.5``, ``box_mean_iou`` of the boxes (class-agnostic, as referring detection) | ``rouge_l``, ``cider_d``, ``box_f1@0.5`` |
+| vqa, ``answer_rule: lrs_vqa`` | vqa's + ``lrs_official/OA``, ``/AA``, ``/acc/<category>``, ``/<SOURCE>/…`` and the same ``lrs_rscovlm/…`` (`eval.metrics.lrs_vqa`; zoom_vqa rows: ``lrs_official_zoom/…``, ``lrs_official_direct/…``) | + ``wups_correct`` |
+| vqa, ``answer_rule: mme_realworld`` | vqa's + ``mme/accuracy``, ``mme/acc/<category>``, ``mme/n``, ``mme/n_E`` (official letter extraction, `eval.metrics.multiple_choice`) | + ``mme_correct`` |
+| vqa, ``answer_rule: xlrs`` | vqa's + ``xlrs/accuracy``, ``xlrs/macro_accuracy``, ``xlrs/acc/<category>``, ``xlrs/n`` (letter-set equality, `eval.metrics.xlrs`) | + ``xlrs_correct`` |
 | zoom_vqa | ``accuracy_zoom``, ``accuracy_direct``, ``delta``, ``zoom_rate``, ``mean_steps``, ``invalid_call_rate`` | ``correct``, ``correct_direct``, ``n_steps`` |
 
 Detection predictions are scored with every score 1.0 (VLM output has none), so mAP follows the stable emitted
@@ -55,19 +58,23 @@ from eval.metrics.cider import cider_d
 from eval.metrics.classification import classification_accuracy
 from eval.metrics.dota_map import dota_map
 from eval.metrics.grounding import grounding_metrics
+from eval.metrics.lrs_vqa import NORMALISATIONS, lrs_vqa_report, wups_credit
 from eval.metrics.multilabel import indicators, multilabel_metrics, sample_f1
+from eval.metrics.multiple_choice import mme_extract, mme_report
 from eval.metrics.referring import referring_metrics as referring_box_metrics
 from eval.metrics.referring import sample_scores, size_group
 from eval.metrics.segmentation import metrics_from_areas, referring_metrics
 from eval.metrics.vlm_detection import map_nc, mean_f1
 from eval.metrics.vqa import counting_metrics, extract_choice_letter, vqa_accuracy, zoom_accuracy
+from eval.metrics.xlrs import xlrs_report
 from eval.parsers.reasoning import is_well_formed, reasoning_chars
 from eval.suite import DatasetEntry, SuiteConfig
 
 Scored = tuple[dict[str, float], list[dict[str, float]]]
 
 
-def _common(rows: list[dict]) -> dict[str, float]:
+def common_metrics(rows: list[dict]) -> dict[str, float]:
+    """``n``, ``parse_fail_rate``, ``truncated_rate`` (and the think-answer rates) of any task's rows."""
     n = len(rows)
     failed = sum(not (r.get("prediction") or {}).get("format_ok", False) for r in rows)
     truncated = sum(bool(r.get("truncated")) for r in rows)
@@ -163,6 +170,14 @@ def score_grounding(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -
         one = grounding_metrics([p], [g], strict=suite.grounding_strict)
         scores.append({"iou": one["mean_iou"], "correct": one["acc@0.5"]})
     metrics = {k: v for k, v in out.items() if k != "n"}
+    flags = [r["target"].get("unique") for r in rows]
+    if any(isinstance(f, bool) for f in flags):  # VRSBench: Acc@0.5 / 0.7 for Unique and Non-unique objects
+        for name, want in (("unique", True), ("non_unique", False)):
+            idx = [k for k, f in enumerate(flags) if f is want]
+            if idx:
+                part = grounding_metrics([preds[k] for k in idx], [gts[k] for k in idx], strict=suite.grounding_strict)
+                metrics.update({f"{key}/{name}": part[key] for key in ("acc@0.5", "acc@0.7", "mean_iou")})
+                metrics[f"n/{name}"] = float(len(idx))
     return metrics, scores
 
 
@@ -229,7 +244,40 @@ def score_vqa(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scor
         count = [k for k, t in enumerate(qtypes) if t.lower() == "count"]
         metrics.update(counting_metrics([preds[k] for k in count], [gts[k] for k in count]))
     scores = [{"correct": vqa_accuracy([p], [g])["accuracy"]} for p, g in pairs]
+    if entry.answer_rule == "lrs_vqa":
+        metrics.update(_lrs_vqa(rows, "prediction", scores, "wups_correct"))
+    elif entry.answer_rule == "mme_realworld":
+        raw = [str((r.get("prediction") or {}).get("answer") or r.get("completion") or "") for r in rows]
+        rep = mme_report(raw, [r["target"].get("answer") for r in rows], [r["target"].get("qtype") for r in rows],
+                         [r["target"].get("choices") or [] for r in rows])
+        metrics.update({f"mme/{k}": v for k, v in rep.items()})
+        for s, text, r in zip(scores, raw, rows, strict=True):
+            s["mme_correct"] = float(mme_extract(text, r["target"].get("choices")) == str(r["target"]["answer"]))
+    elif entry.answer_rule == "xlrs":
+        raw = [str((r.get("prediction") or {}).get("answer") or r.get("completion") or "") for r in rows]
+        gold = [r["target"].get("answer") for r in rows]
+        rep = xlrs_report(raw, gold, [r["target"].get("qtype") for r in rows])
+        metrics.update({f"xlrs/{k}": v for k, v in rep.items()})
+        for s, text, g in zip(scores, raw, gold, strict=True):
+            s["xlrs_correct"] = xlrs_report([text], [g], ["all"])["accuracy"]
     return metrics, scores
+
+
+def _lrs_vqa(rows: list[dict], key: str, scores: list[dict], score_name: str, suffix: str = "") -> dict[str, float]:
+    """LRS-VQA's official WordNet rule on the raw answers of ``row[key]``, both normalisations
+    (``lrs_official<suffix>/OA``, ``.../AA``, ``.../acc/<category>``, ``.../<SOURCE>/OA`` …, and ``lrs_rscovlm…``);
+    each row's score `score_name` is its official credit."""
+    preds = [(r.get(key) or {}).get("answer") for r in rows]
+    gts = [r["target"].get("answer") for r in rows]
+    cats = [r["target"].get("qtype") or r["target"].get("category") for r in rows]
+    qids = [str(r["id"]).split("/", 1)[-1] for r in rows]
+    out = {}
+    for mode in NORMALISATIONS:
+        rep = lrs_vqa_report(preds, gts, cats, qids, mode)
+        out.update({f"lrs_{mode}{suffix}/{k}": v for k, v in rep.items()})
+    for s, p, g in zip(scores, preds, gts, strict=True):
+        s[score_name] = float(wups_credit(g, p, "official"))
+    return out
 
 
 def score_zoom_vqa(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scored:
@@ -256,6 +304,10 @@ def score_zoom_vqa(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) ->
         if has_direct:
             one["correct_direct"] = vqa_accuracy([pd], [g])["accuracy"]
         scores.append(one)
+    if entry.answer_rule == "lrs_vqa":
+        metrics.update(_lrs_vqa(rows, "prediction", scores, "wups_correct", "_zoom"))
+        if has_direct:
+            metrics.update(_lrs_vqa(rows, "prediction_direct", scores, "wups_correct_direct", "_direct"))
     return metrics, scores
 
 
@@ -271,42 +323,41 @@ def score_classification(rows: list[dict], entry: DatasetEntry, suite: SuiteConf
 
 
 def score_caption(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scored:
+    """Every caption-like task's text metrics: BLEU-1..4, ROUGE-L (pycocoevalcap), CIDEr-D, ROUGE-1 F / ROUGE-L F
+    (`rouge-score`, stemmed) and METEOR (pycocoevalcap through Java; ``make test`` installs the JRE). Without Java
+    (or with ``java_metrics: false``) ``meteor`` is absent and ``skipped/meteor`` = 1, the reason logged: never a
+    stand-in number."""
     ids = [str(r["id"]) for r in rows]
     cands = {k: str((r.get("prediction") or {}).get("caption") or "") for k, r in zip(ids, rows, strict=True)}
     refs = {k: [str(x) for x in r["target"]["references"]] for k, r in zip(ids, rows, strict=True)}
-    metrics: dict[str, float] = dict(bleu(cands, refs)) if rows else {}
-    rl = rouge_l(cands, refs) if rows else {"rouge_l": 0.0, "per_id": {}}
-    cd, cd_per = cider_d(cands, refs) if rows else (0.0, {})
-    metrics.update(rouge_l=rl["rouge_l"], cider_d=cd)
-    java = java_metrics(cands, refs) if rows and suite.java_metrics else {}
+    if not rows:
+        return {}, []
+    metrics: dict[str, float] = dict(bleu(cands, refs))
+    rl = rouge_l(cands, refs)
+    cd, cd_per = cider_d(cands, refs)
+    rf = rouge_f(cands, refs)
+    metrics.update(rouge_l=rl["rouge_l"], cider_d=cd, rouge_1_f=rf["rouge_1_f"], rouge_l_f=rf["rouge_l_f"])
+    java = java_metrics(cands, refs) if suite.java_metrics else {"skipped": "java_metrics: false in the suite"}
     if java.get("meteor") is not None:
         metrics["meteor"] = java["meteor"]
-    scores = [{"rouge_l": rl["per_id"].get(k, 0.0), "cider_d": cd_per.get(k, 0.0)} for k in ids]
+    else:
+        metrics["skipped/meteor"] = 1.0
+        logging.getLogger(__name__).warning("METEOR skipped: %s", java.get("skipped") or java_skip_reason())
+    scores = [{"rouge_l": rl["per_id"].get(k, 0.0), "cider_d": cd_per.get(k, 0.0), **rf["per_id"][k]} for k in ids]
     return metrics, scores
 
 
 def score_change_caption(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> Scored:
-    """The caption metrics plus ROUGE-1 F / ROUGE-L F (`rouge-score` with stemming) and the no-change verdict.
-
-    ``meteor`` is present only with Java and pycocoevalcap; otherwise ``skipped/meteor`` = 1 and the reason (from
-    `java_metrics`) is logged as a warning. ``change_accuracy``: share of pairs whose caption's no-change verdict (`data_engine.change_text.is_no_change_caption`) matches ``changed``.
-    """
+    """The caption metrics plus ``change_accuracy``: share of pairs whose caption's no-change verdict
+    (`data_engine.change_text.is_no_change_caption`) matches ``changed``."""
     metrics, scores = score_caption(rows, entry, suite)
     if not rows:
         return metrics, scores
-    ids = [str(r["id"]) for r in rows]
-    cands = {k: str((r.get("prediction") or {}).get("caption") or "") for k, r in zip(ids, rows, strict=True)}
-    refs = {k: [str(x) for x in r["target"]["references"]] for k, r in zip(ids, rows, strict=True)}
-    rf = rouge_f(cands, refs)
-    consistent = [float(is_no_change_caption(cands[k]) != bool(r["target"].get("changed", True)))
-                  for k, r in zip(ids, rows, strict=True)]
-    metrics.update(rouge_1_f=rf["rouge_1_f"], rouge_l_f=rf["rouge_l_f"],
-                   change_accuracy=sum(consistent) / len(consistent))
-    if "meteor" not in metrics:
-        metrics["skipped/meteor"] = 1.0  # never a stand-in number
-        logging.getLogger(__name__).warning("METEOR skipped: %s", java_skip_reason())
-    for s, k, c in zip(scores, ids, consistent, strict=True):
-        s.update(rf["per_id"][k], change_correct=c)
+    consistent = [float(is_no_change_caption(str((r.get("prediction") or {}).get("caption") or ""))
+                        != bool(r["target"].get("changed", True))) for r in rows]
+    metrics["change_accuracy"] = sum(consistent) / len(consistent)
+    for s, c in zip(scores, consistent, strict=True):
+        s["change_correct"] = c
     return metrics, scores
 
 
@@ -459,7 +510,7 @@ def score_rows(rows: list[dict], entry: DatasetEntry, suite: SuiteConfig) -> dic
         metrics, scores = SCORERS[get_task(task).scorer](task_rows, entry, suite)
         for r, s in zip(task_rows, scores, strict=True):
             r["scores"] = s
-        metrics = {**metrics, **_common(task_rows)}
+        metrics = {**metrics, **common_metrics(task_rows)}
         prefix = f"{task}/" if len(by_task) > 1 else ""
         out.update({f"{prefix}{k}": v for k, v in metrics.items()})
     return out

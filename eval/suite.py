@@ -28,7 +28,16 @@ from pathlib import Path
 from typing import Any
 
 from data_engine.errors import UserError
-from data_engine.options import ANSWER_MODES, BOX_TYPES, DETECTION_PROTOCOLS, HELDOUT_SETS, MASK_FORMATS, check_choice
+from data_engine.options import (
+    ANSWER_MODES,
+    ANSWER_RULES,
+    BOX_TYPES,
+    DETECTION_PROTOCOLS,
+    HELDOUT_SETS,
+    MASK_FORMATS,
+    SUBMISSION_FORMATS,
+    check_choice,
+)
 from data_engine.reasoning import check_reasoning
 from data_engine.registry import did_you_mean
 from data_engine.tasks import evaluable_tasks
@@ -54,6 +63,14 @@ class DatasetEntry:
             without evidence boxes, e.g. the LRS-VQA benchmark).
         baseline_split: the split the trivial baselines are fitted on (`eval.baselines`; same path, tasks and
             sources); null: no baselines for this dataset.
+        answer_rule: VQA scoring, one of `data_engine.options.ANSWER_RULES`: "exact" (normalised exact match) or
+            "lrs_vqa" (also LRS-VQA's official WordNet rule, both normalisations: `eval.metrics.lrs_vqa`) or
+            "mme_realworld" (also MME-RealWorld's official letter extraction: `eval.metrics.multiple_choice`) or
+            "xlrs" (also XLRS-Bench's letter-set equality: `eval.metrics.xlrs`).
+        submission: also write a test-server submission of the predictions, one of
+            `data_engine.options.SUBMISSION_FORMATS` ("dota_task1": `<out>/dota_task1/Task1_<class>.txt` and
+            `<out>/dota_task1.zip`, `eval.submission`; the dataset has no ground truth and is not scored; at most one
+            per suite); null: none.
     """
 
     name: str = "???"
@@ -65,6 +82,8 @@ class DatasetEntry:
     patches: bool = False
     zoom_chain: bool = False
     baseline_split: str | None = "train"
+    answer_rule: str = "exact"
+    submission: str | None = None
 
 
 @dataclass
@@ -167,8 +186,14 @@ class SuiteConfig:
                 if t not in EVAL_TASKS:
                     raise UserError(f"dataset {d.name!r}: task {t!r} cannot be evaluated.{did_you_mean(t, EVAL_TASKS)}"
                                     f" Known: {', '.join(EVAL_TASKS)}")
+            check_choice(d.answer_rule, ANSWER_RULES, f"dataset {d.name!r}: answer_rule")
+            if d.submission is not None:
+                check_choice(d.submission, SUBMISSION_FORMATS, f"dataset {d.name!r}: submission")
             if d.limit is not None and d.limit < 1:
                 raise UserError(f"dataset {d.name!r}: limit must be >= 1, got {d.limit}")
+        subs = [d.name for d in self.datasets if d.submission]
+        if len(subs) > 1:
+            raise UserError(f"suite: at most one dataset may set submission (it is written to <out>/), got {subs}")
         if not 0 < self.min_pixels <= self.max_pixels:
             raise UserError(f"need 0 < min_pixels <= max_pixels, got {self.min_pixels}, {self.max_pixels}")
         check_choice(self.box_type, BOX_TYPES, "box_type")

@@ -40,6 +40,7 @@ CONFIG_KINDS: dict[str, str] = {
     "data": "data_engine.data_config:DataSection",  # shared `data:` fragments, composed with `_base_`
     "recipes": "georft.config:RecipeFile",
     "rewards": "georft.config:RewardSetFile",
+    "paper_tables": "eval.report.paper_table:PaperTableFile",  # seed papers' tables (`georft compare --layout`)
     # Launcher configs of other tools are validated by those tools' own loaders (`from_yaml_file`).
     "accelerate": "accelerate.commands.config.config_args:ClusterConfig",
 }

@@ -13,28 +13,34 @@ from data_engine.adapters.captions_karpathy import iter_captions_karpathy
 from data_engine.adapters.coco import iter_coco
 from data_engine.adapters.dior_r import iter_dior_r
 from data_engine.adapters.dior_rsvg import iter_dior_rsvg
-from data_engine.adapters.dota import iter_dota
+from data_engine.adapters.dota import iter_dota, iter_dota_test
 from data_engine.adapters.fair1m import iter_fair1m
 from data_engine.adapters.fmow import iter_fmow
 from data_engine.adapters.folder_classification import iter_folder_classification
 from data_engine.adapters.geochat import iter_geochat, iter_geochat_referring
+from data_engine.adapters.geochat_bench import iter_geochat_bench_region, iter_geochat_bench_scene
 from data_engine.adapters.isprs import iter_isprs
 from data_engine.adapters.levir_cc import iter_levir_cc
 from data_engine.adapters.levir_cd import iter_levir_cd
 from data_engine.adapters.llava import iter_llava
 from data_engine.adapters.loveda import iter_loveda
 from data_engine.adapters.lrs_vqa import iter_lrs_vqa
+from data_engine.adapters.mme_realworld import iter_mme_realworld
 from data_engine.adapters.mmseg import iter_mmseg
+from data_engine.adapters.nwpu_captions import iter_nwpu_captions
 from data_engine.adapters.nwpu_vhr10 import iter_nwpu_vhr10
 from data_engine.adapters.refgeo import iter_refgeo
 from data_engine.adapters.rrsisd import iter_rrsisd
 from data_engine.adapters.rsvqa import iter_rsvqa
+from data_engine.adapters.vrsbench import iter_vrsbench
 from data_engine.adapters.xbd import iter_xbd
+from data_engine.adapters.xlrs_bench import iter_xlrs_bench
 from data_engine.registry import Registry
 
 FORMATS: Registry = Registry("dataset format")
 for _name, _fn in (
     ("dota", iter_dota),
+    ("dota_test", iter_dota_test),
     ("dior_r", iter_dior_r),
     ("fair1m", iter_fair1m),
     ("dior_rsvg", iter_dior_rsvg),
@@ -55,7 +61,13 @@ for _name, _fn in (
     ("fmow", iter_fmow),
     ("geochat", iter_geochat),
     ("geochat_referring", iter_geochat_referring),
+    ("geochat_bench_region", iter_geochat_bench_region),
+    ("geochat_bench_scene", iter_geochat_bench_scene),
     ("nwpu_vhr10", iter_nwpu_vhr10),
+    ("nwpu_captions", iter_nwpu_captions),
+    ("vrsbench", iter_vrsbench),
+    ("mme_realworld", iter_mme_realworld),
+    ("xlrs_bench", iter_xlrs_bench),
     ("bigearthnet", iter_bigearthnet),
     ("bigearthnet19", iter_bigearthnet19),
 ):

@@ -34,7 +34,7 @@ from data_engine.adapters.base import (
     unknown_class,
 )
 from data_engine.errors import UserError
-from data_engine.images import find_image
+from data_engine.images import IMAGE_EXTENSIONS, find_image
 from data_engine.numbers import BadNumber, parse_int, parse_number
 
 
@@ -121,3 +121,39 @@ def _label_file(spec: SourceSpec, split: str | None, folder: Path, label_file: P
     if gsd is not None:
         target["gsd"] = gsd
     yield make_row(spec, label_file.stem, "detection", split, [image], *size, target)
+
+
+# DOTA-v1.0's 15 classes as the devkit spells them (dota_utils.py wordname_15): the class list of unlabelled rows.
+DOTA_V1_CLASSES = [
+    "plane", "baseball-diamond", "bridge", "ground-track-field", "small-vehicle", "large-vehicle", "ship",
+    "tennis-court", "basketball-court", "storage-tank", "soccer-ball-field", "roundabout", "harbor", "swimming-pool",
+    "helicopter",
+]
+
+
+def iter_dota_test(spec: SourceSpec) -> Iterator[dict | Skip]:
+    """DOTA test images without labels (the test-server split): ``<root>/test/images/<id>.png`` or
+    ``<root>/images/<id>.png``. One detection row per image, target ``{"objects": [], "classes": <the recipe's
+    classes or the 15 DOTA-v1.0 classes>, "unlabelled": true}``; its predictions are exported with the suite's
+    ``submission: dota_task1`` (eval.submission). A file that is not an image (by extension) or cannot be decoded
+    is a counted skip."""
+    folder = next((f for f in (spec.root / "test" / "images", spec.root / "images") if f.is_dir()), None)
+    if folder is None:
+        raise UserError(f"{spec.root}: no test/images/ or images/ folder (DOTA test layout)")
+    split = "test" if folder.parent.name == "test" else None
+    if not spec.wants(split):
+        return
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        yield from isolated(path, None, _test_image, spec, split, path)
+
+
+def _test_image(spec: SourceSpec, split: str | None, path: Path) -> Iterator[dict | Skip]:
+    if path.suffix.lower() not in IMAGE_EXTENSIONS:
+        yield Skip("not an image", str(path), None, f"extension {path.suffix!r}")
+        return
+    size = read_size(path, path)
+    if isinstance(size, Skip):
+        yield size
+        return
+    target = {"objects": [], "classes": spec.classes or DOTA_V1_CLASSES, "unlabelled": True}
+    yield make_row(spec, path.stem, "detection", split, [path], *size, target)

@@ -308,7 +308,10 @@ def test_every_format_is_registered_and_documents_its_layout():
     assert FORMATS.names() == sorted(["dota", "dior_r", "fair1m", "dior_rsvg", "refgeo", "rsvqa", "captions_karpathy",
                                       "folder_classification", "lrs_vqa", "llava", "coco", "levir_cc",
                                       "levir_cd", "xbd", "fmow", "mmseg", "loveda", "rrsisd", "isprs", "geochat",
-                                      "geochat_referring", "nwpu_vhr10", "bigearthnet", "bigearthnet19"])
+                                      "geochat_referring", "nwpu_vhr10", "bigearthnet", "bigearthnet19",
+                                      # issue 29's benchmarks
+                                      "dota_test", "nwpu_captions", "vrsbench", "mme_realworld", "xlrs_bench",
+                                      "geochat_bench_region", "geochat_bench_scene"])
     for name, fn in FORMATS.items():
         doc = inspect.getmodule(fn).__doc__
         assert "Layout" in doc, name
