@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(PY) -m pip install -q -c $(LOCK) -e '.[dev,bench]'
 	touch $(STAMP)
 
-test: venv
+test: venv lint
 	@$(MAKE) -s browser-deps || echo "Chromium could not be installed: the dashboard's browser tests will be skipped"
 	@$(MAKE) -s eval-deps || echo "Java / WordNet could not be installed: the METEOR and LRS-VQA tests will fail"
 	$(PY) -m pytest -q
