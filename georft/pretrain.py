@@ -20,7 +20,6 @@ Everything heavy is imported lazily: `georft config check` validates these confi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import sys
@@ -29,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from data_engine.errors import UserError
+from models.qwen_tokenizer import sha256_of
 from models.tiny import TinyModelConfig
 from sft.config import SFTRunConfig
 
@@ -86,14 +86,6 @@ class PretrainConfig:
 
 def _say(msg: str) -> None:
     print(f"[georft pretrain] {msg}", file=sys.stderr, flush=True)
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def verify_manifest(folder: str | Path) -> dict | None:

@@ -41,7 +41,8 @@ def cache_dir() -> Path:
     return Path(os.environ.get("GEORFT_CACHE") or Path.home() / ".cache" / "georft")
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks (also checks shipped models: `georft.pretrain`)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -52,7 +53,7 @@ def _sha256(path: Path) -> str:
 def verify(path: Path) -> None:
     """Raise UserError unless `path` is the pinned tokenizer.json (size and SHA-256)."""
     size = path.stat().st_size
-    digest = _sha256(path)
+    digest = sha256_of(path)
     if size != SIZE or digest != SHA256:
         raise UserError(f"{path}: not Qwen's tokenizer.json (size {size}, sha256 {digest}; expected {SIZE}, {SHA256})")
 
