@@ -152,12 +152,11 @@ def score_curve(cfg: PretrainConfig, out: Path, built: Path, points: list[tuple[
     for step, path in points:
         dest = out / "curve" / f"step_{step:06d}"
         if not (dest / "metrics.json").is_file():
-            if not (path / "preprocessor_config.json").is_file():  # Trainer checkpoints hold no processor
-                for name in SHIP_FILES:
-                    src = out / "init" / name
-                    if name != "model.safetensors" and name != "config.json" and src.is_file() \
-                            and not (path / name).exists():
-                        shutil.copy2(src, path / name)
+            # A checkpoint saved without its processor files gets the initial model's (training never changes
+            # the processor); files it has are kept.
+            for name in set(SHIP_FILES) - {"model.safetensors", "config.json", "generation_config.json"}:
+                if (out / "init" / name).is_file() and not (path / name).exists():
+                    shutil.copy2(out / "init" / name, path / name)
             args = ["eval", "--model", str(path), "--suite", cfg.curve.suite, "--out", str(dest),
                     "--limit", str(cfg.curve.limit), f"data_root={built}", *[str(o) for o in cfg.curve.overrides]]
             if cli(args):
