@@ -195,7 +195,9 @@ def merge_scored_rows(outputs: list[dict], rows: list[tuple[int, int]], pad_toke
     split = [split_pixel_values_by_grid(o) for o in outputs]
     widths = [o["prompt_ids"].shape[1] for o in outputs]
     merged: dict = {}
-    for key in keys:
+    # TRL's own key order, never a set's: TRL's `split_tensor_dict` sizes chunks by the FIRST non-None value, which
+    # must stay a tensor (`prompt_ids`), not the per-image list of pixel values (a set's order varies per process).
+    for key in outputs[0]:
         values = [s[key] for s in split]
         if all(v is None for v in values):
             merged[key] = None

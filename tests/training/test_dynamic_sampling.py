@@ -95,6 +95,15 @@ def test_merge_scored_rows_pads_each_key_by_its_layout():
         merge_scored_rows([{**a, "surprise": None}], [(0, 0)], PAD)
 
 
+def test_merged_batch_keeps_trls_key_order():
+    """TRL's `split_tensor_dict` sizes chunks by the first non-None value: with a set's (hash-seeded) key order the
+    per-image pixel-value list could come first and the step failed under some PYTHONHASHSEED values."""
+    a = _scored([0, 1], prompt_width=3, completion_lengths=[2, 1])
+    out = merge_scored_rows([a, a], [(1, 1), (0, 0)], PAD)
+    assert list(out) == list(a)
+    assert next(iter(out)) == "prompt_ids"
+
+
 class _FakeGRPO:
     """Stands in for GRPOTrainer: each call scores the batch with the next scripted (N, F) reward matrix."""
 
