@@ -327,18 +327,10 @@ def sealed_root(dirs: dict[str, Path]) -> Path:
 
 
 def _resumed(stage_cfg, out: Path, name: str):
-    """The stage config, set to continue an interrupted run from its newest COMPLETE checkpoint (incomplete ones,
-    left by a kill while a checkpoint was written, are skipped with a one-line warning). A copy: the pipeline's own
-    config (recorded in the stage marker) stays as the user wrote it."""
-    from dataclasses import replace
+    """`models.loading.resumed` with the pipeline's messages."""
+    from models.loading import resumed
 
-    from models.loading import last_complete_checkpoint
-
-    last = last_complete_checkpoint(out, report=_say)
-    if not last:
-        return stage_cfg
-    _say(f"{name}: resuming from {last}")
-    return replace(stage_cfg, trainer={**stage_cfg.trainer, "resume_from_checkpoint": last})
+    return resumed(stage_cfg, out, name, _say)
 
 
 def _run_sft(cfg: PipelineConfig, dirs: dict[str, Path]) -> dict:
@@ -489,32 +481,20 @@ def _run_eval_processes(jobs: list[tuple[str, str, list[str]]], processes: int) 
     """Run `georft eval` jobs as subprocesses, at most `processes` at a time; each one's output goes to
     `<its --out>.log` (they would interleave on the terminal), and a failure names that log."""
     import subprocess
+    from concurrent.futures import ThreadPoolExecutor
 
-    running: list[tuple[str, str, Path, subprocess.Popen]] = []
-    failed: list[str] = []
-
-    def reap(block: bool) -> None:
-        for item in list(running):
-            heldout, name, log, proc = item
-            if block or proc.poll() is not None:
-                if proc.wait():
-                    failed.append(f"eval of the {name} checkpoint on {heldout} failed (exit {proc.returncode}; {log})")
-                running.remove(item)
-                block = False
-
-    for heldout, name, args in jobs:
-        while len(running) >= processes:
-            reap(block=False)
-            if len(running) >= processes:
-                time.sleep(0.5)
+    def run(job: tuple[str, str, list[str]]) -> str | None:
+        heldout, name, args = job
         log = Path(args[args.index("--out") + 1] + ".log")
         log.parent.mkdir(parents=True, exist_ok=True)
         _say(f"eval {name} on {heldout} (log: {log})")
         with open(log, "w", encoding="utf-8") as f:
-            running.append((heldout, name, log, subprocess.Popen([sys.executable, "-m", "georft.cli", *args],
-                                                                  stdout=f, stderr=subprocess.STDOUT)))
-    while running:
-        reap(block=True)
+            rc = subprocess.run([sys.executable, "-m", "georft.cli", *args], stdout=f, stderr=subprocess.STDOUT)
+        return f"eval of the {name} checkpoint on {heldout} failed (exit {rc.returncode}; {log})" if rc.returncode \
+            else None
+
+    with ThreadPoolExecutor(processes) as pool:
+        failed = [problem for problem in pool.map(run, jobs) if problem]
     if failed:
         raise UserError("; ".join(failed))
 

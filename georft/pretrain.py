@@ -124,24 +124,19 @@ def _world(cfg: PretrainConfig, out: Path) -> Path:
 
 
 def _sft_stage(cfg: PretrainConfig, out: Path, init: Path, built: Path) -> SFTRunConfig:
-    from models.loading import last_complete_checkpoint
+    from models.loading import resumed
 
     stage = replace(cfg.sft, output_dir=str(out / "sft"), model=replace(cfg.sft.model, path=str(init)),
                     data=replace(cfg.sft.data, root=str(built)))
-    last = last_complete_checkpoint(out / "sft", report=_say)
-    if last:
-        _say(f"resuming from {last}")
-        stage = replace(stage, trainer={**stage.trainer, "resume_from_checkpoint": last})
-    return stage
+    return resumed(stage, out / "sft", "pre-training", _say)
 
 
 def checkpoints_in_order(sft_dir: Path) -> list[tuple[int, Path]]:
-    """(step, folder) of every saved checkpoint, then the final model (at `max_steps`), ascending."""
-    found = []
-    for p in sft_dir.glob("checkpoint-*"):
-        if p.name.split("-")[-1].isdigit() and (p / "model.safetensors").is_file():
-            found.append((int(p.name.split("-")[-1]), p))
-    return sorted(found)
+    """(step, folder) of every complete saved checkpoint, ascending."""
+    from models.loading import checkpoint_problem, checkpoints_newest_first
+
+    return [(int(p.name.split("-", 1)[1]), p) for p in reversed(checkpoints_newest_first(sft_dir))
+            if checkpoint_problem(p) is None]
 
 
 def score_curve(cfg: PretrainConfig, out: Path, built: Path, points: list[tuple[int, Path]]) -> list[dict]:
@@ -152,11 +147,6 @@ def score_curve(cfg: PretrainConfig, out: Path, built: Path, points: list[tuple[
     for step, path in points:
         dest = out / "curve" / f"step_{step:06d}"
         if not (dest / "metrics.json").is_file():
-            # A checkpoint saved without its processor files gets the initial model's (training never changes
-            # the processor); files it has are kept.
-            for name in set(SHIP_FILES) - {"model.safetensors", "config.json", "generation_config.json"}:
-                if (out / "init" / name).is_file() and not (path / name).exists():
-                    shutil.copy2(out / "init" / name, path / name)
             args = ["eval", "--model", str(path), "--suite", cfg.curve.suite, "--out", str(dest),
                     "--limit", str(cfg.curve.limit), f"data_root={built}", *[str(o) for o in cfg.curve.overrides]]
             if cli(args):

@@ -383,6 +383,19 @@ def last_complete_checkpoint(output_dir: str | Path, report=None) -> str | None:
     return None
 
 
+def resumed(stage_cfg, output_dir: str | Path, name: str, report):
+    """A stage config (SFT or GRPO) set to continue an interrupted run from its newest COMPLETE checkpoint (incomplete
+    ones, left by a kill while a checkpoint was written, are skipped with a one-line warning through `report`). A
+    copy: the caller's config (recorded in its markers) stays as the user wrote it."""
+    from dataclasses import replace
+
+    last = last_complete_checkpoint(output_dir, report=report)
+    if not last:
+        return stage_cfg
+    report(f"{name}: resuming from {last}")
+    return replace(stage_cfg, trainer={**stage_cfg.trainer, "resume_from_checkpoint": last})
+
+
 def resume_checkpoint(resume_from_checkpoint, output_dir: str) -> str | None:
     """The checkpoint folder a run resumes from (`True` = the newest COMPLETE `checkpoint-*` in output_dir), or None.
 
